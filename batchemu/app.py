@@ -1,0 +1,119 @@
+"""The Flask application: routes every request through the protocol layer to a service handler."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Callable
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from batchemu import __version__
+from batchemu.errors import ClientException, NotBuiltError, ServiceError
+from batchemu.protocol.model import RestRouter, service_model
+from batchemu.protocol.parser import parse_json, parse_rest_json
+from batchemu.protocol.serializer import error_body, serialize
+from batchemu.service.context import Context
+
+log = logging.getLogger("batchemu")
+
+MAX_BODY = 8 * 1024 * 1024
+
+JSON_TARGET_SERVICES = {"Logs_20140328": "logs"}
+
+
+def _response(status: int, body: bytes, error_code: str | None = None,
+              content_type: str = "application/json") -> Response:
+    response = Response(body, status=status, content_type=content_type)
+    response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
+    if error_code:
+        response.headers["x-amzn-ErrorType"] = error_code
+    return response
+
+
+def error_response(code: str, message: str, status: int, content_type: str = "application/json") -> Response:
+    return _response(status, error_body(code, message), code, content_type)
+
+
+def create_app(ctx: Context, handlers: dict[str, Callable], json_handlers: dict[str, dict[str, Callable]],
+               health: Callable[[], dict]) -> Flask:
+    """An app serving Batch (rest-json) and the awsJson services in `json_handlers` on one port."""
+    app = Flask("batchemu")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    router = RestRouter(service_model("batch"))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        names = {404: "UnknownOperationException", 405: "MethodNotAllowedException",
+                 413: "RequestEntityTooLargeException"}
+        code = names.get(exc.code or 500, "ClientException" if (exc.code or 500) < 500 else "ServerException")
+        return error_response(code, exc.description or exc.name, exc.code or 500)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response("ServerException", f"Internal error ({type(exc).__name__})", 500)
+
+    @app.get("/_batchemu/health")
+    def health_endpoint() -> Response:
+        import json
+        return _response(200, json.dumps(health()).encode())
+
+    @app.route("/", defaults={"path": ""}, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"])
+    @app.route("/<path:path>", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"])
+    def dispatch(path: str) -> Response:
+        target = request.headers.get("X-Amz-Target")
+        if target and request.method == "POST":
+            return _dispatch_json_target(target)
+        matched = router.match(request.method, request.path)
+        if matched is None:
+            if router.allowed_methods(request.path):
+                return error_response("MethodNotAllowedException",
+                                      f"{request.method} is not allowed on {request.path}", 405)
+            return error_response("UnknownOperationException",
+                                  f"No AWS Batch operation is routed at {request.method} {request.path}", 404)
+        operation, labels = matched
+        handler = handlers.get(operation.name)
+        try:
+            params = parse_rest_json(operation, request.get_data(cache=False), labels,
+                                     request.args.to_dict(flat=False))
+            if handler is None:
+                raise NotBuiltError(operation.name)
+            result = handler(ctx, params)
+        except ServiceError as exc:
+            return error_response(exc.code, exc.message, exc.status)
+        return _response(200, serialize(operation, result))
+
+    def _dispatch_json_target(target: str) -> Response:
+        content_type = "application/x-amz-json-1.1"
+        prefix, _, name = target.partition(".")
+        service = JSON_TARGET_SERVICES.get(prefix)
+        if service is None or service not in json_handlers:
+            return error_response("UnknownOperationException", f"Unknown target {target}", 400, content_type)
+        model = service_model(service)
+        if name not in model.operation_names:
+            return error_response("UnknownOperationException", f"Unknown operation {target}", 400, content_type)
+        operation = model.operation_model(name)
+        handler = json_handlers[service].get(name)
+        try:
+            params = parse_json(operation, request.get_data(cache=False))
+            if handler is None:
+                raise NotBuiltError(f"{service} {name}")
+            result = handler(ctx, params)
+        except ClientException as exc:
+            # awsJson services name validation failures InvalidParameterException.
+            code = "InvalidParameterException" if exc.code == "ClientException" else exc.code
+            return error_response(code, exc.message, exc.status, content_type)
+        except ServiceError as exc:
+            return error_response(exc.code, exc.message, exc.status, content_type)
+        return _response(200, serialize(operation, result), content_type=content_type)
+
+    return app
+
+
+def health_report(ctx: Context, docker_status: Callable[[], tuple[bool, str]]) -> dict:
+    reachable, detail = docker_status()
+    return {"service": "batchemu", "version": __version__, "state": ctx.config.state,
+            "region": ctx.config.region, "accountId": ctx.config.account_id,
+            "docker": {"reachable": reachable, "detail": detail}}

@@ -1,0 +1,52 @@
+"""Server settings, from command-line flags or BATCHEMU_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_state_path() -> str:
+    """$BATCHEMU_STATE, else $XDG_STATE_HOME/batchemu/state.sqlite3 (~/.local/state/... by default)."""
+    if os.environ.get("BATCHEMU_STATE"):
+        return os.environ["BATCHEMU_STATE"]
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return str(Path(base) / "batchemu" / "state.sqlite3")
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+@dataclass
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    state: str = field(default_factory=default_state_path)
+    region: str = field(default_factory=lambda: os.environ.get("BATCHEMU_REGION", "us-east-1"))
+    account_id: str = field(default_factory=lambda: os.environ.get("BATCHEMU_ACCOUNT_ID", "123456789012"))
+    # Minimum seconds a job stays in each state, so polling code can be tested against slow transitions.
+    state_dwell: float = field(default_factory=lambda: _env_float("BATCHEMU_STATE_DWELL", 0.0))
+    # Keep finished containers instead of removing them (for debugging a job).
+    keep_containers: bool = field(default_factory=lambda: os.environ.get("BATCHEMU_KEEP_CONTAINERS") == "1")
+    # Docker network of job containers; "host" lets a job reach this server at 127.0.0.1.
+    network: str = field(default_factory=lambda: os.environ.get("BATCHEMU_NETWORK", "host"))
+    # vCPUs an UNMANAGED compute environment offers when unmanagedvCpus is not set.
+    unmanaged_default_vcpus: int = field(
+        default_factory=lambda: int(os.environ.get("BATCHEMU_UNMANAGED_VCPUS", "256")))
+    # Seconds between scheduler passes when nothing wakes it.
+    tick: float = field(default_factory=lambda: _env_float("BATCHEMU_TICK", 1.0))
+    # Label put on every container this server starts (the pytest plugin removes them by it).
+    instance_label: str = ""
+
+    @property
+    def endpoint_url(self) -> str:
+        host = self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def is_loopback(self) -> bool:
+        return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")

@@ -1,0 +1,170 @@
+"""Reads a request into a plain dict and validates it against the operation's input shape."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Mapping
+
+from botocore.model import OperationModel, Shape
+
+from batchemu.errors import ClientException
+
+INT32 = (-(2**31), 2**31 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+MAX_DEPTH = 64
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def load_json_object(body: bytes) -> dict:
+    """Parse a request body: UTF-8 JSON, an object, no NaN/Infinity, bounded nesting."""
+    if not body or not body.strip():
+        return {}
+    try:
+        text = body.decode("utf-8")
+        value = json.loads(text, parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise ClientException("Request body is not valid UTF-8") from None
+    except RecursionError:
+        raise ClientException("Request body is nested too deeply") from None
+    except ValueError as exc:
+        raise ClientException(f"Request body is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ClientException("Request body must be a JSON object")
+    return value
+
+
+def _describe(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Validator:
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def fail(self, value: Any, path: str, constraint: str) -> None:
+        shown = "null" if value is None else f"'{_describe(value)}'"
+        self.errors.append(f"Value {shown} at '{path}' failed to satisfy constraint: {constraint}")
+
+    def check(self, shape: Shape, value: Any, path: str, depth: int = 0) -> Any:
+        """The value stripped of unknown members, or None after recording why it is invalid."""
+        if depth > MAX_DEPTH:
+            self.fail(value, path, "Member is nested too deeply")
+            return None
+        kind = shape.type_name
+        if kind == "structure":
+            return self._structure(shape, value, path, depth)
+        if kind == "list":
+            if not isinstance(value, list):
+                self.fail(value, path, "Member must be a list")
+                return None
+            self._bounds(shape, len(value), value, path, "Member must have length")
+            return [self.check(shape.member, item, f"{path}.{i + 1}" if path else str(i + 1), depth + 1)
+                    for i, item in enumerate(value)]
+        if kind == "map":
+            if not isinstance(value, dict):
+                self.fail(value, path, "Member must be a map")
+                return None
+            self._bounds(shape, len(value), value, path, "Member must have length")
+            out = {}
+            for key, item in value.items():
+                self.check(shape.key, key, f"{path}.key", depth + 1)
+                out[key] = self.check(shape.value, item, f"{path}.{key}", depth + 1)
+            return out
+        if kind == "string":
+            if not isinstance(value, str):
+                self.fail(value, path, "Member must be a string")
+                return None
+            self._bounds(shape, len(value), value, path, "Member must have length")
+            if shape.enum and value not in shape.enum:
+                self.fail(value, path, f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
+            return value
+        if kind in ("integer", "long"):
+            if isinstance(value, bool) or not isinstance(value, int):
+                self.fail(value, path, f"Member must be an {'integer' if kind == 'integer' else 'long'}")
+                return None
+            low, high = INT32 if kind == "integer" else INT64
+            if not low <= value <= high:
+                self.fail(value, path, f"Member must be within [{low}, {high}]")
+                return None
+            self._bounds(shape, value, value, path, "Member must have value")
+            return value
+        if kind in ("double", "float"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                self.fail(value, path, "Member must be a number")
+                return None
+            return float(value)
+        if kind == "boolean":
+            if not isinstance(value, bool):
+                self.fail(value, path, "Member must be a boolean")
+                return None
+            return value
+        if kind == "timestamp":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self.fail(value, path, "Member must be a timestamp in epoch seconds")
+                return None
+            return value
+        return value
+
+    def _structure(self, shape: Shape, value: Any, path: str, depth: int) -> dict | None:
+        if not isinstance(value, dict):
+            self.fail(value, path, "Member must be a structure")
+            return None
+        out: dict[str, Any] = {}
+        for name in shape.required_members:
+            if value.get(name) is None:
+                self.fail(None, f"{path}.{name}" if path else name, "Member must not be null")
+        for name, member in shape.members.items():
+            item = value.get(name)
+            if item is not None:
+                out[name] = self.check(member, item, f"{path}.{name}" if path else name, depth + 1)
+        return out
+
+    def _bounds(self, shape: Shape, size: int, value: Any, path: str, what: str) -> None:
+        low, high = shape.metadata.get("min"), shape.metadata.get("max")
+        if low is not None and size < low:
+            self.fail(value, path, f"{what} greater than or equal to {low}")
+        if high is not None and size > high:
+            self.fail(value, path, f"{what} less than or equal to {high}")
+
+
+def validate(shape: Shape | None, params: dict) -> dict:
+    """Check `params` against `shape`; raise one ClientException listing every violation."""
+    if shape is None:
+        return {}
+    validator = _Validator()
+    cleaned = validator.check(shape, params, "")
+    if validator.errors:
+        count = len(validator.errors)
+        noun = "error" if count == 1 else "errors"
+        raise ClientException(f"{count} validation {noun} detected: " + "; ".join(validator.errors))
+    return cleaned or {}
+
+
+def parse_rest_json(op: OperationModel, body: bytes, labels: Mapping[str, str],
+                    query: Mapping[str, list[str]]) -> dict:
+    """The validated parameters of a rest-json request (URI labels, query string and JSON body)."""
+    shape = op.input_shape
+    params = load_json_object(body)
+    if shape is not None:
+        for name, member in shape.members.items():
+            location = member.serialization.get("location")
+            wire = member.serialization.get("name", name)
+            if location == "uri":
+                params[name] = labels.get(wire)
+            elif location == "querystring":
+                values = query.get(wire)
+                if values:
+                    params[name] = values if member.type_name == "list" else values[0]
+            elif location in ("header", "headers"):
+                params.pop(name, None)
+    return validate(shape, params)
+
+
+def parse_json(op: OperationModel, body: bytes) -> dict:
+    """The validated parameters of an awsJson request (the whole body is the input)."""
+    return validate(op.input_shape, load_json_object(body))

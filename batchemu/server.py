@@ -1,0 +1,86 @@
+"""Wires store, service, scheduler and executor together behind a threaded HTTP server."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from batchemu.app import create_app, health_report
+from batchemu.config import Config
+from batchemu.service import HANDLERS
+from batchemu.service import logs as logs_service
+from batchemu.service.context import Context
+from batchemu.store import Store
+
+log = logging.getLogger("batchemu")
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            super().log_request(code, size)
+
+
+class Server:
+    """One emulator instance: call start() for a background thread or serve_forever() to block."""
+
+    def __init__(self, config: Config, *, with_scheduler: bool = True) -> None:
+        self.config = config
+        if config.state != ":memory:":
+            Path(config.state).parent.mkdir(parents=True, exist_ok=True)
+        self.store = Store(config.state)
+        self.ctx = Context(store=self.store, config=config)
+        self.scheduler = None
+        self.executor = None
+        if with_scheduler:
+            from batchemu.executors.docker import DockerExecutor
+            from batchemu.scheduler import Scheduler
+            self.executor = DockerExecutor(config)
+            self.scheduler = Scheduler(self.ctx, self.executor)
+            self.ctx.notify = self.scheduler.notify
+            self.ctx.stop_job = self.scheduler.request_stop
+        self.app = create_app(self.ctx, HANDLERS, {"logs": logs_service.OPERATIONS},
+                              lambda: health_report(self.ctx, self._docker_status))
+        self.httpd = make_server(config.host, config.port, self.app, threaded=True,
+                                 request_handler=_QuietHandler)
+        # Port 0 asks the OS for a free port; the endpoint must name the real one.
+        self.config.port = self.httpd.server_port
+        self._thread: threading.Thread | None = None
+
+    def _docker_status(self) -> tuple[bool, str]:
+        if self.executor is None:
+            return False, "scheduler disabled"
+        return self.executor.status()
+
+    @property
+    def url(self) -> str:
+        return self.config.endpoint_url
+
+    def start(self) -> "Server":
+        if self.scheduler is not None:
+            self.scheduler.start()
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="batchemu-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.start()
+        log.info("batchemu serving on %s (state %s, pid %d)", self.url, self.config.state, os.getpid())
+        try:
+            self.httpd.serve_forever()
+        finally:
+            self.stop()
+
+    def stop(self, *, remove_containers: bool = False) -> None:
+        """Stop serving; with remove_containers, also remove every container this server started."""
+        self.httpd.shutdown()
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if remove_containers and self.executor is not None:
+            self.executor.remove_all()
+        self.httpd.server_close()

@@ -1,0 +1,28 @@
+"""The AWS Batch provider: one module per resource family, each a table of operation handlers."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from batchemu.service import (
+    compute_environments,
+    consumable_resources,
+    job_definitions,
+    job_queues,
+    jobs,
+    scheduling_policies,
+    tags,
+)
+from batchemu.service.context import Context
+
+Handler = Callable[[Context, dict], dict]
+
+HANDLERS: dict[str, Handler] = {
+    **compute_environments.OPERATIONS,
+    **job_queues.OPERATIONS,
+    **job_definitions.OPERATIONS,
+    **scheduling_policies.OPERATIONS,
+    **consumable_resources.OPERATIONS,
+    **tags.OPERATIONS,
+    **jobs.OPERATIONS,
+}

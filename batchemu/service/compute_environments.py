@@ -1,0 +1,5 @@
+"""compute environments operations."""
+
+from __future__ import annotations
+
+OPERATIONS: dict = {}

@@ -1,0 +1,5 @@
+"""consumable resources operations."""
+
+from __future__ import annotations
+
+OPERATIONS: dict = {}

@@ -1,0 +1,5 @@
+"""job definitions operations."""
+
+from __future__ import annotations
+
+OPERATIONS: dict = {}

@@ -1,0 +1,5 @@
+"""job queues operations."""
+
+from __future__ import annotations
+
+OPERATIONS: dict = {}

@@ -1,0 +1,5 @@
+"""jobs operations."""
+
+from __future__ import annotations
+
+OPERATIONS: dict = {}

@@ -1,0 +1,5 @@
+"""scheduling policies operations."""
+
+from __future__ import annotations
+
+OPERATIONS: dict = {}

@@ -1,0 +1,5 @@
+"""tags operations."""
+
+from __future__ import annotations
+
+OPERATIONS: dict = {}
