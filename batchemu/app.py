@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from batchemu import __version__
 from batchemu.errors import ClientException, NotBuiltError, ServiceError
@@ -32,6 +32,14 @@ def _response(status: int, body: bytes, error_code: str | None = None,
     return response
 
 
+def request_body() -> bytes:
+    """The body, or a 413 when it exceeds MAX_BODY (werkzeug truncates a chunked body at the limit silently)."""
+    body = request.get_data(cache=False)
+    if len(body) > MAX_BODY:
+        raise RequestEntityTooLarge()
+    return body
+
+
 def error_response(code: str, message: str, status: int, content_type: str = "application/json") -> Response:
     return _response(status, error_body(code, message), code, content_type)
 
@@ -40,7 +48,8 @@ def create_app(ctx: Context, handlers: dict[str, Callable], json_handlers: dict[
                health: Callable[[], dict]) -> Flask:
     """An app serving Batch (rest-json) and the awsJson services in `json_handlers` on one port."""
     app = Flask("batchemu")
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    # One byte over the limit, so that request_body() can tell a truncated chunked body from a full one.
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY + 1
     router = RestRouter(service_model("batch"))
 
     @app.errorhandler(HTTPException)
@@ -76,7 +85,7 @@ def create_app(ctx: Context, handlers: dict[str, Callable], json_handlers: dict[
         operation, labels = matched
         handler = handlers.get(operation.name)
         try:
-            params = parse_rest_json(operation, request.get_data(cache=False), labels,
+            params = parse_rest_json(operation, request_body(), labels,
                                      request.args.to_dict(flat=False))
             if handler is None:
                 raise NotBuiltError(operation.name)
@@ -97,7 +106,7 @@ def create_app(ctx: Context, handlers: dict[str, Callable], json_handlers: dict[
         operation = model.operation_model(name)
         handler = json_handlers[service].get(name)
         try:
-            params = parse_json(operation, request.get_data(cache=False))
+            params = parse_json(operation, request_body())
             if handler is None:
                 raise NotBuiltError(f"{service} {name}")
             result = handler(ctx, params)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
+import uuid
 from pathlib import Path
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from batchemu.app import create_app, health_report
 from batchemu.config import Config
+from batchemu.protocol.serializer import error_body
 from batchemu.service import HANDLERS
 from batchemu.service import logs as logs_service
 from batchemu.service.context import Context
@@ -24,6 +27,20 @@ class _QuietHandler(WSGIRequestHandler):
         if log.isEnabledFor(logging.DEBUG):
             super().log_request(code, size)
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # http.server rejects oversized request lines and headers itself (414, 431) in HTML; answer in JSON.
+        error_type = "ClientException" if code < 500 else "ServerException"
+        body = error_body(error_type, message or self.responses.get(code, ("Bad request",))[0])
+        self.close_connection = True
+        self.send_response(code, message)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("x-amzn-ErrorType", error_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
+
 
 class Server:
     """One emulator instance: call start() for a background thread or serve_forever() to block."""
@@ -33,6 +50,10 @@ class Server:
         if config.state != ":memory:":
             Path(config.state).parent.mkdir(parents=True, exist_ok=True)
         self.store = Store(config.state)
+        if not config.instance_label:
+            # Containers are labelled with this, so a server restarted on the same state adopts its own.
+            key = str(uuid.uuid4()) if config.state == ":memory:" else os.path.abspath(config.state)
+            config.instance_label = hashlib.sha1(key.encode()).hexdigest()[:16]
         self.ctx = Context(store=self.store, config=config)
         self.scheduler = None
         self.executor = None
@@ -63,7 +84,8 @@ class Server:
     def start(self) -> "Server":
         if self.scheduler is not None:
             self.scheduler.start()
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="batchemu-http", daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="batchemu-http", daemon=True)
         self._thread.start()
         return self
 

@@ -161,11 +161,11 @@ class Tx:
             clauses.append("seq < ?" if descending else "seq > ?")
             args.append(after_seq)
         if name_prefix is not None:
-            clauses.append("substr(job_name, 1, ?) = ?")
-            args.extend([len(name_prefix), name_prefix])
+            clauses.append("substr(lower(job_name), 1, ?) = ?")
+            args.extend([len(name_prefix), name_prefix.lower()])
         if name_equals is not None:
-            clauses.append("job_name = ?")
-            args.append(name_equals)
+            clauses.append("lower(job_name) = ?")
+            args.append(name_equals.lower())
         if created_after is not None:
             clauses.append("created_at > ?")
             args.append(created_after)
@@ -173,9 +173,13 @@ class Tx:
             clauses.append("created_at < ?")
             args.append(created_before)
         if definition is not None:
-            clauses.append("(job_definition_arn = ? OR job_definition_arn LIKE ? ESCAPE '\\')")
-            escaped = definition.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            args.extend([definition, f"%:job-definition/{escaped}:%"])
+            clauses.append("job_definition_arn " + ("= ?" if definition.startswith("arn:") else "LIKE ? ESCAPE '\\'"))
+            if definition.startswith("arn:"):
+                args.append(definition)
+            else:
+                escaped = definition.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                # "name" matches every revision, "name:3" exactly one.
+                args.append(f"%:job-definition/{escaped}" + ("" if ":" in definition else ":%"))
         sql = "SELECT seq, doc FROM jobs"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)

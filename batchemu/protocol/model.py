@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from botocore.loaders import Loader
 from botocore.model import OperationModel, ServiceModel
 
 
-@lru_cache(maxsize=None)
+@cache
 def service_model(name: str) -> ServiceModel:
     """The newest model botocore ships for service `name` (e.g. "batch", "logs")."""
     return ServiceModel(Loader().load_service_model(name, "service-2"), service_name=name)

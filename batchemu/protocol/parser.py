@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from botocore.model import OperationModel, Shape
 
@@ -13,6 +14,8 @@ from batchemu.errors import ClientException
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
 MAX_DEPTH = 64
+# Beyond this many violations only the count grows: a flood of bad list items must stay a short message.
+MAX_LISTED_ERRORS = 10
 
 
 def _reject_constant(name: str) -> Any:
@@ -34,7 +37,23 @@ def load_json_object(body: bytes) -> dict:
         raise ClientException(f"Request body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise ClientException("Request body must be a JSON object")
+    if _nesting_exceeds(value, MAX_DEPTH):
+        raise ClientException("Request body is nested too deeply")
     return value
+
+
+def _nesting_exceeds(value: Any, limit: int) -> bool:
+    """Whether objects/arrays nest deeper than `limit`; iterative, so any depth json.loads returns is safe."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _describe(value: Any) -> str:
@@ -45,10 +64,13 @@ def _describe(value: Any) -> str:
 class _Validator:
     def __init__(self) -> None:
         self.errors: list[str] = []
+        self.count = 0
 
     def fail(self, value: Any, path: str, constraint: str) -> None:
-        shown = "null" if value is None else f"'{_describe(value)}'"
-        self.errors.append(f"Value {shown} at '{path}' failed to satisfy constraint: {constraint}")
+        self.count += 1
+        if len(self.errors) < MAX_LISTED_ERRORS:
+            shown = "null" if value is None else f"'{_describe(value)}'"
+            self.errors.append(f"Value {shown} at '{path}' failed to satisfy constraint: {constraint}")
 
     def check(self, shape: Shape, value: Any, path: str, depth: int = 0) -> Any:
         """The value stripped of unknown members, or None after recording why it is invalid."""
@@ -79,6 +101,9 @@ class _Validator:
             if not isinstance(value, str):
                 self.fail(value, path, "Member must be a string")
                 return None
+            if not _is_unicode(value):
+                self.fail(value.encode("utf-8", "backslashreplace").decode(), path, "Member must be valid Unicode")
+                return None
             self._bounds(shape, len(value), value, path, "Member must have length")
             if shape.enum and value not in shape.enum:
                 self.fail(value, path, f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
@@ -104,7 +129,7 @@ class _Validator:
                 return None
             return value
         if kind == "timestamp":
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 self.fail(value, path, "Member must be a timestamp in epoch seconds")
                 return None
             return value
@@ -132,16 +157,26 @@ class _Validator:
             self.fail(value, path, f"{what} less than or equal to {high}")
 
 
+def _is_unicode(text: str) -> bool:
+    """False for strings holding lone surrogates (JSON escapes like \\ud800), which no store can encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def validate(shape: Shape | None, params: dict) -> dict:
     """Check `params` against `shape`; raise one ClientException listing every violation."""
     if shape is None:
         return {}
     validator = _Validator()
     cleaned = validator.check(shape, params, "")
-    if validator.errors:
-        count = len(validator.errors)
+    if validator.count:
+        count = validator.count
         noun = "error" if count == 1 else "errors"
-        raise ClientException(f"{count} validation {noun} detected: " + "; ".join(validator.errors))
+        more = f"; and {count - len(validator.errors)} more" if count > len(validator.errors) else ""
+        raise ClientException(f"{count} validation {noun} detected: " + "; ".join(validator.errors) + more)
     return cleaned or {}
 
 
@@ -154,14 +189,15 @@ def parse_rest_json(op: OperationModel, body: bytes, labels: Mapping[str, str],
         for name, member in shape.members.items():
             location = member.serialization.get("location")
             wire = member.serialization.get("name", name)
+            if location:
+                # A member bound to the URI, query or headers is never read from the body.
+                params.pop(name, None)
             if location == "uri":
                 params[name] = labels.get(wire)
             elif location == "querystring":
                 values = query.get(wire)
                 if values:
                     params[name] = values if member.type_name == "list" else values[0]
-            elif location in ("header", "headers"):
-                params.pop(name, None)
     return validate(shape, params)
 
 

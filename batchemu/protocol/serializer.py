@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from botocore.model import OperationModel, Shape
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def epoch_millis(moment: datetime) -> int:
+    """Exact integer milliseconds (float seconds * 1000 is off by one for some values); naive means UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - EPOCH) // timedelta(milliseconds=1)
 
 
 def shape_value(shape: Shape, value: Any) -> Any:
@@ -26,7 +35,7 @@ def shape_value(shape: Shape, value: Any) -> Any:
         return {str(k): shape_value(shape.value, v) for k, v in value.items() if v is not None}
     if kind in ("integer", "long"):
         if isinstance(value, datetime):
-            return int(value.timestamp() * 1000)
+            return epoch_millis(value)
         return int(value)
     if kind in ("double", "float"):
         return float(value)

@@ -8,6 +8,7 @@ from batchemu.service import (
     compute_environments,
     consumable_resources,
     job_definitions,
+    job_listing,
     job_queues,
     jobs,
     scheduling_policies,
@@ -25,4 +26,5 @@ HANDLERS: dict[str, Handler] = {
     **consumable_resources.OPERATIONS,
     **tags.OPERATIONS,
     **jobs.OPERATIONS,
+    **job_listing.OPERATIONS,
 }

@@ -1,5 +1,277 @@
-"""compute environments operations."""
+"""Compute environments: Create/Update/Delete/DescribeComputeEnvironments and their status lifecycle.
+
+A stored compute environment is its DescribeComputeEnvironments `ComputeEnvironmentDetail` in wire form,
+plus our bookkeeping under "batchemu" (which the output shape drops). Handlers set CREATING, UPDATING or
+DELETING; `reconcile`, called by the scheduler on every pass, moves them on to VALID or out of the store.
+"""
 
 from __future__ import annotations
 
-OPERATIONS: dict = {}
+import re
+import uuid
+
+from batchemu.errors import ClientException, NotBuiltError
+from batchemu.service import lookup
+from batchemu.service.context import Context
+from batchemu.service.pagination import decode_token, encode_token, page_size
+from batchemu.store import Tx
+
+KIND = "compute-environment"
+NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
+MAX_DESCRIBE = 100
+HEALTHY = "ComputeEnvironment Healthy"
+FARGATE_TYPES = ("FARGATE", "FARGATE_SPOT")
+EC2_TYPES = ("EC2", "SPOT")
+# ComputeResource members AWS documents as "isn't applicable to jobs that are running on Fargate
+# resources. Don't specify it."
+NOT_FOR_FARGATE = ("allocationStrategy", "minvCpus", "desiredvCpus", "instanceTypes", "imageId", "ec2KeyPair",
+                   "instanceRole", "tags", "placementGroup", "bidPercentage", "spotIamFleetRole",
+                   "launchTemplate", "ec2Configuration")
+DEFAULT_UPDATE_POLICY = {"terminateJobsOnUpdate": False, "jobExecutionTimeoutMinutes": 30}
+
+
+def compute_environment(tx: Tx, name_or_arn: str) -> dict | None:
+    """The stored compute environment (ComputeEnvironmentDetail wire form) named or ARN'd, or None."""
+    return lookup.find(tx, KIND, name_or_arn)
+
+
+def is_fargate(ce: dict) -> bool:
+    """Whether a compute environment runs on Fargate (FARGATE or FARGATE_SPOT) capacity."""
+    return (ce.get("computeResources") or {}).get("type") in FARGATE_TYPES
+
+
+def capacity_vcpus(ce: dict, default_unmanaged: int) -> float:
+    """The vCPUs a compute environment can run at once, whatever its state.
+
+    MANAGED (EC2, SPOT, Fargate): `computeResources.maxvCpus`. UNMANAGED: `unmanagedvCpus` when set to
+    more than 0, else `default_unmanaged` (on AWS the capacity is whatever instances the user launched
+    into the cluster; the config default stands for them).
+    """
+    if ce.get("type") == "MANAGED":
+        return float((ce.get("computeResources") or {}).get("maxvCpus", 0))
+    return float(ce.get("unmanagedvCpus") or default_unmanaged)
+
+
+def _service_linked_role(ctx: Context) -> str:
+    return (f"arn:aws:iam::{ctx.config.account_id}:role/aws-service-role/batch.amazonaws.com/"
+            "AWSServiceRoleForBatch")
+
+
+def _check_vcpus(resources: dict) -> None:
+    low, high = resources.get("minvCpus", 0), resources["maxvCpus"]
+    if low < 0 or high < 0:
+        raise ClientException("minvCpus and maxvCpus must not be negative")
+    if low > high:
+        raise ClientException(f"minvCpus ({low}) must be less than or equal to maxvCpus ({high})")
+    desired = resources.get("desiredvCpus")
+    if desired is not None and not low <= desired <= high:
+        raise ClientException(
+            f"desiredvCpus ({desired}) must be between minvCpus ({low}) and maxvCpus ({high})")
+
+
+def _check_fargate_members(cr_type: str, resources: dict) -> None:
+    if cr_type in FARGATE_TYPES:
+        for member in NOT_FOR_FARGATE:
+            if member in resources:
+                raise ClientException(
+                    f"computeResources.{member} is not applicable to {cr_type} compute environments")
+
+
+def _managed_resources(given: dict, eks: bool) -> dict:
+    cr_type = given["type"]
+    if cr_type not in FARGATE_TYPES + EC2_TYPES:
+        raise NotBuiltError(f"CreateComputeEnvironment with computeResources.type {cr_type}")
+    if eks and cr_type in FARGATE_TYPES:
+        raise ClientException("Amazon EKS compute environments support only EC2 and SPOT compute resources")
+    _check_fargate_members(cr_type, given)
+    resources = dict(given)
+    if cr_type in EC2_TYPES:
+        # AWS fills these in: minvCpus 0, desiredvCpus from minvCpus, allocationStrategy BEST_FIT.
+        resources.setdefault("minvCpus", 0)
+        resources.setdefault("desiredvCpus", resources["minvCpus"])
+        resources.setdefault("allocationStrategy", "BEST_FIT")
+    _check_vcpus(resources)
+    return resources
+
+
+def create_compute_environment(ctx: Context, request: dict) -> dict:
+    name = request["computeEnvironmentName"]
+    if not NAME.fullmatch(name):
+        raise ClientException(
+            "computeEnvironmentName must be 1-128 characters long and contain only letters, numbers, "
+            "hyphens (-) and underscores (_)")
+    ce_type = request["type"]
+    eks = request.get("eksConfiguration")
+    doc: dict = {
+        "computeEnvironmentName": name,
+        "computeEnvironmentArn": ctx.arn(f"{KIND}/{name}"),
+        "tags": request.get("tags") or {},
+        "type": ce_type,
+        "state": request.get("state") or "ENABLED",
+        "serviceRole": request.get("serviceRole") or _service_linked_role(ctx),
+        "updatePolicy": dict(DEFAULT_UPDATE_POLICY),
+        "containerOrchestrationType": "EKS" if eks else "ECS",
+        "uuid": str(uuid.uuid4()),
+    }
+    if ce_type == "MANAGED":
+        if request.get("computeResources") is None:
+            raise ClientException("computeResources must be specified for a MANAGED compute environment")
+        if request.get("unmanagedvCpus") is not None:
+            raise ClientException("unmanagedvCpus can only be specified for an UNMANAGED compute environment")
+        doc["computeResources"] = _managed_resources(request["computeResources"], bool(eks))
+    else:
+        if request.get("computeResources") is not None:
+            raise ClientException("computeResources can't be specified for an UNMANAGED compute environment")
+        unmanaged = request.get("unmanagedvCpus")
+        if unmanaged is not None:
+            if unmanaged < 0:
+                raise ClientException("unmanagedvCpus must not be negative")
+            doc["unmanagedvCpus"] = unmanaged
+    if eks:
+        doc["eksConfiguration"] = eks
+    else:
+        doc["ecsClusterArn"] = (f"arn:aws:ecs:{ctx.config.region}:{ctx.config.account_id}:cluster/"
+                                f"{name}_Batch_{uuid.uuid4()}")
+    for member in ("context", "ecsSettings"):
+        if request.get(member) is not None:
+            doc[member] = request[member]
+    lookup.set_status(doc, "CREATING", ctx.clock())
+    with ctx.store.transaction() as tx:
+        existing = compute_environment(tx, name)
+        if existing is not None:
+            if existing["status"] != "DELETING" or not lookup.settled(ctx, existing):
+                raise ClientException("Object already exists")
+            tx.delete_resource(existing["computeEnvironmentArn"])  # a due deletion, finished here
+        tx.put_resource(KIND, doc["computeEnvironmentArn"], name, doc)
+    ctx.notify()
+    return {"computeEnvironmentName": name, "computeEnvironmentArn": doc["computeEnvironmentArn"]}
+
+
+def _update_resources(current: dict, update: dict) -> dict:
+    cr_type = update.get("type", current["type"])
+    if (cr_type in FARGATE_TYPES) != (current["type"] in FARGATE_TYPES):
+        raise ClientException(
+            f"computeResources.type can't change from {current['type']} to {cr_type}: Fargate and EC2 "
+            "compute environments can't be converted into each other")
+    _check_fargate_members(cr_type, update)
+    merged = {**current, **{k: v for k, v in update.items() if k != "updateToLatestImageVersion"}}
+    if cr_type in EC2_TYPES:
+        desired = update.get("desiredvCpus")
+        if desired is not None and desired < current.get("desiredvCpus", 0):
+            raise ClientException("Manually scaling down compute environment is not supported")
+        if desired is None:
+            # Batch keeps desiredvCpus inside the new [minvCpus, maxvCpus].
+            merged["desiredvCpus"] = min(max(merged.get("desiredvCpus", 0), merged.get("minvCpus", 0)),
+                                         merged["maxvCpus"])
+    _check_vcpus(merged)
+    return merged
+
+
+def update_compute_environment(ctx: Context, request: dict) -> dict:
+    ref = request["computeEnvironment"]
+    with ctx.store.transaction() as tx:
+        doc = compute_environment(tx, ref)
+        if doc is None:
+            raise ClientException(f"computeEnvironment {ref} does not exist")
+        name = doc["computeEnvironmentName"]
+        if doc["status"] in ("DELETING", "DELETED"):
+            raise ClientException(f"Cannot update, compute environment {name} is being deleted")
+        if request.get("state") is not None:
+            doc["state"] = request["state"]
+        if request.get("unmanagedvCpus") is not None:
+            if doc["type"] != "UNMANAGED":
+                raise ClientException("unmanagedvCpus can only be specified for an UNMANAGED compute environment")
+            if request["unmanagedvCpus"] < 0:
+                raise ClientException("unmanagedvCpus must not be negative")
+            doc["unmanagedvCpus"] = request["unmanagedvCpus"]
+        if request.get("computeResources") is not None:
+            if doc["type"] != "MANAGED":
+                raise ClientException("computeResources can't be specified for an UNMANAGED compute environment")
+            doc["computeResources"] = _update_resources(doc["computeResources"], request["computeResources"])
+        if request.get("updatePolicy") is not None:
+            doc["updatePolicy"] = {**doc.get("updatePolicy", {}), **request["updatePolicy"]}
+        if request.get("eksConfiguration") is not None:
+            if "eksConfiguration" not in doc:
+                raise ClientException(f"Compute environment {name} is not an Amazon EKS compute environment")
+            doc["eksConfiguration"] = {**doc["eksConfiguration"], **request["eksConfiguration"]}
+        for member in ("serviceRole", "context", "ecsSettings"):
+            if request.get(member) is not None:
+                doc[member] = request[member]
+        lookup.set_status(doc, "UPDATING", ctx.clock())
+        tx.put_resource(KIND, doc["computeEnvironmentArn"], name, doc)
+    ctx.notify()
+    return {"computeEnvironmentName": name, "computeEnvironmentArn": doc["computeEnvironmentArn"]}
+
+
+def _in_use(ctx: Context, tx: Tx, arn: str) -> bool:
+    # job_queues imports this module, so it is imported here rather than at the top.
+    from batchemu.service import job_queues
+    return any(arn in (entry["computeEnvironment"] for entry in queue.get("computeEnvironmentOrder") or [])
+               for _, queue in tx.list_resources(job_queues.KIND)
+               if not job_queues.deletion_due(ctx, tx, queue))
+
+
+def delete_compute_environment(ctx: Context, request: dict) -> dict:
+    ref = request["computeEnvironment"]
+    with ctx.store.transaction() as tx:
+        doc = compute_environment(tx, ref)
+        if doc is None:
+            raise ClientException(f"computeEnvironment {ref} does not exist")
+        if doc["status"] in ("DELETING", "DELETED"):
+            return {}
+        if doc["status"] in ("CREATING", "UPDATING") and not lookup.settled(ctx, doc):
+            raise ClientException("Cannot delete, resource is being modified")
+        if doc["state"] != "DISABLED":
+            raise ClientException(
+                f"Cannot delete, compute environment {doc['computeEnvironmentName']} must be DISABLED first")
+        if _in_use(ctx, tx, doc["computeEnvironmentArn"]):
+            raise ClientException("Cannot delete, found existing JobQueue relationship")
+        lookup.set_status(doc, "DELETING", ctx.clock())
+        tx.put_resource(KIND, doc["computeEnvironmentArn"], doc["computeEnvironmentName"], doc)
+    ctx.notify()
+    return {}
+
+
+def describe_compute_environments(ctx: Context, request: dict) -> dict:
+    refs = request.get("computeEnvironments") or []
+    if len(refs) > MAX_DESCRIBE:
+        raise ClientException(f"computeEnvironments can contain at most {MAX_DESCRIBE} names or ARNs")
+    if refs and request.get("maxResults") is not None:
+        raise ClientException("ComputeEnvironments and MaxResults cannot both be set")
+    limit = page_size(request.get("maxResults"), default=MAX_DESCRIBE, limit=MAX_DESCRIBE)
+    after = decode_token(request.get("nextToken"))
+    with ctx.store.transaction() as tx:
+        if refs:
+            found = {doc["computeEnvironmentArn"]: doc for doc in (compute_environment(tx, ref) for ref in refs)
+                     if doc is not None}
+            rows = sorted((tx.resource_seq(arn), doc) for arn, doc in found.items())
+            rows = [(seq, doc) for seq, doc in rows if seq > after][:limit + 1]
+        else:
+            rows = tx.list_resources(KIND, after_seq=after, limit=limit + 1)
+    page = rows[:limit]
+    result: dict = {"computeEnvironments": [doc for _, doc in page]}
+    if len(rows) > limit:
+        result["nextToken"] = encode_token(page[-1][0])
+    return result
+
+
+def reconcile(ctx: Context) -> None:
+    """Finish due transitions: CREATING/UPDATING become VALID, DELETING leaves the store."""
+    now = ctx.clock()
+    with ctx.store.transaction() as tx:
+        for _, doc in tx.list_resources(KIND):
+            if doc["status"] not in lookup.TRANSIENT or not lookup.settled(ctx, doc):
+                continue
+            if doc["status"] == "DELETING":
+                tx.delete_resource(doc["computeEnvironmentArn"])
+            else:
+                lookup.set_status(doc, "VALID", now, HEALTHY)
+                tx.put_resource(KIND, doc["computeEnvironmentArn"], doc["computeEnvironmentName"], doc)
+
+
+OPERATIONS = {
+    "CreateComputeEnvironment": create_compute_environment,
+    "UpdateComputeEnvironment": update_compute_environment,
+    "DeleteComputeEnvironment": delete_compute_environment,
+    "DescribeComputeEnvironments": describe_compute_environments,
+}

@@ -1,5 +1,431 @@
-"""job definitions operations."""
+"""Job definitions: RegisterJobDefinition, DescribeJobDefinitions, DeregisterJobDefinition.
+
+One resource per revision (ARN `job-definition/<name>:<revision>`); revisions of a name count up from 1
+and are never reused. `resolve_job_definition` is the lookup SubmitJob uses.
+"""
 
 from __future__ import annotations
 
-OPERATIONS: dict = {}
+import copy
+import re
+from decimal import Decimal, InvalidOperation
+
+from batchemu.errors import ClientException
+from batchemu.service import consumable_resources
+from batchemu.service.context import Context
+from batchemu.service.pagination import decode_token, encode_token, page_size
+from batchemu.service.tags import validate_tags
+from batchemu.store import Tx
+
+KIND = "job-definition"
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
+PLATFORMS = ("EC2", "FARGATE", "MANAGED_INSTANCES")
+STATUSES = ("ACTIVE", "INACTIVE")
+MAX_EVALUATE_ON_EXIT = 5
+REASON_PATTERN = re.compile(r"[A-Za-z0-9.:\s]*\*?")
+EXIT_CODE_PATTERN = re.compile(r"[0-9]*\*?")
+# Fargate: the MEMORY values (MiB) each VCPU value allows (AWS Batch API reference, ResourceRequirement).
+FARGATE_MEMORY = {
+    Decimal("0.25"): {512, 1024, 2048},
+    Decimal("0.5"): set(range(1024, 4097, 1024)),
+    Decimal(1): set(range(2048, 8193, 1024)),
+    Decimal(2): set(range(4096, 16385, 1024)),
+    Decimal(4): set(range(8192, 30721, 1024)),
+    Decimal(8): set(range(16384, 61441, 4096)),
+    Decimal(16): set(range(32768, 122881, 8192)),
+    Decimal(32): {61440, 122880, 249856},
+}
+FARGATE_LOG_DRIVERS = ("awslogs", "splunk", "awsfirelens")
+FARGATE_UNSUPPORTED_LINUX = ("devices", "maxSwap", "sharedMemorySize", "swappiness", "tmpfs")
+# Lists AWS returns as [] in containerProperties when they were not given.
+CONTAINER_LIST_DEFAULTS = ("command", "volumes", "environment", "mountPoints", "ulimits", "resourceRequirements",
+                           "secrets")
+
+
+def _invalid(reason: str) -> ClientException:
+    return ClientException(f"Error executing request, Exception : {reason}")
+
+
+# -- lookups ---------------------------------------------------------------------------------------------
+
+def _split_reference(ctx: Context, ref: str) -> tuple[str, int | None] | None:
+    """(name, revision or None) of a name, name:revision or ARN; None when `ref` is none of them."""
+    prefix = ctx.arn("job-definition/")
+    if ref.startswith("arn:"):
+        if not ref.startswith(prefix):
+            return None
+        ref = ref[len(prefix):]
+    name, sep, revision = ref.partition(":")
+    if not NAME_PATTERN.fullmatch(name):
+        return None
+    if not sep:
+        return name, None
+    if not revision.isdigit():
+        return None
+    return name, int(revision)
+
+
+def _revision(tx: Tx, ctx: Context, name: str, revision: int) -> dict | None:
+    return tx.get_resource(KIND, ctx.arn(f"job-definition/{name}:{revision}"))
+
+
+def _latest_active(tx: Tx, name: str) -> dict | None:
+    active = [d for d in tx.find_resources(KIND, name) if d["status"] == "ACTIVE"]
+    return max(active, key=lambda d: d["revision"]) if active else None
+
+
+def resolve_job_definition(tx: Tx, ctx: Context, ref: str) -> dict | None:
+    """The job definition SubmitJob names: `name` (latest ACTIVE revision), `name:revision`, or an ARN
+    with or without revision. An explicit revision is returned whatever its status; None if unknown."""
+    parts = _split_reference(ctx, ref)
+    if parts is None:
+        return None
+    name, revision = parts
+    if revision is None:
+        return _latest_active(tx, name)
+    return _revision(tx, ctx, name, revision)
+
+
+# -- validation ------------------------------------------------------------------------------------------
+
+def _number(value: str, what: str) -> Decimal:
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        number = Decimal("NaN")
+    if not number.is_finite():
+        raise _invalid(f"{what} value {value} is not a number.")
+    return number
+
+
+def _resources(container: dict, *, fargate: bool) -> tuple[Decimal | None, int | None]:
+    """(vCPUs, memory MiB) a container asks for, through resourceRequirements or the legacy fields."""
+    vcpus = memory = None
+    seen: set[str] = set()
+    for requirement in container.get("resourceRequirements") or []:
+        kind, value = requirement["type"], requirement["value"]
+        if kind in seen:
+            raise _invalid(f"Duplicate resource requirement type {kind}.")
+        seen.add(kind)
+        number = _number(value, kind)
+        if kind == "VCPU":
+            if number <= 0 or (not fargate and number < 1):
+                raise _invalid(f"Invalid VCPU value {value}: at least 1 vCPU is required for EC2 resources."
+                               if not fargate else f"Invalid VCPU value {value}.")
+            vcpus = number
+        elif kind == "MEMORY":
+            if number != number.to_integral_value() or number < 4:
+                raise _invalid(f"Invalid MEMORY value {value}: memory must be a whole number of at least 4 MiB.")
+            memory = int(number)
+        else:
+            if fargate:
+                raise _invalid("GPU resources are not supported for Fargate.")
+            if number != number.to_integral_value() or number < 0:
+                raise _invalid(f"Invalid GPU value {value}: GPU must be a whole number.")
+    for legacy, current in (("vcpus", vcpus), ("memory", memory)):
+        if container.get(legacy) is None:
+            continue
+        if fargate:
+            raise _invalid(f"{legacy} is not applicable for Fargate. Use resourceRequirements instead.")
+        if current is not None:
+            raise _invalid(f"{legacy} and resourceRequirements {legacy.upper().rstrip('S')} can't both be specified.")
+    if container.get("vcpus") is not None:
+        if container["vcpus"] < 1:
+            raise _invalid("vcpus must be at least 1.")
+        vcpus = Decimal(container["vcpus"])
+    if container.get("memory") is not None:
+        if container["memory"] < 4:
+            raise _invalid("memory must be at least 4 MiB.")
+        memory = container["memory"]
+    return vcpus, memory
+
+
+def _check_fargate_container(container: dict) -> None:
+    if not container.get("executionRoleArn"):
+        raise _invalid("Execution role is required for Fargate.")
+    if container.get("privileged"):
+        raise _invalid("privileged is not applicable for Fargate.")
+    for field in ("instanceType", "ulimits"):
+        if container.get(field):
+            raise _invalid(f"{field} is not applicable for Fargate.")
+    for field in FARGATE_UNSUPPORTED_LINUX:
+        if (container.get("linuxParameters") or {}).get(field) is not None:
+            raise _invalid(f"linuxParameters.{field} is not applicable for Fargate.")
+    driver = (container.get("logConfiguration") or {}).get("logDriver")
+    if driver is not None and driver not in FARGATE_LOG_DRIVERS:
+        raise _invalid(f"logDriver {driver} is not supported for Fargate.")
+
+
+def _check_container(container: dict, *, fargate: bool) -> dict:
+    """A validated ECS containerProperties with AWS's defaults filled in."""
+    if not container.get("image"):
+        raise _invalid("Container image is not provided.")
+    vcpus, memory = _resources(container, fargate=fargate)
+    if vcpus is None:
+        raise _invalid("vCPU is not provided.")
+    if memory is None:
+        raise _invalid("Memory is not provided.")
+    container = copy.deepcopy(container)
+    if fargate:
+        _check_fargate_container(container)
+        if memory not in FARGATE_MEMORY.get(vcpus, set()):
+            raise _invalid(f"Fargate resource requirements VCPU {vcpus} with MEMORY {memory} is not a supported "
+                           "combination.")
+        container.setdefault("networkConfiguration", {"assignPublicIp": "DISABLED"})
+        container.setdefault("fargatePlatformConfiguration", {"platformVersion": "LATEST"})
+    else:
+        for field in ("networkConfiguration", "fargatePlatformConfiguration"):
+            if container.get(field) is not None:
+                raise _invalid(f"{field} not applicable for EC2.")
+    for field in CONTAINER_LIST_DEFAULTS:
+        container.setdefault(field, [])
+    return container
+
+
+def _check_ecs_properties(ecs: dict, *, fargate: bool) -> dict:
+    tasks = ecs["taskProperties"]
+    if len(tasks) != 1:
+        raise _invalid("ecsProperties must contain exactly one taskProperties entry.")
+    containers = tasks[0]["containers"]
+    if not containers:
+        raise _invalid("taskProperties must contain at least one container.")
+    names = [c.get("name") for c in containers]
+    if len(containers) > 1 and (None in names or len(set(names)) != len(names)):
+        raise _invalid("Each container of a multi-container job must have a unique name.")
+    for container in containers:
+        _resources({"resourceRequirements": container.get("resourceRequirements")}, fargate=fargate)
+    if not any(c.get("essential", True) for c in containers):
+        raise _invalid("At least one container must be essential.")
+    return copy.deepcopy(ecs)
+
+
+def _check_eks_properties(eks: dict) -> dict:
+    pod = eks.get("podProperties") or {}
+    if not pod.get("containers"):
+        raise _invalid("eksProperties.podProperties.containers must contain at least one container.")
+    return copy.deepcopy(eks)
+
+
+def _node_range(target: str, num_nodes: int) -> tuple[int, int]:
+    start, sep, end = target.partition(":")
+    try:
+        low = int(start) if start else 0
+        high = (int(end) if end else num_nodes - 1) if sep else low
+    except ValueError:
+        raise _invalid(f"Invalid targetNodes {target}.") from None
+    if not 0 <= low <= high < num_nodes:
+        raise _invalid(f"targetNodes {target} is outside the range of nodes 0:{num_nodes - 1}.")
+    return low, high
+
+
+def _check_node_properties(nodes: dict) -> dict:
+    num_nodes, main_node = nodes["numNodes"], nodes["mainNode"]
+    if num_nodes < 1:
+        raise _invalid("numNodes must be at least 1.")
+    if not 0 <= main_node < num_nodes:
+        raise _invalid("mainNode must be less than numNodes.")
+    ranges = nodes["nodeRangeProperties"]
+    if not ranges:
+        raise _invalid("nodeRangeProperties must contain at least one node range.")
+    nodes = copy.deepcopy(nodes)
+    covered: set[int] = set()
+    for node_range in nodes["nodeRangeProperties"]:
+        low, high = _node_range(node_range["targetNodes"], num_nodes)
+        covered.update(range(low, high + 1))
+        given = [k for k in ("container", "ecsProperties", "eksProperties") if node_range.get(k) is not None]
+        if len(given) != 1:
+            raise _invalid("Each node range must specify exactly one of container, ecsProperties or eksProperties.")
+        if given[0] == "container":
+            node_range["container"] = _check_container(node_range["container"], fargate=False)
+        elif given[0] == "ecsProperties":
+            node_range["ecsProperties"] = _check_ecs_properties(node_range["ecsProperties"], fargate=False)
+        else:
+            node_range["eksProperties"] = _check_eks_properties(node_range["eksProperties"])
+        if node_range.get("consumableResourceProperties"):
+            raise _invalid("consumableResourceProperties is not supported in node ranges yet.")
+    if covered != set(range(num_nodes)):
+        missing = min(set(range(num_nodes)) - covered)
+        raise _invalid(f"Node ranges must account for all nodes 0:{num_nodes - 1}; node {missing} is not covered.")
+    return nodes
+
+
+def _check_retry_strategy(strategy: dict) -> dict:
+    attempts = strategy.get("attempts")
+    if attempts is None:
+        raise _invalid("RetryAttempts must be provided with retry strategy")
+    if not 1 <= attempts <= 10:
+        raise _invalid("Retry attempts should be between 1 and 10.")
+    rules = strategy.get("evaluateOnExit") or []
+    if len(rules) > MAX_EVALUATE_ON_EXIT:
+        raise _invalid(f"evaluateOnExit can contain at most {MAX_EVALUATE_ON_EXIT} conditions.")
+    for rule in rules:
+        patterns = {k: rule[k] for k in ("onStatusReason", "onReason", "onExitCode") if rule.get(k) is not None}
+        if not patterns:
+            raise _invalid("evaluateOnExit conditions must specify onStatusReason, onReason or onExitCode.")
+        for key, pattern in patterns.items():
+            allowed = EXIT_CODE_PATTERN if key == "onExitCode" else REASON_PATTERN
+            if len(pattern) > 512 or not allowed.fullmatch(pattern):
+                raise _invalid(f"Invalid {key} pattern {pattern}.")
+    return copy.deepcopy(strategy)
+
+
+def _check_platform(request: dict) -> str:
+    platforms = request.get("platformCapabilities") or []
+    if len(platforms) > 1 or any(p not in PLATFORMS for p in platforms):
+        raise _invalid("platformCapabilities must be one of EC2, FARGATE or MANAGED_INSTANCES.")
+    return platforms[0] if platforms else "EC2"
+
+
+def _check_consumables(tx: Tx, ctx: Context, properties: dict) -> dict:
+    for requirement in properties.get("consumableResourceList") or []:
+        ref = requirement.get("consumableResource")
+        if not ref or consumable_resources.find(tx, ctx, ref) is None:
+            raise ClientException(f"Consumable resource {ref} does not exist")
+        if requirement.get("quantity") is None or requirement["quantity"] < 1:
+            raise ClientException(f"Quantity of consumable resource {ref} must be at least 1")
+    return copy.deepcopy(properties)
+
+
+def _build(tx: Tx, ctx: Context, request: dict) -> dict:
+    """The stored document of a new revision, without name, ARN and revision."""
+    kind = request["type"]
+    platform = _check_platform(request)
+    fargate = platform == "FARGATE"
+    container, ecs, eks = (request.get(k) for k in ("containerProperties", "ecsProperties", "eksProperties"))
+    nodes = request.get("nodeProperties")
+    doc: dict = {"status": "ACTIVE", "type": kind, "parameters": dict(request.get("parameters") or {}),
+                 "containerOrchestrationType": "EKS" if eks is not None else "ECS"}
+    if kind == "container":
+        given = [v for v in (container, ecs, eks) if v is not None]
+        if len(given) != 1:
+            raise _invalid("Exactly one of containerProperties, ecsProperties or eksProperties must be specified "
+                           "for container type job definitions.")
+        if nodes is not None:
+            raise _invalid("nodeProperties can't be specified for container type job definitions.")
+    else:
+        if nodes is None:
+            raise _invalid("nodeProperties must be specified for multinode type job definitions.")
+        if any(v is not None for v in (container, ecs, eks)):
+            raise _invalid("containerProperties, ecsProperties and eksProperties can't be specified for multinode "
+                           "type job definitions; use nodeProperties.nodeRangeProperties.")
+        if fargate:
+            raise _invalid("multinode type job definitions are not supported on Fargate.")
+    if eks is not None:
+        if request.get("platformCapabilities"):
+            raise _invalid("platformCapabilities can't be specified for EKS job definitions.")
+        if request.get("propagateTags") is not None:
+            raise _invalid("propagateTags can't be specified for EKS job definitions.")
+        doc["eksProperties"] = _check_eks_properties(eks)
+    if platform == "MANAGED_INSTANCES" and (container is not None or nodes is not None):
+        raise _invalid("MANAGED_INSTANCES job definitions must use ecsProperties.")
+    if container is not None:
+        doc["containerProperties"] = _check_container(container, fargate=fargate)
+    if ecs is not None:
+        doc["ecsProperties"] = _check_ecs_properties(ecs, fargate=fargate)
+    if nodes is not None:
+        doc["nodeProperties"] = _check_node_properties(nodes)
+    if request.get("retryStrategy") is not None:
+        doc["retryStrategy"] = _check_retry_strategy(request["retryStrategy"])
+    timeout = request.get("timeout")
+    if timeout is not None:
+        seconds = timeout.get("attemptDurationSeconds")
+        if seconds is not None and seconds < 60:
+            raise _invalid("The minimum value for the timeout is 60 seconds.")
+        doc["timeout"] = dict(timeout)
+    priority = request.get("schedulingPriority")
+    if priority is not None:
+        if not 0 <= priority <= 9999:
+            raise _invalid("schedulingPriority must be between 0 and 9999.")
+        doc["schedulingPriority"] = priority
+    if request.get("consumableResourceProperties") is not None:
+        doc["consumableResourceProperties"] = _check_consumables(tx, ctx, request["consumableResourceProperties"])
+    if request.get("platformCapabilities"):
+        doc["platformCapabilities"] = [platform]
+    if request.get("propagateTags") is not None:
+        doc["propagateTags"] = request["propagateTags"]
+    tags = validate_tags(request.get("tags"))
+    if tags:
+        doc["tags"] = tags
+    return doc
+
+
+# -- operations ------------------------------------------------------------------------------------------
+
+def register_job_definition(ctx: Context, request: dict) -> dict:
+    name = request["jobDefinitionName"]
+    if not NAME_PATTERN.fullmatch(name):
+        raise ClientException(f"Provided name {name} is not supported pattern[a-zA-Z_0-9-]{{1,128}}")
+    with ctx.store.transaction() as tx:
+        doc = _build(tx, ctx, request)
+        revision = tx.next_value(f"job-definition-revision:{name}")
+        arn = ctx.arn(f"job-definition/{name}:{revision}")
+        doc = {"jobDefinitionName": name, "jobDefinitionArn": arn, "revision": revision, **doc}
+        tx.put_resource(KIND, arn, name, doc)
+    return {"jobDefinitionName": name, "jobDefinitionArn": arn, "revision": revision}
+
+
+def _scan(tx: Tx, after_seq: int):
+    """(seq, doc) of every job definition after `after_seq`, in registration order, read in chunks."""
+    while True:
+        chunk = tx.list_resources(KIND, after_seq, 200)
+        yield from chunk
+        if len(chunk) < 200:
+            return
+        after_seq = chunk[-1][0]
+
+
+def describe_job_definitions(ctx: Context, request: dict) -> dict:
+    status = request.get("status")
+    refs = request.get("jobDefinitions")
+    size = page_size(request.get("maxResults"), default=100, limit=100)
+    after = decode_token(request.get("nextToken"))
+    with ctx.store.transaction() as tx:
+        if refs:
+            if len(refs) > 100:
+                raise ClientException("jobDefinitions can contain at most 100 entries")
+            found: dict[str, dict] = {}
+            for ref in refs:
+                parts = _split_reference(ctx, ref)
+                # Entries name job definitions by name:revision or ARN; a bare name matches nothing.
+                if parts is None or parts[1] is None:
+                    continue
+                doc = _revision(tx, ctx, *parts)
+                if doc is not None and (status is None or doc["status"] == status):
+                    found[doc["jobDefinitionArn"]] = doc
+            return {"jobDefinitions": list(found.values())}
+        name = request.get("jobDefinitionName")
+        if name is not None:
+            # One name's revisions page by revision number, which grows with registration order.
+            docs = sorted(tx.find_resources(KIND, name), key=lambda d: d["revision"])
+            rows = [(d["revision"], d) for d in docs
+                    if d["revision"] > after and (status is None or d["status"] == status)]
+        else:
+            rows = [(seq, d) for seq, d in _scan(tx, after) if status is None or d["status"] == status]
+    page = rows[:size]
+    result: dict = {"jobDefinitions": [doc for _, doc in page]}
+    if len(rows) > size:
+        result["nextToken"] = encode_token(page[-1][0])
+    return result
+
+
+def deregister_job_definition(ctx: Context, request: dict) -> dict:
+    ref = request["jobDefinition"]
+    parts = _split_reference(ctx, ref)
+    if parts is not None and parts[1] is None:
+        raise ClientException(f"A revision is required to deregister a job definition; specify {ref}:<revision> "
+                              "or the job definition ARN")
+    with ctx.store.transaction() as tx:
+        doc = _revision(tx, ctx, *parts) if parts is not None else None
+        if doc is None:
+            raise ClientException(f"Job definition {ref} does not exist")
+        if doc["status"] != "INACTIVE":
+            doc["status"] = "INACTIVE"
+            tx.put_resource(KIND, doc["jobDefinitionArn"], doc["jobDefinitionName"], doc)
+    return {}
+
+
+OPERATIONS = {
+    "RegisterJobDefinition": register_job_definition,
+    "DescribeJobDefinitions": describe_job_definitions,
+    "DeregisterJobDefinition": deregister_job_definition,
+}

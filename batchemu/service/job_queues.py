@@ -1,5 +1,246 @@
-"""job queues operations."""
+"""Job queues: Create/Update/Delete/DescribeJobQueues and their status lifecycle.
+
+A stored job queue is its DescribeJobQueues `JobQueueDetail` in wire form (compute environments named by
+ARN), plus our bookkeeping under "batchemu" (which the output shape drops). Handlers set CREATING,
+UPDATING or DELETING; `reconcile`, called by the scheduler on every pass, moves them on to VALID or, once
+a deleted queue holds no unfinished job, out of the store.
+"""
 
 from __future__ import annotations
 
-OPERATIONS: dict = {}
+import re
+
+from batchemu import job_states
+from batchemu.errors import ClientException, NotBuiltError
+from batchemu.service import compute_environments, lookup
+from batchemu.service.context import Context
+from batchemu.service.pagination import decode_token, encode_token, page_size
+from batchemu.store import Tx
+
+KIND = "job-queue"
+SCHEDULING_POLICY_KIND = "scheduling-policy"
+NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
+MAX_DESCRIBE = 100
+MAX_COMPUTE_ENVIRONMENTS = 3
+HEALTHY = "JobQueue Healthy"
+TIME_LIMIT_SECONDS = (600, 86400)
+QUEUE_DELETED = "Job queue deleted"
+
+
+def job_queue(tx: Tx, name_or_arn: str) -> dict | None:
+    """The stored job queue (JobQueueDetail wire form) named or ARN'd, or None."""
+    return lookup.find(tx, KIND, name_or_arn)
+
+
+def deletion_due(ctx: Context, tx: Tx, queue: dict) -> bool:
+    """Whether a queue is DELETING and may leave the store now: its dwell is over and no job in it is
+    still unfinished (AWS terminates a deleted queue's jobs before the queue goes)."""
+    return (queue["status"] == "DELETING" and lookup.settled(ctx, queue)
+            and not tx.query_jobs({"job_queue_arn": queue["jobQueueArn"]}, statuses=list(job_states.ACTIVE),
+                                  limit=1))
+
+
+def _platform(ce: dict) -> str:
+    """The jobQueueType a compute environment calls for."""
+    if ce.get("containerOrchestrationType") == "EKS":
+        return "EKS"
+    return "ECS_FARGATE" if compute_environments.is_fargate(ce) else "ECS"
+
+
+def _compute_environment_order(tx: Tx, entries: list[dict]) -> tuple[list[dict], str]:
+    """The entries with every compute environment named by ARN, and the jobQueueType they make up."""
+    if not entries:
+        raise ClientException("computeEnvironmentOrder must contain at least one compute environment")
+    if len(entries) > MAX_COMPUTE_ENVIRONMENTS:
+        raise ClientException(
+            f"computeEnvironmentOrder can contain at most {MAX_COMPUTE_ENVIRONMENTS} compute environments")
+    orders = [entry["order"] for entry in entries]
+    if len(set(orders)) != len(orders):
+        raise ClientException("computeEnvironmentOrder must not give two compute environments the same order")
+    resolved, platforms = [], set()
+    for entry in entries:
+        ce = compute_environments.compute_environment(tx, entry["computeEnvironment"])
+        if ce is None or ce["status"] in ("DELETING", "DELETED"):
+            raise ClientException(f"computeEnvironment {entry['computeEnvironment']} does not exist")
+        if ce["status"] == "INVALID":
+            raise ClientException(f"computeEnvironment {ce['computeEnvironmentName']} is INVALID")
+        if any(r["computeEnvironment"] == ce["computeEnvironmentArn"] for r in resolved):
+            raise ClientException(
+                f"computeEnvironment {ce['computeEnvironmentName']} appears more than once in "
+                "computeEnvironmentOrder")
+        resolved.append({"order": entry["order"], "computeEnvironment": ce["computeEnvironmentArn"]})
+        platforms.add(_platform(ce))
+    if "EKS" in platforms and len(platforms) > 1:
+        raise ClientException("Amazon EKS and Amazon ECS compute environments can't be mixed in a job queue")
+    if len(platforms) > 1:
+        raise ClientException(
+            "All compute environments of a job queue must be either EC2 (EC2, SPOT or UNMANAGED) or Fargate "
+            "(FARGATE or FARGATE_SPOT); EC2 and Fargate compute environments can't be mixed")
+    return resolved, platforms.pop()
+
+
+def _check_scheduling_policy(tx: Tx, arn: str) -> None:
+    if tx.get_resource(SCHEDULING_POLICY_KIND, arn) is None:
+        raise ClientException(f"Scheduling policy {arn} does not exist")
+
+
+def _check_time_limit_actions(actions: list[dict]) -> None:
+    low, high = TIME_LIMIT_SECONDS
+    for action in actions:
+        if not low <= action["maxTimeSeconds"] <= high:
+            raise ClientException(f"jobStateTimeLimitActions maxTimeSeconds must be between {low} and {high}")
+
+
+def create_job_queue(ctx: Context, request: dict) -> dict:
+    name = request["jobQueueName"]
+    if not NAME.fullmatch(name):
+        raise ClientException(
+            "jobQueueName must be 1-128 characters long and contain only letters, numbers, hyphens (-) "
+            "and underscores (_)")
+    if request.get("serviceEnvironmentOrder") is not None or request.get("jobQueueType") == "SAGEMAKER_TRAINING":
+        raise NotBuiltError("CreateJobQueue for service environments (SageMaker Training)")
+    arn = ctx.arn(f"{KIND}/{name}")
+    with ctx.store.transaction() as tx:
+        order, platform = _compute_environment_order(tx, request.get("computeEnvironmentOrder") or [])
+        if request.get("jobQueueType") not in (None, platform):
+            raise ClientException(
+                f"jobQueueType {request['jobQueueType']} does not match the compute environments of the "
+                f"queue, which call for {platform}")
+        doc: dict = {
+            "jobQueueName": name,
+            "jobQueueArn": arn,
+            "state": request.get("state") or "ENABLED",
+            "priority": request["priority"],
+            "computeEnvironmentOrder": order,
+            "jobQueueType": platform,
+            "tags": request.get("tags") or {},
+        }
+        if request.get("schedulingPolicyArn") is not None:
+            _check_scheduling_policy(tx, request["schedulingPolicyArn"])
+            doc["schedulingPolicyArn"] = request["schedulingPolicyArn"]
+        if request.get("jobStateTimeLimitActions") is not None:
+            _check_time_limit_actions(request["jobStateTimeLimitActions"])
+            doc["jobStateTimeLimitActions"] = request["jobStateTimeLimitActions"]
+        existing = job_queue(tx, name)
+        if existing is not None:
+            if not deletion_due(ctx, tx, existing):
+                raise ClientException("Object already exists")
+            tx.delete_resource(existing["jobQueueArn"])  # a due deletion, finished here
+        lookup.set_status(doc, "CREATING", ctx.clock())
+        tx.put_resource(KIND, arn, name, doc)
+    ctx.notify()
+    return {"jobQueueName": name, "jobQueueArn": arn}
+
+
+def update_job_queue(ctx: Context, request: dict) -> dict:
+    ref = request["jobQueue"]
+    if request.get("serviceEnvironmentOrder") is not None:
+        raise NotBuiltError("UpdateJobQueue with serviceEnvironmentOrder (SageMaker Training)")
+    with ctx.store.transaction() as tx:
+        doc = job_queue(tx, ref)
+        if doc is None:
+            raise ClientException(f"jobQueue {ref} does not exist")
+        name = doc["jobQueueName"]
+        if doc["status"] in ("DELETING", "DELETED"):
+            raise ClientException(f"Cannot update, job queue {name} is being deleted")
+        for member in ("state", "priority"):
+            if request.get(member) is not None:
+                doc[member] = request[member]
+        if request.get("computeEnvironmentOrder") is not None:
+            order, platform = _compute_environment_order(tx, request["computeEnvironmentOrder"])
+            if platform != doc.get("jobQueueType", platform):
+                raise ClientException(
+                    f"The compute environments of job queue {name} must stay {doc['jobQueueType']}: a job "
+                    f"queue's type can't change to {platform}")
+            doc["computeEnvironmentOrder"] = order
+        if request.get("schedulingPolicyArn") is not None:
+            if "schedulingPolicyArn" not in doc:
+                raise ClientException(
+                    f"Job queue {name} has no scheduling policy: a FIFO job queue can't have one added")
+            _check_scheduling_policy(tx, request["schedulingPolicyArn"])
+            doc["schedulingPolicyArn"] = request["schedulingPolicyArn"]
+        if request.get("jobStateTimeLimitActions") is not None:
+            _check_time_limit_actions(request["jobStateTimeLimitActions"])
+            doc["jobStateTimeLimitActions"] = request["jobStateTimeLimitActions"]
+        lookup.set_status(doc, "UPDATING", ctx.clock())
+        tx.put_resource(KIND, doc["jobQueueArn"], name, doc)
+    ctx.notify()
+    return {"jobQueueName": name, "jobQueueArn": doc["jobQueueArn"]}
+
+
+def delete_job_queue(ctx: Context, request: dict) -> dict:
+    ref = request["jobQueue"]
+    with ctx.store.transaction() as tx:
+        doc = job_queue(tx, ref)
+        if doc is None:
+            raise ClientException(f"jobQueue {ref} does not exist")
+        if doc["status"] in ("DELETING", "DELETED"):
+            return {}
+        if doc["status"] in ("CREATING", "UPDATING") and not lookup.settled(ctx, doc):
+            raise ClientException("Cannot delete, resource is being modified")
+        if doc["state"] != "DISABLED":
+            raise ClientException(f"Cannot delete, job queue {doc['jobQueueName']} must be DISABLED first")
+        lookup.set_status(doc, "DELETING", ctx.clock())
+        tx.put_resource(KIND, doc["jobQueueArn"], doc["jobQueueName"], doc)
+    ctx.notify()
+    return {}
+
+
+def describe_job_queues(ctx: Context, request: dict) -> dict:
+    refs = request.get("jobQueues") or []
+    if len(refs) > MAX_DESCRIBE:
+        raise ClientException(f"jobQueues can contain at most {MAX_DESCRIBE} names or ARNs")
+    if refs and request.get("maxResults") is not None:
+        raise ClientException("JobQueues and MaxResults cannot both be set")
+    limit = page_size(request.get("maxResults"), default=MAX_DESCRIBE, limit=MAX_DESCRIBE)
+    after = decode_token(request.get("nextToken"))
+    with ctx.store.transaction() as tx:
+        if refs:
+            found = {doc["jobQueueArn"]: doc for doc in (job_queue(tx, ref) for ref in refs) if doc is not None}
+            rows = sorted((tx.resource_seq(arn), doc) for arn, doc in found.items())
+            rows = [(seq, doc) for seq, doc in rows if seq > after][:limit + 1]
+        else:
+            rows = tx.list_resources(KIND, after_seq=after, limit=limit + 1)
+    page = rows[:limit]
+    result: dict = {"jobQueues": [doc for _, doc in page]}
+    if len(rows) > limit:
+        result["nextToken"] = encode_token(page[-1][0])
+    return result
+
+
+def _terminate_jobs(ctx: Context, tx: Tx, queue: dict) -> bool:
+    """Terminate the unfinished jobs of a deleted queue, as AWS does; whether any newly were."""
+    # jobs imports this module, so it is imported here rather than at the top.
+    from batchemu.service import jobs
+    fresh = [job for _, job in tx.query_jobs({"job_queue_arn": queue["jobQueueArn"]},
+                                             statuses=list(job_states.ACTIVE)) if not job.get("isTerminated")]
+    for job in fresh:
+        jobs.terminate(ctx, tx, job, QUEUE_DELETED)
+    return bool(fresh)
+
+
+def reconcile(ctx: Context) -> None:
+    """Finish due transitions: CREATING/UPDATING become VALID; a DELETING queue has its jobs terminated
+    and leaves the store once none is unfinished."""
+    now = ctx.clock()
+    terminated = False
+    with ctx.store.transaction() as tx:
+        for _, doc in tx.list_resources(KIND):
+            if doc["status"] == "DELETING":
+                if lookup.settled(ctx, doc):
+                    terminated = _terminate_jobs(ctx, tx, doc) or terminated
+                if deletion_due(ctx, tx, doc):
+                    tx.delete_resource(doc["jobQueueArn"])
+            elif doc["status"] in lookup.TRANSIENT and lookup.settled(ctx, doc):
+                lookup.set_status(doc, "VALID", now, HEALTHY)
+                tx.put_resource(KIND, doc["jobQueueArn"], doc["jobQueueName"], doc)
+    if terminated:
+        ctx.notify()  # the scheduler stops the containers of terminated running jobs
+
+
+OPERATIONS = {
+    "CreateJobQueue": create_job_queue,
+    "UpdateJobQueue": update_job_queue,
+    "DeleteJobQueue": delete_job_queue,
+    "DescribeJobQueues": describe_job_queues,
+}

@@ -1,5 +1,104 @@
-"""tags operations."""
+"""TagResource, UntagResource and ListTagsForResource on every taggable Batch resource.
+
+Tags live in each resource document under "tags": resources in the resources table (compute
+environments, job queues, job definition revisions, scheduling policies, consumable resources) and jobs.
+`validate_tags` is the check every create operation that accepts `tags` runs.
+"""
 
 from __future__ import annotations
 
-OPERATIONS: dict = {}
+import re
+
+from batchemu.errors import ClientException
+from batchemu.service.context import Context
+from batchemu.store import Tx
+
+MAX_TAGS = 50
+RESERVED_PREFIX = "aws:"
+ARN_PATTERN = re.compile(r"arn:(aws[a-zA-Z-]*):batch:([a-z0-9-]+):(\d{12}):([a-z-]+)/(.+)")
+
+
+def validate_tags(tags: dict | None) -> dict:
+    """The tags of a create request, checked as AWS checks them (at most 50, no aws: prefix)."""
+    if not tags:
+        return {}
+    if len(tags) > MAX_TAGS:
+        raise ClientException(f"Number of tags exceeds the limit of {MAX_TAGS}")
+    _refuse_reserved(tags)
+    return dict(tags)
+
+
+def _refuse_reserved(keys) -> None:
+    for key in keys:
+        if key.lower().startswith(RESERVED_PREFIX):
+            raise ClientException(f"Tag keys prefixed with '{RESERVED_PREFIX}' are reserved for AWS use: {key}")
+
+
+def _load(tx: Tx, ctx: Context, arn: str) -> tuple[str | None, dict]:
+    """(resource kind or None for a job, document) of the resource `arn` names."""
+    match = ARN_PATTERN.fullmatch(arn)
+    if match is None:
+        raise ClientException(f"Invalid resource ARN: {arn}")
+    kind = tx.resource_kind(arn)
+    if kind is not None:
+        doc = tx.get_resource(kind, arn)
+        if doc is not None:
+            return kind, doc
+    resource_type, resource_id = match.group(4), match.group(5)
+    if resource_type == "job" and arn == ctx.arn(f"job/{resource_id}"):
+        if ":" in resource_id or "#" in resource_id:
+            raise ClientException(f"Tagging is not supported for child jobs of array and multi-node parallel "
+                                  f"jobs: {arn}")
+        job = tx.get_job(resource_id)
+        if job is not None:
+            return None, job
+    raise ClientException(f"Resource {arn} not found")
+
+
+def _save(tx: Tx, kind: str | None, arn: str, doc: dict) -> None:
+    if kind is None:
+        tx.update_job(doc)
+    else:
+        name = doc.get("jobDefinitionName") or doc.get("consumableResourceName") or \
+            doc.get("computeEnvironmentName") or doc.get("jobQueueName") or doc.get("name") or arn
+        tx.put_resource(kind, arn, name, doc)
+
+
+def tag_resource(ctx: Context, request: dict) -> dict:
+    arn, tags = request["resourceArn"], request["tags"]
+    _refuse_reserved(tags)
+    with ctx.store.transaction() as tx:
+        kind, doc = _load(tx, ctx, arn)
+        merged = {**(doc.get("tags") or {}), **tags}
+        if len(merged) > MAX_TAGS:
+            raise ClientException(f"Number of tags exceeds the limit of {MAX_TAGS}")
+        doc["tags"] = merged
+        _save(tx, kind, arn, doc)
+    return {}
+
+
+def untag_resource(ctx: Context, request: dict) -> dict:
+    arn, keys = request["resourceArn"], request["tagKeys"]
+    _refuse_reserved(keys)
+    with ctx.store.transaction() as tx:
+        kind, doc = _load(tx, ctx, arn)
+        remaining = {k: v for k, v in (doc.get("tags") or {}).items() if k not in set(keys)}
+        if remaining:
+            doc["tags"] = remaining
+        else:
+            doc.pop("tags", None)
+        _save(tx, kind, arn, doc)
+    return {}
+
+
+def list_tags_for_resource(ctx: Context, request: dict) -> dict:
+    with ctx.store.transaction() as tx:
+        _, doc = _load(tx, ctx, request["resourceArn"])
+    return {"tags": doc.get("tags") or {}}
+
+
+OPERATIONS = {
+    "TagResource": tag_resource,
+    "UntagResource": untag_resource,
+    "ListTagsForResource": list_tags_for_resource,
+}

@@ -1,0 +1,49 @@
+# Two commands do all the set-up on a fresh machine: `make serve` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ARGS ?=
+
+.PHONY: install serve docker test unit conformance conformance-compare bench lint clean
+
+# The virtual environment, rebuilt when pyproject.toml changes.
+$(BIN)/batchemu: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/batchemu
+
+## serve: create the environment and serve on http://127.0.0.1:8000 (ARGS="--port 9000 ..." to change)
+serve: install
+	$(BIN)/batchemu serve $(ARGS)
+
+## docker: make sure a Docker Engine runs (installs Debian's docker.io as root) and the test image exists
+docker:
+	bash scripts/ensure-docker.sh
+	bash scripts/build-test-image.sh
+
+## test: everything CI runs: the test suite, then the conformance suite against batchemu
+test: install docker
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	bash scripts/conformance.sh batchemu
+
+unit: install
+	$(BIN)/python -m pytest -q tests -m "not docker"
+
+conformance: install docker
+	bash scripts/conformance.sh batchemu
+
+conformance-compare: install docker
+	bash scripts/conformance.sh compare
+
+bench: install docker
+	$(BIN)/python -m bench $(ARGS)
+
+lint: install
+	$(BIN)/pip install --quiet ruff && $(BIN)/ruff check batchemu tests conformance bench
+
+clean:
+	rm -rf $(VENV) .venv-moto build *.egg-info

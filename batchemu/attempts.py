@@ -1,0 +1,152 @@
+"""One attempt of a job: the container it runs, and what its end means (succeed, retry or fail).
+
+Pure functions over stored job documents; the scheduler calls them inside its transactions.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import uuid
+
+from batchemu import job_states as states
+from batchemu.config import Config
+from batchemu.executors import ContainerExit, ContainerSpec
+
+DEFAULT_LOG_GROUP = "/aws/batch/job"
+ESSENTIAL_EXITED = "Essential container in task exited"
+OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
+TIMEOUT_REASON = "Job attempt duration exceeded timeout"
+# What AWS reports when the host under a task disappears; Nextflow retries on "Host EC2*".
+VANISHED_REASON = "Host EC2 (instance i-batchemu) terminated."
+
+
+def log_location(job: dict) -> tuple[str, str]:
+    """(group, stream prefix) from the awslogs options of the job's logConfiguration, else AWS's defaults."""
+    config = (job.get("container") or {}).get("logConfiguration") or {}
+    options = config.get("options") or {} if config.get("logDriver", "awslogs") == "awslogs" else {}
+    prefix = options.get("awslogs-stream-prefix") or states.internal(job).get("definitionName") or job["jobName"]
+    return options.get("awslogs-group") or DEFAULT_LOG_GROUP, prefix
+
+
+def begin_attempt(job: dict, config: Config, compute_environment: dict, now: int) -> None:
+    """RUNNABLE -> STARTING on `compute_environment`: name the task, its log stream and the attempt."""
+    info = states.internal(job)
+    info["attempt"] = info.get("attempt", 0) + 1
+    info["computeEnvironment"] = compute_environment["computeEnvironmentArn"]
+    info["computeEnvironmentName"] = compute_environment["computeEnvironmentName"]
+    for key in ("containerId", "exit", "startError", "requeue", "stopRequested", "timedOut"):
+        info.pop(key, None)
+    task_id = uuid.uuid4().hex
+    cluster = compute_environment.get("ecsClusterArn", "").rsplit("/", 1)[-1] or "batchemu"
+    group, prefix = log_location(job)
+    info["logGroup"] = group
+    container = job["container"]
+    container["taskArn"] = f"arn:aws:ecs:{config.region}:{config.account_id}:task/{cluster}/{task_id}"
+    container["containerInstanceArn"] = (
+        f"arn:aws:ecs:{config.region}:{config.account_id}:container-instance/{cluster}/{uuid.uuid4().hex}")
+    container["logStreamName"] = f"{prefix}/default/{task_id}"
+    container.pop("exitCode", None)
+    container.pop("reason", None)
+    states.transition(job, states.STARTING, now)
+
+
+def container_spec(job: dict, config: Config, queue_name: str) -> ContainerSpec:
+    """The container of the job's current attempt, with the environment AWS Batch gives every job."""
+    info = states.internal(job)
+    container = job["container"]
+    environment = {item["name"]: item.get("value", "") for item in container.get("environment") or []}
+    endpoint = config.endpoint_url
+    fargate = info.get("platform") == "FARGATE"
+    environment.update({
+        "AWS_BATCH_JOB_ID": job["jobId"],
+        "AWS_BATCH_JOB_ATTEMPT": str(info["attempt"]),
+        "AWS_BATCH_CE_NAME": info.get("computeEnvironmentName", ""),
+        "AWS_BATCH_JQ_NAME": queue_name,
+        "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE" if fargate else "AWS_ECS_EC2",
+        "AWS_REGION": config.region,
+        "AWS_DEFAULT_REGION": config.region,
+        "AWS_ENDPOINT_URL_BATCH": endpoint,
+        "AWS_ENDPOINT_URL_LOGS": endpoint,
+    })
+    # A job that calls AWS needs credentials; AWS gives it a task role, we give it placeholders.
+    environment.setdefault("AWS_ACCESS_KEY_ID", "batchemu")
+    environment.setdefault("AWS_SECRET_ACCESS_KEY", "batchemu")
+    from batchemu.service.job_container import gpus_of
+    return ContainerSpec(
+        job_id=job["jobId"], attempt=info["attempt"], image=container.get("image", ""),
+        command=list(container.get("command") or []), environment=environment,
+        vcpus=float(info.get("vcpus", 1.0)), memory_mib=info.get("memoryMib"),
+        log_group=info["logGroup"], log_stream=container["logStreamName"],
+        user=container.get("user"), privileged=bool(container.get("privileged")),
+        readonly_root_filesystem=bool(container.get("readonlyRootFilesystem")),
+        ulimits=container.get("ulimits") or [], linux_parameters=container.get("linuxParameters") or {},
+        volumes=container.get("volumes") or [], mount_points=container.get("mountPoints") or [],
+        gpus=gpus_of(container),
+        labels={"batchemu.job-queue": queue_name, "batchemu.job-name": job["jobName"]},
+    )
+
+
+def _matches(pattern: str | None, value: str | None) -> bool:
+    if pattern is None:
+        return True
+    return value is not None and fnmatch.fnmatchcase(value.lower(), pattern.lower())
+
+
+def should_retry(job: dict, exit_code: int | None, status_reason: str, reason: str | None) -> bool:
+    """AWS's retry rule: attempts left, and the first matching evaluateOnExit says RETRY (none matching
+    means retry). Terminated and timed-out attempts are never retried."""
+    info = states.internal(job)
+    if job.get("isTerminated") or info.get("timedOut") or job.get("isCancelled"):
+        return False
+    strategy = job.get("retryStrategy") or {}
+    if len(job.get("attempts") or []) >= (strategy.get("attempts") or 1):
+        return False
+    code = None if exit_code is None else str(exit_code)
+    for rule in strategy.get("evaluateOnExit") or []:
+        if (_matches(rule.get("onStatusReason"), status_reason) and _matches(rule.get("onReason"), reason)
+                and _matches(rule.get("onExitCode"), code)):
+            return rule.get("action", "").upper() == "RETRY"
+    return True
+
+
+def finish_attempt(job: dict, now: int, *, exit_code: int | None, reason: str | None,
+                   status_reason: str) -> None:
+    """Record the ended attempt and move the job to SUCCEEDED, back to RUNNABLE (retry) or FAILED."""
+    info = states.internal(job)
+    container = job["container"]
+    attempt_container = {key: container.get(key) for key in ("containerInstanceArn", "taskArn", "logStreamName")}
+    if exit_code is not None:
+        attempt_container["exitCode"] = exit_code
+        container["exitCode"] = exit_code
+    if reason:
+        attempt_container["reason"] = reason
+        container["reason"] = reason
+    job.setdefault("attempts", []).append({
+        "container": attempt_container,
+        "startedAt": job.get("startedAt") or now,
+        "stoppedAt": now,
+        "statusReason": status_reason,
+    })
+    if exit_code == 0 and not job.get("isTerminated") and not info.get("timedOut"):
+        states.transition(job, states.SUCCEEDED, now, status_reason)
+        job["stoppedAt"] = now
+    elif should_retry(job, exit_code, status_reason, reason):
+        states.transition(job, states.RUNNABLE, now, status_reason)
+    else:
+        states.transition(job, states.FAILED, now, status_reason)
+        job["stoppedAt"] = now
+
+
+def end_of(job: dict, exit: ContainerExit | dict) -> tuple[int | None, str | None, str]:
+    """(exitCode, container reason, statusReason) for a container exit, in AWS's words."""
+    data = exit if isinstance(exit, dict) else exit.__dict__
+    info = states.internal(job)
+    if data.get("error"):
+        return None, None, data["error"]
+    exit_code = data.get("exit_code")
+    reason = OOM_REASON if data.get("oom_killed") else None
+    if info.get("terminateReason"):
+        return exit_code, reason, info["terminateReason"]
+    if info.get("timedOut"):
+        return exit_code, reason, TIMEOUT_REASON
+    return exit_code, reason, ESSENTIAL_EXITED

@@ -1,0 +1,85 @@
+"""Resolves what a job runs: a definition's containerProperties with SubmitJob's overrides applied."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+REF = re.compile(r"Ref::([A-Za-z0-9_\-]+)")
+
+DEFAULT_VCPUS = 1.0
+
+
+def substitute_parameters(command: list[str], parameters: dict[str, str]) -> list[str]:
+    """Replace `Ref::name` placeholders that name a known parameter; unknown ones stay as written."""
+    def one(arg: str) -> str:
+        return REF.sub(lambda m: parameters.get(m.group(1), m.group(0)), arg)
+    return [one(arg) for arg in command]
+
+
+def _merge_by_key(base: list[dict], overrides: list[dict], key: str) -> list[dict]:
+    merged = {item[key]: item for item in base}
+    for item in overrides:
+        merged[item[key]] = item
+    return list(merged.values())
+
+
+def resolve_container(properties: dict, overrides: dict, parameters: dict[str, str]) -> dict:
+    """The ContainerDetail (wire form) a job runs with, before any attempt has started."""
+    container = copy.deepcopy(properties)
+    if overrides.get("command") is not None:
+        container["command"] = list(overrides["command"])
+    container["command"] = substitute_parameters(container.get("command") or [], parameters)
+    container["environment"] = _merge_by_key(container.get("environment") or [],
+                                             overrides.get("environment") or [], "name")
+    requirements = _merge_by_key(container.get("resourceRequirements") or [],
+                                 overrides.get("resourceRequirements") or [], "type")
+    if requirements:
+        container["resourceRequirements"] = requirements
+    for legacy in ("vcpus", "memory", "instanceType"):
+        if overrides.get(legacy) is not None:
+            container[legacy] = overrides[legacy]
+    # A legacy value overridden by a resourceRequirement of the same kind must not linger.
+    kinds = {r["type"] for r in overrides.get("resourceRequirements") or []}
+    if "VCPU" in kinds:
+        container.pop("vcpus", None)
+    if "MEMORY" in kinds:
+        container.pop("memory", None)
+    return container
+
+
+def requirement(container: dict, kind: str) -> str | None:
+    for item in container.get("resourceRequirements") or []:
+        if item.get("type") == kind:
+            return item.get("value")
+    return None
+
+
+def vcpus_of(container: dict) -> float:
+    """vCPUs a job reserves on its compute environment."""
+    value = requirement(container, "VCPU")
+    if value is not None:
+        try:
+            return float(value)
+        except ValueError:
+            return DEFAULT_VCPUS
+    return float(container.get("vcpus") or DEFAULT_VCPUS)
+
+
+def memory_mib_of(container: dict) -> int | None:
+    """The hard memory limit in MiB, when the job names one."""
+    value = requirement(container, "MEMORY")
+    if value is not None:
+        try:
+            return int(float(value))
+        except ValueError:
+            return None
+    return container.get("memory")
+
+
+def gpus_of(container: dict) -> int:
+    value = requirement(container, "GPU")
+    try:
+        return int(value) if value else 0
+    except ValueError:
+        return 0

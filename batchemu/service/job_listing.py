@@ -1,0 +1,112 @@
+"""ListJobs and GetJobQueueSnapshot: reading jobs by queue, status and filters, a page at a time."""
+
+from __future__ import annotations
+
+from batchemu import job_states as states
+from batchemu.errors import ClientException, NotBuiltError
+from batchemu.service import job_queues
+from batchemu.service.context import Context
+from batchemu.service.pagination import decode_token, encode_token, page_size
+
+FILTERS = ("JOB_NAME", "JOB_DEFINITION", "BEFORE_CREATED_AT", "AFTER_CREATED_AT")
+SNAPSHOT_SIZE = 100
+
+
+def job_summary(job: dict) -> dict:
+    """A stored job as ListJobs' JobSummary."""
+    summary = {key: job.get(key) for key in (
+        "jobArn", "jobId", "jobName", "createdAt", "shareIdentifier", "status", "statusReason",
+        "startedAt", "stoppedAt", "jobDefinition", "isCancelled", "isTerminated")}
+    container = job.get("container") or {}
+    if container.get("exitCode") is not None or container.get("reason"):
+        summary["container"] = {"exitCode": container.get("exitCode"), "reason": container.get("reason")}
+    return summary
+
+
+def _epoch_ms(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ClientException(
+            f"The value of filter {name} must be a number of milliseconds since the epoch, not {value}") from None
+
+
+def _filter_arguments(filters: list[dict]) -> dict:
+    if len(filters) > 1:
+        raise ClientException("Only one filter can be used at a time")
+    if not filters:
+        return {}
+    name, values = filters[0].get("name"), filters[0].get("values") or []
+    if name not in FILTERS:
+        raise ClientException(f"Invalid filter name {name}: must be one of {', '.join(FILTERS)}")
+    if len(values) != 1:
+        raise ClientException(f"Filter {name} takes exactly one value")
+    value = values[0]
+    if name == "JOB_NAME":
+        # Case-insensitive, with an optional trailing * wildcard (AWS ListJobs documentation).
+        if value.endswith("*"):
+            return {"name_prefix": value[:-1].lower()}
+        return {"name_equals": value.lower()}
+    if name == "JOB_DEFINITION":
+        return {"definition": value}
+    if name == "BEFORE_CREATED_AT":
+        return {"created_before": _epoch_ms(name, value)}
+    return {"created_after": _epoch_ms(name, value)}
+
+
+def list_jobs(ctx: Context, request: dict) -> dict:
+    scopes = [key for key in ("jobQueue", "arrayJobId", "multiNodeJobId") if request.get(key)]
+    if len(scopes) != 1:
+        raise ClientException("Exactly one of jobQueue, arrayJobId or multiNodeJobId must be specified")
+    limit = page_size(request.get("maxResults"), default=1000, limit=1000)
+    after = decode_token(request.get("nextToken"))
+    filters = _filter_arguments(request.get("filters") or [])
+    with ctx.store.transaction() as tx:
+        if request.get("jobQueue"):
+            queue = job_queues.job_queue(tx, request["jobQueue"])
+            if queue is None:
+                raise ClientException(f"jobQueue {request['jobQueue']} does not exist")
+            where = {"job_queue_arn": queue["jobQueueArn"]}
+        else:
+            parent = request.get("arrayJobId") or request.get("multiNodeJobId")
+            if tx.get_job(parent) is None:
+                raise ClientException(f"Job {parent} does not exist")
+            raise NotBuiltError("ListJobs of array or multi-node children")
+        # With a filter, jobStatus is ignored and the newest jobs come first (AWS ListJobs documentation).
+        statuses = None if filters else [request.get("jobStatus") or states.RUNNING]
+        rows = tx.query_jobs(where, statuses=statuses, after_seq=after, limit=limit + 1,
+                             descending=bool(filters), **filters)
+    page = rows[:limit]
+    result: dict = {"jobSummaryList": [job_summary(doc) for _, doc in page]}
+    if len(rows) > limit:
+        result["nextToken"] = encode_token(page[-1][0])
+    return result
+
+
+def get_job_queue_snapshot(ctx: Context, request: dict) -> dict:
+    now = ctx.clock()
+    with ctx.store.transaction() as tx:
+        queue = job_queues.job_queue(tx, request["jobQueue"])
+        if queue is None:
+            raise ClientException(f"jobQueue {request['jobQueue']} does not exist")
+        arn = queue["jobQueueArn"]
+        front = tx.query_jobs({"job_queue_arn": arn}, statuses=[states.RUNNABLE], limit=SNAPSHOT_SIZE)
+        on_host = tx.query_jobs({"job_queue_arn": arn}, statuses=list(states.ON_HOST))
+    used = sum(states.internal(doc).get("vcpus", 0) for _, doc in on_host)
+    return {
+        "frontOfQueue": {
+            "jobs": [{"jobArn": doc["jobArn"], "earliestTimeAtPosition": states.entered_at(doc)}
+                     for _, doc in front],
+            "lastUpdatedAt": now,
+        },
+        "queueUtilization": {
+            "totalCapacityUsage": [{"capacityUnit": "VCPU", "quantity": float(used)}],
+            "lastUpdatedAt": now,
+        },
+    }
+
+
+OPERATIONS = {
+    "ListJobs": list_jobs,
+    "GetJobQueueSnapshot": get_job_queue_snapshot,
+}

@@ -1,0 +1,94 @@
+"""Shared fixtures: a ready compute environment + queue, job definitions, and job polling."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import time
+import uuid
+
+import pytest
+
+TEST_IMAGE = "batchemu-test:latest"
+TERMINAL = ("SUCCEEDED", "FAILED")
+_counter = itertools.count()
+
+
+def docker_ready() -> bool:
+    try:
+        return subprocess.run(["docker", "image", "inspect", TEST_IMAGE], capture_output=True,
+                              timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+needs_docker = pytest.mark.skipif(not docker_ready(), reason=f"needs a Docker Engine with {TEST_IMAGE} "
+                                  "(run `make docker`)")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{next(_counter)}-{uuid.uuid4().hex[:6]}"
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05):
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+def make_queue(batch_client, *, max_vcpus: int = 4, priority: int = 1, ce_state: str = "ENABLED",
+               queue_state: str = "ENABLED", ce_type: str = "EC2", **queue_extra) -> dict:
+    """A MANAGED compute environment and a job queue on it, both VALID."""
+    ce_name, queue_name = unique("ce"), unique("jq")
+    resources = {"type": ce_type, "maxvCpus": max_vcpus, "subnets": ["subnet-1"], "securityGroupIds": ["sg-1"]}
+    if ce_type in ("EC2", "SPOT"):
+        resources.update({"minvCpus": 0, "instanceTypes": ["optimal"], "instanceRole": "ecsInstanceRole"})
+    ce = batch_client.create_compute_environment(
+        computeEnvironmentName=ce_name, type="MANAGED", state=ce_state, computeResources=resources)
+    wait_until(lambda: batch_client.describe_compute_environments(
+        computeEnvironments=[ce_name])["computeEnvironments"][0]["status"] == "VALID", 10)
+    queue = batch_client.create_job_queue(
+        jobQueueName=queue_name, state=queue_state, priority=priority,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce["computeEnvironmentArn"]}], **queue_extra)
+    wait_until(lambda: batch_client.describe_job_queues(
+        jobQueues=[queue_name])["jobQueues"][0]["status"] == "VALID", 10)
+    return {"ce": ce_name, "ceArn": ce["computeEnvironmentArn"], "name": queue_name,
+            "arn": queue["jobQueueArn"]}
+
+
+def register(batch_client, command: list[str] | None = None, *, vcpus: str = "1", memory: str = "64",
+             image: str = TEST_IMAGE, **extra) -> dict:
+    """Register a container job definition running `command` on the local test image."""
+    properties = {"image": image, "command": command or ["true"],
+                  "resourceRequirements": [{"type": "VCPU", "value": vcpus}, {"type": "MEMORY", "value": memory}]}
+    properties.update(extra.pop("containerProperties", {}))
+    return batch_client.register_job_definition(jobDefinitionName=unique("jd"), type="container",
+                                                containerProperties=properties, **extra)
+
+
+def describe(batch_client, job_id: str) -> dict:
+    jobs = batch_client.describe_jobs(jobs=[job_id])["jobs"]
+    assert len(jobs) == 1, jobs
+    return jobs[0]
+
+
+def wait_for_status(batch_client, job_id: str, statuses=TERMINAL, timeout: float = 60.0,
+                    seen: list | None = None) -> dict:
+    """Poll DescribeJobs until the job is in one of `statuses`; record every status seen in `seen`."""
+    def check():
+        job = describe(batch_client, job_id)
+        if seen is not None and (not seen or seen[-1] != job["status"]):
+            seen.append(job["status"])
+        return job if job["status"] in statuses else None
+    return wait_until(check, timeout, 0.01)
+
+
+@pytest.fixture
+def queue(batch_client) -> dict:
+    return make_queue(batch_client)
