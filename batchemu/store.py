@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     job_name TEXT NOT NULL,
     job_definition_arn TEXT NOT NULL,
     parent_id TEXT,
-    doc TEXT NOT NULL
+    doc TEXT NOT NULL,
+    summary TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_queue ON jobs (job_queue_arn, status, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs (parent_id, status, seq);
@@ -52,6 +53,20 @@ CREATE TABLE IF NOT EXISTS log_events (
 );
 CREATE INDEX IF NOT EXISTS log_events_by_stream ON log_events (group_name, stream_name, seq);
 """
+
+# The few fields ListJobs returns, kept beside the document so a page does not decode whole jobs.
+SUMMARY_FIELDS = ("jobArn", "jobId", "jobName", "createdAt", "shareIdentifier", "status", "statusReason",
+                  "startedAt", "stoppedAt", "jobDefinition", "isCancelled", "isTerminated", "arrayProperties",
+                  "nodeProperties")
+
+
+def _summary(doc: dict) -> str:
+    summary = {key: doc[key] for key in SUMMARY_FIELDS if doc.get(key) is not None}
+    container = doc.get("container") or {}
+    if container.get("exitCode") is not None or container.get("reason"):
+        summary["container"] = {"exitCode": container.get("exitCode"), "reason": container.get("reason")}
+    return json.dumps(summary)
+
 
 JOB_COLUMNS = ("job_id", "job_queue_arn", "status", "created_at", "job_name", "job_definition_arn", "parent_id")
 
@@ -113,14 +128,14 @@ class Tx:
     def insert_job(self, doc: dict, *, parent_id: str | None = None) -> None:
         self.conn.execute(
             "INSERT INTO jobs (job_id, job_queue_arn, status, created_at, job_name, job_definition_arn,"
-            " parent_id, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " parent_id, doc, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (doc["jobId"], doc["jobQueue"], doc["status"], doc["createdAt"], doc["jobName"],
-             doc["jobDefinition"], parent_id, json.dumps(doc)))
+             doc["jobDefinition"], parent_id, json.dumps(doc), _summary(doc)))
 
     def update_job(self, doc: dict) -> None:
         self.conn.execute(
-            "UPDATE jobs SET status = ?, job_queue_arn = ?, doc = ? WHERE job_id = ?",
-            (doc["status"], doc["jobQueue"], json.dumps(doc), doc["jobId"]))
+            "UPDATE jobs SET status = ?, job_queue_arn = ?, doc = ?, summary = ? WHERE job_id = ?",
+            (doc["status"], doc["jobQueue"], json.dumps(doc), _summary(doc), doc["jobId"]))
 
     def get_job(self, job_id: str) -> dict | None:
         row = self.conn.execute("SELECT doc FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
@@ -143,8 +158,10 @@ class Tx:
                    after_seq: int = 0, limit: int | None = None, name_prefix: str | None = None,
                    name_equals: str | None = None, created_after: int | None = None,
                    created_before: int | None = None, definition: str | None = None,
-                   descending: bool = False) -> list[tuple[int, dict]]:
-        """(seq, doc) of jobs matching indexed columns, in submit order (keyset pagination on seq)."""
+                   descending: bool = False, summaries: bool = False) -> list[tuple[int, dict]]:
+        """(seq, doc) of jobs matching indexed columns, in submit order (keyset pagination on seq).
+
+        With summaries=True each doc is only the job's ListJobs summary (much cheaper to read)."""
         clauses, args = [], []
         for column, value in where.items():
             if column not in JOB_COLUMNS:
@@ -180,7 +197,7 @@ class Tx:
                 escaped = definition.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
                 # "name" matches every revision, "name:3" exactly one.
                 args.append(f"%:job-definition/{escaped}" + ("" if ":" in definition else ":%"))
-        sql = "SELECT seq, doc FROM jobs"
+        sql = f"SELECT seq, {'summary' if summaries else 'doc'} FROM jobs"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY seq DESC" if descending else " ORDER BY seq"

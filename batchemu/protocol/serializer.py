@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 
 from botocore.model import OperationModel, Shape
 
@@ -18,36 +18,63 @@ def epoch_millis(moment: datetime) -> int:
     return (moment - EPOCH) // timedelta(milliseconds=1)
 
 
-def shape_value(shape: Shape, value: Any) -> Any:
-    """`value` reduced to what `shape` allows: no unknown keys, no nulls, integer epoch milliseconds."""
+# Python types a member of each kind passes through unchanged (the common case: no conversion call).
+_PASS_THROUGH = {"string": str, "integer": int, "long": int, "boolean": bool, "double": float, "float": float}
+_CONVERTERS: dict[int, tuple[Shape, Callable[[Any], Any]]] = {}
+
+
+def _converter(shape: Shape) -> Callable[[Any], Any]:
+    """The function reducing a value to what `shape` allows, built once per shape (responses are hot)."""
+    entry = _CONVERTERS.get(id(shape))
+    if entry is None:
+        # The shape is kept in the entry so its id() can never be reused by another object.
+        entry = _CONVERTERS[id(shape)] = (shape, _build(shape))
+    return entry[1]
+
+
+def _build(shape: Shape) -> Callable[[Any], Any]:
     kind = shape.type_name
     if kind == "structure":
-        out = {}
-        for name, member in shape.members.items():
-            item = value.get(name) if isinstance(value, dict) else None
-            if item is None or member.serialization.get("location"):
-                continue
-            out[member.serialization.get("name", name)] = shape_value(member, item)
-        return out
+        # Walk the value's keys (few) against the body members (many): name -> (wire name, shape, type).
+        members = {name: (member.serialization.get("name", name), member, _PASS_THROUGH.get(member.type_name))
+                   for name, member in shape.members.items() if not member.serialization.get("location")}
+
+        def structure(value: Any) -> dict:
+            out = {}
+            if isinstance(value, dict):
+                for name, item in value.items():
+                    entry = members.get(name)
+                    if entry is None or item is None:
+                        continue
+                    out[entry[0]] = item if type(item) is entry[2] else _converter(entry[1])(item)
+            return out
+        return structure
     if kind == "list":
-        return [shape_value(shape.member, item) for item in value if item is not None]
+        member, passing = shape.member, _PASS_THROUGH.get(shape.member.type_name)
+
+        def listing(value: Any) -> list:
+            convert = _converter(member)
+            return [item if type(item) is passing else convert(item) for item in value if item is not None]
+        return listing
     if kind == "map":
-        return {str(k): shape_value(shape.value, v) for k, v in value.items() if v is not None}
+        target = shape.value
+        return lambda value: {str(k): _converter(target)(v) for k, v in value.items() if v is not None}
     if kind in ("integer", "long"):
-        if isinstance(value, datetime):
-            return epoch_millis(value)
-        return int(value)
+        return lambda value: epoch_millis(value) if isinstance(value, datetime) else int(value)
     if kind in ("double", "float"):
-        return float(value)
+        return float
     if kind == "boolean":
-        return bool(value)
+        return bool
     if kind == "timestamp":
-        if isinstance(value, datetime):
-            return value.timestamp()
-        return value
+        return lambda value: value.timestamp() if isinstance(value, datetime) else value
     if kind == "string":
-        return str(value)
-    return value
+        return lambda value: value if type(value) is str else str(value)
+    return lambda value: value
+
+
+def shape_value(shape: Shape, value: Any) -> Any:
+    """`value` reduced to what `shape` allows: no unknown keys, no nulls, integer epoch milliseconds."""
+    return _converter(shape)(value)
 
 
 def serialize(op: OperationModel, result: dict | None) -> bytes:

@@ -12,17 +12,6 @@ FILTERS = ("JOB_NAME", "JOB_DEFINITION", "BEFORE_CREATED_AT", "AFTER_CREATED_AT"
 SNAPSHOT_SIZE = 100
 
 
-def job_summary(job: dict) -> dict:
-    """A stored job as ListJobs' JobSummary."""
-    summary = {key: job.get(key) for key in (
-        "jobArn", "jobId", "jobName", "createdAt", "shareIdentifier", "status", "statusReason",
-        "startedAt", "stoppedAt", "jobDefinition", "isCancelled", "isTerminated")}
-    container = job.get("container") or {}
-    if container.get("exitCode") is not None or container.get("reason"):
-        summary["container"] = {"exitCode": container.get("exitCode"), "reason": container.get("reason")}
-    return summary
-
-
 def _epoch_ms(name: str, value: str) -> int:
     try:
         return int(value)
@@ -75,9 +64,9 @@ def list_jobs(ctx: Context, request: dict) -> dict:
         # With a filter, jobStatus is ignored and the newest jobs come first (AWS ListJobs documentation).
         statuses = None if filters else [request.get("jobStatus") or states.RUNNING]
         rows = tx.query_jobs(where, statuses=statuses, after_seq=after, limit=limit + 1,
-                             descending=bool(filters), **filters)
+                             descending=bool(filters), summaries=True, **filters)
     page = rows[:limit]
-    result: dict = {"jobSummaryList": [job_summary(doc) for _, doc in page]}
+    result: dict = {"jobSummaryList": [summary for _, summary in page]}
     if len(rows) > limit:
         result["nextToken"] = encode_token(page[-1][0])
     return result
