@@ -53,6 +53,8 @@ class Scheduler:
         self._busy_lock = threading.Lock()
         self._next_due: float | None = None
         self._last_vanished_check = 0.0
+        self._exits_pending = False
+        self._engine: bool | None = None
         executor.set_listener(self.notify)
         executor.set_log_sink(self._ship_logs)
 
@@ -91,18 +93,27 @@ class Scheduler:
 
     # -- one pass --------------------------------------------------------------------------------------
     def reconcile(self) -> None:
-        """One pass over the store."""
+        """One pass over the store. The engine is asked only when a job on it or a job to place needs it,
+        so a busy API with nothing to run costs no Docker calls."""
         self._next_due = None
+        self._engine = None
         for family in RESOURCE_RECONCILERS:
             family.reconcile(self.ctx)
-        engine_up, _ = self.executor.status()
-        if engine_up:
+        with self.ctx.store.transaction() as tx:
+            on_host = sum(tx.count_jobs(list(states.ON_HOST)).values())
+        if (on_host or self._exits_pending) and self._engine_up():
             self._collect_exits()
         self._advance_queued()
-        self._progress_on_host(engine_up)
-        if engine_up:
-            self._place()
+        if on_host:
+            self._progress_on_host(self._engine_up())
+        self._place()
         self._head_of_queue()
+
+    def _engine_up(self) -> bool:
+        """Whether the engine answers, asked at most once a pass."""
+        if self._engine is None:
+            self._engine = self.executor.status()[0]
+        return self._engine
 
     def _ready(self, job: dict, now: int) -> bool:
         """Whether the job has spent the configured minimum dwell in its current state."""
@@ -117,6 +128,8 @@ class Scheduler:
 
     def _collect_exits(self) -> None:
         exits = self.executor.collect_exits()
+        # The executor removes reported containers on its next call: make sure there is one.
+        self._exits_pending = bool(exits)
         if not exits:
             return
         with self.ctx.store.transaction() as tx:
@@ -258,16 +271,20 @@ class Scheduler:
                     need = info.get("vcpus", 1.0)
                     for ce in usable:
                         arn = ce["computeEnvironmentArn"]
-                        if _platform_of(ce) == info.get("platform", "EC2") and used.get(arn, 0.0) + need <= capacity[arn]:
-                            attempts.begin_attempt(job, config, ce, now)
-                            if job.get("statusReason", "").startswith(BLOCKED_CODES):
-                                job.pop("statusReason")
-                            info["jobQueueName"] = queue["jobQueueName"]
-                            used[arn] = used.get(arn, 0.0) + need
-                            tx.ensure_log_stream(info["logGroup"], job["container"]["logStreamName"], now)
-                            tx.update_job(job)
-                            placed.append(job["jobId"])
+                        fits = _platform_of(ce) == info.get("platform", "EC2") and used.get(arn, 0.0) + need <= capacity[arn]
+                        if not fits:
+                            continue
+                        if not self._engine_up():
                             break
+                        attempts.begin_attempt(job, config, ce, now)
+                        if job.get("statusReason", "").startswith(BLOCKED_CODES):
+                            job.pop("statusReason")
+                        info["jobQueueName"] = queue["jobQueueName"]
+                        used[arn] = used.get(arn, 0.0) + need
+                        tx.ensure_log_stream(info["logGroup"], job["container"]["logStreamName"], now)
+                        tx.update_job(job)
+                        placed.append(job["jobId"])
+                        break
                     if all(used.get(arn, 0.0) >= cap for arn, cap in capacity.items()):
                         break
         for job_id in placed:

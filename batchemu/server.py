@@ -13,7 +13,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from batchemu.app import create_app, health_report
 from batchemu.config import Config
-from batchemu.protocol.serializer import error_body
+from batchemu.protocol.serializer import error_body, projector
 from batchemu.service import HANDLERS
 from batchemu.service import logs as logs_service
 from batchemu.service.context import Context
@@ -49,7 +49,8 @@ class Server:
         self.config = config
         if config.state != ":memory:":
             Path(config.state).parent.mkdir(parents=True, exist_ok=True)
-        self.store = Store(config.state)
+        self.store = Store(config.state, job_wire=projector("batch", "JobDetail"),
+                           summary_wire=projector("batch", "JobSummary"))
         if not config.instance_label:
             # Containers are labelled with this, so a server restarted on the same state adopts its own.
             key = str(uuid.uuid4()) if config.state == ":memory:" else os.path.abspath(config.state)

@@ -6,7 +6,7 @@ import json
 import sqlite3
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     job_definition_arn TEXT NOT NULL,
     parent_id TEXT,
     doc TEXT NOT NULL,
-    summary TEXT NOT NULL
+    summary TEXT NOT NULL,
+    wire TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_queue ON jobs (job_queue_arn, status, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs (parent_id, status, seq);
@@ -60,12 +61,13 @@ SUMMARY_FIELDS = ("jobArn", "jobId", "jobName", "createdAt", "shareIdentifier", 
                   "nodeProperties")
 
 
-def _summary(doc: dict) -> str:
+def job_summary(doc: dict) -> dict:
+    """The ListJobs JobSummary of a stored job."""
     summary = {key: doc[key] for key in SUMMARY_FIELDS if doc.get(key) is not None}
     container = doc.get("container") or {}
     if container.get("exitCode") is not None or container.get("reason"):
         summary["container"] = {"exitCode": container.get("exitCode"), "reason": container.get("reason")}
-    return json.dumps(summary)
+    return summary
 
 
 JOB_COLUMNS = ("job_id", "job_queue_arn", "status", "created_at", "job_name", "job_definition_arn", "parent_id")
@@ -74,8 +76,11 @@ JOB_COLUMNS = ("job_id", "job_queue_arn", "status", "created_at", "job_name", "j
 class Tx:
     """One open transaction. Documents are JSON objects in their wire (camelCase) form."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, job_wire: Callable[[dict], str],
+                 summary_wire: Callable[[dict], str]) -> None:
         self.conn = conn
+        self.job_wire = job_wire
+        self.summary_wire = summary_wire
 
     # -- counters --------------------------------------------------------------------------------------
     def next_value(self, name: str) -> int:
@@ -128,14 +133,14 @@ class Tx:
     def insert_job(self, doc: dict, *, parent_id: str | None = None) -> None:
         self.conn.execute(
             "INSERT INTO jobs (job_id, job_queue_arn, status, created_at, job_name, job_definition_arn,"
-            " parent_id, doc, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " parent_id, doc, summary, wire) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (doc["jobId"], doc["jobQueue"], doc["status"], doc["createdAt"], doc["jobName"],
-             doc["jobDefinition"], parent_id, json.dumps(doc), _summary(doc)))
+             doc["jobDefinition"], parent_id, json.dumps(doc), self.summary_wire(job_summary(doc)), self.job_wire(doc)))
 
     def update_job(self, doc: dict) -> None:
         self.conn.execute(
-            "UPDATE jobs SET status = ?, job_queue_arn = ?, doc = ?, summary = ? WHERE job_id = ?",
-            (doc["status"], doc["jobQueue"], json.dumps(doc), _summary(doc), doc["jobId"]))
+            "UPDATE jobs SET status = ?, job_queue_arn = ?, doc = ?, summary = ?, wire = ? WHERE job_id = ?",
+            (doc["status"], doc["jobQueue"], json.dumps(doc), self.summary_wire(job_summary(doc)), self.job_wire(doc), doc["jobId"]))
 
     def get_job(self, job_id: str) -> dict | None:
         row = self.conn.execute("SELECT doc FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
@@ -150,6 +155,15 @@ class Tx:
         found = {r[0]: r[1] for r in rows}
         return [json.loads(found[i]) for i in dict.fromkeys(job_ids) if i in found]
 
+    def get_jobs_wire(self, job_ids: list[str]) -> list[str]:
+        """The serialized JobDetail of each job with these ids that exists, in the order asked."""
+        if not job_ids:
+            return []
+        marks = ",".join("?" * len(job_ids))
+        rows = self.conn.execute(f"SELECT job_id, wire FROM jobs WHERE job_id IN ({marks})", job_ids).fetchall()
+        found = dict(rows)
+        return [found[i] for i in dict.fromkeys(job_ids) if i in found]
+
     def job_seq(self, job_id: str) -> int | None:
         row = self.conn.execute("SELECT seq FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         return row[0] if row else None
@@ -161,7 +175,7 @@ class Tx:
                    descending: bool = False, summaries: bool = False) -> list[tuple[int, dict]]:
         """(seq, doc) of jobs matching indexed columns, in submit order (keyset pagination on seq).
 
-        With summaries=True each doc is only the job's ListJobs summary (much cheaper to read)."""
+        With summaries=True each item is the job's serialized ListJobs summary (a str), not a dict."""
         clauses, args = [], []
         for column, value in where.items():
             if column not in JOB_COLUMNS:
@@ -204,7 +218,8 @@ class Tx:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        return [(r[0], json.loads(r[1])) for r in self.conn.execute(sql, args)]
+        rows = self.conn.execute(sql, args)
+        return [(r[0], r[1]) for r in rows] if summaries else [(r[0], json.loads(r[1])) for r in rows]
 
     def count_jobs(self, statuses: list[str]) -> dict[str, int]:
         """Number of jobs in each of `statuses`."""
@@ -230,8 +245,14 @@ class Tx:
 class Store:
     """The SQLite database behind a server. `path` may be ":memory:" for throw-away state."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, job_wire: Callable[[dict], str],
+                 summary_wire: Callable[[dict], str]) -> None:
+        """`job_wire` and `summary_wire` serialize a stored job as DescribeJobs' JobDetail and ListJobs'
+        JobSummary; both are kept beside the document so polling clients (the hottest path) read jobs
+        without decoding and re-encoding them."""
         self.path = path
+        self._job_wire = job_wire
+        self._summary_wire = summary_wire
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -247,14 +268,14 @@ class Store:
             if self._depth:
                 self._depth += 1
                 try:
-                    yield Tx(self._conn)
+                    yield Tx(self._conn, self._job_wire, self._summary_wire)
                 finally:
                     self._depth -= 1
                 return
             self._conn.execute("BEGIN IMMEDIATE")
             self._depth = 1
             try:
-                yield Tx(self._conn)
+                yield Tx(self._conn, self._job_wire, self._summary_wire)
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise

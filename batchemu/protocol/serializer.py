@@ -77,8 +77,21 @@ def shape_value(shape: Shape, value: Any) -> Any:
     return _converter(shape)(value)
 
 
+class Serialized(bytes):
+    """A response body already serialized against the operation's output shape (see `projector`)."""
+
+
+def projector(service: str, shape_name: str) -> Callable[[Any], str]:
+    """A function serializing a value as `shape_name` of `service`'s model, for bodies built from parts."""
+    from batchemu.protocol.model import service_model
+    convert = _converter(service_model(service).shape_for(shape_name))
+    return lambda value: json.dumps(convert(value), separators=(",", ":"))
+
+
 def serialize(op: OperationModel, result: dict | None) -> bytes:
     """The JSON body of a successful response."""
+    if isinstance(result, Serialized):
+        return bytes(result)
     shape = op.output_shape
     body = shape_value(shape, result or {}) if shape is not None else {}
     return json.dumps(body, separators=(",", ":")).encode()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from batchemu import job_states as states
 from batchemu.errors import ClientException, NotBuiltError
+from batchemu.protocol.serializer import Serialized
 from batchemu.service import job_queues
 from batchemu.service.context import Context
 from batchemu.service.pagination import decode_token, encode_token, page_size
@@ -66,10 +69,11 @@ def list_jobs(ctx: Context, request: dict) -> dict:
         rows = tx.query_jobs(where, statuses=statuses, after_seq=after, limit=limit + 1,
                              descending=bool(filters), summaries=True, **filters)
     page = rows[:limit]
-    result: dict = {"jobSummaryList": [summary for _, summary in page]}
+    # Summaries were serialized against JobSummary when stored: join them instead of re-encoding.
+    body = '{"jobSummaryList":[' + ",".join(summary for _, summary in page) + "]"
     if len(rows) > limit:
-        result["nextToken"] = encode_token(page[-1][0])
-    return result
+        body += ',"nextToken":' + json.dumps(encode_token(page[-1][0]))
+    return Serialized((body + "}").encode())
 
 
 def get_job_queue_snapshot(ctx: Context, request: dict) -> dict:

@@ -11,6 +11,7 @@ import uuid
 
 from batchemu import job_states as states
 from batchemu.errors import ClientException, NotBuiltError
+from batchemu.protocol.serializer import Serialized
 from batchemu.service import compute_environments, job_definitions, job_queues
 from batchemu.service.context import Context
 from batchemu.service.job_container import memory_mib_of, resolve_container, vcpus_of
@@ -134,7 +135,9 @@ def describe_jobs(ctx: Context, request: dict) -> dict:
     if len(ids) > MAX_DESCRIBE:
         raise ClientException(f"jobs can contain at most {MAX_DESCRIBE} job IDs")
     with ctx.store.transaction() as tx:
-        return {"jobs": tx.get_jobs(ids)}
+        details = tx.get_jobs_wire(ids)
+    # Each detail was serialized against JobDetail when stored: join them instead of re-encoding.
+    return Serialized(b'{"jobs":[' + ",".join(details).encode() + b"]}")
 
 
 def cancel(ctx: Context, tx, job: dict, reason: str) -> None:
