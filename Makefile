@@ -33,11 +33,13 @@ test: install docker
 unit: install
 	$(BIN)/python -m pytest -q tests -m "not docker"
 
+## conformance: run conformance/ against batchemu and write the coverage table into README.md
 conformance: install docker
-	bash scripts/conformance.sh batchemu
+	COVERAGE_README=README.md bash scripts/conformance.sh batchemu
 
+## conformance-compare: the same against batchemu and a moto server side by side (conformance/COMPARISON.md)
 conformance-compare: install docker
-	bash scripts/conformance.sh compare
+	COMPARE_OUT=conformance/COMPARISON.md bash scripts/conformance.sh compare
 
 bench: install docker
 	$(BIN)/python -m bench $(ARGS)
