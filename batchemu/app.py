@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from urllib.parse import unquote, urlsplit
 from collections.abc import Callable
 
 from flask import Flask, Response, request
@@ -44,6 +45,15 @@ def error_response(code: str, message: str, status: int, content_type: str = "ap
     return _response(status, error_body(code, message), code, content_type)
 
 
+def decoded_path() -> str:
+    """The request path percent-decoded exactly once. ARNs arrive in the path with '/' sent as %2F, which
+    WSGI servers disagree on decoding in PATH_INFO, so read the raw request URI when the server gives it."""
+    raw = request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI")
+    if raw:
+        return unquote(urlsplit(raw).path, errors="replace")
+    return request.path
+
+
 def create_app(ctx: Context, handlers: dict[str, Callable], json_handlers: dict[str, dict[str, Callable]],
                health: Callable[[], dict]) -> Flask:
     """An app serving Batch (rest-json) and the awsJson services in `json_handlers` on one port."""
@@ -75,13 +85,14 @@ def create_app(ctx: Context, handlers: dict[str, Callable], json_handlers: dict[
         target = request.headers.get("X-Amz-Target")
         if target and request.method == "POST":
             return _dispatch_json_target(target)
-        matched = router.match(request.method, request.path)
+        path = decoded_path()
+        matched = router.match(request.method, path)
         if matched is None:
-            if router.allowed_methods(request.path):
+            if router.allowed_methods(path):
                 return error_response("MethodNotAllowedException",
-                                      f"{request.method} is not allowed on {request.path}", 405)
+                                      f"{request.method} is not allowed on {path}", 405)
             return error_response("UnknownOperationException",
-                                  f"No AWS Batch operation is routed at {request.method} {request.path}", 404)
+                                  f"No AWS Batch operation is routed at {request.method} {path}", 404)
         operation, labels = matched
         handler = handlers.get(operation.name)
         try:

@@ -9,37 +9,17 @@ import threading
 import uuid
 from pathlib import Path
 
-from werkzeug.serving import WSGIRequestHandler, make_server
+from cheroot import wsgi
 
 from batchemu.app import create_app, health_report
 from batchemu.config import Config
-from batchemu.protocol.serializer import error_body, projector
+from batchemu.protocol.serializer import projector
 from batchemu.service import HANDLERS
 from batchemu.service import logs as logs_service
 from batchemu.service.context import Context
 from batchemu.store import Store
 
 log = logging.getLogger("batchemu")
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        if log.isEnabledFor(logging.DEBUG):
-            super().log_request(code, size)
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        # http.server rejects oversized request lines and headers itself (414, 431) in HTML; answer in JSON.
-        error_type = "ClientException" if code < 500 else "ServerException"
-        body = error_body(error_type, message or self.responses.get(code, ("Bad request",))[0])
-        self.close_connection = True
-        self.send_response(code, message)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("x-amzn-ErrorType", error_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
-            self.wfile.write(body)
 
 
 class Server:
@@ -67,10 +47,12 @@ class Server:
             self.ctx.stop_job = self.scheduler.request_stop
         self.app = create_app(self.ctx, HANDLERS, {"logs": logs_service.OPERATIONS},
                               lambda: health_report(self.ctx, self._docker_status))
-        self.httpd = make_server(config.host, config.port, self.app, threaded=True,
-                                 request_handler=_QuietHandler)
+        # cheroot keeps connections alive (werkzeug's server closes every one) and serves from a thread pool.
+        self.httpd = wsgi.Server((config.host, config.port), self.app, numthreads=16, server_name="batchemu")
+        self.httpd.expiration_interval = 0.05  # how often serve() looks up from select(): stop() waits on it
+        self.httpd.prepare()
         # Port 0 asks the OS for a free port; the endpoint must name the real one.
-        self.config.port = self.httpd.server_port
+        self.config.port = self.httpd.bind_addr[1]
         self._thread: threading.Thread | None = None
 
     def _docker_status(self) -> tuple[bool, str]:
@@ -85,8 +67,7 @@ class Server:
     def start(self) -> "Server":
         if self.scheduler is not None:
             self.scheduler.start()
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="batchemu-http", daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve, name="batchemu-http", daemon=True)
         self._thread.start()
         return self
 
@@ -95,15 +76,14 @@ class Server:
             self.scheduler.start()
         log.info("batchemu serving on %s (state %s, pid %d)", self.url, self.config.state, os.getpid())
         try:
-            self.httpd.serve_forever()
+            self.httpd.serve()
         finally:
             self.stop()
 
     def stop(self, *, remove_containers: bool = False) -> None:
         """Stop serving; with remove_containers, also remove every container this server started."""
-        self.httpd.shutdown()
+        self.httpd.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
         if remove_containers and self.executor is not None:
             self.executor.remove_all()
-        self.httpd.server_close()
