@@ -114,7 +114,6 @@ class DockerExecutor:
         self._lock = threading.Lock()  # guards the dicts and sets below
         self._cursors: dict[str, _LogCursor] = {}
         self._reported: set[str] = set()   # containers whose exit was handed out (removed on the next call)
-        self._starting: set[str] = set()   # names of containers created but not yet started by start()
         self._host_cpus: int | None = None
         self._listener: Callable[[], None] | None = None
         self._sink: LogSink | None = None
@@ -166,13 +165,7 @@ class DockerExecutor:
         try:
             self._ensure_image(client, spec.image)
             arguments = self._create_arguments(client, spec)
-            with self._lock:
-                self._starting.add(name)
-            try:
-                return self._create_and_start(client, spec, name, arguments)
-            finally:
-                with self._lock:
-                    self._starting.discard(name)
+            return self._create_and_start(client, spec, name, arguments)
         except _UNREACHABLE as exc:
             raise self._unreachable(exc) from exc
 
@@ -312,13 +305,14 @@ class DockerExecutor:
             exits = []
             with self._lock:
                 reported = set(self._reported)
-                starting = set(self._starting)
             for container in stopped:
                 if container.id in reported:
                     if not self.config.keep_containers:
                         _remove_quietly(client, container.id)
                     continue
-                if container.status == "created" and container.name in starting:
+                if container.status == "created":
+                    # Being started right now (start() removes what it fails to start), or left by a server
+                    # that died mid-start, which the restarted scheduler resumes by name: not an exit.
                     continue
                 if container.status not in STOPPED_STATES:
                     # Listed as stopped, but started by the time it was inspected: not an exit.
@@ -563,8 +557,6 @@ def _exit_of(attrs: dict) -> ContainerExit | None:
                          started_at=_epoch_ms(state.get("StartedAt")), finished_at=_epoch_ms(state.get("FinishedAt")))
     if exit.started_at is None and state.get("Error"):
         exit.error = f"CannotStartContainerError: Error response from daemon: {state['Error']}"
-    elif state.get("Status") == "created":
-        exit.error = "CannotStartContainerError: the container was created but never started"
     else:
         exit.exit_code = state.get("ExitCode")
         if exit.started_at is not None and exit.finished_at is not None:
