@@ -27,6 +27,7 @@ FARGATE_TYPES = ("FARGATE", "FARGATE_SPOT")
 PLACEMENT_SCAN = 1000      # RUNNABLE jobs looked at per queue and pass
 STOP_TIMEOUT = 2.0         # seconds between SIGTERM and SIGKILL when a job is terminated
 VANISHED_CHECK_EVERY = 2.0
+VANISHED_GRACE_MS = 1000  # a job that became RUNNING just before the listing may not be in it yet
 TOO_BIG = ("MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE - CE(s) associated with the job queue cannot "
            "meet the CPU requirement of the job.")
 BLOCKED_CODES = ("CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY", "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
@@ -101,11 +102,16 @@ class Scheduler:
             family.reconcile(self.ctx)
         with self.ctx.store.transaction() as tx:
             on_host = sum(tx.count_jobs(list(states.ON_HOST)).values())
+        running = None
+        if on_host and self._engine_up() and time.monotonic() - self._last_vanished_check >= VANISHED_CHECK_EVERY:
+            # Listed before exits are collected: a container missing from both is really gone.
+            self._last_vanished_check = time.monotonic()
+            running = (set(self.executor.running()), self.ctx.clock())
         if (on_host or self._exits_pending) and self._engine_up():
             self._collect_exits()
         self._advance_queued()
         if on_host:
-            self._progress_on_host(self._engine_up())
+            self._progress_on_host(self._engine_up(), running)
         self._place()
         self._head_of_queue()
 
@@ -174,13 +180,10 @@ class Scheduler:
             return "succeeded"
         return "waiting"
 
-    def _progress_on_host(self, engine_up: bool) -> None:
-        """STARTING -> RUNNING once the container runs; finish attempts; stop terminated or timed-out jobs."""
-        check_vanished = engine_up and time.monotonic() - self._last_vanished_check >= VANISHED_CHECK_EVERY
-        running = None
-        if check_vanished:
-            self._last_vanished_check = time.monotonic()
-            running = set(self.executor.running())
+    def _progress_on_host(self, engine_up: bool, running: tuple[set, int] | None) -> None:
+        """STARTING -> RUNNING once the container runs; finish attempts; stop terminated or timed-out jobs.
+
+        `running` is (the (job id, attempt) of every running container, when that was listed), or None."""
         restart, stop = [], []
         with self.ctx.store.transaction() as tx:
             for _, job in tx.query_jobs({}, statuses=list(states.ON_HOST)):
@@ -222,7 +225,8 @@ class Scheduler:
         elif engine_up:
             restart.append(job["jobId"])  # start lost (server restarted mid-start): same attempt again
 
-    def _progress_running(self, job: dict, info: dict, now: int, stop: list, running: set | None) -> None:
+    def _progress_running(self, job: dict, info: dict, now: int, stop: list,
+                          running: tuple[set, int] | None) -> None:
         if info.get("exit"):
             if self._ready(job, now):
                 exit_code, reason, status_reason = attempts.end_of(job, info["exit"])
@@ -234,7 +238,8 @@ class Scheduler:
         if (info.get("terminateReason") or info.get("timedOut")) and not info.get("stopRequested"):
             info["stopRequested"] = True
             stop.append((job["jobId"], info["containerId"]))
-        elif running is not None and (job["jobId"], info.get("attempt")) not in running:
+        elif (running is not None and states.entered_at(job) < running[1] - VANISHED_GRACE_MS
+              and (job["jobId"], info.get("attempt")) not in running[0]):
             # Neither running nor reported stopped: the engine lost it (restart, manual removal).
             info["exit"] = {"exit_code": None, "oom_killed": False, "error": attempts.VANISHED_REASON}
             self.notify()

@@ -62,3 +62,20 @@ def test_restarted_server_adopts_running_job_and_finishes_it(tmp_path):
         assert len(job["attempts"]) == 1
     finally:
         second.stop(remove_containers=True)
+
+
+@needs_docker
+def test_container_removed_behind_our_back_fails_the_attempt_with_host_terminated(batch_client, queue):
+    import docker
+
+    definition = register(batch_client, ["sleep", "60"])
+    job_id = batch_client.submit_job(jobName=unique("lost"), jobQueue=queue["name"],
+                                     jobDefinition=definition["jobDefinitionArn"])["jobId"]
+    wait_for_status(batch_client, job_id, ("RUNNING",), timeout=30)
+    engine = docker.from_env()
+    for container in engine.containers.list(filters={"label": f"batchemu.job-id={job_id}"}):
+        container.remove(force=True)
+    job = wait_for_status(batch_client, job_id, timeout=30)
+    assert job["status"] == "FAILED"
+    assert job["statusReason"] == "Host EC2 (instance i-batchemu) terminated."
+    assert "exitCode" not in job["container"]
