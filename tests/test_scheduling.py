@@ -204,3 +204,21 @@ def test_unreachable_engine_keeps_jobs_runnable_until_it_returns(batch_client, b
         executor.status = real_status
     batchemu_server.scheduler.notify()
     assert wait_for_status(batch_client, job_id)["status"] == "SUCCEEDED"
+
+
+@needs_docker
+def test_attempt_timeout_stops_the_job_and_is_not_retried(batch_client, batchemu_server, queue):
+    definition = register(batch_client, ["sleep", "120"], timeout={"attemptDurationSeconds": 60},
+                          retryStrategy={"attempts": 3})
+    job_id = submit(batch_client, queue, definition)
+    wait_for_status(batch_client, job_id, ("RUNNING",), timeout=30)
+    real_clock = batchemu_server.ctx.clock
+    batchemu_server.ctx.clock = lambda: real_clock() + 61_000
+    try:
+        batchemu_server.scheduler.notify()
+        job = wait_for_status(batch_client, job_id, timeout=30)
+    finally:
+        batchemu_server.ctx.clock = real_clock
+    assert job["status"] == "FAILED"
+    assert job["statusReason"] == "Job attempt duration exceeded timeout"
+    assert len(job["attempts"]) == 1
