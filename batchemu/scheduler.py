@@ -55,6 +55,7 @@ class Scheduler:
         self._next_due: float | None = None
         self._last_vanished_check = 0.0
         self._exits_pending = False
+        self._streams_seen: set[tuple[str, str]] = set()  # log streams shipped to by this process
         self._engine: bool | None = None
         executor.set_listener(self.notify)
         executor.set_log_sink(self._ship_logs)
@@ -389,5 +390,13 @@ class Scheduler:
         if not events:
             return
         with self.ctx.store.transaction() as tx:
+            if (group, stream) not in self._streams_seen:
+                # First lines of a stream in this process: a container adopted after a restart is read
+                # from its start again, so drop what the previous server already stored.
+                self._streams_seen.add((group, stream))
+                last, at_last = tx.last_log_events(group, stream)
+                events = [(ts, line) for ts, line in events if ts > last or (ts == last and line not in at_last)]
+                if not events:
+                    return
             tx.ensure_log_stream(group, stream, events[0][0])
             tx.append_log_events(group, stream, events, self.ctx.clock())

@@ -234,6 +234,17 @@ class Tx:
             "INSERT OR IGNORE INTO log_streams (group_name, stream_name, created_at) VALUES (?, ?, ?)",
             (group, stream, created_at))
 
+    def last_log_events(self, group: str, stream: str) -> tuple[int, set[str]]:
+        """The newest timestamp in a stream and the messages stamped with it ((0, set()) when empty)."""
+        row = self.conn.execute("SELECT MAX(timestamp) FROM log_events WHERE group_name = ? AND stream_name = ?",
+                                (group, stream)).fetchone()
+        if row[0] is None:
+            return 0, set()
+        messages = self.conn.execute(
+            "SELECT message FROM log_events WHERE group_name = ? AND stream_name = ? AND timestamp = ?",
+            (group, stream, row[0])).fetchall()
+        return row[0], {m[0] for m in messages}
+
     def append_log_events(self, group: str, stream: str, events: list[tuple[int, str]], ingestion: int) -> None:
         """Append (timestamp ms, message) events to a stream."""
         self.conn.executemany(

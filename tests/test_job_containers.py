@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import boto3
 
 from batchemu.config import Config
@@ -47,10 +49,11 @@ def test_restarted_server_adopts_running_job_and_finishes_it(tmp_path):
     client = boto3.client("batch", endpoint_url=first.url, region_name="us-east-1",
                           aws_access_key_id="x", aws_secret_access_key="y")
     queue = make_queue(client)
-    definition = register(client, ["sh", "-c", "sleep 2; exit 7"])
+    definition = register(client, ["sh", "-c", "echo before; sleep 2; echo after; exit 7"])
     job_id = client.submit_job(jobName="survivor", jobQueue=queue["name"],
                                jobDefinition=definition["jobDefinitionArn"])["jobId"]
     wait_for_status(client, job_id, ("RUNNING",), timeout=30)
+    time.sleep(0.5)  # let the first server ship "before"
     first.stop()  # the container keeps running without its server
     second = Server(Config(**config)).start()
     try:
@@ -60,6 +63,11 @@ def test_restarted_server_adopts_running_job_and_finishes_it(tmp_path):
         assert job["status"] == "FAILED"
         assert job["container"]["exitCode"] == 7
         assert len(job["attempts"]) == 1
+        logs = boto3.client("logs", endpoint_url=second.url, region_name="us-east-1",
+                            aws_access_key_id="x", aws_secret_access_key="y")
+        events = logs.get_log_events(logGroupName="/aws/batch/job", logStreamName=job["container"]["logStreamName"],
+                                     startFromHead=True)["events"]
+        assert [e["message"] for e in events] == ["before", "after"]  # nothing shipped twice
     finally:
         second.stop(remove_containers=True)
 
