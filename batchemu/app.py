@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from urllib.parse import unquote, urlsplit
 from collections.abc import Callable
+from urllib.parse import unquote, urlsplit
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge

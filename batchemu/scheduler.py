@@ -374,7 +374,7 @@ class Scheduler:
             outcome["startError"] = str(exc)
         except EngineUnavailable:
             outcome["requeue"] = True
-        except Exception as exc:  # the engine refused the container: AWS reports CannotStartContainerError
+        except Exception as exc:  # noqa: BLE001 - any engine refusal is CannotStartContainerError, as AWS says
             outcome["startError"] = f"CannotStartContainerError: {exc}"
         with self.ctx.store.transaction() as tx:
             job = tx.get_job(job_id)

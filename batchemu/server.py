@@ -64,7 +64,7 @@ class Server:
     def url(self) -> str:
         return self.config.endpoint_url
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         if self.scheduler is not None:
             self.scheduler.start()
         self._thread = threading.Thread(target=self.httpd.serve, name="batchemu-http", daemon=True)

@@ -17,7 +17,7 @@ _counter = itertools.count()
 def docker_ready() -> bool:
     try:
         return subprocess.run(["docker", "image", "inspect", TEST_IMAGE], capture_output=True,
-                              timeout=20).returncode == 0
+                              timeout=20, check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 

@@ -23,8 +23,8 @@ def test_user_volumes_read_only_root_and_log_group(batch_client, logs_client, qu
     tmp_path.chmod(0o755)  # readable by the job's unprivileged user
     definition = register(
         batch_client,
-        ["sh", "-c", "id -u; cat /data/input.txt; touch /rootfs-write 2>/dev/null || echo read-only; "
-                     "echo out > /scratch/result.txt; ulimit -n"],
+        ["sh", "-c", ("id -u; cat /data/input.txt; touch /rootfs-write 2>/dev/null || echo read-only; "
+                     "echo out > /scratch/result.txt; ulimit -n")],
         containerProperties={
             "user": "65534",
             "readonlyRootFilesystem": True,
@@ -44,7 +44,7 @@ def test_user_volumes_read_only_root_and_log_group(batch_client, logs_client, qu
 @needs_docker
 def test_restarted_server_adopts_running_job_and_finishes_it(tmp_path):
     state = str(tmp_path / "state.sqlite3")
-    config = dict(host="127.0.0.1", port=0, state=state, tick=0.2)
+    config = {"host": "127.0.0.1", "port": 0, "state": state, "tick": 0.2}
     first = Server(Config(**config)).start()
     client = boto3.client("batch", endpoint_url=first.url, region_name="us-east-1",
                           aws_access_key_id="x", aws_secret_access_key="y")

@@ -152,11 +152,11 @@ def test_describe_unknown_ids_are_left_out_and_limit_is_100(batch_client):
 def test_submit_errors_are_client_exceptions(batch_client, queue):
     definition = register(batch_client, ["true"])
     cases = [
-        dict(jobName="bad name!", jobQueue=queue["name"], jobDefinition=definition["jobDefinitionArn"]),
-        dict(jobName="ok", jobQueue="no-such-queue", jobDefinition=definition["jobDefinitionArn"]),
-        dict(jobName="ok", jobQueue=queue["name"], jobDefinition="no-such-definition"),
-        dict(jobName="ok", jobQueue=queue["name"], jobDefinition=definition["jobDefinitionArn"],
-             dependsOn=[{"jobId": "no-such-job"}]),
+        {"jobName": "bad name!", "jobQueue": queue["name"], "jobDefinition": definition["jobDefinitionArn"]},
+        {"jobName": "ok", "jobQueue": "no-such-queue", "jobDefinition": definition["jobDefinitionArn"]},
+        {"jobName": "ok", "jobQueue": queue["name"], "jobDefinition": "no-such-definition"},
+        {"jobName": "ok", "jobQueue": queue["name"], "jobDefinition": definition["jobDefinitionArn"],
+             "dependsOn": [{"jobId": "no-such-job"}]},
     ]
     for case in cases:
         with pytest.raises(ClientError) as error:

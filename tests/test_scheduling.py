@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 import time
 
 import pytest
@@ -140,7 +142,7 @@ def test_list_jobs_status_filters_and_paging(batch_client):
         if not token:
             break
     assert [len(p) for p in pages] == [4, 2]
-    assert sum(pages, []) == ids
+    assert functools.reduce(operator.iadd, pages, []) == ids
     named = batch_client.list_jobs(jobQueue=queue["name"], filters=[{"name": "JOB_NAME", "values": ["ALPHA*"]}])
     assert sorted(s["jobName"] for s in named["jobSummaryList"]) == names[:5]
     assert [s["jobId"] for s in named["jobSummaryList"]] == list(reversed(ids[:5]))  # newest first
@@ -173,8 +175,10 @@ def test_too_big_job_is_blocked_then_cancelled_by_time_limit_action(batch_client
         "reason": "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE", "state": "RUNNABLE",
         "maxTimeSeconds": 600, "action": "CANCEL"}])
     job_id = submit(batch_client, queue, register(batch_client, ["true"], vcpus="4"))
-    job = wait_until(lambda: (lambda j: j if j.get("statusReason", "").startswith("MISCONFIGURATION") else None)(
-        describe(batch_client, job_id)), 10)
+    def blocked():
+        job = describe(batch_client, job_id)
+        return job if job.get("statusReason", "").startswith("MISCONFIGURATION") else None
+    job = wait_until(blocked, 10)
     assert job["status"] == "RUNNABLE"
     real_clock = batchemu_server.ctx.clock
     batchemu_server.ctx.clock = lambda: real_clock() + 601_000

@@ -5,8 +5,9 @@ The scheduler talks to an executor only through this interface; `docker.DockerEx
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 # Labels on every container we start; a restarted server finds its containers again by them.
 LABEL_JOB_ID = "batchemu.job-id"
