@@ -13,7 +13,6 @@ import uuid
 from batchemu.errors import ClientException, NotBuiltError
 from batchemu.service import lookup
 from batchemu.service.context import Context
-from batchemu.service.pagination import decode_token, encode_token, page_size
 from batchemu.store import Tx
 
 KIND = "compute-environment"
@@ -233,26 +232,8 @@ def delete_compute_environment(ctx: Context, request: dict) -> dict:
 
 
 def describe_compute_environments(ctx: Context, request: dict) -> dict:
-    refs = request.get("computeEnvironments") or []
-    if len(refs) > MAX_DESCRIBE:
-        raise ClientException(f"computeEnvironments can contain at most {MAX_DESCRIBE} names or ARNs")
-    if refs and request.get("maxResults") is not None:
-        raise ClientException("ComputeEnvironments and MaxResults cannot both be set")
-    limit = page_size(request.get("maxResults"), default=MAX_DESCRIBE, limit=MAX_DESCRIBE)
-    after = decode_token(request.get("nextToken"))
-    with ctx.store.transaction() as tx:
-        if refs:
-            found = {doc["computeEnvironmentArn"]: doc for doc in (compute_environment(tx, ref) for ref in refs)
-                     if doc is not None}
-            rows = sorted((tx.resource_seq(arn), doc) for arn, doc in found.items())
-            rows = [(seq, doc) for seq, doc in rows if seq > after][:limit + 1]
-        else:
-            rows = tx.list_resources(KIND, after_seq=after, limit=limit + 1)
-    page = rows[:limit]
-    result: dict = {"computeEnvironments": [doc for _, doc in page]}
-    if len(rows) > limit:
-        result["nextToken"] = encode_token(page[-1][0])
-    return result
+    return lookup.describe_page(ctx, request, kind=KIND, member="computeEnvironments",
+                                label="ComputeEnvironments", arn_key="computeEnvironmentArn", limit_max=MAX_DESCRIBE)
 
 
 def reconcile(ctx: Context) -> None:

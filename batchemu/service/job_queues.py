@@ -14,7 +14,6 @@ from batchemu import job_states
 from batchemu.errors import ClientException, NotBuiltError
 from batchemu.service import compute_environments, lookup
 from batchemu.service.context import Context
-from batchemu.service.pagination import decode_token, encode_token, page_size
 from batchemu.store import Tx
 
 KIND = "job-queue"
@@ -187,25 +186,8 @@ def delete_job_queue(ctx: Context, request: dict) -> dict:
 
 
 def describe_job_queues(ctx: Context, request: dict) -> dict:
-    refs = request.get("jobQueues") or []
-    if len(refs) > MAX_DESCRIBE:
-        raise ClientException(f"jobQueues can contain at most {MAX_DESCRIBE} names or ARNs")
-    if refs and request.get("maxResults") is not None:
-        raise ClientException("JobQueues and MaxResults cannot both be set")
-    limit = page_size(request.get("maxResults"), default=MAX_DESCRIBE, limit=MAX_DESCRIBE)
-    after = decode_token(request.get("nextToken"))
-    with ctx.store.transaction() as tx:
-        if refs:
-            found = {doc["jobQueueArn"]: doc for doc in (job_queue(tx, ref) for ref in refs) if doc is not None}
-            rows = sorted((tx.resource_seq(arn), doc) for arn, doc in found.items())
-            rows = [(seq, doc) for seq, doc in rows if seq > after][:limit + 1]
-        else:
-            rows = tx.list_resources(KIND, after_seq=after, limit=limit + 1)
-    page = rows[:limit]
-    result: dict = {"jobQueues": [doc for _, doc in page]}
-    if len(rows) > limit:
-        result["nextToken"] = encode_token(page[-1][0])
-    return result
+    return lookup.describe_page(ctx, request, kind=KIND, member="jobQueues", label="JobQueues",
+                                arn_key="jobQueueArn", limit_max=MAX_DESCRIBE)
 
 
 def _terminate_jobs(ctx: Context, tx: Tx, queue: dict) -> bool:

@@ -1,9 +1,11 @@
-"""Finding a named resource by its name or ARN, and the CREATING/UPDATING/DELETING status bookkeeping
-that compute environments and job queues share."""
+"""Finding a named resource by its name or ARN, describing pages of them, and the CREATING/UPDATING/
+DELETING status bookkeeping that compute environments and job queues share."""
 
 from __future__ import annotations
 
+from batchemu.errors import ClientException
 from batchemu.service.context import Context
+from batchemu.service.pagination import decode_token, encode_token, page_size
 from batchemu.store import Tx
 
 # Statuses a resource passes through on its way to VALID (or out of the store, for DELETING).
@@ -36,3 +38,28 @@ def settled(ctx: Context, doc: dict) -> bool:
     """
     changed = doc.get("batchemu", {}).get("statusChangedAt", 0)
     return ctx.clock() >= changed + int(ctx.config.state_dwell * 1000)
+
+
+def describe_page(ctx: Context, request: dict, *, kind: str, member: str, label: str, arn_key: str,
+                  limit_max: int = 100) -> dict:
+    """DescribeComputeEnvironments / DescribeJobQueues: the resources named in `request[member]` (names or
+    ARNs; unknown ones left out), or every one, in creation order, a page of maxResults at a time."""
+    refs = request.get(member) or []
+    if len(refs) > limit_max:
+        raise ClientException(f"{member} can contain at most {limit_max} names or ARNs")
+    if refs and request.get("maxResults") is not None:
+        raise ClientException(f"{label} and MaxResults cannot both be set")
+    limit = page_size(request.get("maxResults"), default=limit_max, limit=limit_max)
+    after = decode_token(request.get("nextToken"))
+    with ctx.store.transaction() as tx:
+        if refs:
+            found = {doc[arn_key]: doc for doc in (find(tx, kind, ref) for ref in refs) if doc is not None}
+            rows = sorted((tx.resource_seq(arn), doc) for arn, doc in found.items())
+            rows = [(seq, doc) for seq, doc in rows if seq > after][:limit + 1]
+        else:
+            rows = tx.list_resources(kind, after_seq=after, limit=limit + 1)
+    page = rows[:limit]
+    result: dict = {member: [doc for _, doc in page]}
+    if len(rows) > limit:
+        result["nextToken"] = encode_token(page[-1][0])
+    return result
