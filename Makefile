@@ -25,8 +25,16 @@ docker:
 	bash scripts/ensure-docker.sh
 	bash scripts/build-test-image.sh
 
+## clients: the AWS CLI and the AWS SDK for JavaScript v3 under .clients/, for tests/test_clients.py
+clients:
+	test -x .clients/cli/bin/aws || ($(PYTHON) -m venv .clients/cli && .clients/cli/bin/pip install --quiet awscli)
+	command -v npm >/dev/null || { echo "clients: npm not found, the JavaScript check will be skipped"; exit 0; }; \
+	test -d .clients/js/node_modules/@aws-sdk/client-batch || (mkdir -p .clients/js && cd .clients/js && \
+	  npm init -y >/dev/null && npm install --silent --no-audit --no-fund @aws-sdk/client-batch @aws-sdk/client-cloudwatch-logs)
+
 ## test: everything CI runs: the test suite, then the conformance suite against batchemu
 test: install docker
+	-$(MAKE) --no-print-directory clients
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 	bash scripts/conformance.sh batchemu
 
@@ -48,4 +56,4 @@ lint: install
 	$(BIN)/pip install --quiet ruff && $(BIN)/ruff check batchemu tests conformance bench
 
 clean:
-	rm -rf $(VENV) .venv-moto build *.egg-info
+	rm -rf $(VENV) .venv-moto .clients build *.egg-info
