@@ -51,10 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from batchemu.server import Server
     server = Server(config, with_scheduler=not args.no_scheduler)
     print(f"batchemu {__version__} listening on {server.url} (state: {config.state})", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    server.serve_forever()
     return 0
 
 

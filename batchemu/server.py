@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import signal
 import threading
 import uuid
 from pathlib import Path
@@ -72,12 +73,17 @@ class Server:
         return self
 
     def serve_forever(self) -> None:
-        if self.scheduler is not None:
-            self.scheduler.start()
+        """Serve until SIGINT or SIGTERM, then stop cleanly (running containers are left to be adopted)."""
+        stopping = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stopping.set())
+        self.start()
         log.info("batchemu serving on %s (state %s, pid %d)", self.url, self.config.state, os.getpid())
         try:
-            self.httpd.serve()
+            while not stopping.wait(0.5):
+                pass
         finally:
+            log.info("batchemu stopping")
             self.stop()
 
     def stop(self, *, remove_containers: bool = False) -> None:

@@ -1,0 +1,57 @@
+"""`batchemu serve` / `python -m batchemu serve` as a user starts it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import urllib.request
+
+from batchemu.config import Config
+
+
+def test_serve_answers_health_and_stops_cleanly_on_sigterm(tmp_path):
+    state = tmp_path / "state.sqlite3"
+    process = subprocess.Popen([sys.executable, "-m", "batchemu", "serve", "--port", "0", "--state", str(state),
+                                "--no-scheduler"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        assert "listening on http://127.0.0.1:" in line, line
+        url = line.split("listening on ", 1)[1].split()[0]
+        with urllib.request.urlopen(url + "/_batchemu/health", timeout=10) as response:
+            health = json.loads(response.read())
+        assert health["state"] == str(state)
+        assert health["version"]
+        assert set(health["docker"]) == {"reachable", "detail"}
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        process.kill()
+        process.wait()
+    assert state.exists()  # the SQLite file is where the user asked
+
+
+def test_only_loopback_binding_is_quiet():
+    assert Config(host="127.0.0.1").is_loopback()
+    assert Config(host="localhost").is_loopback()
+    assert Config(host="::1").is_loopback()
+    assert not Config(host="0.0.0.0").is_loopback()
+    assert not Config(host="192.0.2.10").is_loopback()
+
+
+def test_non_loopback_host_prints_a_warning(capsys, monkeypatch):
+    from batchemu import cli
+
+    class Refuse(Exception):
+        pass
+
+    def no_server(*args, **kwargs):
+        raise Refuse  # stop before binding: only the warning is under test
+
+    monkeypatch.setattr("batchemu.server.Server", no_server)
+    try:
+        cli.main(["serve", "--host", "0.0.0.0", "--state", ":memory:"])
+    except Refuse:
+        pass
+    assert "WARNING: binding to 0.0.0.0" in capsys.readouterr().err
