@@ -129,12 +129,10 @@ def finish_attempt(job: dict, now: int, *, exit_code: int | None, reason: str | 
     })
     if exit_code == 0 and not job.get("isTerminated") and not info.get("timedOut"):
         states.transition(job, states.SUCCEEDED, now, status_reason)
-        job["stoppedAt"] = now
     elif should_retry(job, exit_code, status_reason, reason):
         states.transition(job, states.RUNNABLE, now, status_reason)
     else:
         states.transition(job, states.FAILED, now, status_reason)
-        job["stoppedAt"] = now
 
 
 def end_of(job: dict, exit: ContainerExit | dict) -> tuple[int | None, str | None, str]:

@@ -44,5 +44,8 @@ def transition(job: dict, status: str, now: int, reason: str | None = None) -> N
         raise IllegalTransition(f"job {job['jobId']}: {job['status']} -> {status}")
     job["status"] = status
     internal(job).setdefault("transitions", []).append([status, now])
+    if status in FINISHED:
+        # Clients (Metaflow) take stoppedAt > 0 as "done", cancelled-in-queue jobs included.
+        job["stoppedAt"] = now
     if reason is not None:
         job["statusReason"] = reason

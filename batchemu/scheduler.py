@@ -163,7 +163,6 @@ class Scheduler:
                     outcome = self._dependencies(tx, job)
                     if outcome == "failed":
                         states.transition(job, states.FAILED, now, "Dependent Job failed")
-                        job["stoppedAt"] = now
                         changed = True
                     elif outcome == "succeeded":
                         states.transition(job, states.RUNNABLE, now)
@@ -326,7 +325,6 @@ class Scheduler:
                     if now - states.entered_at(job) >= action["maxTimeSeconds"] * 1000:
                         states.transition(job, states.FAILED, now, action["reason"])
                         job["isCancelled"] = True
-                        job["stoppedAt"] = now
                         changed = True
                         self.notify()
                         break

@@ -91,6 +91,7 @@ def test_cancel_runnable_job_fails_it_with_the_reason(batch_client):
     job = describe(batch_client, job_id)
     assert job["status"] == "FAILED" and job["statusReason"] == "not needed" and job["isCancelled"] is True
     assert "startedAt" not in job
+    assert job["stoppedAt"] >= job["createdAt"]  # Metaflow takes stoppedAt > 0 as done
 
 
 def test_terminate_queued_job_and_bulk_operations(batch_client):

@@ -29,6 +29,8 @@ def _filter_arguments(filters: list[dict]) -> dict:
     if not filters:
         return {}
     name, values = filters[0].get("name"), filters[0].get("values") or []
+    if not name:
+        raise ClientException(f"A filter needs a name: one of {', '.join(FILTERS)}")
     if name not in FILTERS:
         raise ClientException(f"Invalid filter name {name}: must be one of {', '.join(FILTERS)}")
     if len(values) != 1:
