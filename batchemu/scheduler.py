@@ -27,6 +27,7 @@ FARGATE_TYPES = ("FARGATE", "FARGATE_SPOT")
 PLACEMENT_SCAN = 1000      # RUNNABLE jobs looked at per queue and pass
 STOP_TIMEOUT = 2.0         # seconds between SIGTERM and SIGKILL when a job is terminated
 VANISHED_CHECK_EVERY = 2.0
+COALESCE_SECONDS = 0.005
 VANISHED_GRACE_MS = 1000  # a job that became RUNNING just before the listing may not be in it yet
 TOO_BIG = ("MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE - CE(s) associated with the job queue cannot "
            "meet the CPU requirement of the job.")
@@ -91,7 +92,9 @@ class Scheduler:
             timeout = self.ctx.config.tick
             if self._next_due is not None:
                 timeout = max(0.0, min(timeout, self._next_due - time.time()))
-            self._wake.wait(timeout)
+            if self._wake.wait(timeout) and not self._stopping.is_set():
+                # Let a burst of events (many SubmitJobs) arrive, so that one pass serves them all.
+                time.sleep(COALESCE_SECONDS)
 
     # -- one pass --------------------------------------------------------------------------------------
     def reconcile(self) -> None:

@@ -119,7 +119,7 @@ class _Validator:
             self._bounds(shape, value, value, path, "Member must have value")
             return value
         if kind in ("double", "float"):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if not _is_finite_number(value):
                 self.fail(value, path, "Member must be a number")
                 return None
             return float(value)
@@ -129,7 +129,7 @@ class _Validator:
                 return None
             return value
         if kind == "timestamp":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if not _is_finite_number(value):
                 self.fail(value, path, "Member must be a timestamp in epoch seconds")
                 return None
             return value
@@ -155,6 +155,16 @@ class _Validator:
             self.fail(value, path, f"{what} greater than or equal to {low}")
         if high is not None and size > high:
             self.fail(value, path, f"{what} less than or equal to {high}")
+
+
+def _is_finite_number(value: Any) -> bool:
+    """A JSON number a double can hold: JSON integers are unbounded, and float(10**400) overflows."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _is_unicode(text: str) -> bool:

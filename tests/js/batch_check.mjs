@@ -6,7 +6,8 @@ import {
   BatchClient, BatchServiceException, ClientException, paginateListJobs,
 } from "@aws-sdk/client-batch";
 import {
-  CloudWatchLogsClient, GetLogEventsCommand, ResourceNotFoundException,
+  CloudWatchLogsClient, DescribeLogStreamsCommand, FilterLogEventsCommand, GetLogEventsCommand,
+  InvalidParameterException, ResourceNotFoundException,
 } from "@aws-sdk/client-cloudwatch-logs";
 import assert from "node:assert/strict";
 
@@ -202,6 +203,18 @@ await check("a job: submit, wait, describe, list, logs", async () => {
   assertMillis(events.events[0], ["timestamp", "ingestionTime"]);
   assert.match(events.nextForwardToken, /^f\//);
   assert.match(events.nextBackwardToken, /^b\//);
+  const resumed = await logs.send(new GetLogEventsCommand({ logGroupName: "/aws/batch/job", logStreamName: stream,
+    nextToken: events.nextForwardToken, startFromHead: true }));
+  assert.deepEqual(resumed.events, []);
+  assert.equal(resumed.nextForwardToken, events.nextForwardToken);
+  const streams = await logs.send(new DescribeLogStreamsCommand({ logGroupName: "/aws/batch/job",
+    logStreamNamePrefix: stream }));
+  assert.deepEqual(streams.logStreams.map((s) => s.logStreamName), [stream]);
+  assertMillis(streams.logStreams[0], ["creationTime", "firstEventTimestamp", "lastEventTimestamp"]);
+  const filtered = await logs.send(new FilterLogEventsCommand({ logGroupName: "/aws/batch/job",
+    logStreamNames: [stream], filterPattern: "hi" }));
+  assert.deepEqual(filtered.events.map((e) => [e.logStreamName, e.message]), [[stream, "hi"]]);
+  assertMillis(filtered.events[0], ["timestamp", "ingestionTime"]);
 
   const byName = await call("ListJobs", { jobQueue: queueName, filters: [{ name: "JOB_NAME", values: ["js-job-*"] }] });
   assert.deepEqual(byName.jobSummaryList.map((s) => s.jobId), [jobId]);
@@ -298,6 +311,13 @@ await check("logs errors", async () => {
     assert.equal(err.message, "The specified log stream does not exist.");
     return true;
   });
+  await assert.rejects(logs.send(new GetLogEventsCommand({ logGroupName: "/aws/batch/job", logStreamName: "x",
+    limit: 0 })), (err) => {
+    assert.ok(err instanceof InvalidParameterException, `${err?.name}: ${err?.message}`);
+    assert.equal(err.$metadata.httpStatusCode, 400);
+    assert.match(err.message, /limit/);
+    return true;
+  });
 });
 
 // Requests no SDK would send: every answer is a JSON error with the same __type in body and header.
@@ -325,6 +345,9 @@ await check("malformed requests", async () => {
     /not valid JSON/);
   await raw("/v1/createjobqueue", { method: "POST", body: JSON.stringify({ jobQueueName: "q", priority: 1e30,
     computeEnvironmentOrder: [] }), headers: json }, 400, "ClientException", /priority/);
+  await raw("/v1/createschedulingpolicy", { method: "POST", body: `{"name": "p", "fairsharePolicy": {
+    "shareDistribution": [{"shareIdentifier": "a", "weightFactor": 1${"0".repeat(400)}}]}}`, headers: json }, 400,
+  "ClientException", /weightFactor' failed to satisfy constraint: Member must be a number/);
   await raw("/v1/submitjob", { method: "POST", body: "[".repeat(100000), headers: json }, 400, "ClientException",
     /.+/);
   await raw("/v1/nosuchoperation", { method: "POST", body: "{}", headers: json }, 404,
