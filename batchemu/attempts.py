@@ -11,6 +11,7 @@ import uuid
 from batchemu import job_states as states
 from batchemu.config import Config
 from batchemu.executors import ContainerExit, ContainerSpec
+from batchemu.service.job_container import gpus_of
 
 DEFAULT_LOG_GROUP = "/aws/batch/job"
 ESSENTIAL_EXITED = "Essential container in task exited"
@@ -71,7 +72,6 @@ def container_spec(job: dict, config: Config, queue_name: str) -> ContainerSpec:
     # A job that calls AWS needs credentials; AWS gives it a task role, we give it placeholders.
     environment.setdefault("AWS_ACCESS_KEY_ID", "batchemu")
     environment.setdefault("AWS_SECRET_ACCESS_KEY", "batchemu")
-    from batchemu.service.job_container import gpus_of
     return ContainerSpec(
         job_id=job["jobId"], attempt=info["attempt"], image=container.get("image", ""),
         command=list(container.get("command") or []), environment=environment,

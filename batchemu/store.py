@@ -32,9 +32,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     job_name TEXT NOT NULL,
     job_definition_arn TEXT NOT NULL,
     parent_id TEXT,
-    doc TEXT NOT NULL,
+    -- Small columns first: SQLite walks a big value's overflow pages to reach the columns after it.
     summary TEXT NOT NULL,
-    wire TEXT NOT NULL
+    wire TEXT NOT NULL,
+    doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_queue ON jobs (job_queue_arn, status, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs (parent_id, status, seq);
@@ -269,6 +270,7 @@ class Store:
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA cache_size=-32768")  # 32 MiB of pages: pages of big job tables stay hot
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.executescript(SCHEMA)
         self._depth = 0

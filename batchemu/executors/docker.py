@@ -196,13 +196,7 @@ class DockerExecutor:
             raise ContainerStartError(
                 f"CannotCreateContainerError: Error response from daemon: {_explain(exc)}") from exc
         self._track(container.id, arguments["labels"])
-        try:
-            container.start()
-        except APIError as exc:
-            self._forget(container.id)
-            _remove_quietly(client, container.id)
-            raise ContainerStartError(
-                f"CannotStartContainerError: Error response from daemon: {_explain(exc)}") from exc
+        self._start_or_remove(client, container)
         log.debug("started %s (%s) for job %s attempt %d", name, container.id[:12], spec.job_id, spec.attempt)
         return container.id
 
@@ -215,14 +209,18 @@ class DockerExecutor:
                 f"CannotCreateContainerError: Error response from daemon: {_explain(conflict)}") from conflict
         self._track(container.id, labels)
         if container.status == "created":
-            try:
-                container.start()
-            except APIError as exc:
-                self._forget(container.id)
-                _remove_quietly(client, container.id)
-                raise ContainerStartError(
-                    f"CannotStartContainerError: Error response from daemon: {_explain(exc)}") from exc
+            self._start_or_remove(client, container)
         return container.id
+
+    def _start_or_remove(self, client: docker.DockerClient, container) -> None:
+        """Start a created container; one the engine refuses to start is removed, never left behind."""
+        try:
+            container.start()
+        except APIError as exc:
+            self._forget(container.id)
+            _remove_quietly(client, container.id)
+            raise ContainerStartError(
+                f"CannotStartContainerError: Error response from daemon: {_explain(exc)}") from exc
 
     def _create_arguments(self, client: docker.DockerClient, spec: ContainerSpec) -> dict:
         labels = {**spec.labels, LABEL_JOB_ID: spec.job_id, LABEL_ATTEMPT: str(spec.attempt), LABEL_MANAGED: "1",
