@@ -109,3 +109,16 @@ def test_started_at_may_be_absent_as_aws_omits_it_before_a_job_runs():
     job = good_job()
     del job["startedAt"]
     assert describe_jobs(job) == []
+
+
+def test_status_order_allows_retries_and_rejects_going_backwards():
+    from conformance.harness import assert_status_order
+
+    assert_status_order(["SUBMITTED", "RUNNABLE", "RUNNING", "SUCCEEDED"])
+    assert_status_order(["SUBMITTED", "RUNNING", "RUNNABLE", "STARTING", "FAILED"], retries=True)
+    assert_status_order(["SUBMITTED", "RUNNING", "STARTING", "FAILED"], retries=True)  # RUNNABLE missed
+    for statuses, retries in ((["SUBMITTED", "RUNNING", "STARTING", "FAILED"], False),
+                              (["RUNNABLE", "PENDING", "SUCCEEDED"], True),
+                              (["RUNNING", "SUCCEEDED", "RUNNING"], True)):
+        with pytest.raises(AssertionError):
+            assert_status_order(statuses, retries=retries)
