@@ -16,6 +16,17 @@ def submit(batch_client, queue: dict, definition: dict, **extra) -> str:
                                    jobDefinition=definition["jobDefinitionArn"], **extra)["jobId"]
 
 
+def wait_with_clock_ahead(batch_client, server, job_id: str, ahead_ms: int) -> dict:
+    """Run the server's clock `ahead_ms` in the future until the job ends (time limits without waiting)."""
+    real_clock = server.ctx.clock
+    server.ctx.clock = lambda: real_clock() + ahead_ms
+    try:
+        server.scheduler.notify()
+        return wait_for_status(batch_client, job_id, timeout=30)
+    finally:
+        server.ctx.clock = real_clock
+
+
 def max_overlap(jobs: list[dict]) -> int:
     events = sorted([(j["startedAt"], 1) for j in jobs] + [(j["stoppedAt"], -1) for j in jobs])
     best = current = 0
@@ -181,13 +192,7 @@ def test_too_big_job_is_blocked_then_cancelled_by_time_limit_action(batch_client
         return job if job.get("statusReason", "").startswith("MISCONFIGURATION") else None
     job = wait_until(blocked, 10)
     assert job["status"] == "RUNNABLE"
-    real_clock = batchemu_server.ctx.clock
-    batchemu_server.ctx.clock = lambda: real_clock() + 601_000
-    try:
-        batchemu_server.scheduler.notify()
-        job = wait_for_status(batch_client, job_id, timeout=10)
-    finally:
-        batchemu_server.ctx.clock = real_clock
+    job = wait_with_clock_ahead(batch_client, batchemu_server, job_id, 601_000)
     assert job["status"] == "FAILED"
     assert job["statusReason"] == "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE"
 
@@ -217,13 +222,7 @@ def test_attempt_timeout_stops_the_job_and_is_not_retried(batch_client, batchemu
                           retryStrategy={"attempts": 3})
     job_id = submit(batch_client, queue, definition)
     wait_for_status(batch_client, job_id, ("RUNNING",), timeout=30)
-    real_clock = batchemu_server.ctx.clock
-    batchemu_server.ctx.clock = lambda: real_clock() + 61_000
-    try:
-        batchemu_server.scheduler.notify()
-        job = wait_for_status(batch_client, job_id, timeout=30)
-    finally:
-        batchemu_server.ctx.clock = real_clock
+    job = wait_with_clock_ahead(batch_client, batchemu_server, job_id, 61_000)
     assert job["status"] == "FAILED"
     assert job["statusReason"] == "Job attempt duration exceeded timeout"
     assert len(job["attempts"]) == 1
