@@ -8,6 +8,7 @@ import time
 import uuid
 
 import pytest
+from botocore.exceptions import ClientError
 
 TEST_IMAGE = "batchemu-test:latest"
 TERMINAL = ("SUCCEEDED", "FAILED")
@@ -33,6 +34,15 @@ def needs_docker(test):
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{next(_counter)}-{uuid.uuid4().hex[:6]}"
+
+
+def client_error(call, **kwargs) -> str:
+    """The message of the 400 ClientException that `call(**kwargs)` must raise."""
+    with pytest.raises(ClientError) as caught:
+        call(**kwargs)
+    assert caught.value.response["Error"]["Code"] == "ClientException"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    return caught.value.response["Error"]["Message"]
 
 
 def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05):

@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-from botocore.exceptions import ClientError
-
-
-def client_error(call, **kwargs) -> str:
-    with pytest.raises(ClientError) as caught:
-        call(**kwargs)
-    assert caught.value.response["Error"]["Code"] == "ClientException"
-    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return caught.value.response["Error"]["Message"]
+from tests.conftest import client_error
 
 
 def test_create_and_describe_every_field(batch_client, batchemu_server):

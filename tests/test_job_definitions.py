@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-from botocore.exceptions import ClientError
+from tests.conftest import client_error
 
 CONTAINER = {"image": "busybox", "command": ["echo", "hi"],
              "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "128"}]}
@@ -16,15 +15,6 @@ def register(client, name="jd", **kwargs):
     if kwargs["type"] == "container" and not {"containerProperties", "ecsProperties", "eksProperties"} & set(kwargs):
         kwargs["containerProperties"] = CONTAINER
     return client.register_job_definition(jobDefinitionName=name, **kwargs)
-
-
-def client_error(call, **kwargs) -> str:
-    with pytest.raises(ClientError) as caught:
-        call(**kwargs)
-    error = caught.value.response["Error"]
-    assert error["Code"] == "ClientException"
-    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return error["Message"]
 
 
 def test_register_returns_arn_and_revisions_count_up(batch_client, batchemu_server):

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-from botocore.exceptions import ClientError
+from tests.conftest import client_error
 
 FAIRSHARE = {"shareDecaySeconds": 3600, "computeReservation": 10,
              "shareDistribution": [{"shareIdentifier": "A*", "weightFactor": 0.5},
                                    {"shareIdentifier": "B1", "weightFactor": 1.0}]}
-
-
-def client_error(call, **kwargs) -> str:
-    with pytest.raises(ClientError) as caught:
-        call(**kwargs)
-    assert caught.value.response["Error"]["Code"] == "ClientException"
-    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return caught.value.response["Error"]["Message"]
 
 
 def test_create_describe_update(batch_client, batchemu_server):

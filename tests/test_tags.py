@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import pytest
 import requests
-from botocore.exceptions import ClientError
+
+from tests.conftest import client_error
 
 CONTAINER = {"image": "busybox", "vcpus": 1, "memory": 64}
-
-
-def client_error(call, **kwargs) -> str:
-    with pytest.raises(ClientError) as caught:
-        call(**kwargs)
-    assert caught.value.response["Error"]["Code"] == "ClientException"
-    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return caught.value.response["Error"]["Message"]
 
 
 def _resources(client) -> list[str]:

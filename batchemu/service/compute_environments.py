@@ -216,13 +216,8 @@ def delete_compute_environment(ctx: Context, request: dict) -> dict:
         doc = compute_environment(tx, ref)
         if doc is None:
             raise ClientException(f"computeEnvironment {ref} does not exist")
-        if doc["status"] in ("DELETING", "DELETED"):
+        if not lookup.deletable(ctx, doc, "compute environment", doc["computeEnvironmentName"]):
             return {}
-        if doc["status"] in ("CREATING", "UPDATING") and not lookup.settled(ctx, doc):
-            raise ClientException("Cannot delete, resource is being modified")
-        if doc["state"] != "DISABLED":
-            raise ClientException(
-                f"Cannot delete, compute environment {doc['computeEnvironmentName']} must be DISABLED first")
         if _in_use(ctx, tx, doc["computeEnvironmentArn"]):
             raise ClientException("Cannot delete, found existing JobQueue relationship")
         lookup.set_status(doc, "DELETING", ctx.clock())

@@ -173,12 +173,8 @@ def delete_job_queue(ctx: Context, request: dict) -> dict:
         doc = job_queue(tx, ref)
         if doc is None:
             raise ClientException(f"jobQueue {ref} does not exist")
-        if doc["status"] in ("DELETING", "DELETED"):
+        if not lookup.deletable(ctx, doc, "job queue", doc["jobQueueName"]):
             return {}
-        if doc["status"] in ("CREATING", "UPDATING") and not lookup.settled(ctx, doc):
-            raise ClientException("Cannot delete, resource is being modified")
-        if doc["state"] != "DISABLED":
-            raise ClientException(f"Cannot delete, job queue {doc['jobQueueName']} must be DISABLED first")
         lookup.set_status(doc, "DELETING", ctx.clock())
         tx.put_resource(KIND, doc["jobQueueArn"], doc["jobQueueName"], doc)
     ctx.notify()

@@ -40,6 +40,18 @@ def settled(ctx: Context, doc: dict) -> bool:
     return ctx.clock() >= changed + int(ctx.config.state_dwell * 1000)
 
 
+def deletable(ctx: Context, doc: dict, what: str, name: str) -> bool:
+    """The delete rules compute environments and job queues share: False when a deletion is already under
+    way (deleting again is a no-op), ClientException while being modified or not DISABLED yet."""
+    if doc["status"] in ("DELETING", "DELETED"):
+        return False
+    if doc["status"] in ("CREATING", "UPDATING") and not settled(ctx, doc):
+        raise ClientException("Cannot delete, resource is being modified")
+    if doc["state"] != "DISABLED":
+        raise ClientException(f"Cannot delete, {what} {name} must be DISABLED first")
+    return True
+
+
 def describe_page(ctx: Context, request: dict, *, kind: str, member: str, label: str, arn_key: str,
                   limit_max: int = 100) -> dict:
     """DescribeComputeEnvironments / DescribeJobQueues: the resources named in `request[member]` (names or
