@@ -66,9 +66,6 @@ class Scheduler:
         """Ask for a pass as soon as possible (safe from any thread)."""
         self._wake.set()
 
-    def request_stop(self, job_id: str) -> None:
-        self._wake.set()
-
     def start(self) -> None:
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="batchemu-scheduler", daemon=True)

@@ -45,7 +45,6 @@ class Server:
             self.executor = DockerExecutor(config)
             self.scheduler = Scheduler(self.ctx, self.executor)
             self.ctx.notify = self.scheduler.notify
-            self.ctx.stop_job = self.scheduler.request_stop
         self.app = create_app(self.ctx, HANDLERS, {"logs": logs_service.OPERATIONS},
                               lambda: health_report(self.ctx, self._docker_status))
         # cheroot keeps connections alive (werkzeug's server closes every one) and serves from a thread pool.

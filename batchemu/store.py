@@ -166,10 +166,6 @@ class Tx:
         found = dict(rows)
         return [found[i] for i in dict.fromkeys(job_ids) if i in found]
 
-    def job_seq(self, job_id: str) -> int | None:
-        row = self.conn.execute("SELECT seq FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
-        return row[0] if row else None
-
     def query_jobs(self, where: dict[str, Any], *, statuses: list[str] | None = None,
                    after_seq: int = 0, limit: int | None = None, name_prefix: str | None = None,
                    name_equals: str | None = None, created_after: int | None = None,

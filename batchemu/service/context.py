@@ -19,8 +19,6 @@ class Context:
     store: Store
     config: Config
     notify: Callable[[], None] = lambda: None
-    # Stops a running job's container (set by the server when an executor is wired in).
-    stop_job: Callable[[str], None] = lambda job_id: None
     clock: Callable[[], int] = field(default=now_ms)
 
     def arn(self, resource: str) -> str:
