@@ -35,7 +35,7 @@ def begin_attempt(job: dict, config: Config, compute_environment: dict, now: int
     info["attempt"] = info.get("attempt", 0) + 1
     info["computeEnvironment"] = compute_environment["computeEnvironmentArn"]
     info["computeEnvironmentName"] = compute_environment["computeEnvironmentName"]
-    for key in ("containerId", "exit", "startError", "requeue", "stopRequested", "timedOut"):
+    for key in ("containerId", "exit", "startError", "requeue", "stopSentAt", "timedOut"):
         info.pop(key, None)
     task_id = uuid.uuid4().hex
     cluster = compute_environment.get("ecsClusterArn", "").rsplit("/", 1)[-1] or "batchemu"
@@ -69,6 +69,10 @@ def container_spec(job: dict, config: Config, queue_name: str) -> ContainerSpec:
         "AWS_ENDPOINT_URL_BATCH": endpoint,
         "AWS_ENDPOINT_URL_LOGS": endpoint,
     })
+    index = (job.get("arrayProperties") or {}).get("index")
+    if index is not None:
+        environment["AWS_BATCH_JOB_ARRAY_INDEX"] = str(index)
+        environment["AWS_BATCH_JOB_ARRAY_SIZE"] = str(info.get("arraySize", ""))
     # A job that calls AWS needs credentials; AWS gives it a task role, we give it placeholders.
     environment.setdefault("AWS_ACCESS_KEY_ID", "batchemu")
     environment.setdefault("AWS_SECRET_ACCESS_KEY", "batchemu")

@@ -6,10 +6,11 @@ SUBMITTED, PENDING, RUNNABLE, STARTING, RUNNING, SUCCEEDED, FAILED = (
     "SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 
 # Forward order every job walks; FAILED may cut it short (cancel, failed dependency, failed start),
-# and a retried attempt goes back to RUNNABLE.
+# and a retried attempt goes back to RUNNABLE. An array parent goes SUBMITTED -> PENDING -> SUCCEEDED or
+# FAILED when its children have ended.
 TRANSITIONS: dict[str, frozenset[str]] = {
     SUBMITTED: frozenset({PENDING, FAILED}),
-    PENDING: frozenset({RUNNABLE, FAILED}),
+    PENDING: frozenset({RUNNABLE, FAILED, SUCCEEDED}),  # an array parent ends from PENDING
     RUNNABLE: frozenset({STARTING, FAILED}),
     STARTING: frozenset({RUNNING, RUNNABLE, FAILED}),
     RUNNING: frozenset({SUCCEEDED, FAILED, RUNNABLE}),

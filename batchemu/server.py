@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cheroot import wsgi
 
+from batchemu import arrays
 from batchemu.app import create_app, health_report
 from batchemu.config import Config
 from batchemu.protocol.serializer import projector
@@ -31,7 +32,7 @@ class Server:
         if config.state != ":memory:":
             Path(config.state).parent.mkdir(parents=True, exist_ok=True)
         self.store = Store(config.state, job_wire=projector("batch", "JobDetail"),
-                           summary_wire=projector("batch", "JobSummary"))
+                           summary_wire=projector("batch", "JobSummary"), child_doc=arrays.child_doc)
         if not config.instance_label:
             # Containers are labelled with this, so a server restarted on the same state adopts its own.
             key = str(uuid.uuid4()) if config.state == ":memory:" else os.path.abspath(config.state)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,6 +32,25 @@ CREATE TABLE IF NOT EXISTS jobs (
     job_name TEXT NOT NULL,
     job_definition_arn TEXT NOT NULL,
     parent_id TEXT,
+    array_index INTEGER,
+    array_size INTEGER,          -- set on array parents only
+    entered_at INTEGER NOT NULL, -- when the job entered its status
+    status_reason TEXT,
+    started_at INTEGER,
+    stopped_at INTEGER,
+    is_cancelled INTEGER NOT NULL DEFAULT 0,
+    is_terminated INTEGER NOT NULL DEFAULT 0,
+    intent TEXT,                 -- 'cancel' or 'terminate', recorded by the API, carried out by the scheduler
+    intent_reason TEXT,
+    platform TEXT NOT NULL DEFAULT 'EC2',
+    vcpus REAL NOT NULL DEFAULT 1,
+    memory INTEGER,
+    gpus INTEGER NOT NULL DEFAULT 0,
+    share_identifier TEXT,
+    priority INTEGER NOT NULL DEFAULT 0,
+    consumables TEXT,            -- JSON {resource ARN: quantity}
+    compute_environment TEXT,    -- of the current attempt
+    has_doc INTEGER NOT NULL DEFAULT 1,  -- 0: an array child never started, described from its parent
     -- Small columns first: SQLite walks a big value's overflow pages to reach the columns after it.
     summary TEXT NOT NULL,
     wire TEXT NOT NULL,
@@ -40,6 +59,23 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_by_queue ON jobs (job_queue_arn, status, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs (parent_id, status, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
+CREATE INDEX IF NOT EXISTS jobs_by_share ON jobs (job_queue_arn, status, share_identifier, priority, seq);
+CREATE INDEX IF NOT EXISTS jobs_array_parents ON jobs (status) WHERE array_size IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_with_intent ON jobs (intent) WHERE intent IS NOT NULL;
+CREATE TABLE IF NOT EXISTS job_dependencies (
+    job_id TEXT NOT NULL,        -- the job that waits
+    depends_on TEXT NOT NULL,    -- the job it waits for
+    type TEXT,                   -- NULL (plain), N_TO_N or SEQUENTIAL
+    PRIMARY KEY (job_id, depends_on)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS job_dependencies_by_target ON job_dependencies (depends_on);
+CREATE TABLE IF NOT EXISTS share_usage (
+    job_queue_arn TEXT NOT NULL,
+    share_identifier TEXT NOT NULL,
+    vcpu_seconds REAL NOT NULL,  -- decayed usage of finished attempts, as of updated_at
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (job_queue_arn, share_identifier)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS log_streams (
     group_name TEXT NOT NULL,
     stream_name TEXT NOT NULL,
@@ -72,17 +108,75 @@ def job_summary(doc: dict) -> dict:
     return summary
 
 
-JOB_COLUMNS = ("job_id", "job_queue_arn", "status", "created_at", "job_name", "job_definition_arn", "parent_id")
+def job_columns(doc: dict) -> dict[str, Any]:
+    """The indexed columns of a stored job, read off its document (the document stays the truth)."""
+    info = doc.get("batchemu") or {}
+    history = info.get("transitions") or [[doc["status"], doc["createdAt"]]]
+    array = doc.get("arrayProperties") or {}
+    consumables = info.get("consumables")
+    return {
+        "job_id": doc["jobId"], "job_queue_arn": doc["jobQueue"], "status": doc["status"],
+        "created_at": doc["createdAt"], "job_name": doc["jobName"], "job_definition_arn": doc["jobDefinition"],
+        "parent_id": info.get("parentId"), "array_index": array.get("index"), "array_size": array.get("size"),
+        "entered_at": history[-1][1], "status_reason": doc.get("statusReason"),
+        "started_at": doc.get("startedAt"), "stopped_at": doc.get("stoppedAt"),
+        "is_cancelled": int(bool(doc.get("isCancelled"))), "is_terminated": int(bool(doc.get("isTerminated"))),
+        "platform": info.get("platform", "EC2"), "vcpus": float(info.get("vcpus", 1.0)),
+        "memory": info.get("memoryMib"), "gpus": int(info.get("gpus", 0)),
+        "share_identifier": doc.get("shareIdentifier"), "priority": int(doc.get("schedulingPriority") or 0),
+        "consumables": json.dumps(consumables) if consumables else None,
+        "compute_environment": info.get("computeEnvironment"), "has_doc": 1,
+    }
+
+
+COLUMNS = tuple(job_columns({"jobId": "", "jobQueue": "", "status": "", "createdAt": 0, "jobName": "",
+                             "jobDefinition": ""}))
+# Columns a JobRow carries (everything but the three serialized forms).
+ROW_COLUMNS = ("seq",) + COLUMNS + ("intent", "intent_reason")
+_ROW_SELECT = ", ".join(ROW_COLUMNS)
+
+
+class JobRow(dict):
+    """A job's columns as a dict (`row["status"]`): enough to schedule it without its document."""
+
+
+# Fills the new columns of a store written by an earlier version from each job's document.
+_MIGRATE_V1 = """
+INSERT INTO jobs (seq, job_id, job_queue_arn, status, created_at, job_name, job_definition_arn, parent_id,
+    entered_at, status_reason, started_at, stopped_at, is_cancelled, is_terminated, intent, intent_reason,
+    platform, vcpus, memory, share_identifier, priority, compute_environment, summary, wire, doc)
+SELECT seq, job_id, job_queue_arn, status, created_at, job_name, job_definition_arn, parent_id,
+    COALESCE(json_extract(doc, '$.batchemu.transitions[#-1][1]'), created_at),
+    json_extract(doc, '$.statusReason'), json_extract(doc, '$.startedAt'), json_extract(doc, '$.stoppedAt'),
+    COALESCE(json_extract(doc, '$.isCancelled'), 0), COALESCE(json_extract(doc, '$.isTerminated'), 0),
+    CASE WHEN status IN ('STARTING', 'RUNNING') AND json_extract(doc, '$.batchemu.terminateReason') IS NOT NULL
+         THEN 'terminate' END,
+    json_extract(doc, '$.batchemu.terminateReason'),
+    COALESCE(json_extract(doc, '$.batchemu.platform'), 'EC2'), COALESCE(json_extract(doc, '$.batchemu.vcpus'), 1),
+    json_extract(doc, '$.batchemu.memoryMib'), json_extract(doc, '$.shareIdentifier'),
+    COALESCE(json_extract(doc, '$.schedulingPriority'), 0), json_extract(doc, '$.batchemu.computeEnvironment'),
+    summary, wire, doc
+FROM jobs_v1;
+INSERT OR IGNORE INTO job_dependencies (job_id, depends_on, type)
+SELECT jobs_v1.job_id, json_extract(d.value, '$.jobId'), json_extract(d.value, '$.type')
+FROM jobs_v1, json_each(jobs_v1.doc, '$.dependsOn') AS d WHERE json_extract(d.value, '$.jobId') IS NOT NULL;
+DROP TABLE jobs_v1;
+"""
 
 
 class Tx:
-    """One open transaction. Documents are JSON objects in their wire (camelCase) form."""
+    """One open transaction (or read snapshot). Documents are JSON objects in their wire (camelCase) form.
+
+    Array children that never started are plain rows without a document ("light" rows): reading one
+    builds its document from its parent's through `child_doc`, so 10,000 children cost 10,000 small rows."""
 
     def __init__(self, conn: sqlite3.Connection, job_wire: Callable[[dict], str],
-                 summary_wire: Callable[[dict], str]) -> None:
+                 summary_wire: Callable[[dict], str], child_doc: Callable[[dict, JobRow], dict]) -> None:
         self.conn = conn
         self.job_wire = job_wire
         self.summary_wire = summary_wire
+        self.child_doc = child_doc
+        self._parents: dict[str, dict] = {}
 
     # -- counters --------------------------------------------------------------------------------------
     def next_value(self, name: str) -> int:
@@ -131,52 +225,76 @@ class Tx:
     def delete_resource(self, arn: str) -> None:
         self.conn.execute("DELETE FROM resources WHERE arn = ?", (arn,))
 
-    # -- jobs ------------------------------------------------------------------------------------------
-    def insert_job(self, doc: dict, *, parent_id: str | None = None) -> None:
-        self.conn.execute(
-            "INSERT INTO jobs (job_id, job_queue_arn, status, created_at, job_name, job_definition_arn,"
-            " parent_id, doc, summary, wire) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (doc["jobId"], doc["jobQueue"], doc["status"], doc["createdAt"], doc["jobName"],
-             doc["jobDefinition"], parent_id, json.dumps(doc), self.summary_wire(job_summary(doc)), self.job_wire(doc)))
+    # -- jobs: documents -------------------------------------------------------------------------------
+    def insert_job(self, doc: dict) -> None:
+        columns = job_columns(doc)
+        names = ", ".join(columns) + ", doc, summary, wire"
+        marks = ", ".join("?" * (len(columns) + 3))
+        self.conn.execute(f"INSERT INTO jobs ({names}) VALUES ({marks})",
+                          (*columns.values(), json.dumps(doc), self.summary_wire(job_summary(doc)),
+                           self.job_wire(doc)))
 
     def update_job(self, doc: dict) -> None:
-        self.conn.execute(
-            "UPDATE jobs SET status = ?, job_queue_arn = ?, doc = ?, summary = ?, wire = ? WHERE job_id = ?",
-            (doc["status"], doc["jobQueue"], json.dumps(doc), self.summary_wire(job_summary(doc)), self.job_wire(doc), doc["jobId"]))
+        """Store a job's document (an array child that had none gets one) and its columns."""
+        columns = job_columns(doc)
+        columns.pop("job_id")
+        sets = ", ".join(f"{name} = ?" for name in columns)
+        self.conn.execute(f"UPDATE jobs SET {sets}, doc = ?, summary = ?, wire = ? WHERE job_id = ?",
+                          (*columns.values(), json.dumps(doc), self.summary_wire(job_summary(doc)),
+                           self.job_wire(doc), doc["jobId"]))
+        self._parents.pop(doc["jobId"], None)
+
+    def _row(self, values: tuple) -> JobRow:
+        return JobRow(zip(ROW_COLUMNS, values))
+
+    def _parent(self, parent_id: str) -> dict:
+        doc = self._parents.get(parent_id)
+        if doc is None:
+            raw = self.conn.execute("SELECT doc FROM jobs WHERE job_id = ?", (parent_id,)).fetchone()[0]
+            doc = self._parents[parent_id] = json.loads(raw)
+        return doc
+
+    def _document(self, row: JobRow, raw: str) -> dict:
+        return json.loads(raw) if row["has_doc"] else self.child_doc(self._parent(row["parent_id"]), row)
 
     def get_job(self, job_id: str) -> dict | None:
-        row = self.conn.execute("SELECT doc FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
-        return json.loads(row[0]) if row else None
+        found = self.conn.execute(f"SELECT {_ROW_SELECT}, doc FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return self._document(self._row(found[:-1]), found[-1]) if found else None
+
+    def get_row(self, job_id: str) -> JobRow | None:
+        found = self.conn.execute(f"SELECT {_ROW_SELECT} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return self._row(found) if found else None
 
     def get_jobs(self, job_ids: list[str]) -> list[dict]:
         """The jobs with these ids that exist, in the order asked."""
-        if not job_ids:
-            return []
-        marks = ",".join("?" * len(job_ids))
-        rows = self.conn.execute(f"SELECT job_id, doc FROM jobs WHERE job_id IN ({marks})", job_ids).fetchall()
-        found = {r[0]: r[1] for r in rows}
-        return [json.loads(found[i]) for i in dict.fromkeys(job_ids) if i in found]
+        return [self._document(row, raw) for row, raw in self._by_ids(job_ids, "doc")]
 
     def get_jobs_wire(self, job_ids: list[str]) -> list[str]:
         """The serialized JobDetail of each job with these ids that exists, in the order asked."""
+        return [raw if row["has_doc"] else self.job_wire(self._document(row, raw))
+                for row, raw in self._by_ids(job_ids, "wire")]
+
+    def _by_ids(self, job_ids: list[str], payload: str) -> list[tuple[JobRow, str]]:
         if not job_ids:
             return []
         marks = ",".join("?" * len(job_ids))
-        rows = self.conn.execute(f"SELECT job_id, wire FROM jobs WHERE job_id IN ({marks})", job_ids).fetchall()
-        found = dict(rows)
+        rows = self.conn.execute(f"SELECT {_ROW_SELECT}, {payload} FROM jobs WHERE job_id IN ({marks})", job_ids)
+        found = {r[1]: (self._row(r[:-1]), r[-1]) for r in rows}
         return [found[i] for i in dict.fromkeys(job_ids) if i in found]
 
     def query_jobs(self, where: dict[str, Any], *, statuses: list[str] | None = None,
                    after_seq: int = 0, limit: int | None = None, name_prefix: str | None = None,
                    name_equals: str | None = None, created_after: int | None = None,
                    created_before: int | None = None, definition: str | None = None,
-                   descending: bool = False, summaries: bool = False) -> list[tuple[int, dict]]:
+                   descending: bool = False, summaries: bool = False,
+                   rows_only: bool = False) -> list[tuple[int, Any]]:
         """(seq, doc) of jobs matching indexed columns, in submit order (keyset pagination on seq).
 
-        With summaries=True each item is the job's serialized ListJobs summary (a str), not a dict."""
+        With summaries=True each item is the job's serialized ListJobs summary (a str), not a dict; with
+        rows_only=True it is the job's JobRow (no document decoded)."""
         clauses, args = [], []
         for column, value in where.items():
-            if column not in JOB_COLUMNS:
+            if column not in COLUMNS:
                 raise ValueError(column)
             if value is None:
                 clauses.append(f"{column} IS NULL")
@@ -209,15 +327,25 @@ class Tx:
                 escaped = definition.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
                 # "name" matches every revision, "name:3" exactly one.
                 args.append(f"%:job-definition/{escaped}" + ("" if ":" in definition else ":%"))
-        sql = f"SELECT seq, {'summary' if summaries else 'doc'} FROM jobs"
+        payload = "" if rows_only else (", summary" if summaries else ", doc")
+        sql = f"SELECT {_ROW_SELECT}{payload} FROM jobs"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY seq DESC" if descending else " ORDER BY seq"
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        rows = self.conn.execute(sql, args)
-        return [(r[0], r[1]) for r in rows] if summaries else [(r[0], json.loads(r[1])) for r in rows]
+        out: list[tuple[int, Any]] = []
+        for values in self.conn.execute(sql, args).fetchall():
+            row = self._row(values if rows_only else values[:-1])
+            if rows_only:
+                out.append((row["seq"], row))
+            elif summaries:
+                summary = values[-1] if row["has_doc"] else self.summary_wire(job_summary(self._document(row, "")))
+                out.append((row["seq"], summary))
+            else:
+                out.append((row["seq"], self._document(row, values[-1])))
+        return out
 
     def count_jobs(self, statuses: list[str]) -> dict[str, int]:
         """Number of jobs in each of `statuses`."""
@@ -225,6 +353,142 @@ class Tx:
         rows = self.conn.execute(
             f"SELECT status, COUNT(*) FROM jobs WHERE status IN ({marks}) GROUP BY status", statuses)
         return dict(rows.fetchall())
+
+    # -- jobs: plain rows ------------------------------------------------------------------------------
+    def insert_children(self, parent: dict, columns: dict[str, Any], count: int) -> None:
+        """`count` array children of `parent` as rows without documents, index 0..count-1."""
+        values = dict(columns, parent_id=parent["jobId"], array_size=None, has_doc=0)
+        names = list(values) + ["job_id", "array_index", "summary", "wire", "doc"]
+        marks = ", ".join("?" * len(names))
+        fixed = tuple(values.values())
+        self.conn.executemany(
+            f"INSERT INTO jobs ({', '.join(names)}) VALUES ({marks})",
+            ((*fixed, f"{parent['jobId']}:{i}", i, "", "", "") for i in range(count)))
+
+    def set_rows_status(self, job_ids: list[str], status: str, now: int, reason: str | None = None,
+                        **flags: int) -> None:
+        """Move jobs that have no document to `status` (their columns are their whole state)."""
+        sets = "status = ?, entered_at = ?, status_reason = COALESCE(?, status_reason)"
+        args: list[Any] = [status, now, reason]
+        if status in ("SUCCEEDED", "FAILED"):
+            sets += ", stopped_at = ?, intent = NULL, intent_reason = NULL"
+            args.append(now)
+        for name, value in flags.items():
+            if name not in ("is_cancelled", "is_terminated"):
+                raise ValueError(name)
+            sets += f", {name} = ?"
+            args.append(value)
+        self.conn.executemany(f"UPDATE jobs SET {sets} WHERE job_id = ? AND has_doc = 0",
+                              ((*args, job_id) for job_id in job_ids))
+
+    def set_status_reason(self, job_id: str, reason: str | None) -> None:
+        """Only for rows without a document (a document carries its own statusReason)."""
+        self.conn.execute("UPDATE jobs SET status_reason = ? WHERE job_id = ? AND has_doc = 0", (reason, job_id))
+
+    def children_by_status(self, parent_ids: list[str]) -> dict[str, dict[str, int]]:
+        """parent id -> {status: number of its children in it}, from one grouped count."""
+        if not parent_ids:
+            return {}
+        marks = ",".join("?" * len(parent_ids))
+        out: dict[str, dict[str, int]] = {p: {} for p in parent_ids}
+        for parent, status, count in self.conn.execute(
+                f"SELECT parent_id, status, COUNT(*) FROM jobs WHERE parent_id IN ({marks})"
+                " GROUP BY parent_id, status", parent_ids):
+            out[parent][status] = count
+        return out
+
+    def active_array_parents(self) -> list[dict]:
+        """Documents of the array parents not yet SUCCEEDED or FAILED."""
+        rows = self.conn.execute("SELECT doc FROM jobs WHERE status IN ('SUBMITTED', 'PENDING')"
+                                 " AND array_size IS NOT NULL ORDER BY seq")
+        return [json.loads(r[0]) for r in rows]
+
+    def set_intent(self, where: str, args: tuple, intent: str, reason: str) -> int:
+        """Record cancel or terminate on unfinished jobs matching `where` (an SQL condition on jobs);
+        a terminate is never downgraded to a cancel. The number of jobs marked."""
+        cursor = self.conn.execute(
+            f"UPDATE jobs SET intent = ?, intent_reason = ? WHERE ({where})"
+            " AND status NOT IN ('SUCCEEDED', 'FAILED') AND (intent IS NULL OR ? = 'terminate')",
+            (intent, reason, *args, intent))
+        return cursor.rowcount
+
+    def jobs_with_intent(self, limit: int = 1000) -> list[JobRow]:
+        rows = self.conn.execute(
+            f"SELECT {_ROW_SELECT} FROM jobs WHERE intent IS NOT NULL ORDER BY seq LIMIT ?", (limit,))
+        return [self._row(r) for r in rows]
+
+    def clear_intent(self, job_id: str) -> None:
+        self.conn.execute("UPDATE jobs SET intent = NULL, intent_reason = NULL WHERE job_id = ?", (job_id,))
+
+    # -- jobs: dependencies ----------------------------------------------------------------------------
+    def add_dependencies(self, edges: Iterable[tuple[str, str, str | None]]) -> None:
+        """(waiting job, job it waits for, type) edges."""
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO job_dependencies (job_id, depends_on, type) VALUES (?, ?, ?)", edges)
+
+    def pending_verdicts(self, entered_before: int, limit: int = 5000) -> list[tuple[str, int, str | None, int]]:
+        """(job id, has_doc, a FAILED job it waits for or None, whether it still waits) of PENDING jobs
+        that entered PENDING no later than `entered_before`; array parents are not among them. A child
+        also waits for what its parent waits for."""
+        return self.conn.execute(
+            """SELECT j.job_id, j.has_doc,
+                 (SELECT e.depends_on FROM job_dependencies e JOIN jobs d ON d.job_id = e.depends_on
+                   WHERE e.job_id IN (j.job_id, j.parent_id) AND d.status = 'FAILED' LIMIT 1),
+                 EXISTS (SELECT 1 FROM job_dependencies e JOIN jobs d ON d.job_id = e.depends_on
+                   WHERE e.job_id IN (j.job_id, j.parent_id) AND d.status != 'SUCCEEDED')
+               FROM jobs j
+               WHERE j.status = 'PENDING' AND j.array_size IS NULL AND j.entered_at <= ?
+               ORDER BY j.seq LIMIT ?""", (entered_before, limit)).fetchall()
+
+    # -- jobs: capacity and fair share -----------------------------------------------------------------
+    def vcpus_in_use(self) -> dict[str | None, float]:
+        """compute environment ARN -> vCPUs of its STARTING and RUNNING jobs."""
+        return dict(self.conn.execute(
+            "SELECT compute_environment, SUM(vcpus) FROM jobs WHERE status IN ('STARTING', 'RUNNING')"
+            " GROUP BY compute_environment").fetchall())
+
+    def runnable_shares(self, queue_arn: str) -> list[str | None]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT DISTINCT share_identifier FROM jobs WHERE job_queue_arn = ? AND status = 'RUNNABLE'",
+            (queue_arn,))]
+
+    def runnable_rows(self, queue_arn: str, *, share: str | None = None, by_priority: bool = False,
+                      limit: int = 1000) -> list[JobRow]:
+        """RUNNABLE jobs of a queue in FIFO order, or (by_priority) of one share, highest priority first."""
+        if by_priority:
+            sql = (f"SELECT {_ROW_SELECT} FROM jobs WHERE job_queue_arn = ? AND status = 'RUNNABLE'"
+                   " AND share_identifier IS ? ORDER BY priority DESC, seq LIMIT ?")
+            args: tuple = (queue_arn, share, limit)
+        else:
+            sql = (f"SELECT {_ROW_SELECT} FROM jobs WHERE job_queue_arn = ? AND status = 'RUNNABLE'"
+                   " ORDER BY seq LIMIT ?")
+            args = (queue_arn, limit)
+        return [self._row(r) for r in self.conn.execute(sql, args)]
+
+    def on_host_rows(self, queue_arn: str | None = None) -> list[JobRow]:
+        sql = f"SELECT {_ROW_SELECT} FROM jobs WHERE status IN ('STARTING', 'RUNNING')"
+        args: tuple = ()
+        if queue_arn is not None:
+            sql += " AND job_queue_arn = ?"
+            args = (queue_arn,)
+        return [self._row(r) for r in self.conn.execute(sql + " ORDER BY seq", args)]
+
+    def active_shares(self, queue_arn: str) -> int:
+        """Share identifiers with a job between SUBMITTED and RUNNING in the queue."""
+        return self.conn.execute(
+            "SELECT COUNT(DISTINCT share_identifier) FROM jobs WHERE job_queue_arn = ? AND status IN"
+            " ('SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING')", (queue_arn,)).fetchone()[0]
+
+    def share_usage(self, queue_arn: str) -> dict[str, tuple[float, int]]:
+        """share -> (decayed vCPU-seconds of finished attempts, as of when)."""
+        return {r[0]: (r[1], r[2]) for r in self.conn.execute(
+            "SELECT share_identifier, vcpu_seconds, updated_at FROM share_usage WHERE job_queue_arn = ?",
+            (queue_arn,))}
+
+    def put_share_usage(self, queue_arn: str, share: str, vcpu_seconds: float, now: int) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO share_usage (job_queue_arn, share_identifier, vcpu_seconds, updated_at)"
+            " VALUES (?, ?, ?, ?)", (queue_arn, share, vcpu_seconds, now))
 
     # -- CloudWatch Logs -------------------------------------------------------------------------------
     def ensure_log_stream(self, group: str, stream: str, created_at: int) -> None:
@@ -255,21 +519,59 @@ class Store:
     """The SQLite database behind a server. `path` may be ":memory:" for throw-away state."""
 
     def __init__(self, path: str, *, job_wire: Callable[[dict], str],
-                 summary_wire: Callable[[dict], str]) -> None:
+                 summary_wire: Callable[[dict], str], child_doc: Callable[[dict, JobRow], dict]) -> None:
         """`job_wire` and `summary_wire` serialize a stored job as DescribeJobs' JobDetail and ListJobs'
         JobSummary; both are kept beside the document so polling clients (the hottest path) read jobs
-        without decoding and re-encoding them."""
+        without decoding and re-encoding them. `child_doc(parent, row)` is the document of an array child
+        that has none of its own yet."""
         self.path = path
         self._job_wire = job_wire
         self._summary_wire = summary_wire
+        self._child_doc = child_doc
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._conn = self._connect()
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA cache_size=-32768")  # 32 MiB of pages: pages of big job tables stay hot
         self._conn.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
         self._conn.executescript(SCHEMA)
         self._depth = 0
+        self._owner: int | None = None
+        self._readers = threading.local()
+        # Readers get their own connections (WAL: they never wait for the writer); not for ":memory:",
+        # where every connection would be a database of its own.
+        self._shared_reads = path == ":memory:" or path.startswith("file::memory:")
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA cache_size=-32768")  # 32 MiB of pages: pages of big job tables stay hot
+        conn.execute("PRAGMA busy_timeout=10000")
+        return conn
+
+    def _migrate(self) -> None:
+        """Bring a store written by an earlier version up to SCHEMA, keeping every job."""
+        columns = {r[1] for r in self._conn.execute("PRAGMA table_info(jobs)")}
+        if not columns or "has_doc" in columns:
+            return
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for index in ("jobs_by_queue", "jobs_by_parent", "jobs_by_status"):
+                    self._conn.execute(f"DROP INDEX IF EXISTS {index}")
+                self._conn.execute("ALTER TABLE jobs RENAME TO jobs_v1")
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        self._conn.execute(statement)
+                for statement in _MIGRATE_V1.split(";"):
+                    if statement.strip():
+                        self._conn.execute(statement)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _tx(self, conn: sqlite3.Connection) -> Tx:
+        return Tx(conn, self._job_wire, self._summary_wire, self._child_doc)
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
@@ -278,14 +580,15 @@ class Store:
             if self._depth:
                 self._depth += 1
                 try:
-                    yield Tx(self._conn, self._job_wire, self._summary_wire)
+                    yield self._tx(self._conn)
                 finally:
                     self._depth -= 1
                 return
             self._conn.execute("BEGIN IMMEDIATE")
             self._depth = 1
+            self._owner = threading.get_ident()
             try:
-                yield Tx(self._conn, self._job_wire, self._summary_wire)
+                yield self._tx(self._conn)
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
@@ -293,8 +596,24 @@ class Store:
                 self._conn.execute("COMMIT")
             finally:
                 self._depth = 0
+                self._owner = None
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A consistent read-only snapshot that does not wait for the writer (nor makes it wait)."""
+        if self._shared_reads or self._owner == threading.get_ident():
+            with self.transaction() as tx:
+                yield tx
+            return
+        conn = getattr(self._readers, "conn", None)
+        if conn is None:
+            conn = self._readers.conn = self._connect()
+        conn.execute("BEGIN")
+        try:
+            yield self._tx(conn)
+        finally:
+            conn.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
-

@@ -138,7 +138,7 @@ def test_dependency_failure_fails_dependent_and_success_releases_it(batch_client
     after_fail = submit(batch_client, queue, register(batch_client, ["true"]), dependsOn=[{"jobId": failing}])
     after_ok = submit(batch_client, queue, register(batch_client, ["true"]), dependsOn=[{"jobId": ok}])
     assert wait_for_status(batch_client, after_fail)["status"] == "FAILED"
-    assert describe(batch_client, after_fail)["statusReason"] == "Dependent Job failed"
+    assert describe(batch_client, after_fail)["statusReason"] == f"Dependent Job failed: {failing} FAILED"
     assert wait_for_status(batch_client, after_ok)["status"] == "SUCCEEDED"
 
 

@@ -57,6 +57,18 @@ def adjust_in_use(tx: Tx, arn: str, delta: int) -> dict | None:
     return doc
 
 
+def use_up(tx: Tx, arn: str, quantity: int) -> None:
+    """A NON_REPLENISHABLE quantity a job held is gone for good: take it off the total."""
+    doc = tx.get_resource(KIND, arn)
+    if doc is not None:
+        doc["totalQuantity"] = max(doc["totalQuantity"] - quantity, 0)
+        _save(tx, doc)
+
+
+def available(doc: dict) -> int:
+    return _available(doc)
+
+
 def create_consumable_resource(ctx: Context, request: dict) -> dict:
     name = request["consumableResourceName"]
     if not NAME_PATTERN.fullmatch(name):

@@ -7,11 +7,12 @@ import json
 from batchemu import job_states as states
 from batchemu.errors import ClientException, NotBuiltError
 from batchemu.protocol.serializer import Serialized
+from batchemu.scheduler import placement, snapshot
 from batchemu.service import job_queues
 from batchemu.service.context import Context
 from batchemu.service.pagination import decode_token, encode_token, page_size
 
-FILTERS = ("JOB_NAME", "JOB_DEFINITION", "BEFORE_CREATED_AT", "AFTER_CREATED_AT")
+FILTERS = ("JOB_NAME", "JOB_DEFINITION", "BEFORE_CREATED_AT", "AFTER_CREATED_AT", "SHARE_IDENTIFIER")
 SNAPSHOT_SIZE = 100
 
 
@@ -43,6 +44,8 @@ def _filter_arguments(filters: list[dict]) -> dict:
         return {"name_equals": value.lower()}
     if name == "JOB_DEFINITION":
         return {"definition": value}
+    if name == "SHARE_IDENTIFIER":
+        return {"share": value}
     if name == "BEFORE_CREATED_AT":
         return {"created_before": _epoch_ms(name, value)}
     return {"created_after": _epoch_ms(name, value)}
@@ -55,18 +58,27 @@ def list_jobs(ctx: Context, request: dict) -> dict:
     limit = page_size(request.get("maxResults"), default=1000, limit=1000)
     after = decode_token(request.get("nextToken"))
     filters = _filter_arguments(request.get("filters") or [])
-    with ctx.store.transaction() as tx:
+    share = filters.pop("share", None)
+    with ctx.store.read() as tx:
         if request.get("jobQueue"):
             queue = job_queues.job_queue(tx, request["jobQueue"])
             if queue is None:
                 raise ClientException(f"jobQueue {request['jobQueue']} does not exist")
-            where = {"job_queue_arn": queue["jobQueueArn"]}
+            # Array children are listed through their parent (arrayJobId), not with the queue's jobs.
+            where: dict = {"job_queue_arn": queue["jobQueueArn"], "parent_id": None}
+        elif request.get("arrayJobId"):
+            parent = tx.get_row(request["arrayJobId"])
+            if parent is None or parent["array_size"] is None:
+                raise ClientException(f"Job {request['arrayJobId']} does not exist or is not an array job")
+            where = {"parent_id": parent["job_id"]}
         else:
-            parent = request.get("arrayJobId") or request.get("multiNodeJobId")
-            if tx.get_job(parent) is None:
-                raise ClientException(f"Job {parent} does not exist")
-            raise NotBuiltError("ListJobs of array or multi-node children")
-        # With a filter, jobStatus is ignored and the newest jobs come first (AWS ListJobs documentation).
+            if tx.get_row(request["multiNodeJobId"]) is None:
+                raise ClientException(f"Job {request['multiNodeJobId']} does not exist")
+            raise NotBuiltError("ListJobs of multi-node children")
+        if share is not None:
+            where["share_identifier"] = share
+        # With a filter, jobStatus is ignored and the newest jobs come first (AWS ListJobs documentation);
+        # SHARE_IDENTIFIER is the one filter that combines with jobStatus.
         statuses = None if filters else [request.get("jobStatus") or states.RUNNING]
         rows = tx.query_jobs(where, statuses=statuses, after_seq=after, limit=limit + 1,
                              descending=bool(filters), summaries=True, **filters)
@@ -80,18 +92,19 @@ def list_jobs(ctx: Context, request: dict) -> dict:
 
 def get_job_queue_snapshot(ctx: Context, request: dict) -> dict:
     now = ctx.clock()
-    with ctx.store.transaction() as tx:
+    with ctx.store.read() as tx:
         queue = job_queues.job_queue(tx, request["jobQueue"])
         if queue is None:
             raise ClientException(f"jobQueue {request['jobQueue']} does not exist")
         arn = queue["jobQueueArn"]
-        front = tx.query_jobs({"job_queue_arn": arn}, statuses=[states.RUNNABLE], limit=SNAPSHOT_SIZE)
-        on_host = tx.query_jobs({"job_queue_arn": arn}, statuses=list(states.ON_HOST))
-    used = sum(states.internal(doc).get("vcpus", 0) for _, doc in on_host)
-    return {
+        view, rows = snapshot.build(tx, ctx.config, now, only_queue=arn, scan=SNAPSHOT_SIZE)
+        order = placement.dispatch_order(view.queues[0])[:SNAPSHOT_SIZE] if view.queues else []
+        on_host = tx.on_host_rows(arn)
+    used = sum(row["vcpus"] for row in on_host)
+    result: dict = {
         "frontOfQueue": {
-            "jobs": [{"jobArn": doc["jobArn"], "earliestTimeAtPosition": states.entered_at(doc)}
-                     for _, doc in front],
+            "jobs": [{"jobArn": ctx.arn(f"job/{job.job_id}"), "earliestTimeAtPosition": rows[job.job_id]["entered_at"]}
+                     for job in order],
             "lastUpdatedAt": now,
         },
         "queueUtilization": {
@@ -99,6 +112,17 @@ def get_job_queue_snapshot(ctx: Context, request: dict) -> dict:
             "lastUpdatedAt": now,
         },
     }
+    if queue.get("schedulingPolicyArn"):
+        per_share: dict = {}
+        for row in on_host:
+            per_share[row["share_identifier"]] = per_share.get(row["share_identifier"], 0.0) + row["vcpus"]
+        result["queueUtilization"]["fairshareUtilization"] = {
+            "activeShareCount": len({r["share_identifier"] for r in on_host} | {job.share for job in order}),
+            "topCapacityUtilization": [
+                {"shareIdentifier": share, "capacityUsage": [{"capacityUnit": "VCPU", "quantity": float(vcpus)}]}
+                for share, vcpus in sorted(per_share.items(), key=lambda item: -item[1]) if share is not None],
+        }
+    return result
 
 
 OPERATIONS = {

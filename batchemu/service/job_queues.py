@@ -186,15 +186,10 @@ def describe_job_queues(ctx: Context, request: dict) -> dict:
                                 arn_key="jobQueueArn", limit_max=MAX_DESCRIBE)
 
 
-def _terminate_jobs(ctx: Context, tx: Tx, queue: dict) -> bool:
-    """Terminate the unfinished jobs of a deleted queue, as AWS does; whether any newly were."""
-    # jobs imports this module, so it is imported here rather than at the top.
-    from batchemu.service import jobs
-    fresh = [job for _, job in tx.query_jobs({"job_queue_arn": queue["jobQueueArn"]},
-                                             statuses=list(job_states.ACTIVE)) if not job.get("isTerminated")]
-    for job in fresh:
-        jobs.terminate(ctx, tx, job, QUEUE_DELETED)
-    return bool(fresh)
+def _terminate_jobs(tx: Tx, queue: dict) -> bool:
+    """Record terminate on the unfinished jobs of a deleted queue, as AWS does; whether any newly were."""
+    return tx.set_intent("job_queue_arn = ? AND is_terminated = 0 AND (intent IS NULL OR intent != 'terminate')",
+                         (queue["jobQueueArn"],), "terminate", QUEUE_DELETED) > 0
 
 
 def reconcile(ctx: Context) -> None:
@@ -206,14 +201,14 @@ def reconcile(ctx: Context) -> None:
         for _, doc in tx.list_resources(KIND):
             if doc["status"] == "DELETING":
                 if lookup.settled(ctx, doc):
-                    terminated = _terminate_jobs(ctx, tx, doc) or terminated
+                    terminated = _terminate_jobs(tx, doc) or terminated
                 if deletion_due(ctx, tx, doc):
                     tx.delete_resource(doc["jobQueueArn"])
             elif doc["status"] in lookup.TRANSIENT and lookup.settled(ctx, doc):
                 lookup.set_status(doc, "VALID", now, HEALTHY)
                 tx.put_resource(KIND, doc["jobQueueArn"], doc["jobQueueName"], doc)
     if terminated:
-        ctx.notify()  # the scheduler stops the containers of terminated running jobs
+        ctx.notify()  # the scheduler carries the terminations out
 
 
 OPERATIONS = {

@@ -1,7 +1,10 @@
 """SubmitJob, DescribeJobs, CancelJob(s) and TerminateJob(s): jobs as the store keeps them.
 
 A stored job is its DescribeJobs `JobDetail` in wire form, plus our bookkeeping under "batchemu" (which
-the output shape drops). The scheduler moves jobs on from SUBMITTED; these handlers only record intent.
+the output shape drops). The scheduler moves jobs on from SUBMITTED; these handlers only record intents
+(cancel, terminate) and carry out at once what needs only the store (batchemu.intents); the scheduler
+stops containers. An array job is its parent plus one plain row per
+child (batchemu.arrays).
 """
 
 from __future__ import annotations
@@ -9,17 +12,20 @@ from __future__ import annotations
 import re
 import uuid
 
+from batchemu import arrays, intents
 from batchemu import job_states as states
 from batchemu.errors import ClientException, NotBuiltError
 from batchemu.protocol.serializer import Serialized
-from batchemu.service import compute_environments, job_definitions, job_queues
+from batchemu.service import compute_environments, consumable_resources, job_definitions, job_queues
 from batchemu.service.context import Context
-from batchemu.service.job_container import memory_mib_of, resolve_container, vcpus_of
+from batchemu.service.job_container import gpus_of, memory_mib_of, resolve_container, vcpus_of
+from batchemu.store import JobRow, job_columns
 
 JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 MAX_DESCRIBE = 100
 MAX_BULK = 50
 MAX_DEPENDENCIES = 20
+MIN_TIMEOUT = 60
 FARGATE_TYPES = ("FARGATE", "FARGATE_SPOT")
 
 
@@ -45,17 +51,79 @@ def _check_queue_platform(tx, queue: dict, platform: str) -> None:
                 f"{platform}")
 
 
+def _check_dependencies(tx, depends_on: list[dict], array_size: int | None) -> list[dict]:
+    """The dependencies in stored form, after AWS's rules: at most 20; SEQUENTIAL (no jobId) and N_TO_N
+    (the jobId of an array job of the same size) only on array jobs."""
+    if len(depends_on) > MAX_DEPENDENCIES:
+        raise ClientException(f"Job cannot have more than {MAX_DEPENDENCIES} dependencies")
+    out = []
+    for dependency in depends_on:
+        kind = dependency.get("type")
+        if kind == "SEQUENTIAL":
+            if array_size is None:
+                raise ClientException("A SEQUENTIAL dependency is only valid on an array job")
+            if dependency.get("jobId"):
+                raise ClientException("A SEQUENTIAL dependency takes no jobId: each child waits for the previous one")
+            out.append({"type": "SEQUENTIAL"})
+            continue
+        if not dependency.get("jobId"):
+            raise ClientException("A dependency needs a jobId (only SEQUENTIAL dependencies have none)")
+        job_id = job_id_from(dependency["jobId"])
+        target = tx.get_row(job_id)
+        if target is None:
+            raise ClientException(f"Dependent job {dependency['jobId']} does not exist")
+        if kind == "N_TO_N":
+            if array_size is None:
+                raise ClientException("An N_TO_N dependency is only valid on an array job")
+            if target["array_size"] is None:
+                raise ClientException(f"N_TO_N dependency {job_id} is not an array job")
+            if target["array_size"] != array_size:
+                raise ClientException(f"N_TO_N dependency {job_id} is an array job of size "
+                                      f"{target['array_size']}, this job's size is {array_size}")
+        out.append({"jobId": job_id, **({"type": kind} if kind else {})})
+    return out
+
+
+def _consumables(tx, ctx: Context, properties: dict | None) -> dict[str, int]:
+    """resource ARN -> quantity a job holds while on a host."""
+    held: dict[str, int] = {}
+    for entry in (properties or {}).get("consumableResourceList") or []:
+        resource = consumable_resources.find(tx, ctx, entry.get("consumableResource", ""))
+        if resource is None:
+            raise ClientException(f"Consumable resource {entry.get('consumableResource')} does not exist")
+        arn = resource["consumableResourceArn"]
+        held[arn] = held.get(arn, 0) + int(entry.get("quantity") or 0)
+    return held
+
+
+def _check_share(tx, queue: dict, request: dict) -> None:
+    fair_share = bool(queue.get("schedulingPolicyArn"))
+    if fair_share and not request.get("shareIdentifier"):
+        raise ClientException("shareIdentifier must be specified.")
+    if not fair_share and request.get("shareIdentifier"):
+        raise ClientException("shareIdentifier can only be specified for a job queue with a fair share "
+                              "scheduling policy.")
+    if not fair_share and request.get("schedulingPriorityOverride") is not None:
+        raise ClientException("schedulingPriorityOverride can only be specified for a job queue with a fair "
+                              "share scheduling policy.")
+
+
 def submit_job(ctx: Context, request: dict) -> dict:
     name = request["jobName"]
     if not JOB_NAME.fullmatch(name):
         raise ClientException(
             "jobName must be 1-128 characters long, start with a letter or number, and contain only "
             "letters, numbers, hyphens (-) and underscores (_)")
-    if request.get("arrayProperties") is not None:
-        raise NotBuiltError("SubmitJob with arrayProperties (array jobs)")
+    array_size = (request.get("arrayProperties") or {}).get("size")
+    if request.get("arrayProperties") is not None and not arrays.MIN_SIZE <= (array_size or 0) <= arrays.MAX_SIZE:
+        raise ClientException(f"Array job size must be between {arrays.MIN_SIZE} and {arrays.MAX_SIZE}, "
+                              f"got {array_size}")
     for unsupported in ("nodeOverrides", "eksPropertiesOverride", "ecsPropertiesOverride"):
         if request.get(unsupported) is not None:
             raise NotBuiltError(f"SubmitJob with {unsupported}")
+    timeout = (request.get("timeout") or {}).get("attemptDurationSeconds")
+    if timeout is not None and timeout < MIN_TIMEOUT:
+        raise ClientException("The minimum value for the timeout is 60 seconds.")
     now = ctx.clock()
     with ctx.store.transaction() as tx:
         queue = job_queues.job_queue(tx, request["jobQueue"])
@@ -72,17 +140,13 @@ def submit_job(ctx: Context, request: dict) -> dict:
         if not definition.get("containerProperties"):
             raise NotBuiltError("SubmitJob of an ecsProperties or eksProperties job definition")
         _check_queue_platform(tx, queue, _platform(definition))
-        depends_on = request.get("dependsOn") or []
-        if len(depends_on) > MAX_DEPENDENCIES:
-            raise ClientException(f"A job can depend on at most {MAX_DEPENDENCIES} jobs")
-        for dependency in depends_on:
-            if dependency.get("type") == "N_TO_N":
-                raise NotBuiltError("SubmitJob with an N_TO_N dependency (array jobs)")
-            if not dependency.get("jobId") or tx.get_job(job_id_from(dependency["jobId"])) is None:
-                raise ClientException(f"Dependent job {dependency.get('jobId')} does not exist")
+        _check_share(tx, queue, request)
+        depends_on = _check_dependencies(tx, request.get("dependsOn") or [], array_size)
         parameters = {**(definition.get("parameters") or {}), **(request.get("parameters") or {})}
         container = resolve_container(definition["containerProperties"],
                                       request.get("containerOverrides") or {}, parameters)
+        consumable_properties = request.get("consumableResourcePropertiesOverride") or definition.get(
+            "consumableResourceProperties")
         job_id = str(uuid.uuid4())
         job = {
             "jobArn": ctx.arn(f"job/{job_id}"),
@@ -94,8 +158,7 @@ def submit_job(ctx: Context, request: dict) -> dict:
             "jobDefinition": definition["jobDefinitionArn"],
             "parameters": parameters,
             "container": container,
-            "dependsOn": [{"jobId": job_id_from(d["jobId"]), **({"type": d["type"]} if d.get("type") else {})}
-                          for d in depends_on],
+            "dependsOn": depends_on,
             "attempts": [],
             "tags": request.get("tags") or {},
             "propagateTags": request.get("propagateTags", definition.get("propagateTags", False)),
@@ -105,8 +168,10 @@ def submit_job(ctx: Context, request: dict) -> dict:
                 "transitions": [[states.SUBMITTED, now]],
                 "vcpus": vcpus_of(container),
                 "memoryMib": memory_mib_of(container),
+                "gpus": gpus_of(container),
                 "platform": _platform(definition),
                 "definitionName": definition["jobDefinitionName"],
+                "consumables": _consumables(tx, ctx, consumable_properties),
                 "attempt": 0,
             },
         }
@@ -121,11 +186,24 @@ def submit_job(ctx: Context, request: dict) -> dict:
             job["schedulingPriority"] = priority
         if request.get("shareIdentifier"):
             job["shareIdentifier"] = request["shareIdentifier"]
-        consumables = request.get("consumableResourcePropertiesOverride") or definition.get(
-            "consumableResourceProperties")
-        if consumables:
-            job["consumableResourceProperties"] = consumables
+        if consumable_properties:
+            job["consumableResourceProperties"] = consumable_properties
+        if array_size is not None:
+            job["arrayProperties"] = {"size": array_size,
+                                      "statusSummary": arrays.status_summary({states.PENDING: array_size}),
+                                      "statusSummaryLastUpdatedAt": now}
         tx.insert_job(job)
+        tx.add_dependencies((job_id, d["jobId"], None) for d in depends_on if "jobId" in d and "type" not in d)
+        if array_size is not None:
+            child = arrays.child_doc(job, JobRow(job_id="", array_index=0, status=states.PENDING, created_at=now,
+                                                 entered_at=now, status_reason=None, stopped_at=None,
+                                                 is_cancelled=0, is_terminated=0))
+            columns = job_columns(child)
+            for key in ("job_id", "array_index", "has_doc", "parent_id", "array_size"):
+                columns.pop(key)
+            tx.insert_children(job, columns, array_size)
+            tx.add_dependencies((f"{job_id}:{i}", d["jobId"], d["type"]) for i in range(array_size)
+                                for d in arrays.child_dependencies(job, i))
     ctx.notify()
     return {"jobArn": job["jobArn"], "jobName": name, "jobId": job_id}
 
@@ -134,72 +212,59 @@ def describe_jobs(ctx: Context, request: dict) -> dict:
     ids = [job_id_from(ref) for ref in request["jobs"]]
     if len(ids) > MAX_DESCRIBE:
         raise ClientException(f"jobs can contain at most {MAX_DESCRIBE} job IDs")
-    with ctx.store.transaction() as tx:
+    with ctx.store.read() as tx:
         details = tx.get_jobs_wire(ids)
     # Each detail was serialized against JobDetail when stored: join them instead of re-encoding.
     return Serialized(b'{"jobs":[' + ",".join(details).encode() + b"]}")
 
 
-def cancel(ctx: Context, tx, job: dict, reason: str) -> None:
-    if job["status"] in states.QUEUED:
-        states.transition(job, states.FAILED, ctx.clock(), reason)
-        job["isCancelled"] = True
-        tx.update_job(job)
+def _record(tx, job_id: str, intent: str, reason: str) -> bool:
+    """Record cancel or terminate on a job (the scheduler carries it out); whether the job exists."""
+    if tx.get_row(job_id) is None:
+        return False
+    tx.set_intent("job_id = ?", (job_id,), intent, reason)
+    return True
 
 
-def terminate(ctx: Context, tx, job: dict, reason: str) -> None:
-    if job["status"] in states.QUEUED:
-        states.transition(job, states.FAILED, ctx.clock(), reason)
-        job["isTerminated"] = True
-        tx.update_job(job)
-    elif job["status"] in states.ON_HOST:
-        # The scheduler stops the container; the job fails with this reason when it has exited.
-        states.internal(job)["terminateReason"] = reason
-        job["isTerminated"] = True
-        tx.update_job(job)
-
-
-def _one(ctx: Context, request: dict, act) -> dict:
+def _one(ctx: Context, request: dict, intent: str) -> dict:
     with ctx.store.transaction() as tx:
-        job = tx.get_job(job_id_from(request["jobId"]))
-        if job is None:
+        if not _record(tx, job_id_from(request["jobId"]), intent, request["reason"]):
             raise ClientException(f"Job {request['jobId']} does not exist")
-        act(ctx, tx, job, request["reason"])
+        intents.carry_out(tx, ctx.clock())
     ctx.notify()
     return {}
 
 
-def _bulk(ctx: Context, request: dict, act) -> dict:
+def _bulk(ctx: Context, request: dict, intent: str) -> dict:
     refs = request["jobs"]
     if not 1 <= len(refs) <= MAX_BULK:
         raise ClientException(f"jobs must contain between 1 and {MAX_BULK} job IDs")
     successful, errors = [], []
     with ctx.store.transaction() as tx:
         for ref in refs:
-            job = tx.get_job(job_id_from(ref))
-            if job is None:
+            if _record(tx, job_id_from(ref), intent, request["reason"]):
+                successful.append(ref)
+            else:
                 errors.append({"job": ref, "code": "ClientException", "message": f"Job {ref} does not exist"})
-                continue
-            act(ctx, tx, job, request["reason"])
-            successful.append(ref)
+        intents.carry_out(tx, ctx.clock())
     ctx.notify()
     return {"successful": successful, "errors": errors}
 
 
 def cancel_job(ctx: Context, request: dict) -> dict:
-    return _one(ctx, request, cancel)
+    return _one(ctx, request, "cancel")
 
 
 def terminate_job(ctx: Context, request: dict) -> dict:
-    return _one(ctx, request, terminate)
+    return _one(ctx, request, "terminate")
 
 
 def cancel_jobs(ctx: Context, request: dict) -> dict:
-    return _bulk(ctx, request, cancel)
+    return _bulk(ctx, request, "cancel")
 
 
 def terminate_jobs(ctx: Context, request: dict) -> dict:
-    return _bulk(ctx, request, terminate)
+    return _bulk(ctx, request, "terminate")
 
 
 OPERATIONS = {

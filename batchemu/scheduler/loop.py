@@ -1,0 +1,276 @@
+"""The reconcile loop: reads the store, decides, and acts through an executor.
+
+Level-triggered like a Kubernetes controller: every pass looks at the state in the store, so the loop can
+stop and restart at any point and converge again. It wakes on events (submit, container exit, queue or CE
+change) through notify(), and otherwise every `config.tick` seconds. Engine calls (starting and stopping
+containers) run on a small worker pool after the pass's transactions, never inside one, and report back
+through the store. One pass, in order: recorded intents (cancel, terminate), jobs on hosts, array parents,
+dependencies, placement.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from batchemu import arrays, attempts, intents
+from batchemu import job_states as states
+from batchemu.executors import EngineUnavailable, ImagePullError
+from batchemu.scheduler import dependencies, on_host, placement, snapshot, usage
+from batchemu.service import compute_environments, job_queues
+from batchemu.service.context import Context
+
+log = logging.getLogger("batchemu.scheduler")
+
+# Resource families whose statuses (CREATING -> VALID, DELETING -> gone, ...) advance in each pass.
+RESOURCE_RECONCILERS = (compute_environments, job_queues)
+STOP_TIMEOUT = 2.0         # seconds between SIGTERM and SIGKILL when a job is terminated
+VANISHED_CHECK_EVERY = 2.0
+COALESCE_SECONDS = 0.005
+# Reasons the scheduler gives a RUNNABLE job that waits; cleared when it starts.
+BLOCKED_CODES = ("CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY", "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
+                 "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT", placement.CONSUMABLE_WAIT)
+
+
+class Scheduler:
+    def __init__(self, ctx: Context, executor) -> None:
+        self.ctx = ctx
+        self.executor = executor
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="batchemu-engine")
+        self._busy: set[str] = set()  # job ids with an engine call under way
+        self._busy_lock = threading.Lock()
+        self._next_due: float | None = None
+        self._last_vanished_check = 0.0
+        self._exits_pending = False
+        self._streams_seen: set[tuple[str, str]] = set()  # log streams shipped to by this process
+        self._engine: bool | None = None
+        executor.set_listener(self.notify)
+        executor.set_log_sink(self._ship_logs)
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def notify(self) -> None:
+        """Ask for a pass as soon as possible (safe from any thread)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="batchemu-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.executor.close()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                self.reconcile()
+            except Exception:  # one bad pass must not kill the loop; the next pass retries from the store
+                log.exception("scheduler pass failed")
+            timeout = self.ctx.config.tick
+            if self._next_due is not None:
+                timeout = max(0.0, min(timeout, self._next_due - time.time()))
+            if self._wake.wait(timeout) and not self._stopping.is_set():
+                # Let a burst of events (many SubmitJobs) arrive, so that one pass serves them all.
+                time.sleep(COALESCE_SECONDS)
+
+    # -- one pass --------------------------------------------------------------------------------------
+    def reconcile(self) -> None:
+        """One pass over the store. The engine is asked only when a job on it or a job to place needs it,
+        so a busy API with nothing to run costs no Docker calls."""
+        self._next_due = None
+        self._engine = None
+        store, clock = self.ctx.store, self.ctx.clock
+        for family in RESOURCE_RECONCILERS:
+            family.reconcile(self.ctx)
+        with store.read() as tx:
+            hosted = sum(tx.count_jobs(list(states.ON_HOST)).values())
+        running = None
+        if hosted and self._engine_up() and time.monotonic() - self._last_vanished_check >= VANISHED_CHECK_EVERY:
+            # Listed before exits are collected: a container missing from both is really gone.
+            self._last_vanished_check = time.monotonic()
+            running = (set(self.executor.running()), clock())
+        if (hosted or self._exits_pending) and self._engine_up():
+            exits = self.executor.collect_exits()
+            # The executor removes reported containers on its next call: make sure there is one.
+            self._exits_pending = bool(exits)
+            if exits:
+                with store.transaction() as tx:
+                    on_host.record_exits(tx, exits)
+        work = on_host.Work()
+        again = False
+        with store.transaction() as tx:
+            again |= intents.carry_out(tx, clock())
+        if hosted:
+            with store.transaction() as tx:
+                again |= on_host.progress(tx, self.ctx, clock, self._ready, self._is_busy,
+                                          self._engine_up(), running, work)
+        with store.transaction() as tx:
+            again |= arrays.roll_up(tx, clock(), self._ready)
+            again |= dependencies.advance(tx, clock(), self._dwell_ms(), self._ready)
+        self._place(work)
+        for job_id in work.start:
+            self._submit(job_id, self._start_container, job_id)
+        for job_id, container_id in work.stop:
+            self._submit(job_id, self._stop_container, job_id, container_id)
+        if again:
+            self.notify()
+        elif self._dwell_ms():
+            # Rows waiting out their dwell are looked at again soon.
+            self._due(time.time() + self.ctx.config.state_dwell / 4)
+
+    def _engine_up(self) -> bool:
+        """Whether the engine answers, asked at most once a pass."""
+        if self._engine is None:
+            self._engine = self.executor.status()[0]
+        return self._engine
+
+    def _dwell_ms(self) -> int:
+        return int(self.ctx.config.state_dwell * 1000)
+
+    def _due(self, at: float) -> None:
+        self._next_due = at if self._next_due is None else min(self._next_due, at)
+
+    def _ready(self, job: dict, now: int) -> bool:
+        """Whether the job has spent the configured minimum dwell in its current state."""
+        due = states.entered_at(job) + self._dwell_ms()
+        if now >= due:
+            return True
+        self._due(due / 1000)
+        return False
+
+    def _place(self, work: on_host.Work) -> None:
+        """RUNNABLE -> STARTING where placement finds room; say why a queue's head waits, and apply the
+        queue's jobStateTimeLimitActions to it."""
+        config = self.ctx.config
+        now = self.ctx.clock()
+        dwell = self._dwell_ms()
+
+        def ready(row) -> bool:
+            if row["entered_at"] + dwell <= now:
+                return True
+            self._due((row["entered_at"] + dwell) / 1000)
+            return False
+        with self.ctx.store.transaction() as tx:
+            view, rows = snapshot.build(tx, config, now, ready=ready)
+            decision = placement.decide(view)
+            for job_id, reason in decision.waiting.items():
+                self._wait(tx, rows[job_id], reason, now)
+            ces = {doc["computeEnvironmentArn"]: doc for _, doc in tx.list_resources("compute-environment")}
+            queue_names = {doc["jobQueueArn"]: doc["jobQueueName"] for _, doc in tx.list_resources("job-queue")}
+            for job_id, ce_arn, queue_arn in decision.placements:
+                if not self._engine_up():
+                    break
+                job = tx.get_job(job_id)
+                attempts.begin_attempt(job, config, ces[ce_arn], now)
+                if job.get("statusReason", "").startswith(BLOCKED_CODES):
+                    job.pop("statusReason")
+                states.internal(job)["jobQueueName"] = queue_names[queue_arn]
+                usage.attempt_began(tx, job)
+                tx.ensure_log_stream(states.internal(job)["logGroup"], job["container"]["logStreamName"], now)
+                tx.update_job(job)
+                work.start.append(job_id)
+
+    def _wait(self, tx, row, reason: str, now: int) -> None:
+        """Give a waiting job its reason, and cancel it when a time limit action of its queue is due."""
+        queue = tx.get_resource("job-queue", row["job_queue_arn"]) or {}
+        due = None
+        for action in queue.get("jobStateTimeLimitActions") or []:
+            if action.get("state", "RUNNABLE") != states.RUNNABLE:
+                continue
+            if action["reason"] in BLOCKED_CODES and not reason.startswith(action["reason"]):
+                continue
+            if now - row["entered_at"] >= action["maxTimeSeconds"] * 1000:
+                due = action
+                break
+        if due is None and row["status_reason"] == reason:
+            return
+        job = tx.get_job(row["job_id"])
+        if due is not None:
+            states.transition(job, states.FAILED, now, due["reason"])
+            job["isCancelled"] = True
+            self.notify()
+        else:
+            job["statusReason"] = reason
+        if row["has_doc"] or due is not None:
+            tx.update_job(job)
+        else:
+            tx.set_status_reason(row["job_id"], reason)
+
+    # -- engine calls on the worker pool ---------------------------------------------------------------
+    def _is_busy(self, job_id: str) -> bool:
+        with self._busy_lock:
+            return job_id in self._busy
+
+    def _submit(self, job_id: str, fn, *args) -> None:
+        with self._busy_lock:
+            if job_id in self._busy:
+                return
+            self._busy.add(job_id)
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("engine call for job %s failed", job_id)
+            finally:
+                with self._busy_lock:
+                    self._busy.discard(job_id)
+                self.notify()
+        try:
+            self._pool.submit(run)
+        except RuntimeError:  # pool shut down: the server is stopping
+            with self._busy_lock:
+                self._busy.discard(job_id)
+
+    def _start_container(self, job_id: str) -> None:
+        with self.ctx.store.read() as tx:
+            job = tx.get_job(job_id)
+            if job is None or job["status"] != states.STARTING:
+                return
+            info = states.internal(job)
+            spec = attempts.container_spec(job, self.ctx.config, info.get("jobQueueName", ""))
+            attempt = info["attempt"]
+        outcome: dict = {}
+        try:
+            outcome["containerId"] = self.executor.start(spec)
+        except ImagePullError as exc:
+            outcome["startError"] = str(exc)
+        except EngineUnavailable:
+            outcome["requeue"] = True
+        except Exception as exc:  # noqa: BLE001 - any engine refusal is CannotStartContainerError, as AWS says
+            outcome["startError"] = f"CannotStartContainerError: {exc}"
+        with self.ctx.store.transaction() as tx:
+            job = tx.get_job(job_id)
+            if job is None or states.internal(job).get("attempt") != attempt or job["status"] != states.STARTING:
+                return
+            states.internal(job).update(outcome)
+            tx.update_job(job)
+
+    def _stop_container(self, job_id: str, container_id: str) -> None:
+        self.executor.stop(container_id, timeout=STOP_TIMEOUT)
+
+    def _ship_logs(self, group: str, stream: str, events: list[tuple[int, str]]) -> None:
+        if not events:
+            return
+        with self.ctx.store.transaction() as tx:
+            if (group, stream) not in self._streams_seen:
+                # First lines of a stream in this process: a container adopted after a restart is read
+                # from its start again, so drop what the previous server already stored.
+                self._streams_seen.add((group, stream))
+                last, at_last = tx.last_log_events(group, stream)
+                events = [(ts, line) for ts, line in events if ts > last or (ts == last and line not in at_last)]
+                if not events:
+                    return
+            tx.ensure_log_stream(group, stream, events[0][0])
+            tx.append_log_events(group, stream, events, self.ctx.clock())

@@ -1,0 +1,79 @@
+"""Reads the store into placement's snapshot: usable queues and compute environments, the RUNNABLE jobs
+each queue offers, fair-share usage and free consumable quantities. Also serves GetJobQueueSnapshot."""
+
+from __future__ import annotations
+
+import json
+
+from batchemu.scheduler import placement, usage
+from batchemu.service import compute_environments, consumable_resources
+from batchemu.store import JobRow, Tx
+
+PLACEMENT_SCAN = 1000  # RUNNABLE jobs looked at per queue (per share on fair-share queues) and pass
+FULL_SCAN = 50         # ... when every compute environment of the queue is full (only the head matters)
+FARGATE_TYPES = ("FARGATE", "FARGATE_SPOT")
+
+
+def platform_of(ce: dict) -> str:
+    return "FARGATE" if (ce.get("computeResources") or {}).get("type") in FARGATE_TYPES else "EC2"
+
+
+def usable(ce: dict | None) -> bool:
+    return ce is not None and ce.get("state") == "ENABLED" and ce.get("status") in ("VALID", "UPDATING")
+
+
+def candidate(row: JobRow) -> placement.Candidate:
+    consumables = tuple(sorted(json.loads(row["consumables"]).items())) if row["consumables"] else ()
+    return placement.Candidate(job_id=row["job_id"], seq=row["seq"], vcpus=row["vcpus"], platform=row["platform"],
+                               share=row["share_identifier"], priority=row["priority"], consumables=consumables)
+
+
+def build(tx: Tx, config, now: int, *, ready=lambda row: True, only_queue: str | None = None,
+          scan: int = PLACEMENT_SCAN) -> tuple[placement.Snapshot, dict[str, JobRow]]:
+    """The snapshot, and the rows of the candidates in it by job id."""
+    ces = {doc["computeEnvironmentArn"]: doc for _, doc in tx.list_resources("compute-environment")}
+    used = tx.vcpus_in_use()
+    views = {arn: placement.ComputeEnvironment(
+        arn=arn, platform=platform_of(ce), used=used.get(arn, 0.0),
+        capacity=compute_environments.capacity_vcpus(ce, config.unmanaged_default_vcpus))
+        for arn, ce in ces.items() if usable(ce)}
+    queues, rows_by_id = [], {}
+    for _, doc in tx.list_resources("job-queue"):
+        if only_queue is not None and doc["jobQueueArn"] != only_queue:
+            continue
+        if only_queue is None and (doc.get("state") != "ENABLED" or doc.get("status") not in ("VALID", "UPDATING")):
+            continue
+        order = sorted(doc.get("computeEnvironmentOrder") or [], key=lambda e: e.get("order", 0))
+        attached = [ces[e["computeEnvironment"]] for e in order if e["computeEnvironment"] in ces]
+        largest: dict[str, float] = {}
+        for ce in attached:
+            capacity = compute_environments.capacity_vcpus(ce, config.unmanaged_default_vcpus)
+            largest[platform_of(ce)] = max(largest.get(platform_of(ce), 0.0), capacity)
+        queue_ces = [ce["computeEnvironmentArn"] for ce in attached if ce["computeEnvironmentArn"] in views]
+        full = all(views[arn].used >= views[arn].capacity for arn in queue_ces)
+        limit = min(scan, FULL_SCAN) if full and only_queue is None else scan
+        policy = usage.fair_share_policy(tx, doc["jobQueueArn"])
+        if policy is None:
+            rows = tx.runnable_rows(doc["jobQueueArn"], limit=limit)
+            fair = None
+        else:
+            rows = [row for share in tx.runnable_shares(doc["jobQueueArn"])
+                    for row in tx.runnable_rows(doc["jobQueueArn"], share=share, by_priority=True, limit=limit)]
+            fair = placement.FairShare(
+                weights=[(d["shareIdentifier"], float(d.get("weightFactor", 1.0)))
+                         for d in policy.get("shareDistribution") or []],
+                usage=usage.current_usage(tx, doc["jobQueueArn"], policy, now),
+                compute_reservation=int(policy.get("computeReservation") or 0),
+                active_shares=tx.active_shares(doc["jobQueueArn"]))
+        rows = [row for row in rows if ready(row)]
+        rows_by_id.update((row["job_id"], row) for row in rows)
+        running = sum(row["vcpus"] for row in tx.on_host_rows(doc["jobQueueArn"])) if fair else 0.0
+        queues.append(placement.Queue(
+            arn=doc["jobQueueArn"], priority=int(doc.get("priority", 0)), compute_environments=queue_ces,
+            candidates=[candidate(row) for row in rows], largest=largest, fair_share=fair, running_vcpus=running))
+    needed = {arn for queue in queues for job in queue.candidates for arn, _ in job.consumables}
+    available = {}
+    for arn in needed:
+        resource = tx.get_resource(consumable_resources.KIND, arn)
+        available[arn] = consumable_resources.available(resource) if resource else 0
+    return placement.Snapshot(queues=queues, compute_environments=views, available=available), rows_by_id
