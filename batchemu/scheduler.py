@@ -13,7 +13,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from batchemu import attempts
+from batchemu import attempts, scaling
 from batchemu import job_states as states
 from batchemu.executors import EngineUnavailable, ImagePullError
 from batchemu.service import compute_environments, job_queues
@@ -115,6 +115,7 @@ class Scheduler:
             self._progress_on_host(self._engine_up(), running)
         self._place()
         self._head_of_queue()
+        scaling.reconcile(self.ctx, scaling.demand_by_compute_environment)
 
     def _engine_up(self) -> bool:
         """Whether the engine answers, asked at most once a pass."""

@@ -42,6 +42,11 @@ def is_fargate(ce: dict) -> bool:
     return (ce.get("computeResources") or {}).get("type") in FARGATE_TYPES
 
 
+def accepts_jobs(ce: dict | None) -> bool:
+    """Whether jobs may be placed on a compute environment now: it exists, is ENABLED, and VALID or UPDATING."""
+    return ce is not None and ce.get("state") == "ENABLED" and ce.get("status") in ("VALID", "UPDATING")
+
+
 def capacity_vcpus(ce: dict, default_unmanaged: int) -> float:
     """The vCPUs a compute environment can run at once, whatever its state.
 
