@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--account-id", default=defaults.account_id, help="account id named in every ARN")
     serve.add_argument("--state-dwell", type=float, default=defaults.state_dwell,
                        help="minimum seconds a job spends in each state (default 0)")
+    serve.add_argument("--scale-down-delay", type=float, default=defaults.scale_down_delay, metavar="SECONDS",
+                       help="seconds before a managed compute environment's unused desiredvCpus scale in "
+                            "(default: scalingPolicy.minScaleDownDelayMinutes, else 60; caps the policy)")
     serve.add_argument("--keep-containers", action="store_true", default=defaults.keep_containers,
                        help="keep finished job containers for debugging instead of removing them")
     serve.add_argument("--network", default=defaults.network,
@@ -44,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("docker").setLevel(logging.INFO)
     config = Config(host=args.host, port=args.port, state=args.state or default_state_path(),
                     region=args.region, account_id=args.account_id, state_dwell=args.state_dwell,
-                    keep_containers=args.keep_containers, network=args.network)
+                    keep_containers=args.keep_containers, network=args.network,
+                    scale_down_delay=args.scale_down_delay)
     if not config.is_loopback():
         print(f"WARNING: binding to {config.host}: anyone who can reach this address can start containers "
               "on this machine's Docker Engine, which is root-equivalent.", file=sys.stderr)

@@ -36,6 +36,10 @@ class Config:
     # vCPUs an UNMANAGED compute environment offers when unmanagedvCpus is not set.
     unmanaged_default_vcpus: int = field(
         default_factory=lambda: int(os.environ.get("BATCHEMU_UNMANAGED_VCPUS", "256")))
+    # Seconds a managed CE's unused desiredvCpus waits before scaling in: replaces the default and caps
+    # scalingPolicy.minScaleDownDelayMinutes (None: the policy, else batchemu.scaling's default).
+    scale_down_delay: float | None = field(default_factory=lambda: float(os.environ["BATCHEMU_SCALE_DOWN_DELAY"])
+                                           if os.environ.get("BATCHEMU_SCALE_DOWN_DELAY") else None)
     # Seconds between scheduler passes when nothing wakes it.
     tick: float = field(default_factory=lambda: _env_float("BATCHEMU_TICK", 1.0))
     # Label put on every container this server starts (the pytest plugin removes them by it).

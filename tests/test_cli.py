@@ -55,3 +55,26 @@ def test_non_loopback_host_prints_a_warning(capsys, monkeypatch):
     except Refuse:
         pass
     assert "WARNING: binding to 0.0.0.0" in capsys.readouterr().err
+
+
+def test_scale_down_delay_comes_from_the_flag_or_the_environment(monkeypatch):
+    from batchemu import cli
+    seen = []
+
+    class Refuse(Exception):
+        pass
+
+    def no_server(config, **kwargs):
+        seen.append(config.scale_down_delay)
+        raise Refuse
+
+    monkeypatch.setattr("batchemu.server.Server", no_server)
+    monkeypatch.delenv("BATCHEMU_SCALE_DOWN_DELAY", raising=False)
+    for argv in (["serve", "--state", ":memory:"], ["serve", "--state", ":memory:", "--scale-down-delay", "2.5"]):
+        try:
+            cli.main(argv)
+        except Refuse:
+            pass
+    assert seen == [None, 2.5]  # None: scalingPolicy, else batchemu.scaling's default
+    monkeypatch.setenv("BATCHEMU_SCALE_DOWN_DELAY", "7")
+    assert Config().scale_down_delay == 7.0

@@ -124,6 +124,7 @@ def test_name_of_128_characters_is_accepted(batch_client):
     ({**FARGATE, "instanceTypes": ["optimal"]}, "computeResources.instanceTypes is not applicable to FARGATE"),
     ({**FARGATE, "type": "FARGATE_SPOT", "minvCpus": 0}, "computeResources.minvCpus is not applicable"),
     ({**FARGATE, "desiredvCpus": 0}, "computeResources.desiredvCpus is not applicable"),
+    ({**FARGATE, "scalingPolicy": {"minScaleDownDelayMinutes": 20}}, "computeResources.scalingPolicy is not applicable"),
 ])
 def test_bad_compute_resources_are_rejected(batch_client, resources, fragment):
     code, message = error_of(create, client=batch_client, name="bad", resources=resources)
@@ -181,10 +182,40 @@ def test_update_rejects_scaling_down_desired_and_bad_bounds(batch_client):
     create(batch_client, "scale", {**EC2, "desiredvCpus": 4})
     code, message = error_of(batch_client.update_compute_environment, computeEnvironment="scale",
                              computeResources={"desiredvCpus": 2})
-    assert (code, message) == ("ClientException", "Manually scaling down compute environment is not supported")
+    assert code == "ClientException"
+    assert message == ("Manually scaling down compute environment is not supported. Disconnecting job queues from "
+                       "compute environment will cause it to scale-down to minvCpus.")
+    code, message = error_of(batch_client.update_compute_environment, computeEnvironment="scale",
+                             computeResources={"desiredvCpus": 17})
+    assert (code, message) == ("ClientException", "desiredvCpus (17) must be between minvCpus (0) and maxvCpus (16)")
     code, message = error_of(batch_client.update_compute_environment, computeEnvironment="scale",
                              computeResources={"maxvCpus": 2, "minvCpus": 3})
     assert "minvCpus (3) must be less than or equal to maxvCpus (2)" in message
+    assert describe(batch_client, "scale")["computeResources"]["desiredvCpus"] == 4  # refused updates change nothing
+
+
+def test_update_may_scale_desired_up_by_hand(batch_client):
+    create(batch_client, "up", {**EC2, "desiredvCpus": 4})
+    batch_client.update_compute_environment(computeEnvironment="up", computeResources={"desiredvCpus": 6})
+    assert wait_for(batch_client, "up", "VALID")["computeResources"]["desiredvCpus"] == 6
+
+
+@pytest.mark.parametrize("minutes", [1, 19, 10081, -5])
+def test_scale_down_delay_outside_its_range_is_rejected(batch_client, minutes):
+    code, message = error_of(create, client=batch_client, name="delay",
+                             resources={**EC2, "scalingPolicy": {"minScaleDownDelayMinutes": minutes}})
+    assert code == "ClientException"
+    assert message == f"scalingPolicy.minScaleDownDelayMinutes ({minutes}) must be between 20 and 10080, or 0 to unset it"
+
+
+def test_scale_down_delay_is_stored_and_zero_unsets_it(batch_client):
+    create(batch_client, "delay", {**EC2, "scalingPolicy": {"minScaleDownDelayMinutes": 20}})
+    assert wait_for(batch_client, "delay", "VALID")["computeResources"]["scalingPolicy"] == {
+        "minScaleDownDelayMinutes": 20}
+    batch_client.update_compute_environment(computeEnvironment="delay",
+                                            computeResources={"scalingPolicy": {"minScaleDownDelayMinutes": 0}})
+    assert wait_for(batch_client, "delay", "VALID")["computeResources"]["scalingPolicy"] == {
+        "minScaleDownDelayMinutes": 0}
 
 
 def test_update_cannot_turn_fargate_into_ec2(batch_client):

@@ -15,7 +15,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from batchemu import arrays, attempts, intents
+from batchemu import arrays, attempts, intents, scaling
 from batchemu import job_states as states
 from batchemu.executors import EngineUnavailable, ImagePullError
 from batchemu.scheduler import dependencies, on_host, placement, snapshot, usage
@@ -119,6 +119,7 @@ class Scheduler:
             again |= arrays.roll_up(tx, clock(), self._ready)
             again |= dependencies.advance(tx, clock(), self._dwell_ms(), self._ready)
         self._place(work)
+        scaling.reconcile(self.ctx, scaling.demand_by_compute_environment)
         for job_id in work.start:
             self._submit(job_id, self._start_container, job_id)
         for job_id, container_id in work.stop:

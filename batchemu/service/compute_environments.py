@@ -25,8 +25,11 @@ EC2_TYPES = ("EC2", "SPOT")
 # resources. Don't specify it."
 NOT_FOR_FARGATE = ("allocationStrategy", "minvCpus", "desiredvCpus", "instanceTypes", "imageId", "ec2KeyPair",
                    "instanceRole", "tags", "placementGroup", "bidPercentage", "spotIamFleetRole",
-                   "launchTemplate", "ec2Configuration")
+                   "launchTemplate", "ec2Configuration", "scalingPolicy")
 DEFAULT_UPDATE_POLICY = {"terminateJobsOnUpdate": False, "jobExecutionTimeoutMinutes": 30}
+SCALE_DOWN_DELAY_MINUTES = (20, 10080)  # scalingPolicy.minScaleDownDelayMinutes; 0 unsets it
+MANUAL_SCALE_DOWN = ("Manually scaling down compute environment is not supported. Disconnecting job queues from "
+                     "compute environment will cause it to scale-down to minvCpus.")
 
 
 def compute_environment(tx: Tx, name_or_arn: str) -> dict | None:
@@ -37,6 +40,11 @@ def compute_environment(tx: Tx, name_or_arn: str) -> dict | None:
 def is_fargate(ce: dict) -> bool:
     """Whether a compute environment runs on Fargate (FARGATE or FARGATE_SPOT) capacity."""
     return (ce.get("computeResources") or {}).get("type") in FARGATE_TYPES
+
+
+def accepts_jobs(ce: dict | None) -> bool:
+    """Whether jobs may be placed on a compute environment now: it exists, is ENABLED, and VALID or UPDATING."""
+    return ce is not None and ce.get("state") == "ENABLED" and ce.get("status") in ("VALID", "UPDATING")
 
 
 def capacity_vcpus(ce: dict, default_unmanaged: int) -> float:
@@ -66,6 +74,11 @@ def _check_vcpus(resources: dict) -> None:
     if desired is not None and not low <= desired <= high:
         raise ClientException(
             f"desiredvCpus ({desired}) must be between minvCpus ({low}) and maxvCpus ({high})")
+    delay = (resources.get("scalingPolicy") or {}).get("minScaleDownDelayMinutes") or 0
+    shortest, longest = SCALE_DOWN_DELAY_MINUTES
+    if delay and not shortest <= delay <= longest:
+        raise ClientException(f"scalingPolicy.minScaleDownDelayMinutes ({delay}) must be between {shortest} and "
+                              f"{longest}, or 0 to unset it")
 
 
 def _check_fargate_members(cr_type: str, resources: dict) -> None:
@@ -157,7 +170,7 @@ def _update_resources(current: dict, update: dict) -> dict:
     if cr_type in EC2_TYPES:
         desired = update.get("desiredvCpus")
         if desired is not None and desired < current.get("desiredvCpus", 0):
-            raise ClientException("Manually scaling down compute environment is not supported")
+            raise ClientException(MANUAL_SCALE_DOWN)
         if desired is None:
             # Batch keeps desiredvCpus inside the new [minvCpus, maxvCpus].
             merged["desiredvCpus"] = min(max(merged.get("desiredvCpus", 0), merged.get("minvCpus", 0)),
