@@ -454,3 +454,22 @@ def test_register_job_definition_over_24_kib_is_refused(batchemu_server):
     error = assert_error(post(batchemu_server, "registerjobdefinition", body), 400, "ClientException")
     assert error["message"] == "Job definition size must be less than 24 KiB, got 26 KiB"
 
+
+# --- environment variables without a name ---------------------------------------------------------------
+
+def test_environment_override_without_name_is_a_client_exception(batch_client, queue):
+    from tests.conftest import client_error, register
+    definition = register(batch_client)
+    message = client_error(batch_client.submit_job, jobName="n", jobQueue=queue["name"],
+                           jobDefinition=definition["jobDefinitionArn"],
+                           containerOverrides={"environment": [{"name": "A", "value": "1"}, {"value": "2"}]})
+    assert message == "containerOverrides.environment[2] has no name: every environment variable needs a name"
+
+
+def test_job_definition_environment_without_name_is_a_client_exception(batch_client):
+    from tests.conftest import client_error, unique
+    message = client_error(batch_client.register_job_definition, jobDefinitionName=unique("jd"), type="container",
+                           containerProperties={"image": "x", "resourceRequirements": [
+                               {"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}],
+                               "environment": [{"name": "", "value": "1"}]})
+    assert "containerProperties.environment[1] has no name" in message
