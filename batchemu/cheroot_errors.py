@@ -3,7 +3,8 @@
 cheroot refuses a malformed request line, a lower-case method, a bad Content-Length or header line, an HTTP
 version other than 1.x or an unknown Transfer-Encoding with a text/plain `simple_response`. This connection
 class renders those answers as rest-json errors too (`__type`, `message`, `x-amzn-ErrorType`), and answers a
-client's mistakes with 4xx: only genuine server trouble (500, 503) stays 5xx.
+client's mistakes with 4xx: only genuine server trouble (500, 503) stays 5xx. It also never reads an unread
+body larger than the app would have accepted just to keep the connection alive.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import uuid
 
 from cheroot import errors, server
 
+from batchemu.app import MAX_BODY
 from batchemu.protocol.serializer import error_body
 
 # status cheroot sends -> (status we send, __type). 501 (Transfer-Encoding) and 505 (HTTP version) describe
@@ -33,6 +35,14 @@ _REASONS = {400: "Bad Request", 405: "Method Not Allowed", 408: "Request Timeout
 
 class JsonErrorRequest(server.HTTPRequest):
     """cheroot's request, with its own error answers in AWS's JSON error form."""
+
+    def send_headers(self) -> None:
+        # To keep the connection, cheroot reads whatever body the app left unread before answering. One larger
+        # than the app ever reads is not worth it (and a Content-Length over 2**63 made that read raise, so the
+        # client got no answer at all): close the connection instead.
+        if getattr(self.rfile, "remaining", 0) > MAX_BODY:
+            self.close_connection = True
+        super().send_headers()
 
     def simple_response(self, status, msg="") -> None:
         text = str(status)

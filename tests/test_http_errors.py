@@ -473,3 +473,11 @@ def test_job_definition_environment_without_name_is_a_client_exception(batch_cli
                                {"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}],
                                "environment": [{"name": "", "value": "1"}]})
     assert "containerProperties.environment[1] has no name" in message
+
+
+def test_unread_body_with_a_content_length_beyond_2_63_still_gets_an_answer(batchemu_server):
+    """cheroot drained the unread body of a 404 to keep the connection, and that read overflowed."""
+    data = (b"POST /v1/listtagsforresource HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Length: 99999999999999999999\r\n\r\n{}")
+    error = assert_raw_error(*raw_exchange(batchemu_server, data), 404)
+    assert error["__type"] == "UnknownOperationException"
