@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: install serve docker test unit conformance conformance-compare bench lint clean
+.PHONY: install serve docker test unit fuzz conformance conformance-compare bench lint clean
 
 # The virtual environment, rebuilt when pyproject.toml changes.
 $(BIN)/batchemu: pyproject.toml
@@ -40,6 +40,12 @@ test: install docker
 
 unit: install
 	$(BIN)/python -m pytest -q tests -m "not docker"
+
+## fuzz: N requests generated from botocore's model (one defect each, plus garbage) at a fresh server; no 5xx
+SEED ?= 123
+N ?= 20000
+fuzz: install
+	$(BIN)/python -m tests.fuzz --seed $(SEED) --requests $(N)
 
 ## conformance: run conformance/ against batchemu and write the coverage table into README.md
 conformance: install docker

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
@@ -21,6 +22,17 @@ log = logging.getLogger("batchemu")
 
 MAX_BODY = 8 * 1024 * 1024
 
+# AWS Batch's own request size quotas (user guide, "AWS Batch service quotas"), answered as a ClientException.
+# The SubmitJob text is AWS's, as observed; the RegisterJobDefinition text is ours in the same form.
+OPERATION_BODY_LIMITS = {
+    "SubmitJob": (30 * 1024, "Job size must be less than 30 KiB, got {kib} KiB"),
+    "RegisterJobDefinition": (24 * 1024, "Job definition size must be less than 24 KiB, got {kib} KiB"),
+}
+
+# Methods the catch-all route takes, so that its answer (404 or 405 naming the operation) is ours; any other
+# method reaches the 405 handler, which answers the same way.
+ROUTED_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "CONNECT"]
+
 JSON_TARGET_SERVICES = {"Logs_20140328": "logs"}
 
 
@@ -34,11 +46,22 @@ def _response(status: int, body: bytes, error_code: str | None = None,
 
 
 def request_body() -> bytes:
-    """The body, or a 413 when it exceeds MAX_BODY (werkzeug truncates a chunked body at the limit silently)."""
+    """The body, or a 413 when it exceeds MAX_BODY (werkzeug truncates a chunked body at the limit silently),
+    or a ClientException when the connection ended before Content-Length bytes arrived."""
     body = request.get_data(cache=False)
     if len(body) > MAX_BODY:
         raise RequestEntityTooLarge()
+    expected = request.content_length
+    if expected is not None and len(body) < expected and "chunked" not in request.headers.get(
+            "Transfer-Encoding", "").lower():
+        raise ClientException(f"Request body ended after {len(body)} of {expected} bytes (Content-Length)")
     return body
+
+
+def check_body_limit(operation: str, body: bytes) -> None:
+    limit = OPERATION_BODY_LIMITS.get(operation)
+    if limit is not None and len(body) > limit[0]:
+        raise ClientException(limit[1].format(kib=math.ceil(len(body) / 1024)))
 
 
 def error_response(code: str, message: str, status: int, content_type: str = "application/json") -> Response:
@@ -62,8 +85,16 @@ def create_app(ctx: Context, handlers: dict[str, Callable], json_handlers: dict[
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY + 1
     router = RestRouter(service_model("batch"))
 
+    def no_route(method: str, path: str) -> Response:
+        if router.allowed_methods(path):
+            return error_response("MethodNotAllowedException", f"{method} is not allowed on {path}", 405)
+        return error_response("UnknownOperationException",
+                              f"No AWS Batch operation is routed at {method} {path}", 404)
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
+        if exc.code == 405 and not request.path.startswith("/_batchemu/"):
+            return no_route(request.method, decoded_path())
         names = {404: "UnknownOperationException", 405: "MethodNotAllowedException",
                  413: "RequestEntityTooLargeException"}
         code = names.get(exc.code or 500, "ClientException" if (exc.code or 500) < 500 else "ServerException")
@@ -79,8 +110,8 @@ def create_app(ctx: Context, handlers: dict[str, Callable], json_handlers: dict[
         import json
         return _response(200, json.dumps(health()).encode())
 
-    @app.route("/", defaults={"path": ""}, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"])
-    @app.route("/<path:path>", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"])
+    @app.route("/", defaults={"path": ""}, methods=ROUTED_METHODS, provide_automatic_options=False)
+    @app.route("/<path:path>", methods=ROUTED_METHODS, provide_automatic_options=False)
     def dispatch(path: str) -> Response:
         target = request.headers.get("X-Amz-Target")
         if target and request.method == "POST":
@@ -88,16 +119,13 @@ def create_app(ctx: Context, handlers: dict[str, Callable], json_handlers: dict[
         path = decoded_path()
         matched = router.match(request.method, path)
         if matched is None:
-            if router.allowed_methods(path):
-                return error_response("MethodNotAllowedException",
-                                      f"{request.method} is not allowed on {path}", 405)
-            return error_response("UnknownOperationException",
-                                  f"No AWS Batch operation is routed at {request.method} {path}", 404)
+            return no_route(request.method, path)
         operation, labels = matched
         handler = handlers.get(operation.name)
         try:
-            params = parse_rest_json(operation, request_body(), labels,
-                                     request.args.to_dict(flat=False))
+            body = request_body()
+            params = parse_rest_json(operation, body, labels, request.args.to_dict(flat=False))
+            check_body_limit(operation.name, body)
             if handler is None:
                 raise NotBuiltError(operation.name)
             result = handler(ctx, params)

@@ -14,6 +14,7 @@ from cheroot import wsgi
 
 from batchemu import arrays
 from batchemu.app import create_app, health_report
+from batchemu.cheroot_errors import JsonErrorConnection
 from batchemu.config import Config
 from batchemu.protocol.serializer import projector
 from batchemu.service import HANDLERS
@@ -50,6 +51,7 @@ class Server:
                               lambda: health_report(self.ctx, self._docker_status))
         # cheroot keeps connections alive (werkzeug's server closes every one) and serves from a thread pool.
         self.httpd = wsgi.Server((config.host, config.port), self.app, numthreads=16, server_name="batchemu")
+        self.httpd.ConnectionClass = JsonErrorConnection  # cheroot's own error answers in AWS's JSON form
         self.httpd.expiration_interval = 0.05  # how often serve() looks up from select(): stop() waits on it
         self.httpd.prepare()
         # Port 0 asks the OS for a free port; the endpoint must name the real one.

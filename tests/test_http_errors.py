@@ -348,3 +348,136 @@ def test_fuzzed_tag_requests_never_cause_a_server_error(batchemu_server):
             assert response.status_code < 500, (method, arn, keys, response.status_code, response.text[:300])
             if response.status_code >= 400:
                 assert_error(response, response.status_code)
+
+
+# --- requests cheroot answers itself, odd methods, truncated bodies ------------------------------------
+
+def raw_exchange(server, data: bytes) -> tuple[int, dict, bytes]:
+    """Send raw bytes, half-close, and read the first response: (status, lower-cased headers, body)."""
+    import socket
+    with socket.create_connection((server.config.host, server.config.port), timeout=10) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    if head.startswith(b"HTTP/1.1 100"):
+        head, _, body = body.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    headers = {k.lower(): v for k, v in headers.items()}
+    length = int(headers.get("content-length", len(body)))
+    return int(lines[0].split()[1]), headers, body[:length]
+
+
+def assert_raw_error(status: int, headers: dict, body: bytes, expected: int) -> dict:
+    assert status == expected, (status, body[:300])
+    assert headers["content-type"].startswith("application/json")
+    error = json.loads(body)
+    assert error["__type"] == headers["x-amzn-errortype"] and error["message"]
+    return error
+
+
+HOST = b"Host: localhost\r\nConnection: close\r\n"
+RAW_REQUESTS = [
+    ("lower-case method", b"get /v1/submitjob HTTP/1.1\r\n" + HOST + b"\r\n", 400),
+    ("lower-case post", b"post /v1/describejobs HTTP/1.1\r\n" + HOST + b"Content-Length: 2\r\n\r\n{}", 400),
+    ("CONNECT", b"CONNECT example.com:443 HTTP/1.1\r\n" + HOST + b"\r\n", 405),
+    ("no request line", b"GARBAGE\r\n\r\n", 400),
+    ("empty request line", b"\r\n\r\n", 400),
+    ("HTTP/2.0 over a plain connection", b"GET / HTTP/2.0\r\n" + HOST + b"\r\n", 400),
+    ("absolute URI", b"GET http://x/v1/submitjob HTTP/1.1\r\n" + HOST + b"\r\n", 400),
+    ("non-numeric Content-Length", b"POST /v1/describejobs HTTP/1.1\r\n" + HOST + b"Content-Length: abc\r\n\r\n{}",
+     400),
+    ("negative Content-Length", b"POST /v1/describejobs HTTP/1.1\r\n" + HOST + b"Content-Length: -5\r\n\r\n{}",
+     400),
+    ("unknown Transfer-Encoding", b"POST /v1/describejobs HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: gzip\r\n\r\n",
+     400),
+    ("bad chunk size", b"POST /v1/describejobs HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}",
+     400),
+    ("truncated chunk", b"POST /v1/describejobs HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n\r\n10\r\n{}",
+     400),
+    ("header line without colon", b"GET /v1/x HTTP/1.1\r\n" + HOST + b"NoColon\r\n\r\n", 400),
+    ("bare LF line ends", b"GET /v1/x HTTP/1.1\nHost: x\nConnection: close\n\n", 400),
+    ("non-ASCII request target", b"GET /v1/\xff\xfe HTTP/1.1\r\n" + HOST + b"\r\n", 400),
+    ("request target without a slash", b"GET v1/x HTTP/1.1\r\n" + HOST + b"\r\n", 400),
+    ("TRACE", b"TRACE /v1/submitjob HTTP/1.1\r\n" + HOST + b"\r\n", 405),
+    ("OPTIONS", b"OPTIONS /v1/submitjob HTTP/1.1\r\n" + HOST + b"\r\n", 405),
+    ("OPTIONS *", b"OPTIONS * HTTP/1.1\r\n" + HOST + b"\r\n", 404),
+    ("unknown method, unknown path", b"FOO /nowhere HTTP/1.1\r\n" + HOST + b"\r\n", 404),
+    ("unknown method, known path", b"PROPFIND /v1/tags/x HTTP/1.1\r\n" + HOST + b"\r\n", 405),
+    ("body shorter than Content-Length",
+     b"POST /v1/describejobs HTTP/1.1\r\n" + HOST + b"Content-Length: 100\r\n\r\n{}", 400),
+    ("Content-Length beyond any limit",
+     b"POST /v1/describejobs HTTP/1.1\r\n" + HOST + b"Content-Length: 99999999999999999999\r\n\r\n{}", 413),
+]
+
+
+@pytest.mark.parametrize("name, data, status", RAW_REQUESTS, ids=[case[0] for case in RAW_REQUESTS])
+def test_requests_refused_before_any_operation_answer_json_errors(batchemu_server, name, data, status):
+    assert_raw_error(*raw_exchange(batchemu_server, data), status)
+
+
+def test_truncated_body_is_named_as_such(batchemu_server):
+    data = b"POST /v1/describejobs HTTP/1.1\r\n" + HOST + b"Content-Length: 100\r\n\r\n{}"
+    error = assert_raw_error(*raw_exchange(batchemu_server, data), 400)
+    assert error["message"] == "Request body ended after 2 of 100 bytes (Content-Length)"
+
+
+def test_server_answers_normally_after_malformed_requests(batchemu_server):
+    for _, data, _ in RAW_REQUESTS:
+        raw_exchange(batchemu_server, data)
+    assert requests.post(f"{batchemu_server.url}/v1/describejobqueues", json={}, timeout=30).status_code == 200
+
+
+# --- request size quotas --------------------------------------------------------------------------------
+
+def test_submit_job_over_30_kib_is_refused_with_aws_text(batchemu_server):
+    start = json.dumps({"jobName": "big", "jobQueue": "q", "jobDefinition": "d", "parameters": {"p": ""}})
+    body = start.replace('""', '"' + "x" * (47 * 1024 - len(start)) + '"')
+    assert len(body) == 47 * 1024
+    error = assert_error(post(batchemu_server, "submitjob", body), 400, "ClientException")
+    assert error["message"] == "Job size must be less than 30 KiB, got 47 KiB"
+
+
+def test_submit_job_of_30_kib_passes_the_size_check(batchemu_server):
+    start = json.dumps({"jobName": "n", "jobQueue": "no-such-queue", "jobDefinition": "d"})
+    body = start + " " * (30 * 1024 - len(start))
+    error = assert_error(post(batchemu_server, "submitjob", body), 400, "ClientException")
+    assert "no-such-queue" in error["message"]
+
+
+def test_register_job_definition_over_24_kib_is_refused(batchemu_server):
+    body = json.dumps({"jobDefinitionName": "big", "type": "container",
+                       "parameters": {"p": "x" * 25 * 1024}})
+    error = assert_error(post(batchemu_server, "registerjobdefinition", body), 400, "ClientException")
+    assert error["message"] == "Job definition size must be less than 24 KiB, got 26 KiB"
+
+
+# --- environment variables without a name ---------------------------------------------------------------
+
+def test_environment_override_without_name_is_a_client_exception(batch_client, queue):
+    from tests.conftest import client_error, register
+    definition = register(batch_client)
+    message = client_error(batch_client.submit_job, jobName="n", jobQueue=queue["name"],
+                           jobDefinition=definition["jobDefinitionArn"],
+                           containerOverrides={"environment": [{"name": "A", "value": "1"}, {"value": "2"}]})
+    assert message == "containerOverrides.environment[2] has no name: every environment variable needs a name"
+
+
+def test_job_definition_environment_without_name_is_a_client_exception(batch_client):
+    from tests.conftest import client_error, unique
+    message = client_error(batch_client.register_job_definition, jobDefinitionName=unique("jd"), type="container",
+                           containerProperties={"image": "x", "resourceRequirements": [
+                               {"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}],
+                               "environment": [{"name": "", "value": "1"}]})
+    assert "containerProperties.environment[1] has no name" in message
+
+
+def test_unread_body_with_a_content_length_beyond_2_63_still_gets_an_answer(batchemu_server):
+    """cheroot drained the unread body of a 404 to keep the connection, and that read overflowed."""
+    data = (b"POST /v1/listtagsforresource HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Length: 99999999999999999999\r\n\r\n{}")
+    error = assert_raw_error(*raw_exchange(batchemu_server, data), 404)
+    assert error["__type"] == "UnknownOperationException"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.model import OperationModel, Shape
@@ -16,6 +17,31 @@ INT64 = (-(2**63), 2**63 - 1)
 MAX_DEPTH = 64
 # Beyond this many violations only the count grows: a flood of bad list items must stay a short message.
 MAX_LISTED_ERRORS = 10
+
+
+@dataclass(frozen=True)
+class Relaxation:
+    """A constraint of botocore's model that AWS itself does not enforce, and who depends on that."""
+
+    reason: str
+    min_length: bool = True  # False: the model's `min` is not checked
+    enum_case: bool = True  # False: an enum value matches in any letter case (the value is kept as sent)
+
+
+_EMPTY_TAGS = Relaxation("Airflow's BatchOperator and BatchCreateComputeEnvironmentOperator send tags={} "
+                         "(`tags or {}`) and AWS accepts it; the model says min 1", min_length=False)
+
+# Every other min/max length, enum and numeric range of the model is enforced as AWS enforces it. Keys are a
+# shape name (wherever that shape is used) or "Operation.member" for a top-level input member. TagResource
+# keeps min 1 on its tags: there an empty map tags nothing, and nothing shows that AWS accepts it.
+RELAXED: dict[str, Relaxation] = {
+    **{f"{operation}.tags": _EMPTY_TAGS for operation in (
+        "CreateComputeEnvironment", "CreateConsumableResource", "CreateJobQueue", "CreateQuotaShare",
+        "CreateSchedulingPolicy", "CreateServiceEnvironment", "RegisterJobDefinition", "SubmitJob",
+        "SubmitServiceJob")},
+    "RetryAction": Relaxation("API reference, EvaluateOnExit.action: 'The values aren't case sensitive'; "
+                              "Terraform's aws_batch_job_definition documents `retry`/`exit`", enum_case=False),
+}
 
 
 def _reject_constant(name: str) -> Any:
@@ -62,9 +88,13 @@ def _describe(value: Any) -> str:
 
 
 class _Validator:
-    def __init__(self) -> None:
+    def __init__(self, operation: str = "") -> None:
+        self.operation = operation
         self.errors: list[str] = []
         self.count = 0
+
+    def relaxation(self, shape: Shape, path: str) -> Relaxation | None:
+        return RELAXED.get(f"{self.operation}.{path}") or RELAXED.get(shape.name)
 
     def fail(self, value: Any, path: str, constraint: str) -> None:
         self.count += 1
@@ -105,7 +135,7 @@ class _Validator:
                 self.fail(value.encode("utf-8", "backslashreplace").decode(), path, "Member must be valid Unicode")
                 return None
             self._bounds(shape, len(value), value, path, "Member must have length")
-            if shape.enum and value not in shape.enum:
+            if shape.enum and not self._in_enum(shape, value, path):
                 self.fail(value, path, f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
             return value
         if kind in ("integer", "long"):
@@ -149,8 +179,17 @@ class _Validator:
                 out[name] = self.check(member, item, f"{path}.{name}" if path else name, depth + 1)
         return out
 
+    def _in_enum(self, shape: Shape, value: str, path: str) -> bool:
+        if value in shape.enum:
+            return True
+        relaxed = self.relaxation(shape, path)
+        return relaxed is not None and not relaxed.enum_case and value.upper() in {e.upper() for e in shape.enum}
+
     def _bounds(self, shape: Shape, size: int, value: Any, path: str, what: str) -> None:
         low, high = shape.metadata.get("min"), shape.metadata.get("max")
+        relaxed = self.relaxation(shape, path) if low is not None else None
+        if relaxed is not None and not relaxed.min_length:
+            low = None
         if low is not None and size < low:
             self.fail(value, path, f"{what} greater than or equal to {low}")
         if high is not None and size > high:
@@ -176,11 +215,12 @@ def _is_unicode(text: str) -> bool:
     return True
 
 
-def validate(shape: Shape | None, params: dict) -> dict:
-    """Check `params` against `shape`; raise one ClientException listing every violation."""
+def validate(shape: Shape | None, params: dict, operation: str = "") -> dict:
+    """Check `params` against `shape` (the input of `operation`); raise one ClientException listing every
+    violation. The constraints in RELAXED are not enforced."""
     if shape is None:
         return {}
-    validator = _Validator()
+    validator = _Validator(operation)
     cleaned = validator.check(shape, params, "")
     if validator.count:
         count = validator.count
@@ -208,9 +248,9 @@ def parse_rest_json(op: OperationModel, body: bytes, labels: Mapping[str, str],
                 values = query.get(wire)
                 if values:
                     params[name] = values if member.type_name == "list" else values[0]
-    return validate(shape, params)
+    return validate(shape, params, op.name)
 
 
 def parse_json(op: OperationModel, body: bytes) -> dict:
     """The validated parameters of an awsJson request (the whole body is the input)."""
-    return validate(op.input_shape, load_json_object(body))
+    return validate(op.input_shape, load_json_object(body), op.name)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import re
 
+from batchemu.errors import ClientException
+
 REF = re.compile(r"Ref::([A-Za-z0-9_\-]+)")
 
 DEFAULT_VCPUS = 1.0
@@ -15,6 +17,14 @@ def substitute_parameters(command: list[str], parameters: dict[str, str]) -> lis
     def one(arg: str) -> str:
         return REF.sub(lambda m: parameters.get(m.group(1), m.group(0)), arg)
     return [one(arg) for arg in command]
+
+
+def check_environment(environment: list[dict], where: str) -> None:
+    """A container's variables are set by name: an entry without one (the model allows it) is refused."""
+    for index, item in enumerate(environment, 1):
+        if not item.get("name"):
+            raise ClientException(f"{where}.environment[{index}] has no name: every environment variable "
+                                  "needs a name")
 
 
 def _merge_by_key(base: list[dict], overrides: list[dict], key: str) -> list[dict]:
@@ -30,6 +40,7 @@ def resolve_container(properties: dict, overrides: dict, parameters: dict[str, s
     if overrides.get("command") is not None:
         container["command"] = list(overrides["command"])
     container["command"] = substitute_parameters(container.get("command") or [], parameters)
+    check_environment(overrides.get("environment") or [], "containerOverrides")
     container["environment"] = _merge_by_key(container.get("environment") or [],
                                              overrides.get("environment") or [], "name")
     requirements = _merge_by_key(container.get("resourceRequirements") or [],

@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from batchemu.errors import ClientException
 from batchemu.service import consumable_resources
 from batchemu.service.context import Context
+from batchemu.service.job_container import check_environment
 from batchemu.service.pagination import decode_token, encode_token, page_size
 from batchemu.service.tags import validate_tags
 from batchemu.store import Tx
@@ -165,6 +166,7 @@ def _check_container(container: dict, *, fargate: bool) -> dict:
         raise _invalid("vCPU is not provided.")
     if memory is None:
         raise _invalid("Memory is not provided.")
+    check_environment(container.get("environment") or [], "containerProperties")
     container = copy.deepcopy(container)
     if fargate:
         _check_fargate_container(container)
