@@ -50,10 +50,16 @@ class RunningTask:
         self.process = process
         self.lines: queues.Queue = queues.Queue()
         self.stderr: list[str] = []
+        self.stderr_grew = threading.Condition()
         threading.Thread(target=self._pump, args=(process.stdout, self.lines.put), daemon=True).start()
-        self.stderr_reader = threading.Thread(target=self._pump, args=(process.stderr, self.stderr.append),
+        self.stderr_reader = threading.Thread(target=self._pump, args=(process.stderr, self._log_line),
                                               daemon=True)
         self.stderr_reader.start()
+
+    def _log_line(self, line: str | None) -> None:
+        with self.stderr_grew:
+            self.stderr.append(line)
+            self.stderr_grew.notify_all()
 
     @staticmethod
     def _pump(stream, sink) -> None:
@@ -86,6 +92,16 @@ class RunningTask:
     @property
     def log(self) -> str:
         return "".join(line for line in self.stderr if line)
+
+    def wait_for_log(self, pattern: str) -> re.Match:
+        """The first match of `pattern` in the task's log, waiting for the line that brings it."""
+        with self.stderr_grew:
+            found = self.stderr_grew.wait_for(
+                lambda: re.search(pattern, self.log, re.MULTILINE) or (self.stderr and self.stderr[-1] is None),
+                timeout=TASK_TIMEOUT)
+        if not isinstance(found, re.Match):
+            pytest.fail(f"no {pattern!r} in the task's log:\n{self.log[-5000:]}")
+        return found
 
 
 class Airflow:
@@ -132,24 +148,36 @@ def airflow(airflow_python, batchemu_server, tmp_path) -> Iterator[Airflow]:
         runner.close()
 
 
+# The operator's CloudWatch fetcher logs "[<event time>] <message>"; Airflow may add " [logger] loc=..." after it.
+FORWARDED = r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\] %s(?= \[|$)"
+
+
 def forwarded(log: str, message: str) -> list[str]:
     """The lines of the task log where the operator's CloudWatch fetcher forwarded `message`."""
-    # The fetcher logs "[<event time>] <message>"; Airflow's log format may add " [logger] loc=..." after it.
-    stamped = r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\] "
-    return re.findall(rf"{stamped}{re.escape(message)}(?= \[|$)", log, re.MULTILINE)
+    return re.findall(FORWARDED % re.escape(message), log, re.MULTILINE)
 
 
 @needs_docker
-def test_batch_operator_without_tags_runs_the_job_and_forwards_its_log(airflow, batch_client, queue):
+def test_batch_operator_without_tags_runs_the_job_and_forwards_its_log(airflow, batch_client, queue, tmp_path):
+    # The job prints a line, then runs until the test has seen that line forwarded, then prints another: the
+    # fetcher's next GetLogEvents calls resume from its token while the job runs.
+    signal = tmp_path / "signal"
+    signal.mkdir()
+    script = ('echo "one $AWS_BATCH_JOB_ID"; while [ ! -e /signal/go ]; do sleep 0.1; done; '
+              'echo "two $AWS_BATCH_JOB_ID"')
+    definition = register(batch_client, ["sh", "-c", script], containerProperties={
+        "volumes": [{"name": "signal", "host": {"sourcePath": str(signal)}}],
+        "mountPoints": [{"sourceVolume": "signal", "containerPath": "/signal"}]})
     # No tags: the operator sends "tags": {} on SubmitJob, which AWS accepts.
-    # Two lines 2 s apart, so the fetcher's GetLogEvents calls resume from a token while the job runs.
-    script = 'echo "one $AWS_BATCH_JOB_ID"; sleep 2; echo "two $AWS_BATCH_JOB_ID"'
-    definition = register(batch_client, ["sh", "-c", script])
-    result, log = airflow.run("BatchOperator", job_name=unique("af"), job_queue=queue["name"],
-                              job_definition=definition["jobDefinitionName"], awslogs_enabled=True,
-                              awslogs_fetch_interval=0.5, **FAST)
+    task = airflow.start("BatchOperator", job_name=unique("af"), job_queue=queue["name"],
+                         job_definition=definition["jobDefinitionName"], awslogs_enabled=True,
+                         awslogs_fetch_interval=0.5, **FAST)
+    job_id = task.wait_for_log(FORWARDED % r"one (\S+)").group(1)
+    assert describe(batch_client, job_id)["status"] == "RUNNING"
+    (signal / "go").touch()
+    result, log = task.result(), task.log
     assert result["ok"], f"{result}\n{log[-5000:]}"
-    job_id = result["value"]
+    assert result["value"] == job_id
     job = describe(batch_client, job_id)
     assert (job["status"], job["container"]["exitCode"]) == ("SUCCEEDED", 0)
     # Each line reached the task log through the operator's CloudWatch Logs fetcher, and only once.
