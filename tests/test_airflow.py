@@ -100,7 +100,11 @@ class RunningTask:
                 lambda: re.search(pattern, self.log, re.MULTILINE) or (self.stderr and self.stderr[-1] is None),
                 timeout=TASK_TIMEOUT)
         if not isinstance(found, re.Match):
-            pytest.fail(f"no {pattern!r} in the task's log:\n{self.log[-5000:]}")
+            written = []
+            if self.stderr and self.stderr[-1] is None:  # the task ended: its result line says why
+                while (line := self.lines.get(timeout=30)) is not None:
+                    written.append(line.strip())
+            pytest.fail(f"no {pattern!r} in the task's log; it wrote {written}:\n{self.log[-5000:]}")
         return found
 
 
