@@ -232,3 +232,28 @@ def test_batch_sensor_waits_for_the_job_and_fails_with_it(airflow, batch_client,
         assert not result["ok"], sensor.log[-5000:]
         assert result["error"] == {"type": "AirflowException",
                                    "message": "Batch sensor failed. AWS Batch job status: FAILED"}
+
+
+@needs_docker
+def test_batch_operator_array_job_succeeds_when_its_children_do(airflow, batch_client, logs_client, queue):
+    definition = register(batch_client, ["sh", "-c", 'echo "child $AWS_BATCH_JOB_ARRAY_INDEX"'])
+    # awslogs_enabled: the operator reads the parent's `container` block for a log stream, so it must exist.
+    result, log = airflow.run("BatchOperator", job_name=unique("af"), job_queue=queue["name"],
+                              job_definition=definition["jobDefinitionName"], array_properties={"size": 3},
+                              tags={"team": "airflow"}, awslogs_enabled=True, awslogs_fetch_interval=0.5, **FAST)
+    assert result["ok"], f"{result}\n{log[-5000:]}"
+    parent_id = result["value"]
+    parent = describe(batch_client, parent_id)
+    assert parent["status"] == "SUCCEEDED"
+    assert parent["arrayProperties"]["size"] == 3
+    summary = parent["arrayProperties"]["statusSummary"]
+    assert {status: count for status, count in summary.items() if count} == {"SUCCEEDED": 3}, summary
+    children = batch_client.describe_jobs(jobs=[f"{parent_id}:{index}" for index in range(3)])["jobs"]
+    assert sorted(child["jobId"] for child in children) == [f"{parent_id}:{index}" for index in range(3)]
+    for child in children:
+        index = child["arrayProperties"]["index"]
+        assert child["jobId"] == f"{parent_id}:{index}"
+        assert (child["status"], child["container"]["exitCode"]) == ("SUCCEEDED", 0)
+        events = logs_client.get_log_events(logGroupName="/aws/batch/job",
+                                            logStreamName=child["container"]["logStreamName"])["events"]
+        assert [event["message"] for event in events] == [f"child {index}"]
