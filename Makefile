@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
+# Airflow's published constraints files are not on PyPI, so the two packages are pinned instead (Python 3.11+).
+AIRFLOW_PACKAGES ?= apache-airflow==3.3.2 apache-airflow-providers-amazon==9.39.0
 
 .PHONY: install serve docker test unit fuzz conformance conformance-compare bench lint clean
 
@@ -25,12 +27,15 @@ docker:
 	bash scripts/ensure-docker.sh
 	bash scripts/build-test-image.sh
 
-## clients: the AWS CLI and the AWS SDK for JavaScript v3 under .clients/, for tests/test_clients.py
+## clients: the AWS CLI, the AWS SDK for JavaScript v3 and Airflow's Amazon provider under .clients/, for
+## tests/test_clients.py and tests/test_airflow.py (Airflow: about 2 minutes, in a virtual environment of its own)
 clients:
 	test -x .clients/cli/bin/aws || ($(PYTHON) -m venv .clients/cli && .clients/cli/bin/pip install --quiet awscli)
 	command -v npm >/dev/null || { echo "clients: npm not found, the JavaScript check will be skipped"; exit 0; }; \
 	test -d .clients/js/node_modules/@aws-sdk/client-batch || (mkdir -p .clients/js && cd .clients/js && \
 	  npm init -y >/dev/null && npm install --silent --no-audit --no-fund @aws-sdk/client-batch @aws-sdk/client-cloudwatch-logs)
+	grep -qxF '$(AIRFLOW_PACKAGES)' .clients/airflow/installed 2>/dev/null || ($(PYTHON) -m venv .clients/airflow && \
+	  .clients/airflow/bin/pip install --quiet $(AIRFLOW_PACKAGES) && echo '$(AIRFLOW_PACKAGES)' > .clients/airflow/installed)
 
 ## test: everything CI runs: the test suite, then the conformance suite against batchemu
 test: install docker
