@@ -114,8 +114,9 @@ def submit_job(ctx: Context, request: dict) -> dict:
         raise ClientException(
             "jobName must be 1-128 characters long, start with a letter or number, and contain only "
             "letters, numbers, hyphens (-) and underscores (_)")
+    # An empty arrayProperties (no size) submits an ordinary job.
     array_size = (request.get("arrayProperties") or {}).get("size")
-    if request.get("arrayProperties") is not None and not arrays.MIN_SIZE <= (array_size or 0) <= arrays.MAX_SIZE:
+    if array_size is not None and not arrays.MIN_SIZE <= array_size <= arrays.MAX_SIZE:
         raise ClientException(f"Array job size must be between {arrays.MIN_SIZE} and {arrays.MAX_SIZE}, "
                               f"got {array_size}")
     for unsupported in ("nodeOverrides", "eksPropertiesOverride", "ecsPropertiesOverride"):
