@@ -112,9 +112,10 @@ class Scheduler:
         with store.transaction() as tx:
             again |= intents.carry_out(tx, clock())
         if hosted:
+            engine_up = self._engine_up()  # asked before the transaction: no engine call inside one
             with store.transaction() as tx:
                 again |= on_host.progress(tx, self.ctx, clock, self._ready, self._is_busy,
-                                          self._engine_up(), running, work)
+                                          engine_up, running, work)
         with store.transaction() as tx:
             again |= arrays.roll_up(tx, clock(), self._ready)
             again |= dependencies.advance(tx, clock(), self._dwell_ms(), self._ready)
@@ -152,7 +153,8 @@ class Scheduler:
 
     def _place(self, work: on_host.Work) -> None:
         """RUNNABLE -> STARTING where placement finds room; say why a queue's head waits, and apply the
-        queue's jobStateTimeLimitActions to it."""
+        queue's jobStateTimeLimitActions to it. Placement decides on a read snapshot; the write
+        transaction then starts only jobs still RUNNABLE."""
         config = self.ctx.config
         now = self.ctx.clock()
         dwell = self._dwell_ms()
@@ -162,21 +164,30 @@ class Scheduler:
                 return True
             self._due((row["entered_at"] + dwell) / 1000)
             return False
+        with self.ctx.store.read() as tx:
+            view, _ = snapshot.build(tx, config, now, ready=ready)
+        decision = placement.decide(view)
+        if not decision.waiting and not decision.placements:
+            return
+        # The engine is asked before the write transaction, never inside it.
+        engine_up = self._engine_up() if decision.placements else False
         with self.ctx.store.transaction() as tx:
-            view, rows = snapshot.build(tx, config, now, ready=ready)
-            decision = placement.decide(view)
             for job_id, reason in decision.waiting.items():
-                self._wait(tx, rows[job_id], reason, now)
+                row = tx.get_row(job_id)
+                if row is not None and row["status"] == states.RUNNABLE:
+                    self._wait(tx, row, reason, now)
+            if not engine_up:
+                return
             ces = {doc["computeEnvironmentArn"]: doc for _, doc in tx.list_resources("compute-environment")}
             queue_names = {doc["jobQueueArn"]: doc["jobQueueName"] for _, doc in tx.list_resources("job-queue")}
             for job_id, ce_arn, queue_arn in decision.placements:
-                if not self._engine_up():
-                    break
                 job = tx.get_job(job_id)
+                if job is None or job["status"] != states.RUNNABLE or ce_arn not in ces:
+                    continue  # cancelled (or its CE deleted) since the snapshot
                 attempts.begin_attempt(job, config, ces[ce_arn], now)
                 if job.get("statusReason", "").startswith(BLOCKED_CODES):
                     job.pop("statusReason")
-                states.internal(job)["jobQueueName"] = queue_names[queue_arn]
+                states.internal(job)["jobQueueName"] = queue_names.get(queue_arn, "")
                 usage.attempt_began(tx, job)
                 tx.ensure_log_stream(states.internal(job)["logGroup"], job["container"]["logStreamName"], now)
                 tx.update_job(job)

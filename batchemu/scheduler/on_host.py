@@ -3,12 +3,15 @@ fail), and stops for terminated or timed-out jobs, sent again until the containe
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from batchemu import attempts
 from batchemu import job_states as states
 from batchemu.scheduler import usage
 from batchemu.store import Tx
+
+log = logging.getLogger("batchemu.scheduler")
 
 VANISHED_GRACE_MS = 1000  # a job that became RUNNING just before the listing may not be in it yet
 RESTOP_MS = 15_000        # a stop whose container has not exited by then is sent again
@@ -44,10 +47,14 @@ def progress(tx: Tx, ctx, now_of, ready, busy, engine_up: bool, running: tuple[s
         now = now_of()
         info = states.internal(job)
         before = (job["status"], len(job.get("attempts") or []), repr(info))
-        if job["status"] == states.STARTING:
-            _starting(job, info, now, ready, work, engine_up)
-        if job["status"] == states.RUNNING:
-            _running(job, info, now, ready, work, running)
+        try:
+            if job["status"] == states.STARTING:
+                _starting(job, info, now, ready, work, engine_up)
+            if job["status"] == states.RUNNING:
+                _running(job, info, now, ready, work, running)
+        except Exception:  # one job's fault must not stop the pass for the others; it is tried again
+            log.exception("progress of job %s failed", job["jobId"])
+            continue
         if (job["status"], len(job.get("attempts") or []), repr(info)) != before:
             if job["status"] not in states.ON_HOST:
                 usage.attempt_ended(tx, ctx, job, now)
