@@ -53,7 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"WARNING: binding to {config.host}: anyone who can reach this address can start containers "
               "on this machine's Docker Engine, which is root-equivalent.", file=sys.stderr)
     from batchemu.server import Server
-    server = Server(config, with_scheduler=not args.no_scheduler)
+    from batchemu.store import StateError
+    try:
+        server = Server(config, with_scheduler=not args.no_scheduler)
+    except StateError as exc:
+        print(f"batchemu: {exc}", file=sys.stderr)
+        return 2
     print(f"batchemu {__version__} listening on {server.url} (state: {config.state})", flush=True)
     server.serve_forever()
     return 0

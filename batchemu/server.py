@@ -20,7 +20,7 @@ from batchemu.protocol.serializer import projector
 from batchemu.service import HANDLERS
 from batchemu.service import logs as logs_service
 from batchemu.service.context import Context
-from batchemu.store import Store
+from batchemu.store import StateError, Store
 
 log = logging.getLogger("batchemu")
 
@@ -31,7 +31,10 @@ class Server:
     def __init__(self, config: Config, *, with_scheduler: bool = True) -> None:
         self.config = config
         if config.state != ":memory:":
-            Path(config.state).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(config.state).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StateError(config.state, exc) from None
         self.store = Store(config.state, job_wire=projector("batch", "JobDetail"),
                            summary_wire=projector("batch", "JobSummary"), child_doc=arrays.child_doc)
         if not config.instance_label:

@@ -515,6 +515,22 @@ class Tx:
             [(group, stream, ts, ingestion, message) for ts, message in events])
 
 
+class StateError(Exception):
+    """The state file cannot be used; str() says why and what to do, for the command line."""
+
+    def __init__(self, path: str, exc: Exception) -> None:
+        text = str(exc)
+        if "not a database" in text or "malformed" in text:
+            why = "is not a batchemu state file (corrupt, or another kind of file): move it away or pass --state"
+        elif "locked" in text or "busy" in text:
+            why = "is locked by another process (another batchemu serve on the same file?)"
+        elif "readonly" in text or "read-only" in text:
+            why = "is read-only: batchemu writes every change to it; make it writable or pass --state"
+        else:
+            why = "cannot be opened or created: check the path and its permissions, or pass --state"
+        super().__init__(f"state file {path} {why} ({text})")
+
+
 class Store:
     """The SQLite database behind a server. `path` may be ":memory:" for throw-away state."""
 
@@ -529,12 +545,20 @@ class Store:
         self._summary_wire = summary_wire
         self._child_doc = child_doc
         self._lock = threading.RLock()
-        self._conn = self._connect()
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
-        self._conn.executescript(SCHEMA)
+        try:
+            self._conn = self._connect()
+            self._conn.execute("PRAGMA busy_timeout=3000")
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+            self._conn.executescript(SCHEMA)
+            # A write at start: a read-only or locked file is found now, not at the first SubmitJob.
+            self._conn.execute("INSERT INTO counters (name, value) VALUES ('opened', 1) "
+                               "ON CONFLICT(name) DO UPDATE SET value = value + 1")
+            self._conn.execute("PRAGMA busy_timeout=10000")
+        except sqlite3.Error as exc:
+            raise StateError(path, exc) from None
         self._depth = 0
         self._owner: int | None = None
         self._readers = threading.local()

@@ -78,3 +78,41 @@ def test_scale_down_delay_comes_from_the_flag_or_the_environment(monkeypatch):
     assert seen == [None, 2.5]  # None: scalingPolicy, else batchemu.scaling's default
     monkeypatch.setenv("BATCHEMU_SCALE_DOWN_DELAY", "7")
     assert Config().scale_down_delay == 7.0
+
+
+def serve_fails(state: str) -> str:
+    """stderr of a `batchemu serve` that must refuse its state file at start (exit status 2)."""
+    process = subprocess.run([sys.executable, "-m", "batchemu", "serve", "--port", "0", "--state", state,
+                              "--no-scheduler"], check=False, capture_output=True, text=True, timeout=60)
+    assert process.returncode == 2, (process.returncode, process.stdout, process.stderr)
+    assert "Traceback" not in process.stderr
+    return process.stderr
+
+
+def test_corrupt_state_file_is_refused_at_start_and_left_untouched(tmp_path):
+    state = tmp_path / "state.sqlite3"
+    state.write_bytes(b"this is not sqlite" * 100)
+    message = serve_fails(str(state))
+    assert f"state file {state} is not a batchemu state file" in message
+    assert state.read_bytes() == b"this is not sqlite" * 100
+
+
+def test_locked_state_file_is_refused_at_start(tmp_path):
+    import sqlite3
+    state = tmp_path / "state.sqlite3"
+    holder = sqlite3.connect(state, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("INSERT INTO t VALUES (1)")
+    try:
+        assert "is locked by another process" in serve_fails(str(state))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_state_path_that_cannot_be_created_is_refused(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    assert "cannot be opened or created" in serve_fails(str(blocker / "state.sqlite3"))
