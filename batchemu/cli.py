@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="keep finished job containers for debugging instead of removing them")
     serve.add_argument("--network", default=defaults.network,
                        help="Docker network for job containers (default host, so jobs reach this server)")
+    serve.add_argument("--deny-privileged", action="store_true", default=defaults.deny_privileged,
+                       help="refuse job definitions with privileged containers or host devices")
+    serve.add_argument("--deny-host-volumes", action="store_true", default=defaults.deny_host_volumes,
+                       help="refuse job definitions with host-path volumes")
     serve.add_argument("--no-scheduler", action="store_true",
                        help="serve the API only; never start containers")
     serve.add_argument("--verbose", "-v", action="store_true", help="log every request")
@@ -48,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     config = Config(host=args.host, port=args.port, state=args.state or default_state_path(),
                     region=args.region, account_id=args.account_id, state_dwell=args.state_dwell,
                     keep_containers=args.keep_containers, network=args.network,
-                    scale_down_delay=args.scale_down_delay)
+                    scale_down_delay=args.scale_down_delay, deny_privileged=args.deny_privileged,
+                    deny_host_volumes=args.deny_host_volumes)
     if not config.is_loopback():
         print(f"WARNING: binding to {config.host}: anyone who can reach this address can start containers "
               "on this machine's Docker Engine, which is root-equivalent.", file=sys.stderr)

@@ -31,6 +31,9 @@ class Config:
     state_dwell: float = field(default_factory=lambda: _env_float("BATCHEMU_STATE_DWELL", 0.0))
     # Keep finished containers instead of removing them (for debugging a job).
     keep_containers: bool = field(default_factory=lambda: os.environ.get("BATCHEMU_KEEP_CONTAINERS") == "1")
+    # Refuse privileged containers and devices, and host-path volumes (for a server shared by a team).
+    deny_privileged: bool = field(default_factory=lambda: os.environ.get("BATCHEMU_DENY_PRIVILEGED") == "1")
+    deny_host_volumes: bool = field(default_factory=lambda: os.environ.get("BATCHEMU_DENY_HOST_VOLUMES") == "1")
     # Docker network of job containers; "host" lets a job reach this server at 127.0.0.1.
     network: str = field(default_factory=lambda: os.environ.get("BATCHEMU_NETWORK", "host"))
     # vCPUs an UNMANAGED compute environment offers when unmanagedvCpus is not set.

@@ -11,7 +11,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from batchemu.errors import ClientException
-from batchemu.service import consumable_resources
+from batchemu.service import consumable_resources, host_access
 from batchemu.service.context import Context
 from batchemu.service.job_container import check_environment
 from batchemu.service.pagination import decode_token, encode_token, page_size
@@ -359,6 +359,7 @@ def register_job_definition(ctx: Context, request: dict) -> dict:
         raise ClientException(f"Provided name {name} is not supported pattern[a-zA-Z_0-9-]{{1,128}}")
     with ctx.store.transaction() as tx:
         doc = _build(tx, ctx, request)
+        host_access.check(doc, ctx.config)
         revision = tx.next_value(f"job-definition-revision:{name}")
         arn = ctx.arn(f"job-definition/{name}:{revision}")
         doc = {"jobDefinitionName": name, "jobDefinitionArn": arn, "revision": revision, **doc}

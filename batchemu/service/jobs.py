@@ -16,7 +16,13 @@ from batchemu import arrays, intents
 from batchemu import job_states as states
 from batchemu.errors import ClientException, NotBuiltError
 from batchemu.protocol.serializer import Serialized
-from batchemu.service import compute_environments, consumable_resources, job_definitions, job_queues
+from batchemu.service import (
+    compute_environments,
+    consumable_resources,
+    host_access,
+    job_definitions,
+    job_queues,
+)
 from batchemu.service.context import Context
 from batchemu.service.job_container import gpus_of, memory_mib_of, resolve_container, vcpus_of
 from batchemu.store import JobRow, job_columns
@@ -140,6 +146,8 @@ def submit_job(ctx: Context, request: dict) -> dict:
             raise NotBuiltError("SubmitJob of a multinode job definition")
         if not definition.get("containerProperties"):
             raise NotBuiltError("SubmitJob of an ecsProperties or eksProperties job definition")
+        # A definition registered before the server denied host access is refused when used.
+        host_access.check(definition, ctx.config)
         _check_queue_platform(tx, queue, _platform(definition))
         _check_share(tx, queue, request)
         depends_on = _check_dependencies(tx, request.get("dependsOn") or [], array_size)
