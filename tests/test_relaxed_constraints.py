@@ -114,7 +114,7 @@ def test_api_reference_evaluate_on_exit_action_is_case_insensitive(action):
     for operation, params in (("SubmitJob", {"jobName": "n", "jobQueue": "q", "jobDefinition": "d"}),
                               ("RegisterJobDefinition", {"jobDefinitionName": "d", "type": "container"})):
         cleaned = validate(_input(operation), {**params, "retryStrategy": strategy}, operation)
-        assert cleaned["retryStrategy"]["evaluateOnExit"][0]["action"] == action
+        assert cleaned["retryStrategy"]["evaluateOnExit"][0]["action"] == action.upper()
 
 
 def test_evaluate_on_exit_action_outside_the_enum_is_still_refused():
@@ -131,14 +131,15 @@ def test_other_enums_stay_case_sensitive():
     assert "at 'type'" in caught.value.message
 
 
-def test_terraform_lower_case_actions_are_stored_and_decide_retries(batch_client):
+def test_terraform_lower_case_actions_are_accepted_and_decide_retries(batch_client):
     """Terraform's aws_batch_job_definition documents evaluate_on_exit action values `retry` and `exit`."""
     strategy = {"attempts": 3, "evaluateOnExit": [{"onExitCode": "3", "action": "exit"},
                                                   {"onExitCode": "*", "action": "retry"}]}
     registered = register(batch_client, retryStrategy=strategy)
     stored = batch_client.describe_job_definitions(jobDefinitions=[registered["jobDefinitionArn"]])
     rules = stored["jobDefinitions"][0]["retryStrategy"]["evaluateOnExit"]
-    assert [rule["action"] for rule in rules] == ["exit", "retry"]
+    # Kept as the model spells it: DescribeJobDefinitions answers within botocore's RetryAction values.
+    assert [rule["action"] for rule in rules] == ["EXIT", "RETRY"]
     job = {"retryStrategy": strategy, "attempts": [{}]}
     assert should_retry(job, 1, "Essential container in task exited", None)
     assert not should_retry(job, 3, "Essential container in task exited", None)
@@ -150,7 +151,7 @@ def test_submit_job_with_lower_case_action_is_accepted(batch_client, queue):
                                   jobDefinition=definition["jobDefinitionArn"],
                                   retryStrategy={"attempts": 2, "evaluateOnExit": [
                                       {"onExitCode": "1", "action": "exit"}]})
-    assert describe(batch_client, job["jobId"])["retryStrategy"]["evaluateOnExit"][0]["action"] == "exit"
+    assert describe(batch_client, job["jobId"])["retryStrategy"]["evaluateOnExit"][0]["action"] == "EXIT"
 
 
 def test_job_name_pattern_is_still_enforced(batch_client, queue):

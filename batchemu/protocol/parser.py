@@ -25,7 +25,7 @@ class Relaxation:
 
     reason: str
     min_length: bool = True  # False: the model's `min` is not checked
-    enum_case: bool = True  # False: an enum value matches in any letter case (the value is kept as sent)
+    enum_case: bool = True  # False: an enum value matches in any letter case (kept in the model's case)
 
 
 _EMPTY_TAGS = Relaxation("Airflow's BatchOperator and BatchCreateComputeEnvironmentOperator send tags={} "
@@ -135,8 +135,11 @@ class _Validator:
                 self.fail(value.encode("utf-8", "backslashreplace").decode(), path, "Member must be valid Unicode")
                 return None
             self._bounds(shape, len(value), value, path, "Member must have length")
-            if shape.enum and not self._in_enum(shape, value, path):
-                self.fail(value, path, f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
+            if shape.enum and value not in shape.enum:
+                canonical = self._in_enum(shape, value, path)
+                if canonical is None:
+                    self.fail(value, path, f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
+                return canonical
             return value
         if kind in ("integer", "long"):
             if isinstance(value, bool) or not isinstance(value, int):
@@ -179,11 +182,12 @@ class _Validator:
                 out[name] = self.check(member, item, f"{path}.{name}" if path else name, depth + 1)
         return out
 
-    def _in_enum(self, shape: Shape, value: str, path: str) -> bool:
-        if value in shape.enum:
-            return True
+    def _in_enum(self, shape: Shape, value: str, path: str) -> str | None:
+        """The model's own spelling of `value` where the enum is matched in any case, else None."""
         relaxed = self.relaxation(shape, path)
-        return relaxed is not None and not relaxed.enum_case and value.upper() in {e.upper() for e in shape.enum}
+        if relaxed is None or relaxed.enum_case:
+            return None
+        return next((e for e in shape.enum if e.upper() == value.upper()), None)
 
     def _bounds(self, shape: Shape, size: int, value: Any, path: str, what: str) -> None:
         low, high = shape.metadata.get("min"), shape.metadata.get("max")
