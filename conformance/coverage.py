@@ -33,6 +33,17 @@ GROUPS = {
     "listing": "ListJobs statuses, filters and paging",
     "logs": "CloudWatch Logs of a job's log stream",
     "errors": "malformed requests answer 400 ClientException with a JSON body, never 500",
+    "arrays": "array jobs: children `<parent>:<index>`, parent statuses and statusSummary, the index inside, "
+              "ListJobs(arrayJobId), a failed child fails the parent, cancel/terminate reach the children",
+    "typed-dependencies": "SEQUENTIAL and N_TO_N dependencies, a dependency on an array waits for every "
+                          "child, a failed dependency fails the dependent, at most 20 dependencies",
+    "fair-share": "shareIdentifier on fair-share queues only; dispatch order by share and priority; "
+                  "the SHARE_IDENTIFIER filter",
+    "consumable-resources": "consumable resources gate jobs; REPLENISHABLE quantities come back, "
+                            "NON_REPLENISHABLE ones are used up",
+    "scaling": "desiredvCpus follows demand; lowering it by hand is refused",
+    "request-rules": "what SubmitJob accepts and refuses: empty tags, lower-case evaluateOnExit actions, "
+                     "timeouts under 60 s, array sizes",
 }
 
 BATCH_OPERATIONS = list(botocore.session.get_session().get_service_model("batch").operation_names)
