@@ -1,6 +1,8 @@
 """One attempt of a job: the container it runs, and what its end means (succeed, retry or fail).
 
-Pure functions over stored job documents; the scheduler calls them inside its transactions.
+An attempt is a row of the store's attempts table, moved through PHASES by the scheduler and by what the
+engine reports; the job's document keeps AWS's view of it (`attempts[]`, `container`). Pure functions;
+the scheduler calls them inside its transactions.
 """
 
 from __future__ import annotations
@@ -10,8 +12,29 @@ import uuid
 
 from batchemu import job_states as states
 from batchemu.config import Config
-from batchemu.executors import ContainerExit, ContainerSpec
+from batchemu.executors import ContainerSpec
 from batchemu.service.job_container import gpus_of
+
+# Phases of an attempt, as data: PLACED (recorded; the engine not asked yet) -> STARTED (container running)
+# -> EXITED (the engine reported its end, or lost it) -> ENDED (counted in the job's attempts). A container
+# that could not start is START_FAILED; an attempt the engine could not take at all (unreachable) is
+# REQUEUED: it never happened, the job goes back to RUNNABLE and the row is removed.
+PLACED, STARTED, EXITED, START_FAILED, REQUEUED, ENDED = (
+    "PLACED", "STARTED", "EXITED", "START_FAILED", "REQUEUED", "ENDED")
+PHASES: dict[str, frozenset[str]] = {
+    # A fast container's exit can be reported before the call that started it has returned.
+    PLACED: frozenset({STARTED, EXITED, START_FAILED, REQUEUED, ENDED}),
+    STARTED: frozenset({EXITED, ENDED}),
+    EXITED: frozenset({ENDED}),
+    START_FAILED: frozenset({ENDED}),
+    REQUEUED: frozenset(),
+    ENDED: frozenset(),
+}
+
+
+def can_move(attempt: dict, phase: str) -> bool:
+    return phase in PHASES[attempt["phase"]]
+
 
 DEFAULT_LOG_GROUP = "/aws/batch/job"
 ESSENTIAL_EXITED = "Essential container in task exited"
@@ -35,8 +58,6 @@ def begin_attempt(job: dict, config: Config, compute_environment: dict, now: int
     info["attempt"] = info.get("attempt", 0) + 1
     info["computeEnvironment"] = compute_environment["computeEnvironmentArn"]
     info["computeEnvironmentName"] = compute_environment["computeEnvironmentName"]
-    for key in ("containerId", "exit", "startError", "requeue", "stopSentAt", "timedOut"):
-        info.pop(key, None)
     task_id = uuid.uuid4().hex
     cluster = compute_environment.get("ecsClusterArn", "").rsplit("/", 1)[-1] or "batchemu"
     group, prefix = log_location(job)
@@ -96,11 +117,11 @@ def _matches(pattern: str | None, value: str | None) -> bool:
     return value is not None and fnmatch.fnmatchcase(value.lower(), pattern.lower())
 
 
-def should_retry(job: dict, exit_code: int | None, status_reason: str, reason: str | None) -> bool:
+def should_retry(job: dict, exit_code: int | None, status_reason: str, reason: str | None,
+                 timed_out: bool = False) -> bool:
     """AWS's retry rule: attempts left, and the first matching evaluateOnExit says RETRY (none matching
     means retry). Terminated and timed-out attempts are never retried."""
-    info = states.internal(job)
-    if job.get("isTerminated") or info.get("timedOut") or job.get("isCancelled"):
+    if job.get("isTerminated") or timed_out or job.get("isCancelled"):
         return False
     strategy = job.get("retryStrategy") or {}
     if len(job.get("attempts") or []) >= (strategy.get("attempts") or 1):
@@ -114,9 +135,8 @@ def should_retry(job: dict, exit_code: int | None, status_reason: str, reason: s
 
 
 def finish_attempt(job: dict, now: int, *, exit_code: int | None, reason: str | None,
-                   status_reason: str) -> None:
+                   status_reason: str, timed_out: bool = False) -> None:
     """Record the ended attempt and move the job to SUCCEEDED, back to RUNNABLE (retry) or FAILED."""
-    info = states.internal(job)
     container = job["container"]
     attempt_container = {key: container.get(key) for key in ("containerInstanceArn", "taskArn", "logStreamName")}
     if exit_code is not None:
@@ -131,24 +151,23 @@ def finish_attempt(job: dict, now: int, *, exit_code: int | None, reason: str | 
         "stoppedAt": now,
         "statusReason": status_reason,
     })
-    if exit_code == 0 and not job.get("isTerminated") and not info.get("timedOut"):
+    if exit_code == 0 and not job.get("isTerminated") and not timed_out:
         states.transition(job, states.SUCCEEDED, now, status_reason)
-    elif should_retry(job, exit_code, status_reason, reason):
+    elif should_retry(job, exit_code, status_reason, reason, timed_out):
         states.transition(job, states.RUNNABLE, now, status_reason)
     else:
         states.transition(job, states.FAILED, now, status_reason)
 
 
-def end_of(job: dict, exit: ContainerExit | dict) -> tuple[int | None, str | None, str]:
-    """(exitCode, container reason, statusReason) for a container exit, in AWS's words."""
-    data = exit if isinstance(exit, dict) else exit.__dict__
-    info = states.internal(job)
-    if data.get("error"):
-        return None, None, data["error"]
-    exit_code = data.get("exit_code")
-    reason = OOM_REASON if data.get("oom_killed") else None
-    if info.get("terminateReason"):
-        return exit_code, reason, info["terminateReason"]
-    if info.get("timedOut"):
+def end_of(job: dict, attempt: dict) -> tuple[int | None, str | None, str]:
+    """(exitCode, container reason, statusReason) for an attempt whose container ended, in AWS's words."""
+    if attempt.get("engine_error"):
+        return None, None, attempt["engine_error"]
+    exit_code = attempt.get("exit_code")
+    reason = OOM_REASON if attempt.get("oom_killed") else None
+    terminated = states.internal(job).get("terminateReason")
+    if terminated:
+        return exit_code, reason, terminated
+    if attempt.get("timed_out"):
         return exit_code, reason, TIMEOUT_REASON
     return exit_code, reason, ESSENTIAL_EXITED

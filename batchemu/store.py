@@ -69,6 +69,22 @@ CREATE TABLE IF NOT EXISTS job_dependencies (
     PRIMARY KEY (job_id, depends_on)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS job_dependencies_by_target ON job_dependencies (depends_on);
+CREATE TABLE IF NOT EXISTS attempts (
+    job_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,      -- 1-based, AWS_BATCH_JOB_ATTEMPT
+    phase TEXT NOT NULL,           -- attempts.PHASES: PLACED, STARTED, EXITED, START_FAILED, REQUEUED, ENDED
+    compute_environment TEXT,
+    container_id TEXT,
+    began_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    exit_code INTEGER,             -- what the engine reported when the container stopped
+    oom_killed INTEGER NOT NULL DEFAULT 0,
+    engine_error TEXT,             -- an end with no exit code (the engine lost the container)
+    start_error TEXT,              -- AWS's reason for a container that could not start
+    stop_sent_at INTEGER,          -- last stop asked of the engine (sent again until the container exits)
+    timed_out INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (job_id, attempt)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS share_usage (
     job_queue_arn TEXT NOT NULL,
     share_identifier TEXT NOT NULL,
@@ -162,6 +178,27 @@ SELECT jobs_v1.job_id, json_extract(d.value, '$.jobId'), json_extract(d.value, '
 FROM jobs_v1, json_each(jobs_v1.doc, '$.dependsOn') AS d WHERE json_extract(d.value, '$.jobId') IS NOT NULL;
 DROP TABLE jobs_v1;
 """
+
+
+# Attempts on hosts of a store written before the attempts table, from each job's document.
+_MIGRATE_ATTEMPTS = """
+INSERT OR IGNORE INTO attempts (job_id, attempt, phase, compute_environment, container_id, began_at, exit_code,
+    oom_killed, engine_error, start_error, timed_out)
+SELECT job_id, json_extract(doc, '$.batchemu.attempt'),
+    CASE WHEN json_extract(doc, '$.batchemu.requeue') THEN 'REQUEUED'
+         WHEN json_extract(doc, '$.batchemu.startError') IS NOT NULL THEN 'START_FAILED'
+         WHEN json_extract(doc, '$.batchemu.exit') IS NOT NULL THEN 'EXITED'
+         WHEN json_extract(doc, '$.batchemu.containerId') IS NOT NULL THEN 'STARTED'
+         ELSE 'PLACED' END,
+    json_extract(doc, '$.batchemu.computeEnvironment'), json_extract(doc, '$.batchemu.containerId'), entered_at,
+    json_extract(doc, '$.batchemu.exit.exit_code'), COALESCE(json_extract(doc, '$.batchemu.exit.oom_killed'), 0),
+    json_extract(doc, '$.batchemu.exit.error'), json_extract(doc, '$.batchemu.startError'),
+    COALESCE(json_extract(doc, '$.batchemu.timedOut'), 0)
+FROM jobs WHERE status IN ('STARTING', 'RUNNING') AND has_doc = 1
+"""
+
+ATTEMPT_FIELDS = ("phase", "compute_environment", "container_id", "began_at", "ended_at", "exit_code", "oom_killed",
+                  "engine_error", "start_error", "stop_sent_at", "timed_out")
 
 
 class Tx:
@@ -420,6 +457,29 @@ class Tx:
     def clear_intent(self, job_id: str) -> None:
         self.conn.execute("UPDATE jobs SET intent = NULL, intent_reason = NULL WHERE job_id = ?", (job_id,))
 
+    # -- attempts -------------------------------------------------------------------------------------
+    def insert_attempt(self, job_id: str, attempt: int, compute_environment: str, now: int) -> None:
+        """A new attempt, PLACED (a requeued attempt's number is used again)."""
+        self.conn.execute(
+            "INSERT OR REPLACE INTO attempts (job_id, attempt, phase, compute_environment, began_at)"
+            " VALUES (?, ?, 'PLACED', ?, ?)", (job_id, attempt, compute_environment, now))
+
+    def get_attempt(self, job_id: str, attempt: int) -> dict | None:
+        row = self.conn.execute(f"SELECT {', '.join(ATTEMPT_FIELDS)} FROM attempts WHERE job_id = ? AND attempt = ?",
+                                (job_id, attempt)).fetchone()
+        return dict(zip(ATTEMPT_FIELDS, row), job_id=job_id, attempt=attempt) if row else None
+
+    def update_attempt(self, job_id: str, attempt: int, **fields: Any) -> None:
+        unknown = set(fields) - set(ATTEMPT_FIELDS)
+        if unknown:
+            raise ValueError(unknown)
+        sets = ", ".join(f"{name} = ?" for name in fields)
+        self.conn.execute(f"UPDATE attempts SET {sets} WHERE job_id = ? AND attempt = ?",
+                          (*fields.values(), job_id, attempt))
+
+    def delete_attempt(self, job_id: str, attempt: int) -> None:
+        self.conn.execute("DELETE FROM attempts WHERE job_id = ? AND attempt = ?", (job_id, attempt))
+
     # -- jobs: dependencies ----------------------------------------------------------------------------
     def add_dependencies(self, edges: Iterable[tuple[str, str, str | None]]) -> None:
         """(waiting job, job it waits for, type) edges."""
@@ -551,8 +611,11 @@ class Store:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
+            self._pending_attempts = False
             self._migrate()
             self._conn.executescript(SCHEMA)
+            if self._pending_attempts:
+                self._conn.execute(_MIGRATE_ATTEMPTS)
             # A write at start: a read-only or locked file is found now, not at the first SubmitJob.
             self._conn.execute("INSERT INTO counters (name, value) VALUES ('opened', 1) "
                                "ON CONFLICT(name) DO UPDATE SET value = value + 1")
@@ -575,6 +638,9 @@ class Store:
     def _migrate(self) -> None:
         """Bring a store written by an earlier version up to SCHEMA, keeping every job."""
         columns = {r[1] for r in self._conn.execute("PRAGMA table_info(jobs)")}
+        if columns and not self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'attempts'").fetchone():
+            self._pending_attempts = True
         if not columns or "has_doc" in columns:
             return
         with self._lock:

@@ -95,3 +95,13 @@ def test_consumable_resource_gates_and_is_held_for_the_waiting_job():
 
 def test_full_compute_environment_places_nothing():
     assert placed(one_queue(jobs({"vcpus": 1}), capacity=4, used=4)) == []
+
+
+def test_attempt_phases_are_a_table_every_phase_reaches_ended_or_is_requeued():
+    from batchemu.attempts import ENDED, PHASES, REQUEUED
+
+    def reaches_end(phase, seen=()):
+        return phase in (ENDED, REQUEUED) or any(reaches_end(n, seen + (phase,)) for n in PHASES[phase]
+                                                 if n not in seen)
+    assert all(reaches_end(phase) for phase in PHASES)
+    assert PHASES[ENDED] == frozenset() and PHASES[REQUEUED] == frozenset()

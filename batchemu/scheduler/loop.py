@@ -185,6 +185,7 @@ class Scheduler:
                 if job is None or job["status"] != states.RUNNABLE or ce_arn not in ces:
                     continue  # cancelled (or its CE deleted) since the snapshot
                 attempts.begin_attempt(job, config, ces[ce_arn], now)
+                tx.insert_attempt(job_id, states.internal(job)["attempt"], ce_arn, now)
                 if job.get("statusReason", "").startswith(BLOCKED_CODES):
                     job.pop("statusReason")
                 states.internal(job)["jobQueueName"] = queue_names.get(queue_arn, "")
@@ -255,19 +256,18 @@ class Scheduler:
             attempt = info["attempt"]
         outcome: dict = {}
         try:
-            outcome["containerId"] = self.executor.start(spec)
+            outcome = {"phase": attempts.STARTED, "container_id": self.executor.start(spec)}
         except ImagePullError as exc:
-            outcome["startError"] = str(exc)
+            outcome = {"phase": attempts.START_FAILED, "start_error": str(exc)}
         except EngineUnavailable:
-            outcome["requeue"] = True
+            outcome = {"phase": attempts.REQUEUED}
         except Exception as exc:  # noqa: BLE001 - any engine refusal is CannotStartContainerError, as AWS says
-            outcome["startError"] = f"CannotStartContainerError: {exc}"
+            outcome = {"phase": attempts.START_FAILED, "start_error": f"CannotStartContainerError: {exc}"}
         with self.ctx.store.transaction() as tx:
-            job = tx.get_job(job_id)
-            if job is None or states.internal(job).get("attempt") != attempt or job["status"] != states.STARTING:
-                return
-            states.internal(job).update(outcome)
-            tx.update_job(job)
+            row = tx.get_attempt(job_id, attempt)
+            if row is None or not attempts.can_move(row, outcome["phase"]):
+                return  # ended meanwhile (terminated before the container was created)
+            tx.update_attempt(job_id, attempt, **outcome)
 
     def _stop_container(self, job_id: str, container_id: str) -> None:
         self.executor.stop(container_id, timeout=STOP_TIMEOUT)

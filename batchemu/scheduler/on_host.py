@@ -26,15 +26,14 @@ class Work:
 
 
 def record_exits(tx: Tx, exits) -> None:
-    """Store each reported container exit on its job's current attempt."""
+    """Store each reported container exit on its attempt (never on a finished or another attempt)."""
     for exit in exits:
-        job = tx.get_job(exit.job_id)
-        info = states.internal(job) if job else {}
-        if job is None or job["status"] not in states.ON_HOST or info.get("attempt") != exit.attempt:
+        attempt = tx.get_attempt(exit.job_id, exit.attempt)
+        if attempt is None or not attempts.can_move(attempt, attempts.EXITED):
             continue
-        info["exit"] = {"exit_code": exit.exit_code, "oom_killed": exit.oom_killed, "error": exit.error}
-        info.setdefault("containerId", exit.container_id)
-        tx.update_job(job)
+        tx.update_attempt(exit.job_id, exit.attempt, phase=attempts.EXITED, exit_code=exit.exit_code,
+                          oom_killed=int(exit.oom_killed), engine_error=exit.error,
+                          container_id=attempt["container_id"] or exit.container_id)
 
 
 def progress(tx: Tx, ctx, now_of, ready, busy, engine_up: bool, running: tuple[set, int] | None,
@@ -46,16 +45,25 @@ def progress(tx: Tx, ctx, now_of, ready, busy, engine_up: bool, running: tuple[s
             continue
         now = now_of()
         info = states.internal(job)
-        before = (job["status"], len(job.get("attempts") or []), repr(info))
+        attempt = tx.get_attempt(job["jobId"], info.get("attempt", 0))
+        if attempt is None:  # placed by a server that crashed before recording it: place it again
+            tx.insert_attempt(job["jobId"], info.get("attempt", 0), info.get("computeEnvironment"), now)
+            attempt = tx.get_attempt(job["jobId"], info.get("attempt", 0))
+        before = (job["status"], len(job.get("attempts") or []), repr(info), job.get("startedAt"))
+        changes: dict = {}
         try:
             if job["status"] == states.STARTING:
-                _starting(job, info, now, ready, work, engine_up)
+                _starting(job, info, attempt, changes, now, ready, work, engine_up)
             if job["status"] == states.RUNNING:
-                _running(job, info, now, ready, work, running)
+                _running(job, info, {**attempt, **changes}, changes, now, ready, work, running)
         except Exception:  # one job's fault must not stop the pass for the others; it is tried again
             log.exception("progress of job %s failed", job["jobId"])
             continue
-        if (job["status"], len(job.get("attempts") or []), repr(info)) != before:
+        if changes.pop("_delete", False):
+            tx.delete_attempt(attempt["job_id"], attempt["attempt"])
+        elif changes:
+            tx.update_attempt(attempt["job_id"], attempt["attempt"], **changes)
+        if (job["status"], len(job.get("attempts") or []), repr(info), job.get("startedAt")) != before:
             if job["status"] not in states.ON_HOST:
                 usage.attempt_ended(tx, ctx, job, now)
                 freed = True
@@ -63,46 +71,55 @@ def progress(tx: Tx, ctx, now_of, ready, busy, engine_up: bool, running: tuple[s
     return freed
 
 
-def _stop(job: dict, info: dict, now: int, work: Work) -> None:
+def _stop(job: dict, attempt: dict, changes: dict, now: int, work: Work) -> None:
     """Ask for a stop, again when an earlier one has not taken effect (the engine was busy or down)."""
-    if now - info.get("stopSentAt", -RESTOP_MS) >= RESTOP_MS:
-        info["stopSentAt"] = now
-        work.stop.append((job["jobId"], info["containerId"]))
+    if now - (attempt.get("stop_sent_at") or -RESTOP_MS) >= RESTOP_MS:
+        changes["stop_sent_at"] = now
+        work.stop.append((job["jobId"], attempt["container_id"]))
 
 
-def _starting(job: dict, info: dict, now: int, ready, work: Work, engine_up: bool) -> None:
-    if info.get("requeue"):
-        info.pop("requeue")
+def _finish(job: dict, attempt: dict, changes: dict, now: int, **end) -> None:
+    attempts.finish_attempt(job, now, timed_out=bool(attempt.get("timed_out")), **end)
+    changes.update(phase=attempts.ENDED, ended_at=now)
+
+
+def _starting(job: dict, info: dict, attempt: dict, changes: dict, now: int, ready, work: Work,
+              engine_up: bool) -> None:
+    phase = attempt["phase"]
+    if phase == attempts.REQUEUED:
+        changes["_delete"] = True
         info["attempt"] -= 1
         states.transition(job, states.RUNNABLE, now)
-    elif info.get("startError"):
-        reason = info["startError"]
-        attempts.finish_attempt(job, now, exit_code=None, reason=reason, status_reason=reason)
-    elif info.get("containerId"):
-        if info.get("terminateReason"):
-            _stop(job, info, now, work)
+    elif phase == attempts.START_FAILED:
+        reason = attempt["start_error"]
+        _finish(job, attempt, changes, now, exit_code=None, reason=reason, status_reason=reason)
+    elif phase in (attempts.STARTED, attempts.EXITED):
+        if info.get("terminateReason") and phase == attempts.STARTED:
+            _stop(job, attempt, changes, now, work)
         if ready(job, now):
             states.transition(job, states.RUNNING, now)
             job["startedAt"] = now
     elif info.get("terminateReason"):
         # Terminated before its container was ever created.
-        attempts.finish_attempt(job, now, exit_code=None, reason=None, status_reason=info["terminateReason"])
+        _finish(job, attempt, changes, now, exit_code=None, reason=None, status_reason=info["terminateReason"])
     elif engine_up:
-        work.start.append(job["jobId"])  # start lost (server restarted mid-start): same attempt again
+        work.start.append(job["jobId"])  # not started yet, or the start was lost (server restarted mid-start)
 
 
-def _running(job: dict, info: dict, now: int, ready, work: Work, running: tuple[set, int] | None) -> None:
-    if info.get("exit"):
+def _running(job: dict, info: dict, attempt: dict, changes: dict, now: int, ready, work: Work,
+             running: tuple[set, int] | None) -> None:
+    if attempt["phase"] == attempts.EXITED:
         if ready(job, now):
-            exit_code, reason, status_reason = attempts.end_of(job, info["exit"])
-            attempts.finish_attempt(job, now, exit_code=exit_code, reason=reason, status_reason=status_reason)
+            exit_code, reason, status_reason = attempts.end_of(job, attempt)
+            _finish(job, attempt, changes, now, exit_code=exit_code, reason=reason, status_reason=status_reason)
         return
     timeout = (job.get("timeout") or {}).get("attemptDurationSeconds")
-    if timeout and not info.get("timedOut") and now - job.get("startedAt", now) >= timeout * 1000:
-        info["timedOut"] = True
-    if info.get("terminateReason") or info.get("timedOut"):
-        _stop(job, info, now, work)
+    if timeout and not attempt.get("timed_out") and now - job.get("startedAt", now) >= timeout * 1000:
+        changes["timed_out"] = 1
+        attempt = {**attempt, "timed_out": 1}
+    if info.get("terminateReason") or attempt.get("timed_out"):
+        _stop(job, attempt, changes, now, work)
     elif (running is not None and states.entered_at(job) < running[1] - VANISHED_GRACE_MS
           and (job["jobId"], info.get("attempt")) not in running[0]):
         # Neither running nor reported stopped: the engine lost it (restart, manual removal).
-        info["exit"] = {"exit_code": None, "oom_killed": False, "error": attempts.VANISHED_REASON}
+        changes.update(phase=attempts.EXITED, engine_error=attempts.VANISHED_REASON)

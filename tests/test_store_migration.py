@@ -1,0 +1,52 @@
+"""A state file written by the previous version (jobs as documents only) opens with every job kept."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from batchemu.arrays import child_doc
+from batchemu.store import Store
+
+V1_JOBS = """
+CREATE TABLE jobs (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL UNIQUE,
+    job_queue_arn TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL, job_name TEXT NOT NULL,
+    job_definition_arn TEXT NOT NULL, parent_id TEXT, summary TEXT NOT NULL, wire TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX jobs_by_queue ON jobs (job_queue_arn, status, seq);
+CREATE INDEX jobs_by_parent ON jobs (parent_id, status, seq);
+CREATE INDEX jobs_by_status ON jobs (status, seq);
+"""
+
+
+def v1_job(job_id: str, status: str, **extra) -> dict:
+    return {"jobId": job_id, "jobArn": f"arn:aws:batch:us-east-1:1:job/{job_id}", "jobName": "n",
+            "jobQueue": "q", "jobDefinition": "d", "status": status, "createdAt": 1000, **extra}
+
+
+def test_previous_version_store_is_migrated(tmp_path):
+    path = str(tmp_path / "old.sqlite3")
+    old = sqlite3.connect(path)
+    old.executescript(V1_JOBS)
+    running = v1_job("run", "RUNNING", startedAt=1500, batchemu={
+        "transitions": [["SUBMITTED", 1000], ["RUNNING", 1500]], "attempt": 2, "vcpus": 2.0,
+        "computeEnvironment": "ce-arn", "containerId": "c1", "exit": {"exit_code": 3, "oom_killed": False}})
+    waiting = v1_job("wait", "PENDING", dependsOn=[{"jobId": "run"}], shareIdentifier="A",
+                     batchemu={"transitions": [["PENDING", 1200]]})
+    for doc in (running, waiting):
+        old.execute("INSERT INTO jobs (job_id, job_queue_arn, status, created_at, job_name, job_definition_arn,"
+                    " summary, wire, doc) VALUES (?, 'q', ?, 1000, 'n', 'd', '{}', '{}', ?)",
+                    (doc["jobId"], doc["status"], json.dumps(doc)))
+    old.commit()
+    old.close()
+    store = Store(path, job_wire=json.dumps, summary_wire=json.dumps, child_doc=child_doc)
+    with store.transaction() as tx:
+        row = tx.get_row("run")
+        assert (row["vcpus"], row["compute_environment"], row["entered_at"], row["started_at"]) == (2.0, "ce-arn",
+                                                                                                   1500, 1500)
+        attempt = tx.get_attempt("run", 2)
+        assert (attempt["phase"], attempt["container_id"], attempt["exit_code"]) == ("EXITED", "c1", 3)
+        assert tx.get_row("wait")["share_identifier"] == "A"
+        # The dependency became an edge: the waiting job waits until "run" has succeeded.
+        assert tx.pending_verdicts(10_000) == [("wait", 1, None, 1)]
+        assert tx.get_job("wait")["dependsOn"] == [{"jobId": "run"}]
+    store.close()
