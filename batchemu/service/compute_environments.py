@@ -215,14 +215,6 @@ def update_compute_environment(ctx: Context, request: dict) -> dict:
     return {"computeEnvironmentName": name, "computeEnvironmentArn": doc["computeEnvironmentArn"]}
 
 
-def _in_use(ctx: Context, tx: Tx, arn: str) -> bool:
-    # job_queues imports this module, so it is imported here rather than at the top.
-    from batchemu.service import job_queues
-    return any(arn in (entry["computeEnvironment"] for entry in queue.get("computeEnvironmentOrder") or [])
-               for _, queue in tx.list_resources(job_queues.KIND)
-               if not job_queues.deletion_due(ctx, tx, queue))
-
-
 def delete_compute_environment(ctx: Context, request: dict) -> dict:
     ref = request["computeEnvironment"]
     with ctx.store.transaction() as tx:
@@ -231,7 +223,7 @@ def delete_compute_environment(ctx: Context, request: dict) -> dict:
             raise ClientException(f"computeEnvironment {ref} does not exist")
         if not lookup.deletable(ctx, doc, "compute environment", doc["computeEnvironmentName"]):
             return {}
-        if _in_use(ctx, tx, doc["computeEnvironmentArn"]):
+        if lookup.queues_using(ctx, tx, doc["computeEnvironmentArn"]):
             raise ClientException("Cannot delete, found existing JobQueue relationship")
         lookup.set_status(doc, "DELETING", ctx.clock())
         tx.put_resource(KIND, doc["computeEnvironmentArn"], doc["computeEnvironmentName"], doc)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import re
 
-from batchemu import job_states
 from batchemu.errors import ClientException, NotBuiltError
 from batchemu.service import compute_environments, lookup
 from batchemu.service.context import Context
 from batchemu.store import Tx
 
-KIND = "job-queue"
+KIND = lookup.JOB_QUEUE_KIND
 SCHEDULING_POLICY_KIND = "scheduling-policy"
 NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MAX_DESCRIBE = 100
@@ -29,14 +28,6 @@ QUEUE_DELETED = "Job queue deleted"
 def job_queue(tx: Tx, name_or_arn: str) -> dict | None:
     """The stored job queue (JobQueueDetail wire form) named or ARN'd, or None."""
     return lookup.find(tx, KIND, name_or_arn)
-
-
-def deletion_due(ctx: Context, tx: Tx, queue: dict) -> bool:
-    """Whether a queue is DELETING and may leave the store now: its dwell is over and no job in it is
-    still unfinished (AWS terminates a deleted queue's jobs before the queue goes)."""
-    return (queue["status"] == "DELETING" and lookup.settled(ctx, queue)
-            and not tx.query_jobs({"job_queue_arn": queue["jobQueueArn"]}, statuses=list(job_states.ACTIVE),
-                                  limit=1))
 
 
 def _platform(ce: dict) -> str:
@@ -122,7 +113,7 @@ def create_job_queue(ctx: Context, request: dict) -> dict:
             doc["jobStateTimeLimitActions"] = request["jobStateTimeLimitActions"]
         existing = job_queue(tx, name)
         if existing is not None:
-            if not deletion_due(ctx, tx, existing):
+            if not lookup.queue_deletion_due(ctx, tx, existing):
                 raise ClientException("Object already exists")
             tx.delete_resource(existing["jobQueueArn"])  # a due deletion, finished here
         lookup.set_status(doc, "CREATING", ctx.clock())
@@ -202,7 +193,7 @@ def reconcile(ctx: Context) -> None:
             if doc["status"] == "DELETING":
                 if lookup.settled(ctx, doc):
                     terminated = _terminate_jobs(tx, doc) or terminated
-                if deletion_due(ctx, tx, doc):
+                if lookup.queue_deletion_due(ctx, tx, doc):
                     tx.delete_resource(doc["jobQueueArn"])
             elif doc["status"] in lookup.TRANSIENT and lookup.settled(ctx, doc):
                 lookup.set_status(doc, "VALID", now, HEALTHY)

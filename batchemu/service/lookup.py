@@ -8,6 +8,9 @@ from batchemu.service.context import Context
 from batchemu.service.pagination import decode_token, encode_token, page_size
 from batchemu.store import Tx
 
+JOB_QUEUE_KIND = "job-queue"
+UNFINISHED = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
+
 # Statuses a resource passes through on its way to VALID (or out of the store, for DELETING).
 TRANSIENT = ("CREATING", "UPDATING", "DELETING")
 
@@ -75,3 +78,17 @@ def describe_page(ctx: Context, request: dict, *, kind: str, member: str, label:
     if len(rows) > limit:
         result["nextToken"] = encode_token(page[-1][0])
     return result
+
+
+def queue_deletion_due(ctx: Context, tx: Tx, queue: dict) -> bool:
+    """Whether a queue is DELETING and may leave the store now: its dwell is over and no job in it is
+    still unfinished (AWS terminates a deleted queue's jobs before the queue goes)."""
+    return (queue["status"] == "DELETING" and settled(ctx, queue)
+            and not tx.query_jobs({"job_queue_arn": queue["jobQueueArn"]}, statuses=list(UNFINISHED), limit=1,
+                                  rows_only=True))
+
+
+def queues_using(ctx: Context, tx: Tx, compute_environment_arn: str) -> bool:
+    """Whether a job queue that is not on its way out orders this compute environment."""
+    return any(compute_environment_arn in (e["computeEnvironment"] for e in queue.get("computeEnvironmentOrder") or [])
+               for _, queue in tx.list_resources(JOB_QUEUE_KIND) if not queue_deletion_due(ctx, tx, queue))
