@@ -6,6 +6,7 @@ import logging
 import math
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timezone
 from urllib.parse import unquote, urlsplit
 
 from flask import Flask, Response, request
@@ -16,6 +17,7 @@ from batchemu.errors import ClientException, NotBuiltError, ServiceError
 from batchemu.protocol.model import RestRouter, service_model
 from batchemu.protocol.parser import parse_json, parse_rest_json
 from batchemu.protocol.serializer import error_body, serialize
+from batchemu.protocol.sigv4 import AuthError, verify
 from batchemu.service.context import Context
 
 log = logging.getLogger("batchemu")
@@ -34,6 +36,8 @@ OPERATION_BODY_LIMITS = {
 ROUTED_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "CONNECT"]
 
 JSON_TARGET_SERVICES = {"Logs_20140328": "logs"}
+JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
+HEALTH_PATH = "/_batchemu/health"
 
 
 def _response(status: int, body: bytes, error_code: str | None = None,
@@ -77,6 +81,36 @@ def decoded_path() -> str:
     return request.path
 
 
+def raw_path_and_query() -> tuple[str, list[tuple[str, str]]]:
+    """The request path and query (key, value) pairs as the client sent them, still percent-encoded."""
+    raw = request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI")
+    if raw:
+        parts = urlsplit(raw)
+        path, query = parts.path, parts.query
+    else:
+        path, query = request.environ.get("PATH_INFO", "/"), request.environ.get("QUERY_STRING", "")
+    pairs = [(k, v) for k, _, v in (p.partition("=") for p in query.split("&") if p)]
+    return path, pairs
+
+
+def authenticate(credentials: dict[str, str]) -> Response | None:
+    """None when the request carries a valid SigV4 signature by one of `credentials`, else AWS's refusal:
+    403 from Batch (rest-json), 400 from the awsJson services, as each answers its other client errors."""
+    target = request.headers.get("X-Amz-Target")
+    is_json = bool(target) and request.method == "POST"
+    service = JSON_TARGET_SERVICES.get(target.partition(".")[0], "logs") if is_json else "batch"
+    path, query = raw_path_and_query()
+    try:
+        verify(method=request.method, raw_path=path, query=query, headers=request.headers,
+               body=lambda: request.get_data(cache=True), services=(service,), credentials=credentials,
+               now=datetime.now(timezone.utc))
+    except AuthError as exc:
+        if is_json:
+            return error_response(exc.code, exc.message, 400, JSON_CONTENT_TYPE)
+        return error_response(exc.code, exc.message, 403)
+    return None
+
+
 def create_app(ctx: Context, handlers: dict[str, Callable], json_handlers: dict[str, dict[str, Callable]],
                health: Callable[[], dict]) -> Flask:
     """An app serving Batch (rest-json) and the awsJson services in `json_handlers` on one port."""
@@ -105,7 +139,14 @@ def create_app(ctx: Context, handlers: dict[str, Callable], json_handlers: dict[
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response("ServerException", f"Internal error ({type(exc).__name__})", 500)
 
-    @app.get("/_batchemu/health")
+    if ctx.config.auth:
+        @app.before_request
+        def check_signature() -> Response | None:
+            if request.path == HEALTH_PATH:
+                return None
+            return authenticate(ctx.config.auth)
+
+    @app.get(HEALTH_PATH)
     def health_endpoint() -> Response:
         import json
         return _response(200, json.dumps(health()).encode())
@@ -134,7 +175,7 @@ def create_app(ctx: Context, handlers: dict[str, Callable], json_handlers: dict[
         return _response(200, serialize(operation, result))
 
     def _dispatch_json_target(target: str) -> Response:
-        content_type = "application/x-amz-json-1.1"
+        content_type = JSON_CONTENT_TYPE
         prefix, _, name = target.partition(".")
         service = JSON_TARGET_SERVICES.get(prefix)
         if service is None or service not in json_handlers:

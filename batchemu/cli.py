@@ -8,6 +8,14 @@ import sys
 
 from batchemu import __version__
 from batchemu.config import Config, default_state_path
+from batchemu.protocol.sigv4 import parse_credentials
+
+
+def _auth_pair(text: str) -> dict[str, str]:
+    try:
+        return parse_credentials(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="refuse job definitions with privileged containers or host devices")
     serve.add_argument("--deny-host-volumes", action="store_true", default=defaults.deny_host_volumes,
                        help="refuse job definitions with host-path volumes")
+    serve.add_argument("--auth", action="append", type=_auth_pair, metavar="ACCESS_KEY:SECRET",
+                       help="require requests signed (AWS SigV4) with this key; repeatable (default: "
+                            "$BATCHEMU_AUTH, comma-separated pairs; unset: no authentication)")
     serve.add_argument("--no-scheduler", action="store_true",
                        help="serve the API only; never start containers")
     serve.add_argument("--verbose", "-v", action="store_true", help="log every request")
@@ -43,7 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        parser = build_parser()
+    except ValueError as exc:  # a malformed BATCHEMU_* variable: never serve with less than was asked for
+        print(f"batchemu: {exc}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.verbose:
@@ -54,9 +70,12 @@ def main(argv: list[str] | None = None) -> int:
                     keep_containers=args.keep_containers, network=args.network,
                     scale_down_delay=args.scale_down_delay, deny_privileged=args.deny_privileged,
                     deny_host_volumes=args.deny_host_volumes)
+    if args.auth:
+        config.auth = {key: secret for pairs in args.auth for key, secret in pairs.items()}
     if not config.is_loopback():
-        print(f"WARNING: binding to {config.host}: anyone who can reach this address can start containers "
-              "on this machine's Docker Engine, which is root-equivalent.", file=sys.stderr)
+        who = "anyone holding a configured key" if config.auth else "anyone who can reach this address"
+        print(f"WARNING: binding to {config.host}: {who} can start containers on this machine's Docker "
+              "Engine, which is root-equivalent.", file=sys.stderr)
     from batchemu.server import Server
     from batchemu.store import StateError
     try:
@@ -64,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     except StateError as exc:
         print(f"batchemu: {exc}", file=sys.stderr)
         return 2
-    print(f"batchemu {__version__} listening on {server.url} (state: {config.state})", flush=True)
+    auth = f"SigV4 required, {len(config.auth)} key(s)" if config.auth else "none"
+    print(f"batchemu {__version__} listening on {server.url} (state: {config.state}; authentication: {auth})",
+          flush=True)
     server.serve_forever()
     return 0
 

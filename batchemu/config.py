@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from batchemu.protocol.sigv4 import parse_credentials
+
 
 def default_state_path() -> str:
     """$BATCHEMU_STATE, else $XDG_STATE_HOME/batchemu/state.sqlite3 (~/.local/state/... by default)."""
@@ -13,6 +15,13 @@ def default_state_path() -> str:
         return os.environ["BATCHEMU_STATE"]
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return str(Path(base) / "batchemu" / "state.sqlite3")
+
+
+def _env_credentials() -> dict[str, str]:
+    try:
+        return parse_credentials(os.environ.get("BATCHEMU_AUTH", ""))
+    except ValueError as exc:
+        raise ValueError(f"BATCHEMU_AUTH: {exc}") from None
 
 
 def _env_float(name: str, default: float) -> float:
@@ -45,6 +54,8 @@ class Config:
                                            if os.environ.get("BATCHEMU_SCALE_DOWN_DELAY") else None)
     # Seconds between scheduler passes when nothing wakes it.
     tick: float = field(default_factory=lambda: _env_float("BATCHEMU_TICK", 1.0))
+    # Access key -> secret: when set, every API request must carry a SigV4 signature by one of them.
+    auth: dict[str, str] = field(default_factory=_env_credentials, repr=False)
     # Label put on every container this server starts (the pytest plugin removes them by it).
     instance_label: str = ""
 
