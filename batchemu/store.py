@@ -357,13 +357,17 @@ class Tx:
             clauses.append("created_at < ?")
             args.append(created_before)
         if definition is not None:
-            clauses.append("job_definition_arn " + ("= ?" if definition.startswith("arn:") else "LIKE ? ESCAPE '\\'"))
             if definition.startswith("arn:"):
+                clauses.append("job_definition_arn = ?")
                 args.append(definition)
+            elif ":" in definition:
+                # "name:3" is exactly that revision (compared case-sensitively, as names are).
+                clauses.append("substr(job_definition_arn, -?) = ?")
+                args.extend([len(definition) + 16, f":job-definition/{definition}"])
             else:
-                escaped = definition.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                # "name" matches every revision, "name:3" exactly one.
-                args.append(f"%:job-definition/{escaped}" + ("" if ":" in definition else ":%"))
+                # "name" is every revision of it.
+                clauses.append("instr(job_definition_arn, ?) > 0")
+                args.append(f":job-definition/{definition}:")
         payload = "" if rows_only else (", summary" if summaries else ", doc")
         sql = f"SELECT {_ROW_SELECT}{payload} FROM jobs"
         if clauses:

@@ -167,6 +167,13 @@ def test_list_jobs_status_filters_and_paging(batch_client):
     by_definition = batch_client.list_jobs(
         jobQueue=queue["name"], filters=[{"name": "JOB_DEFINITION", "values": [definition["jobDefinitionName"]]}])
     assert len(by_definition["jobSummaryList"]) == 6
+    revision = batch_client.list_jobs(jobQueue=queue["name"], filters=[
+        {"name": "JOB_DEFINITION", "values": [f"{definition['jobDefinitionName']}:1"]}])
+    assert len(revision["jobSummaryList"]) == 6
+    for other in (f"{definition['jobDefinitionName']}:2", definition["jobDefinitionName"].upper(),
+                  definition["jobDefinitionName"][:-1]):
+        assert batch_client.list_jobs(jobQueue=queue["name"], filters=[
+            {"name": "JOB_DEFINITION", "values": [other]}])["jobSummaryList"] == []
     with pytest.raises(batch_client.exceptions.ClientException):
         batch_client.list_jobs(jobQueue=queue["name"], filters=[{"name": "NOPE", "values": ["x"]}])
 
