@@ -17,8 +17,8 @@ from batchemu.executors import LABEL_INSTANCE
 from tests.conftest import make_queue, needs_docker, register, unique, wait_until
 
 
-def serve(state: str) -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen([sys.executable, "-m", "batchemu", "serve", "--port", "0", "--state", state],
+def serve(state: str, *flags: str) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen([sys.executable, "-m", "batchemu", "serve", "--port", "0", "--state", state, *flags],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = process.stdout.readline()
     assert "listening on" in line, line
@@ -65,4 +65,42 @@ def test_sigkill_mid_array_then_restart_finishes_every_job(tmp_path):
         process.wait(timeout=30)
     engine = docker.from_env()
     label = hashlib.sha1(os.path.abspath(state).encode()).hexdigest()[:16]
+    wait_until(lambda: not engine.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={label}"}), 15)
+
+
+@needs_docker
+def test_sigkill_with_jobs_in_every_state_and_exits_during_the_downtime(tmp_path):
+    state = str(tmp_path / "state.sqlite3")
+    label = hashlib.sha1(os.path.abspath(state).encode()).hexdigest()[:16]
+    engine = docker.from_env()
+    process, url = serve(state, "--state-dwell", "0.4")
+    try:
+        batch = client(url)
+        queue = make_queue(batch, max_vcpus=2)
+        codes = [3, 0, 5, 0, 0, 7]
+        ids = [batch.submit_job(jobName=unique("k"), jobQueue=queue["name"], jobDefinition=register(
+            batch, ["sh", "-c", f"sleep 1; exit {code}"])["jobDefinitionArn"])["jobId"] for code in codes]
+
+        def spread() -> set | None:
+            statuses = {j["status"] for j in batch.describe_jobs(jobs=ids)["jobs"]}
+            return statuses if "RUNNING" in statuses and statuses & {"SUBMITTED", "PENDING", "RUNNABLE"} else None
+        assert "RUNNING" in wait_until(spread, 30)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    # The containers the dead server started run on and exit while it is down.
+    wait_until(lambda: all(c.status == "exited" for c in engine.containers.list(
+        all=True, filters={"label": f"{LABEL_INSTANCE}={label}"})), 30)
+    process, url = serve(state, "--state-dwell", "0.4")
+    try:
+        batch = client(url)
+        wait_until(lambda: all(j["status"] in ("SUCCEEDED", "FAILED")
+                               for j in batch.describe_jobs(jobs=ids)["jobs"]), 90)
+        jobs = batch.describe_jobs(jobs=ids)["jobs"]
+        assert [j["container"]["exitCode"] for j in jobs] == codes
+        assert [j["status"] for j in jobs] == ["SUCCEEDED" if code == 0 else "FAILED" for code in codes]
+        assert all(len(j["attempts"]) == 1 for j in jobs)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
     wait_until(lambda: not engine.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={label}"}), 15)
