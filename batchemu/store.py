@@ -61,7 +61,9 @@ CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs (parent_id, status, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_share ON jobs (job_queue_arn, status, share_identifier, priority, seq);
 CREATE INDEX IF NOT EXISTS jobs_array_parents ON jobs (status) WHERE array_size IS NOT NULL;
-CREATE INDEX IF NOT EXISTS jobs_with_intent ON jobs (intent) WHERE intent IS NOT NULL;
+-- On seq, so that each pass's "oldest intents first" reads this index, not every job in seq order.
+DROP INDEX IF EXISTS jobs_with_intent;
+CREATE INDEX IF NOT EXISTS jobs_with_intent_by_seq ON jobs (seq) WHERE intent IS NOT NULL;
 CREATE TABLE IF NOT EXISTS job_dependencies (
     job_id TEXT NOT NULL,        -- the job that waits
     depends_on TEXT NOT NULL,    -- the job it waits for
