@@ -33,10 +33,12 @@ def child_dependencies(parent: dict, index: int) -> list[dict]:
     return out
 
 
-def child_doc(parent: dict, row: JobRow) -> dict:
-    """The document of an array child that has none yet (its row and its parent's document)."""
+def child_doc(parent: dict, row: JobRow, *, shared: bool = False) -> dict:
+    """The document of an array child that has none yet (its row and its parent's document). With
+    shared, it shares the parent's nested values: only for a document serialized and then dropped."""
     index = row["array_index"]
-    doc = {key: copy.deepcopy(value) for key, value in parent.items() if key not in _PARENT_ONLY}
+    doc = {key: value if shared else copy.deepcopy(value) for key, value in parent.items()
+           if key not in _PARENT_ONLY}
     doc.update(jobId=row["job_id"], jobArn=f"{parent['jobArn']}:{index}", status=row["status"],
                createdAt=row["created_at"], arrayProperties={"index": index}, attempts=[],
                dependsOn=child_dependencies(parent, index), isCancelled=bool(row["is_cancelled"]),

@@ -1,4 +1,4 @@
-"""`python -m bench [--only latency,capacity,api,scale] [--quick] [--moto]`."""
+"""`python -m bench [--only latency,capacity,api,scale,arrays] [--quick] [--moto]`."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import sys
 import time
 import traceback
 
-from bench import api, capacity, latency, scale
+from bench import api, arrays, capacity, latency, scale
 from bench.report import RESULTS, Report, machine
 from bench.servers import moto_venv
 
-SUITES = ("latency", "capacity", "api", "scale")
-NEEDS_DOCKER = ("latency", "capacity")
+SUITES = ("latency", "capacity", "api", "scale", "arrays")
+NEEDS_DOCKER = ("latency", "capacity", "arrays")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                     report.note(why)
                 api.run(report, args.quick, venv)
             else:
-                {"latency": latency, "capacity": capacity, "scale": scale}[suite].run(report, args.quick)
+                {"latency": latency, "capacity": capacity, "scale": scale, "arrays": arrays}[suite].run(report, args.quick)
         except Exception:  # noqa: BLE001 -- one broken suite must not hide the others' results
             traceback.print_exc()
             report.note(f"{suite}: ERROR (traceback above)")
