@@ -586,6 +586,9 @@ class Tx:
             [(group, stream, ts, ingestion, message) for ts, message in events])
 
 
+READER_CACHE_MIB = 1
+
+
 class StateError(Exception):
     """The state file cannot be used; str() says why and what to do, for the command line."""
 
@@ -640,9 +643,11 @@ class Store:
         # where every connection would be a database of its own.
         self._shared_reads = path == ":memory:" or path.startswith("file::memory:")
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, cache_mib: int = 32) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA cache_size=-32768")  # 32 MiB of pages: pages of big job tables stay hot
+        # The writer's 32 MiB of pages keep big job tables hot; each reader thread has a smaller cache of its
+        # own (the operating system's file cache is shared by all of them).
+        conn.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")
         conn.execute("PRAGMA busy_timeout=10000")
         return conn
 
@@ -708,7 +713,7 @@ class Store:
             return
         conn = getattr(self._readers, "conn", None)
         if conn is None:
-            conn = self._readers.conn = self._connect()
+            conn = self._readers.conn = self._connect(cache_mib=READER_CACHE_MIB)
         conn.execute("BEGIN")
         try:
             yield self._tx(conn)
