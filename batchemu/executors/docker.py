@@ -15,6 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -114,6 +115,8 @@ class DockerExecutor:
         self._lock = threading.Lock()  # guards the dicts and sets below
         self._cursors: dict[str, _LogCursor] = {}
         self._reported: set[str] = set()   # containers whose exit was handed out (removed on the next call)
+        self._removing: set[str] = set()   # containers being removed on the removal pool
+        self._removals = ThreadPoolExecutor(max_workers=2, thread_name_prefix="batchemu-docker-rm")
         self._host_cpus: int | None = None
         self._listener: Callable[[], None] | None = None
         self._sink: LogSink | None = None
@@ -295,24 +298,30 @@ class DockerExecutor:
         return result
 
     def collect_exits(self) -> list[ContainerExit]:
-        """Containers reported by the previous call are removed now, once the scheduler has recorded them."""
+        """Containers reported by an earlier call are removed now (in the background), once the scheduler
+        has recorded them; only containers not yet reported are inspected."""
         client = self._engine()
         try:
-            stopped = client.containers.list(all=True, ignore_removed=True,
-                                             filters={"label": self._label_filters(), "status": STOPPED_STATES})
+            summaries = client.api.containers(all=True, filters={"label": self._label_filters(),
+                                                                 "status": STOPPED_STATES})
             exits = []
             with self._lock:
                 reported = set(self._reported)
-            for container in stopped:
-                if container.id in reported:
+            for summary in summaries:
+                container_id = summary["Id"]
+                if container_id in reported:
                     if not self.config.keep_containers:
-                        _remove_quietly(client, container.id)
+                        self._remove_later(container_id)
                     continue
-                if container.status == "created":
+                if summary.get("State") == "created":
                     # Being started right now (start() removes what it fails to start), or left by a server
                     # that died mid-start, which the restarted scheduler resumes by name: not an exit.
                     continue
-                if container.status not in STOPPED_STATES:
+                try:
+                    container = client.containers.get(container_id)
+                except NotFound:
+                    continue
+                if container.status == "created" or container.status not in STOPPED_STATES:
                     # Listed as stopped, but started by the time it was inspected: not an exit.
                     continue
                 exit = _exit_of(container.attrs)
@@ -324,11 +333,30 @@ class DockerExecutor:
                     self._reported.add(container.id)
             with self._lock:
                 # Forget ids the engine no longer lists (removed), so the set stays small.
-                self._reported &= {c.id for c in stopped}
+                self._reported &= {s["Id"] for s in summaries}
                 self._reported |= {e.container_id for e in exits}
             return exits
         except _UNREACHABLE as exc:
             raise self._unreachable(exc) from exc
+
+    def _remove_later(self, container_id: str) -> None:
+        """Remove a reported container on the removal pool, so the scheduler's pass does not wait for it."""
+        with self._lock:
+            if container_id in self._removing:
+                return
+            self._removing.add(container_id)
+
+        def remove() -> None:
+            try:
+                _remove_quietly(self._engine(), container_id)
+            finally:
+                with self._lock:
+                    self._removing.discard(container_id)
+        try:
+            self._removals.submit(remove)
+        except RuntimeError:  # closing: the next server's pass removes it
+            with self._lock:
+                self._removing.discard(container_id)
 
     def stop(self, container_id: str, timeout: float = 10.0) -> None:
         """A container already gone is fine; an engine that refuses is logged (the exit is what counts)."""
@@ -361,6 +389,7 @@ class DockerExecutor:
 
     def close(self) -> None:
         self._stopping.set()
+        self._removals.shutdown(wait=True)
         events = self._events
         if events is not None:
             try:
