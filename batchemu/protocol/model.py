@@ -45,13 +45,17 @@ class RestRouter:
 
     def match(self, method: str, path: str) -> tuple[OperationModel, dict[str, str]] | None:
         """The operation and URI labels for a request, or None when no operation has that route."""
-        op = self._literal.get((method, path.rstrip("/").lower()))
+        op = self.literal(method, path)
         if op is not None:
             return op, {}
         for route in self._labelled:
             if route.method == method and path.startswith(route.prefix) and len(path) > len(route.prefix):
                 return route.operation, {route.label: path[len(route.prefix):]}
         return None
+
+    def literal(self, method: str, path: str) -> OperationModel | None:
+        """The operation on a route without URI labels, or None."""
+        return self._literal.get((method, path.rstrip("/").lower()))
 
     def allowed_methods(self, path: str) -> set[str]:
         """Methods some operation accepts on `path` (for 405 answers)."""

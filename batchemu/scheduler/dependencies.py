@@ -20,19 +20,31 @@ def dependency_failed(job_id: str) -> str:
     return f"{DEPENDENCY_FAILED}: {job_id} FAILED"
 
 
+def _waits_for_nothing(job: dict) -> bool:
+    """An ordinary job without dependencies: PENDING has nothing to wait for. (SubmitJob stores an edge
+    for each dependsOn entry, and only array jobs take typed ones.)"""
+    return not job.get("dependsOn") and not (job.get("arrayProperties") or {}).get("size")
+
+
 def advance(tx: Tx, now: int, dwell_ms: int, ready: Callable[[dict, int], bool]) -> bool:
-    """One step for every waiting job whose dwell is over; whether any moved."""
-    moved = False
+    """One step for every waiting job whose dwell is over; whether another pass may move more: a job
+    failed (its dependents may fail next), or an array parent or child moved (arrays.roll_up, which ran
+    before this, counts them). An ordinary job made RUNNABLE needs none: placement follows in this pass."""
+    again = False
     for _, job in tx.query_jobs({}, statuses=[states.SUBMITTED]):
         if ready(job, now):
             states.transition(job, states.PENDING, now)
+            # Straight on to RUNNABLE with one write, as pending_verdicts would find in this same pass.
+            if _waits_for_nothing(job) and ready(job, now):
+                states.transition(job, states.RUNNABLE, now)
+            else:
+                again = again or bool((job.get("arrayProperties") or {}).get("size"))
             tx.update_job(job)
-            moved = True
     runnable_rows, failed_rows = [], {}
     for job_id, has_doc, failed_dependency, waiting in tx.pending_verdicts(now - dwell_ms):
         if failed_dependency is None and waiting:
             continue
-        moved = True
+        again = again or failed_dependency is not None or not has_doc
         if not has_doc:
             if failed_dependency is None:
                 runnable_rows.append(job_id)
@@ -40,6 +52,7 @@ def advance(tx: Tx, now: int, dwell_ms: int, ready: Callable[[dict, int], bool])
                 failed_rows.setdefault(failed_dependency, []).append(job_id)
             continue
         job = tx.get_job(job_id)
+        again = again or bool(states.internal(job).get("parentId"))
         if failed_dependency is None:
             states.transition(job, states.RUNNABLE, now)
         else:
@@ -48,4 +61,4 @@ def advance(tx: Tx, now: int, dwell_ms: int, ready: Callable[[dict, int], bool])
     tx.set_rows_status(runnable_rows, states.RUNNABLE, now)
     for dependency, job_ids in failed_rows.items():
         tx.set_rows_status(job_ids, states.FAILED, now, dependency_failed(dependency))
-    return moved
+    return again

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import re
 
 from batchemu.errors import ClientException
@@ -36,7 +35,8 @@ def _merge_by_key(base: list[dict], overrides: list[dict], key: str) -> list[dic
 
 def resolve_container(properties: dict, overrides: dict, parameters: dict[str, str]) -> dict:
     """The ContainerDetail (wire form) a job runs with, before any attempt has started."""
-    container = copy.deepcopy(properties)
+    # A shallow copy is enough: below, every change replaces a top-level value and never edits one in place.
+    container = dict(properties)
     if overrides.get("command") is not None:
         container["command"] = list(overrides["command"])
     container["command"] = substitute_parameters(container.get("command") or [], parameters)
