@@ -201,8 +201,13 @@ def create_app(ctx: Context, handlers: dict[str, Callable], json_handlers: dict[
     return app
 
 
-def health_report(ctx: Context, docker_status: Callable[[], tuple[bool, str]]) -> dict:
-    reachable, detail = docker_status()
-    return {"service": "batchemu", "version": __version__, "state": ctx.config.state,
-            "region": ctx.config.region, "accountId": ctx.config.account_id,
-            "docker": {"reachable": reachable, "detail": detail}}
+def health_report(ctx: Context, engine_status: Callable[[], tuple[bool, str]]) -> dict:
+    """Version, state and the active executor; `docker` says whether the Docker Engine answers when it is
+    the executor (kept under that name for clients that read it)."""
+    reachable, detail = engine_status()
+    report = {"service": "batchemu", "version": __version__, "state": ctx.config.state,
+              "region": ctx.config.region, "accountId": ctx.config.account_id,
+              "executor": {"name": ctx.config.executor, "reachable": reachable, "detail": detail}}
+    if ctx.config.executor == "docker":
+        report["docker"] = {"reachable": reachable, "detail": detail}
+    return report
