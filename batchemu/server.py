@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cheroot import wsgi
 
-from batchemu import arrays
+from batchemu import arrays, faults
 from batchemu.app import create_app, health_report
 from batchemu.cheroot_errors import JsonErrorConnection
 from batchemu.config import Config
@@ -51,7 +51,8 @@ class Server:
             self.scheduler = Scheduler(self.ctx, self.executor)
             self.ctx.notify = self.scheduler.notify
         self.app = create_app(self.ctx, HANDLERS, {"logs": logs_service.OPERATIONS},
-                              lambda: health_report(self.ctx, self._engine_status))
+                              lambda: health_report(self.ctx, self._engine_status),
+                              lambda request: faults.inject(self.ctx, self.executor, request))
         # cheroot keeps connections alive (werkzeug's server closes every one) and serves from a thread pool.
         self.httpd = wsgi.Server((config.host, config.port), self.app, numthreads=16, server_name="batchemu")
         self.httpd.ConnectionClass = JsonErrorConnection  # cheroot's own error answers in AWS's JSON form

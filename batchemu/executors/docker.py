@@ -36,6 +36,7 @@ from batchemu.executors import (
     EngineUnavailable,
     ImagePullError,
     LogSink,
+    faults,
 )
 
 log = logging.getLogger("batchemu.executors.docker")
@@ -118,6 +119,7 @@ class DockerExecutor:
         self._listener: Callable[[], None] | None = None
         self._sink: LogSink | None = None
         self._events = None
+        self._faults = faults.FaultBook()
         self._stopping = threading.Event()
         self._threads = [threading.Thread(target=self._follow_events, name="batchemu-docker-events", daemon=True),
                          threading.Thread(target=self._pump_logs, name="batchemu-docker-logs", daemon=True)]
@@ -162,6 +164,8 @@ class DockerExecutor:
     def start(self, spec: ContainerSpec) -> str:
         client = self._engine()
         name = container_name(spec)
+        if self._faults.take_pull_failure(spec.job_id):
+            raise ImagePullError(faults.pull_failure_reason(spec.image))
         try:
             self._ensure_image(client, spec.image)
             arguments = self._create_arguments(client, spec)
@@ -318,6 +322,7 @@ class DockerExecutor:
                 exit = _exit_of(container.attrs)
                 if exit is None:
                     continue
+                exit = self._faults.settle(exit)
                 self._ship_final_lines(client, container.id, container.labels)
                 exits.append(exit)
                 with self._lock:
@@ -341,6 +346,27 @@ class DockerExecutor:
             raise self._unreachable(exc) from exc
         except APIError as exc:
             log.warning("could not stop container %s: %s", container_id[:12], _explain(exc))
+
+    def inject_fault(self, job_id: str, attempt: int, container_id: str | None, fault: str) -> None:
+        """Kill the container (SIGKILL, as a host that vanishes) and report the fault's outcome as its exit."""
+        if fault == faults.PULL_FAILURE:
+            self._faults.arm_pull_failure(job_id)
+            return
+        client = self._engine()
+        self._faults.mark(container_id, fault)
+        try:
+            client.api.kill(container_id)
+        except NotFound:
+            self._faults.unmark(container_id)
+            raise faults.FaultRefused(f"the container of attempt {attempt} of job {job_id} is gone") from None
+        except APIError as exc:
+            self._faults.unmark(container_id)
+            if exc.status_code == 409:  # not running
+                raise faults.FaultRefused(f"attempt {attempt} of job {job_id} has ended already") from None
+            raise
+        except _UNREACHABLE as exc:
+            self._faults.unmark(container_id)
+            raise self._unreachable(exc) from exc
 
     def remove_all(self) -> None:
         try:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from batchemu.config import Config
-from batchemu.executors import ContainerExit, ContainerSpec, ImagePullError, LogSink
+from batchemu.executors import ContainerExit, ContainerSpec, ImagePullError, LogSink, faults
 
 log = logging.getLogger("batchemu.executors.simulate")
 
@@ -86,6 +86,7 @@ class SimulatedExecutor:
         self._listener: Callable[[], None] | None = None
         self._sink: LogSink | None = None
         self._stopping = False
+        self._faults = faults.FaultBook()
         self._thread = threading.Thread(target=self._wake_at_ends, name="batchemu-simulate", daemon=True)
         self._thread.start()
 
@@ -93,6 +94,8 @@ class SimulatedExecutor:
         return True, "simulated executor: attempts run without containers"
 
     def start(self, spec: ContainerSpec) -> str:
+        if self._faults.take_pull_failure(spec.job_id):
+            raise SimulatedStartError(faults.pull_failure_reason(spec.image))
         environment = spec.environment
         seconds = _number(environment, SECONDS_VARIABLE, float, self.config.simulate_seconds)
         reason = (environment.get(REASON_VARIABLE) or "").strip()
@@ -162,6 +165,20 @@ class SimulatedExecutor:
             if run is None or run.ended:
                 return
             run.ended, run.exit_code, run.oom_killed, run.error = True, SIGTERM_EXIT, False, None
+        self._notify()
+
+    def inject_fault(self, job_id: str, attempt: int, container_id: str | None, fault: str) -> None:
+        if fault == faults.PULL_FAILURE:
+            self._faults.arm_pull_failure(job_id)
+            return
+        with self._lock:
+            run = self._runs.get(container_id or "")
+            if run is None or run.ended:
+                raise faults.FaultRefused(f"attempt {attempt} of job {job_id} has ended already")
+            run.ended = True
+            exit = ContainerExit(job_id=job_id, attempt=attempt, container_id=run.run_id, exit_code=None)
+            faults.apply(fault, exit)
+            run.exit_code, run.oom_killed, run.error = exit.exit_code, exit.oom_killed, exit.error
         self._notify()
 
     def remove_all(self) -> None:
