@@ -37,6 +37,7 @@ from batchemu.executors import (
     ImagePullError,
     LogSink,
     faults,
+    images,
 )
 
 log = logging.getLogger("batchemu.executors.docker")
@@ -167,20 +168,35 @@ class DockerExecutor:
         if self._faults.take_pull_failure(spec.job_id):
             raise ImagePullError(faults.pull_failure_reason(spec.image))
         try:
-            self._ensure_image(client, spec.image)
+            image = self._resolve_image(client, spec.image)
             arguments = self._create_arguments(client, spec)
-            return self._create_and_start(client, spec, name, arguments)
+            return self._create_and_start(client, spec, name, image, arguments)
         except _UNREACHABLE as exc:
             raise self._unreachable(exc) from exc
 
-    def _ensure_image(self, client: docker.DockerClient, image: str) -> None:
+    def _resolve_image(self, client: docker.DockerClient, image: str) -> str:
+        """The local image to run for the job's `image` (batchemu.executors.images), pulled if need be."""
+        *local_only, last = images.candidates(image, self.config.image_map)
+        for candidate in local_only:
+            if self._present(client, candidate):
+                log.debug("image %s runs as the local %s", image, candidate)
+                return candidate
+        self._ensure_image(client, last)
+        return last
+
+    @staticmethod
+    def _present(client: docker.DockerClient, image: str) -> bool:
         try:
             client.images.get(image)
-            return
+            return True
         except (ImageNotFound, NotFound):
-            pass
+            return False
         except APIError as exc:
             raise ImagePullError(f"CannotPullContainerError: Error response from daemon: {_explain(exc)}") from exc
+
+    def _ensure_image(self, client: docker.DockerClient, image: str) -> None:
+        if self._present(client, image):
+            return
         repository, tag = parse_repository_tag(image)
         log.info("pulling image %s", image)
         try:
@@ -190,10 +206,10 @@ class DockerExecutor:
         except APIError as exc:
             raise ImagePullError(f"CannotPullContainerError: Error response from daemon: {_explain(exc)}") from exc
 
-    def _create_and_start(self, client: docker.DockerClient, spec: ContainerSpec, name: str,
+    def _create_and_start(self, client: docker.DockerClient, spec: ContainerSpec, name: str, image: str,
                           arguments: dict) -> str:
         try:
-            container = client.containers.create(spec.image, name=name, **arguments)
+            container = client.containers.create(image, name=name, **arguments)
         except APIError as exc:
             if exc.status_code == 409:
                 return self._resume(client, spec, name, exc)
