@@ -16,7 +16,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from batchemu import __version__
 from batchemu.errors import ClientException, NotBuiltError, ServiceError
 from batchemu.protocol.model import RestRouter, service_model
-from batchemu.protocol.parser import parse_json, parse_rest_json
+from batchemu.protocol.parser import load_json_object, parse_json, parse_rest_json
 from batchemu.protocol.serializer import error_body, serialize
 from batchemu.protocol.sigv4 import AuthError, verify
 from batchemu.service.context import Context
@@ -39,6 +39,7 @@ ROUTED_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "T
 JSON_TARGET_SERVICES = {"Logs_20140328": "logs"}
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 HEALTH_PATH = "/_batchemu/health"
+FAULTS_PATH = "/_batchemu/faults"
 
 
 def _headers(body: bytes, error_code: str | None, content_type: str) -> list[tuple[str, str]]:
@@ -121,8 +122,9 @@ def authenticate(credentials: dict[str, str]) -> Response | None:
 
 
 def create_app(ctx: Context, handlers: dict[str, Callable], json_handlers: dict[str, dict[str, Callable]],
-               health: Callable[[], dict]) -> Flask:
-    """An app serving Batch (rest-json) and the awsJson services in `json_handlers` on one port."""
+               health: Callable[[], dict], faults: Callable[[dict], dict] | None = None) -> Flask:
+    """An app serving Batch (rest-json) and the awsJson services in `json_handlers` on one port, and
+    batchemu's own endpoints under /_batchemu/ (health; fault injection when `faults` is given)."""
     app = Flask("batchemu")
     # One byte over the limit, so that request_body() can tell a truncated chunked body from a full one.
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY + 1
@@ -159,6 +161,20 @@ def create_app(ctx: Context, handlers: dict[str, Callable], json_handlers: dict[
     def health_endpoint() -> Response:
         import json
         return _response(200, json.dumps(health()).encode())
+
+    @app.route(FAULTS_PATH, methods=ROUTED_METHODS, provide_automatic_options=False)
+    def faults_endpoint() -> Response:
+        import json
+        if request.method != "POST":
+            return error_response("MethodNotAllowedException",
+                                  f"{request.method} is not allowed on {FAULTS_PATH}; POST {{\"jobId\", \"fault\"}}", 405)
+        try:
+            if faults is None:
+                raise ClientException("fault injection is not available on this server")
+            result = faults(load_json_object(request_body()))
+        except ServiceError as exc:
+            return error_response(exc.code, exc.message, exc.status)
+        return _response(200, json.dumps(result).encode())
 
     @app.route("/", defaults={"path": ""}, methods=ROUTED_METHODS, provide_automatic_options=False)
     @app.route("/<path:path>", methods=ROUTED_METHODS, provide_automatic_options=False)
@@ -212,7 +228,8 @@ def create_app(ctx: Context, handlers: dict[str, Callable], json_handlers: dict[
             return error_response(exc.code, exc.message, exc.status, content_type)
         return _response(200, serialize(operation, result), content_type=content_type)
 
-    app.wsgi_app = OperationFastPath(app.wsgi_app, router, run_operation)
+    if not ctx.config.auth:  # signed requests take the Flask path, where the signature is checked
+        app.wsgi_app = OperationFastPath(app.wsgi_app, router, run_operation)
     return app
 
 
@@ -263,8 +280,13 @@ class OperationFastPath:
         return self.router.literal("POST", raw)
 
 
-def health_report(ctx: Context, docker_status: Callable[[], tuple[bool, str]]) -> dict:
-    reachable, detail = docker_status()
-    return {"service": "batchemu", "version": __version__, "state": ctx.config.state,
-            "region": ctx.config.region, "accountId": ctx.config.account_id,
-            "docker": {"reachable": reachable, "detail": detail}}
+def health_report(ctx: Context, engine_status: Callable[[], tuple[bool, str]]) -> dict:
+    """Version, state and the active executor; `docker` says whether the Docker Engine answers when it is
+    the executor (kept under that name for clients that read it)."""
+    reachable, detail = engine_status()
+    report = {"service": "batchemu", "version": __version__, "state": ctx.config.state,
+              "region": ctx.config.region, "accountId": ctx.config.account_id,
+              "executor": {"name": ctx.config.executor, "reachable": reachable, "detail": detail}}
+    if ctx.config.executor == "docker":
+        report["docker"] = {"reachable": reachable, "detail": detail}
+    return report

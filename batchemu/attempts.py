@@ -40,6 +40,9 @@ DEFAULT_LOG_GROUP = "/aws/batch/job"
 ESSENTIAL_EXITED = "Essential container in task exited"
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
 TIMEOUT_REASON = "Job attempt duration exceeded timeout"
+# statusReason of an attempt whose container never started (pull or start failure); the engine's words,
+# e.g. `CannotPullContainerError: ...`, are the container's reason.
+START_FAILED_REASON = "Task failed to start"
 # What AWS reports when the host under a task disappears; Nextflow retries on "Host EC2*".
 VANISHED_REASON = "Host EC2 (instance i-batchemu) terminated."
 
@@ -157,6 +160,11 @@ def finish_attempt(job: dict, now: int, *, exit_code: int | None, reason: str | 
         states.transition(job, states.RUNNABLE, now, status_reason)
     else:
         states.transition(job, states.FAILED, now, status_reason)
+
+
+def start_failure(start_error: str) -> tuple[str, str]:
+    """(container reason, statusReason) of an attempt whose container could not be pulled or started."""
+    return start_error, START_FAILED_REASON
 
 
 def end_of(job: dict, attempt: dict) -> tuple[int | None, str | None, str]:

@@ -7,13 +7,21 @@ import logging
 import sys
 
 from batchemu import __version__
-from batchemu.config import Config, default_state_path
+from batchemu.config import Config, default_state_path, parse_image_map
+from batchemu.fault_command import add_fault_command, run_fault_command
 from batchemu.protocol.sigv4 import parse_credentials
 
 
 def _auth_pair(text: str) -> dict[str, str]:
     try:
         return parse_credentials(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _image_map_entry(text: str) -> dict[str, str]:
+    try:
+        return parse_image_map(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -47,9 +55,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--auth", action="append", type=_auth_pair, metavar="ACCESS_KEY:SECRET",
                        help="require requests signed (AWS SigV4) with this key; repeatable (default: "
                             "$BATCHEMU_AUTH, comma-separated pairs; unset: no authentication)")
+    from batchemu.executors.registry import EXECUTORS
+    serve.add_argument("--executor", choices=sorted(EXECUTORS), default=defaults.executor,
+                       help="what runs attempts: docker (containers) or simulate (no Docker: each attempt "
+                            "runs --simulate-seconds and exits 0 unless its environment says otherwise); "
+                            "default $BATCHEMU_EXECUTOR, else docker")
+    serve.add_argument("--simulate-seconds", type=float, default=defaults.simulate_seconds, metavar="SECONDS",
+                       help="how long a simulated attempt runs (default 0.2; a job's BATCHEMU_SIMULATE_SECONDS "
+                            "wins)")
+    serve.add_argument("--image-map", action="append", type=_image_map_entry, metavar="FROM=TO",
+                       help="run the local image TO when a job names FROM; repeatable (default: "
+                            "$BATCHEMU_IMAGE_MAP, comma-separated)")
     serve.add_argument("--no-scheduler", action="store_true",
                        help="serve the API only; never start containers")
     serve.add_argument("--verbose", "-v", action="store_true", help="log every request")
+    add_fault_command(commands)
     return parser
 
 
@@ -60,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"batchemu: {exc}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
+    if args.command == "fault":
+        return run_fault_command(args)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.verbose:
@@ -69,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
                     region=args.region, account_id=args.account_id, state_dwell=args.state_dwell,
                     keep_containers=args.keep_containers, network=args.network,
                     scale_down_delay=args.scale_down_delay, deny_privileged=args.deny_privileged,
-                    deny_host_volumes=args.deny_host_volumes)
+                    deny_host_volumes=args.deny_host_volumes, executor=args.executor,
+                    simulate_seconds=args.simulate_seconds)
+    if args.image_map:
+        config.image_map = {source: target for entries in args.image_map for source, target in entries.items()}
     if args.auth:
         config.auth = {key: secret for pairs in args.auth for key, secret in pairs.items()}
     if not config.is_loopback():

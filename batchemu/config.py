@@ -29,6 +29,24 @@ def _env_float(name: str, default: float) -> float:
     return float(value) if value else default
 
 
+def parse_image_map(text: str) -> dict[str, str]:
+    """`FROM=TO[,FROM2=TO2]` -> {FROM: TO}; ValueError naming a malformed entry."""
+    mapping = {}
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        source, _, target = entry.partition("=")
+        if not source.strip() or not target.strip():
+            raise ValueError(f"image map entry {entry!r} is not FROM=TO")
+        mapping[source.strip()] = target.strip()
+    return mapping
+
+
+def _env_image_map() -> dict[str, str]:
+    try:
+        return parse_image_map(os.environ.get("BATCHEMU_IMAGE_MAP", ""))
+    except ValueError as exc:
+        raise ValueError(f"BATCHEMU_IMAGE_MAP: {exc}") from None
+
+
 @dataclass
 class Config:
     host: str = "127.0.0.1"
@@ -56,6 +74,12 @@ class Config:
     tick: float = field(default_factory=lambda: _env_float("BATCHEMU_TICK", 1.0))
     # Access key -> secret: when set, every API request must carry a SigV4 signature by one of them.
     auth: dict[str, str] = field(default_factory=_env_credentials, repr=False)
+    # What runs attempts: "docker" (containers on the Docker Engine) or "simulate" (no engine at all).
+    executor: str = field(default_factory=lambda: os.environ.get("BATCHEMU_EXECUTOR", "docker"))
+    # Seconds a simulated attempt runs unless its job sets BATCHEMU_SIMULATE_SECONDS.
+    simulate_seconds: float = field(default_factory=lambda: _env_float("BATCHEMU_SIMULATE_SECONDS", 0.2))
+    # Image name -> local image name to run instead (before the ECR URI rule of batchemu.executors.images).
+    image_map: dict[str, str] = field(default_factory=_env_image_map)
     # Label put on every container this server starts (the pytest plugin removes them by it).
     instance_label: str = ""
 

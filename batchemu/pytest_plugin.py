@@ -27,7 +27,8 @@ def _client(service: str, server) -> object:
 
 @pytest.fixture
 def batchemu_config() -> Config:
-    """Override to change the settings of `batchemu_server` (e.g. state_dwell)."""
+    """Override to change the settings of `batchemu_server` (e.g. state_dwell, or executor="simulate" to run
+    jobs without Docker)."""
     return Config(host="127.0.0.1", port=0, state=":memory:", tick=0.5)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cheroot import wsgi
 
-from batchemu import arrays
+from batchemu import arrays, faults
 from batchemu.app import create_app, health_report
 from batchemu.cheroot_errors import JsonErrorConnection
 from batchemu.config import Config
@@ -45,13 +45,14 @@ class Server:
         self.scheduler = None
         self.executor = None
         if with_scheduler:
-            from batchemu.executors.docker import DockerExecutor
+            from batchemu.executors.registry import create_executor
             from batchemu.scheduler import Scheduler
-            self.executor = DockerExecutor(config)
+            self.executor = create_executor(config)
             self.scheduler = Scheduler(self.ctx, self.executor)
             self.ctx.notify = self.scheduler.notify
         self.app = create_app(self.ctx, HANDLERS, {"logs": logs_service.OPERATIONS},
-                              lambda: health_report(self.ctx, self._docker_status))
+                              lambda: health_report(self.ctx, self._engine_status),
+                              lambda request: faults.inject(self.ctx, self.executor, request))
         # cheroot keeps connections alive (werkzeug's server closes every one) and serves from a thread pool.
         self.httpd = wsgi.Server((config.host, config.port), self.app, numthreads=16, server_name="batchemu")
         self.httpd.ConnectionClass = JsonErrorConnection  # cheroot's own error answers in AWS's JSON form
@@ -61,7 +62,7 @@ class Server:
         self.config.port = self.httpd.bind_addr[1]
         self._thread: threading.Thread | None = None
 
-    def _docker_status(self) -> tuple[bool, str]:
+    def _engine_status(self) -> tuple[bool, str]:
         if self.executor is None:
             return False, "scheduler disabled"
         return self.executor.status()

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import urllib.request
 
+import pytest
+
 from batchemu.config import Config
 
 
@@ -116,3 +118,34 @@ def test_state_path_that_cannot_be_created_is_refused(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file, not a folder")
     assert "cannot be opened or created" in serve_fails(str(blocker / "state.sqlite3"))
+
+
+def test_executor_simulate_seconds_and_image_map_come_from_flags_or_the_environment(monkeypatch):
+    from batchemu import cli
+    seen = []
+
+    class Refuse(Exception):
+        pass
+
+    def no_server(config, **kwargs):
+        seen.append((config.executor, config.simulate_seconds, config.image_map))
+        raise Refuse
+
+    monkeypatch.setattr("batchemu.server.Server", no_server)
+    monkeypatch.setenv("BATCHEMU_IMAGE_MAP", "a=b")
+    for argv in (["serve", "--state", ":memory:"],
+                 ["serve", "--state", ":memory:", "--executor", "simulate", "--simulate-seconds", "1.5",
+                  "--image-map", "x:1=y:2", "--image-map", "123456789012.dkr.ecr.us-east-1.amazonaws.com/z=z:dev"]):
+        try:
+            cli.main(argv)
+        except Refuse:
+            pass
+    assert seen == [("docker", 0.2, {"a": "b"}),  # the flag replaces the variable
+                    ("simulate", 1.5, {"x:1": "y:2", "123456789012.dkr.ecr.us-east-1.amazonaws.com/z": "z:dev"})]
+    monkeypatch.setenv("BATCHEMU_EXECUTOR", "simulate")
+    monkeypatch.setenv("BATCHEMU_IMAGE_MAP", "p=q, r:1=s")
+    assert (Config().executor, Config().image_map) == ("simulate", {"p": "q", "r:1": "s"})
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "--state", ":memory:", "--image-map", "no-equals-sign"])
+    monkeypatch.setenv("BATCHEMU_IMAGE_MAP", "=x")
+    assert cli.main(["serve", "--state", ":memory:"]) == 2  # a malformed variable: refused, not ignored

@@ -70,8 +70,10 @@ def test_missing_image_fails_with_cannot_pull(batch_client, queue):
     definition = register(batch_client, ["true"], image="batchemu-no-such-image:never")
     job = wait_for_status(batch_client, submit(batch_client, queue, definition))
     assert job["status"] == "FAILED"
-    assert job["statusReason"].startswith("CannotPullContainerError:")
+    assert job["statusReason"] == "Task failed to start"  # AWS's words; the engine's are the container's reason
     assert job["container"]["reason"].startswith("CannotPullContainerError:")
+    assert job["attempts"][-1]["statusReason"] == "Task failed to start"
+    assert "exitCode" not in job["container"]
 
 
 @needs_docker

@@ -94,5 +94,10 @@ class Executor(Protocol):
     def set_log_sink(self, sink: LogSink) -> None:
         """Ship every stdout/stderr line of running containers to `sink` while they run."""
 
+    def inject_fault(self, job_id: str, attempt: int, container_id: str | None, fault: str) -> None:
+        """Force a fault of batchemu.executors.faults: end the attempt's running container with the fault's
+        outcome (reported by collect_exits), or, for pull-failure, fail the job's next start(). Raises
+        faults.FaultRefused when the container has ended already."""
+
     def close(self) -> None:
         """Stop background threads."""

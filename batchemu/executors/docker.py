@@ -37,6 +37,8 @@ from batchemu.executors import (
     EngineUnavailable,
     ImagePullError,
     LogSink,
+    faults,
+    images,
 )
 
 log = logging.getLogger("batchemu.executors.docker")
@@ -121,6 +123,7 @@ class DockerExecutor:
         self._listener: Callable[[], None] | None = None
         self._sink: LogSink | None = None
         self._events = None
+        self._faults = faults.FaultBook()
         self._stopping = threading.Event()
         self._threads = [threading.Thread(target=self._follow_events, name="batchemu-docker-events", daemon=True),
                          threading.Thread(target=self._pump_logs, name="batchemu-docker-logs", daemon=True)]
@@ -165,21 +168,38 @@ class DockerExecutor:
     def start(self, spec: ContainerSpec) -> str:
         client = self._engine()
         name = container_name(spec)
+        if self._faults.take_pull_failure(spec.job_id):
+            raise ImagePullError(faults.pull_failure_reason(spec.image))
         try:
-            self._ensure_image(client, spec.image)
+            image = self._resolve_image(client, spec.image)
             arguments = self._create_arguments(client, spec)
-            return self._create_and_start(client, spec, name, arguments)
+            return self._create_and_start(client, spec, name, image, arguments)
         except _UNREACHABLE as exc:
             raise self._unreachable(exc) from exc
 
-    def _ensure_image(self, client: docker.DockerClient, image: str) -> None:
+    def _resolve_image(self, client: docker.DockerClient, image: str) -> str:
+        """The local image to run for the job's `image` (batchemu.executors.images), pulled if need be."""
+        *local_only, last = images.candidates(image, self.config.image_map)
+        for candidate in local_only:
+            if self._present(client, candidate):
+                log.debug("image %s runs as the local %s", image, candidate)
+                return candidate
+        self._ensure_image(client, last)
+        return last
+
+    @staticmethod
+    def _present(client: docker.DockerClient, image: str) -> bool:
         try:
             client.images.get(image)
-            return
+            return True
         except (ImageNotFound, NotFound):
-            pass
+            return False
         except APIError as exc:
             raise ImagePullError(f"CannotPullContainerError: Error response from daemon: {_explain(exc)}") from exc
+
+    def _ensure_image(self, client: docker.DockerClient, image: str) -> None:
+        if self._present(client, image):
+            return
         repository, tag = parse_repository_tag(image)
         log.info("pulling image %s", image)
         try:
@@ -189,10 +209,10 @@ class DockerExecutor:
         except APIError as exc:
             raise ImagePullError(f"CannotPullContainerError: Error response from daemon: {_explain(exc)}") from exc
 
-    def _create_and_start(self, client: docker.DockerClient, spec: ContainerSpec, name: str,
+    def _create_and_start(self, client: docker.DockerClient, spec: ContainerSpec, name: str, image: str,
                           arguments: dict) -> str:
         try:
-            container = client.containers.create(spec.image, name=name, **arguments)
+            container = client.containers.create(image, name=name, **arguments)
         except APIError as exc:
             if exc.status_code == 409:
                 return self._resume(client, spec, name, exc)
@@ -327,6 +347,7 @@ class DockerExecutor:
                 exit = _exit_of(container.attrs)
                 if exit is None:
                     continue
+                exit = self._faults.settle(exit)
                 self._ship_final_lines(client, container.id, container.labels)
                 exits.append(exit)
                 with self._lock:
@@ -369,6 +390,27 @@ class DockerExecutor:
             raise self._unreachable(exc) from exc
         except APIError as exc:
             log.warning("could not stop container %s: %s", container_id[:12], _explain(exc))
+
+    def inject_fault(self, job_id: str, attempt: int, container_id: str | None, fault: str) -> None:
+        """Kill the container (SIGKILL, as a host that vanishes) and report the fault's outcome as its exit."""
+        if fault == faults.PULL_FAILURE:
+            self._faults.arm_pull_failure(job_id)
+            return
+        client = self._engine()
+        self._faults.mark(container_id, fault)
+        try:
+            client.api.kill(container_id)
+        except NotFound:
+            self._faults.unmark(container_id)
+            raise faults.FaultRefused(f"the container of attempt {attempt} of job {job_id} is gone") from None
+        except APIError as exc:
+            self._faults.unmark(container_id)
+            if exc.status_code == 409:  # not running
+                raise faults.FaultRefused(f"attempt {attempt} of job {job_id} has ended already") from None
+            raise
+        except _UNREACHABLE as exc:
+            self._faults.unmark(container_id)
+            raise self._unreachable(exc) from exc
 
     def remove_all(self) -> None:
         try:

@@ -91,8 +91,8 @@ def _starting(job: dict, info: dict, attempt: dict, changes: dict, now: int, rea
         info["attempt"] -= 1
         states.transition(job, states.RUNNABLE, now)
     elif phase == attempts.START_FAILED:
-        reason = attempt["start_error"]
-        _finish(job, attempt, changes, now, exit_code=None, reason=reason, status_reason=reason)
+        reason, status_reason = attempts.start_failure(attempt["start_error"])
+        _finish(job, attempt, changes, now, exit_code=None, reason=reason, status_reason=status_reason)
     elif phase in (attempts.STARTED, attempts.EXITED):
         if info.get("terminateReason") and phase == attempts.STARTED:
             _stop(job, attempt, changes, now, work)

@@ -1,0 +1,178 @@
+"""`--executor simulate`: every job walks the scheduler's states, capacity, retries, arrays, dependencies,
+terminate and timeouts without a Docker Engine; a job's environment chooses its exit code, run time and
+container reason. No test here needs Docker."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from batchemu.config import Config
+from batchemu.executors.registry import create_executor
+from tests.conftest import describe, make_queue, register, unique, wait_for_status, wait_until
+from tests.test_scheduling import max_overlap, wait_with_clock_ahead
+
+OOM = "OutOfMemoryError: Container killed due to memory usage"
+
+
+@pytest.fixture
+def batchemu_config() -> Config:
+    return Config(host="127.0.0.1", port=0, state=":memory:", tick=0.5, executor="simulate", simulate_seconds=0.2)
+
+
+def simulated(batch_client, command=None, *, environment: dict[str, str] | None = None, **extra) -> dict:
+    """A job definition on an image that exists nowhere: nothing is pulled or run."""
+    properties = extra.pop("containerProperties", {})
+    if environment:
+        properties["environment"] = [{"name": k, "value": v} for k, v in environment.items()]
+    return register(batch_client, command or ["true"], image="registry.invalid/nothing:1",
+                    containerProperties=properties, **extra)
+
+
+def submit(batch_client, queue: dict, definition: dict, **extra) -> str:
+    return batch_client.submit_job(jobName=unique("job"), jobQueue=queue["name"],
+                                   jobDefinition=definition["jobDefinitionArn"], **extra)["jobId"]
+
+
+def env_override(**variables: str) -> dict:
+    return {"containerOverrides": {"environment": [{"name": k, "value": v} for k, v in variables.items()]}}
+
+
+def test_health_names_the_simulate_executor(batchemu_server):
+    with urllib.request.urlopen(batchemu_server.url + "/_batchemu/health", timeout=10) as response:
+        health = json.loads(response.read())
+    assert health["executor"]["name"] == "simulate"
+    assert health["executor"]["reachable"] is True
+    assert "docker" not in health  # no Docker Engine is asked
+
+
+def test_a_job_walks_every_state_and_ships_one_log_line(batch_client, logs_client, batchemu_server, queue):
+    batchemu_server.config.state_dwell = 0.15  # long enough for the poll below to see every state
+    job_id = submit(batch_client, queue, simulated(batch_client, ["echo", "hello world"]))
+    seen: list[str] = []
+    job = wait_for_status(batch_client, job_id, timeout=20, seen=seen)
+    assert seen == ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"]
+    assert job["container"]["exitCode"] == 0
+    assert job["statusReason"] == "Essential container in task exited"
+    assert job["stoppedAt"] >= job["startedAt"]
+    events = logs_client.get_log_events(logGroupName="/aws/batch/job", startFromHead=True,
+                                        logStreamName=job["container"]["logStreamName"])["events"]
+    assert [e["message"] for e in events] == ["simulated run of registry.invalid/nothing:1 echo 'hello world'"]
+
+
+def test_exit_code_and_run_time_come_from_the_job_environment(batch_client, queue):
+    definition = simulated(batch_client, environment={"BATCHEMU_SIMULATE_EXIT_CODE": "3"})
+    job = wait_for_status(batch_client, submit(batch_client, queue, definition), timeout=20)
+    assert (job["status"], job["container"]["exitCode"]) == ("FAILED", 3)
+    assert job["statusReason"] == "Essential container in task exited"
+    # Overrides win over the definition, as for any environment variable.
+    job_id = submit(batch_client, queue, definition,
+                    **env_override(BATCHEMU_SIMULATE_EXIT_CODE="0", BATCHEMU_SIMULATE_SECONDS="1.0"))
+    job = wait_for_status(batch_client, job_id, timeout=20)
+    assert (job["status"], job["container"]["exitCode"]) == ("SUCCEEDED", 0)
+    assert job["stoppedAt"] - job["startedAt"] >= 900
+
+
+def test_capacity_is_respected(batch_client):
+    queue = make_queue(batch_client, max_vcpus=2)
+    definition = simulated(batch_client, environment={"BATCHEMU_SIMULATE_SECONDS": "0.4"})
+    ids = [submit(batch_client, queue, definition) for _ in range(5)]
+    jobs = [wait_for_status(batch_client, i, timeout=30) for i in ids]
+    assert [j["status"] for j in jobs] == ["SUCCEEDED"] * 5
+    assert max_overlap(jobs) == 2  # never more than maxvCpus, and the capacity is used
+
+
+def test_retries_follow_evaluate_on_exit(batch_client, queue):
+    definition = simulated(batch_client, environment={"BATCHEMU_SIMULATE_EXIT_CODE": "3"}, retryStrategy={
+        "attempts": 3, "evaluateOnExit": [{"onExitCode": "4", "action": "EXIT"}, {"onExitCode": "3", "action": "RETRY"}]})
+    job = wait_for_status(batch_client, submit(batch_client, queue, definition), timeout=30)
+    assert job["status"] == "FAILED"
+    assert [a["container"]["exitCode"] for a in job["attempts"]] == [3, 3, 3]
+    job_id = submit(batch_client, queue, definition, **env_override(BATCHEMU_SIMULATE_EXIT_CODE="4"))
+    job = wait_for_status(batch_client, job_id, timeout=30)
+    assert (job["status"], len(job["attempts"])) == ("FAILED", 1)  # EXIT: not retried
+
+
+def test_out_of_memory_reason_is_awss_and_retried_on_reason(batch_client, queue):
+    definition = simulated(batch_client, environment={"BATCHEMU_SIMULATE_REASON": OOM}, retryStrategy={
+        "attempts": 2, "evaluateOnExit": [{"onReason": "OutOfMemoryError*", "action": "RETRY"},
+                                          {"onReason": "*", "action": "EXIT"}]})
+    job = wait_for_status(batch_client, submit(batch_client, queue, definition), timeout=30)
+    assert job["status"] == "FAILED"
+    assert (job["container"]["exitCode"], job["container"]["reason"]) == (137, OOM)
+    assert job["statusReason"] == "Essential container in task exited"
+    assert [(a["container"]["exitCode"], a["container"]["reason"]) for a in job["attempts"]] == [(137, OOM)] * 2
+
+
+def test_start_failures_asked_for_or_malformed_fail_the_task(batch_client, queue):
+    pull = "CannotPullContainerError: pull access denied for nothing"
+    job_id = submit(batch_client, queue, simulated(batch_client), **env_override(BATCHEMU_SIMULATE_REASON=pull))
+    job = wait_for_status(batch_client, job_id, timeout=20)
+    assert (job["status"], job["statusReason"], job["container"]["reason"]) == ("FAILED", "Task failed to start", pull)
+    assert "exitCode" not in job["container"]
+    job_id = submit(batch_client, queue, simulated(batch_client), **env_override(BATCHEMU_SIMULATE_SECONDS="soon"))
+    job = wait_for_status(batch_client, job_id, timeout=20)
+    assert (job["status"], job["statusReason"]) == ("FAILED", "Task failed to start")
+    assert job["container"]["reason"].startswith("CannotStartContainerError: BATCHEMU_SIMULATE_SECONDS='soon'")
+
+
+def test_array_children_and_a_dependent_job(batch_client, queue):
+    definition = simulated(batch_client)
+    parent = submit(batch_client, queue, definition, arrayProperties={"size": 3})
+    after = submit(batch_client, queue, definition, dependsOn=[{"jobId": parent}])
+    last = wait_for_status(batch_client, after, timeout=30)
+    array = describe(batch_client, parent)
+    assert (array["status"], array["arrayProperties"]["statusSummary"]["SUCCEEDED"]) == ("SUCCEEDED", 3)
+    children = [describe(batch_client, f"{parent}:{index}") for index in range(3)]
+    assert [c["status"] for c in children] == ["SUCCEEDED"] * 3
+    assert last["status"] == "SUCCEEDED"
+    assert last["startedAt"] >= max(c["stoppedAt"] for c in children)
+
+
+def test_terminate_stops_a_running_attempt(batch_client, queue):
+    job_id = submit(batch_client, queue, simulated(batch_client, environment={"BATCHEMU_SIMULATE_SECONDS": "60"}))
+    wait_for_status(batch_client, job_id, ("RUNNING",), timeout=20)
+    batch_client.terminate_job(jobId=job_id, reason="stopped by the operator")
+    job = wait_for_status(batch_client, job_id, timeout=10)
+    assert (job["status"], job["statusReason"], job["isTerminated"]) == ("FAILED", "stopped by the operator", True)
+    assert len(job["attempts"]) == 1
+
+
+def test_attempt_timeout_ends_the_run_and_is_not_retried(batch_client, batchemu_server, queue):
+    definition = simulated(batch_client, environment={"BATCHEMU_SIMULATE_SECONDS": "120"},
+                           timeout={"attemptDurationSeconds": 60}, retryStrategy={"attempts": 2})
+    job_id = submit(batch_client, queue, definition)
+    wait_for_status(batch_client, job_id, ("RUNNING",), timeout=20)
+    job = wait_with_clock_ahead(batch_client, batchemu_server, job_id, 61_000)
+    assert (job["status"], job["statusReason"]) == ("FAILED", "Job attempt duration exceeded timeout")
+    assert len(job["attempts"]) == 1
+
+
+def test_unknown_executor_is_refused_by_name():
+    with pytest.raises(ValueError, match="unknown executor 'kubernetes'; choose one of docker, simulate"):
+        create_executor(Config(state=":memory:", executor="kubernetes"))
+
+
+def test_simulated_runs_are_reported_once_and_stop_ends_them():
+    from batchemu.executors import ContainerSpec
+    executor = create_executor(Config(state=":memory:", executor="simulate", simulate_seconds=30))
+    woken = []
+    executor.set_listener(lambda: woken.append(1))
+    try:
+        spec = ContainerSpec(job_id="j", attempt=1, image="i", command=["true"], environment={}, vcpus=1,
+                             memory_mib=None, log_group="g", log_stream="s")
+        run_id = executor.start(spec)
+        assert executor.running() == {("j", 1): run_id}
+        assert executor.collect_exits() == []
+        executor.stop(run_id)
+        assert woken and executor.running() == {}
+        exits = executor.collect_exits()
+        assert [(e.job_id, e.attempt, e.exit_code) for e in exits] == [("j", 1, 143)]
+        assert executor.collect_exits() == []
+        quick = executor.start(ContainerSpec(**{**spec.__dict__, "attempt": 2,
+                                                "environment": {"BATCHEMU_SIMULATE_SECONDS": "0"}}))
+        wait_until(lambda: [e.exit_code for e in executor.collect_exits() if e.container_id == quick] == [0], 5)
+    finally:
+        executor.close()
