@@ -220,6 +220,13 @@ def log_group(job: dict) -> str:
     return options.get("awslogs-group") or DEFAULT_LOG_GROUP
 
 
+def log_streams(job: dict) -> list[str]:
+    """The log streams of the job's attempts, oldest first, then the current attempt's."""
+    names = [(attempt.get("container") or {}).get("logStreamName") for attempt in job.get("attempts") or []]
+    names.append((job.get("container") or {}).get("logStreamName"))
+    return list(dict.fromkeys(name for name in names if name))
+
+
 class StreamReader:
     """Prints a log stream's events from its head, remembering where it stopped for the next read."""
 
@@ -255,16 +262,18 @@ def logs_command(args: argparse.Namespace) -> int:
     if (job.get("arrayProperties") or {}).get("size"):
         raise CommandFailed(f"job {args.job_id} is an array job: its children {args.job_id}:0, "
                             f"{args.job_id}:1, ... have the output")
-    reader: StreamReader | None = None
-    said_waiting = False
+    readers: list[StreamReader] = []
+    reading = 0  # readers before this one belong to ended attempts and have been read to their end
+    has_stream = said_waiting = False
     while True:
-        stream = (job.get("container") or {}).get("logStreamName")
-        if stream and (reader is None or reader.stream != stream):
-            if reader is not None:
-                reader.read_new()  # the end of the previous attempt's stream
-            reader = StreamReader(remote.logs, log_group(job), stream)
-        # The job was described before this read, so a finished job's last lines are in it.
-        has_stream = reader is not None and reader.read_new()
+        known = {reader.stream for reader in readers}
+        readers += [StreamReader(remote.logs, log_group(job), stream) for stream in log_streams(job)
+                    if stream not in known]
+        # The job was described before these reads, so a finished job's last lines are in them.
+        for index in range(reading, len(readers)):
+            has_stream = readers[index].read_new() or has_stream
+            if index < len(readers) - 1:
+                reading = index + 1
         if job["status"] in states.FINISHED or not args.follow:
             if not has_stream:
                 print(f"job {args.job_id} is {job['status']} and has no output", file=sys.stderr)

@@ -233,3 +233,16 @@ def test_logs_follow_prints_lines_as_they_come_and_exits_when_the_job_ends(batch
     finally:
         follower.kill()
         follower.wait()
+
+
+@needs_docker
+def test_logs_prints_every_attempt_of_a_retried_job_oldest_first(batchemu_endpoint, batch_client, queue):
+    job_id = batch_client.submit_job(
+        jobName="retried", jobQueue=queue["name"], jobDefinition=register(batch_client)["jobDefinitionArn"],
+        retryStrategy={"attempts": 2},
+        containerOverrides={"command": ["sh", "-c", "echo attempt $AWS_BATCH_JOB_ATTEMPT; exit 5"]})["jobId"]
+    result = batchemu(batchemu_endpoint, "logs", job_id, "--follow")
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == "attempt 1\nattempt 2\n"
+    assert len(batch_client.describe_jobs(jobs=[job_id])["jobs"][0]["attempts"]) == 2
+    assert batchemu(batchemu_endpoint, "logs", job_id).stdout == "attempt 1\nattempt 2\n"
