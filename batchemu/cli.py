@@ -1,4 +1,4 @@
-"""`batchemu serve`: the command-line entry point."""
+"""The `batchemu` command line: `serve`, and the client commands of batchemu.commands."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import sys
 
 from batchemu import __version__
+from batchemu import commands as client_commands
 from batchemu.config import Config, default_state_path, parse_image_map
 from batchemu.fault_command import add_fault_command, run_fault_command
 from batchemu.protocol.sigv4 import parse_credentials
@@ -69,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-scheduler", action="store_true",
                        help="serve the API only; never start containers")
     serve.add_argument("--verbose", "-v", action="store_true", help="log every request")
+    # Each further subcommand module adds its parsers here.
+    client_commands.register(commands)
     add_fault_command(commands)
     return parser
 
@@ -82,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "fault":
         return run_fault_command(args)
+    if getattr(args, "run", None) is not None:
+        return args.run(args)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.verbose:
