@@ -47,9 +47,9 @@ def listed_job_ids(html: str) -> list[str]:
 
 
 def counts_row(html: str, queue_name: str) -> dict[str, str]:
-    row = re.search(rf'<tr data-queue="{re.escape(queue_name)}">(.*?)</tr>', html, re.S).group(1)
+    row = re.search(rf'<tr data-queue="{re.escape(queue_name)}">(.*?)</tr>', html, re.DOTALL).group(1)
     return {status: re.sub(r"<[^>]+>", "", text).strip()
-            for status, text in re.findall(r'data-status="(\w+)">(.*?)</td>', row, re.S)}
+            for status, text in re.findall(r'data-status="(\w+)">(.*?)</td>', row, re.DOTALL)}
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_overview_counts_each_status_per_queue_and_shows_compute_environment_vcp
         "SUBMITTED": "0", "PENDING": "0", "RUNNABLE": "2", "STARTING": "0", "RUNNING": "0", "SUCCEEDED": "0",
         "FAILED": "1"}
     assert f'href="{queue_page(held_queue["name"], status="RUNNABLE")}"' in html
-    ce_row = re.search(rf'<tr data-compute-environment="{held_queue["ce"]}">(.*?)</tr>', html, re.S).group(1)
+    ce_row = re.search(rf'<tr data-compute-environment="{held_queue["ce"]}">(.*?)</tr>', html, re.DOTALL).group(1)
     fields = dict(re.findall(r'data-field="([\w-]+)">([^<]*)</td>', ce_row))
     assert fields == {"in-use": "0", "desired": "0", "max": "4"}
     assert "DISABLED" in ce_row
@@ -192,8 +192,8 @@ def test_job_page_shows_exit_code_attempts_and_the_escaped_log(batch_client, bat
     html = page(batchemu_server, job_page(job_id))
     assert '<span id="job-status" class="status FAILED">FAILED</span>' in html
     assert '<dd id="exit-code">3</dd>' in html
-    assert re.search(r'<table id="attempts">.*<td class="num">3</td>.*' + re.escape(stream), html, re.S)
-    log = re.search(r'<pre class="log" id="log">(.*?)</pre>', html, re.S).group(1)
+    assert re.search(r'<table id="attempts">.*<td class="num">3</td>.*' + re.escape(stream), html, re.DOTALL)
+    log = re.search(r'<pre class="log" id="log">(.*?)</pre>', html, re.DOTALL).group(1)
     assert ESCAPED in log and HOSTILE not in html
     assert counts_row(page(batchemu_server, "/"), queue["name"])["FAILED"] == "1"
 
@@ -252,8 +252,8 @@ def screenshot(tab, tmp_path: Path, name: str) -> None:
 def test_every_page_renders_without_console_errors(batch_client, batchemu_server, queue, tab, tmp_path):
     from playwright.sync_api import expect
     other = make_queue(batch_client, max_vcpus=2, ce_state="DISABLED")
-    echo = register(batch_client, ["sh", "-c", "for i in 1 2 3; do echo \"step $i of 3: ok\"; done; "
-                                               f"echo '{HOSTILE}'"])
+    script = f"for i in 1 2 3; do echo \"step $i of 3: ok\"; done; echo '{HOSTILE}'"
+    echo = register(batch_client, ["sh", "-c", script])
     failing = register(batch_client, ["sh", "-c", "echo 'about to fail'; exit 2"])
     done = submit(batch_client, queue, echo, jobName="render-report")
     broken = submit(batch_client, queue, failing, jobName="flaky-step")
