@@ -7,7 +7,7 @@ ARGS ?=
 # Airflow's published constraints files are not on PyPI, so the two packages are pinned instead (Python 3.11+).
 AIRFLOW_PACKAGES ?= apache-airflow==3.3.2 apache-airflow-providers-amazon==9.39.0
 
-.PHONY: install serve docker test unit fuzz conformance conformance-compare bench lint clean
+.PHONY: install serve docker browser test unit fuzz conformance conformance-compare bench lint clean
 
 # The virtual environment, rebuilt when pyproject.toml changes.
 $(BIN)/batchemu: pyproject.toml
@@ -27,6 +27,10 @@ docker:
 	bash scripts/ensure-docker.sh
 	bash scripts/build-test-image.sh
 
+## browser: Debian's chromium for the dashboard's browser tests (as root; about 2 minutes the first time)
+browser:
+	bash scripts/ensure-browser.sh
+
 ## clients: the AWS CLI, the AWS SDK for JavaScript v3 and Airflow's Amazon provider under .clients/, for
 ## tests/test_clients.py and tests/test_airflow.py (Airflow: about 2 minutes, in a virtual environment of its own)
 clients:
@@ -38,7 +42,7 @@ clients:
 	  .clients/airflow/bin/pip install --quiet $(AIRFLOW_PACKAGES) && echo '$(AIRFLOW_PACKAGES)' > .clients/airflow/installed)
 
 ## test: everything CI runs: the test suite, then the conformance suite against batchemu
-test: install docker
+test: install docker browser
 	-$(MAKE) --no-print-directory clients
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 	bash scripts/conformance.sh batchemu

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from urllib.parse import unquote, urlsplit
 
-from flask import Flask, Response, request
+from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -122,9 +122,11 @@ def authenticate(credentials: dict[str, str]) -> Response | None:
 
 
 def create_app(ctx: Context, handlers: dict[str, Callable], json_handlers: dict[str, dict[str, Callable]],
-               health: Callable[[], dict], faults: Callable[[dict], dict] | None = None) -> Flask:
-    """An app serving Batch (rest-json) and the awsJson services in `json_handlers` on one port, and
-    batchemu's own endpoints under /_batchemu/ (health; fault injection when `faults` is given)."""
+               health: Callable[[], dict], faults: Callable[[dict], dict] | None = None,
+               dashboard: Blueprint | None = None) -> Flask:
+    """An app serving Batch (rest-json) and the awsJson services in `json_handlers` on one port, batchemu's
+    own endpoints under /_batchemu/ (health; fault injection when `faults` is given), and the `dashboard`
+    blueprint, which owns `GET /` (every other method on `/` stays the protocol's)."""
     app = Flask("batchemu")
     # One byte over the limit, so that request_body() can tell a truncated chunked body from a full one.
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY + 1
@@ -176,7 +178,12 @@ def create_app(ctx: Context, handlers: dict[str, Callable], json_handlers: dict[
             return error_response(exc.code, exc.message, exc.status)
         return _response(200, json.dumps(result).encode())
 
-    @app.route("/", defaults={"path": ""}, methods=ROUTED_METHODS, provide_automatic_options=False)
+    root_methods = ROUTED_METHODS
+    if dashboard is not None:
+        app.register_blueprint(dashboard)
+        root_methods = [method for method in ROUTED_METHODS if method not in ("GET", "HEAD")]
+
+    @app.route("/", defaults={"path": ""}, methods=root_methods, provide_automatic_options=False)
     @app.route("/<path:path>", methods=ROUTED_METHODS, provide_automatic_options=False)
     def dispatch(path: str) -> Response:
         target = request.headers.get("X-Amz-Target")

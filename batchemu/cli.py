@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     auth = f"SigV4 required, {len(config.auth)} key(s)" if config.auth else "none"
     print(f"batchemu {__version__} listening on {server.url} (state: {config.state}; authentication: {auth})",
           flush=True)
+    # The dashboard has no sign-in: with --auth every page needs a signed request, which browsers cannot make.
+    dashboard = "off for browsers while --auth is set" if config.auth else f"{server.url}/"
+    print(f"dashboard: {dashboard}", flush=True)
     server.serve_forever()
     return 0
 

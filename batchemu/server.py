@@ -16,6 +16,7 @@ from batchemu import arrays, faults
 from batchemu.app import create_app, health_report
 from batchemu.cheroot_errors import JsonErrorConnection
 from batchemu.config import Config
+from batchemu.dashboard import create_blueprint
 from batchemu.protocol.serializer import projector
 from batchemu.service import HANDLERS
 from batchemu.service import logs as logs_service
@@ -52,7 +53,8 @@ class Server:
             self.ctx.notify = self.scheduler.notify
         self.app = create_app(self.ctx, HANDLERS, {"logs": logs_service.OPERATIONS},
                               lambda: health_report(self.ctx, self._engine_status),
-                              lambda request: faults.inject(self.ctx, self.executor, request))
+                              lambda request: faults.inject(self.ctx, self.executor, request),
+                              dashboard=create_blueprint(self.ctx))
         # cheroot keeps connections alive (werkzeug's server closes every one) and serves from a thread pool.
         self.httpd = wsgi.Server((config.host, config.port), self.app, numthreads=16, server_name="batchemu")
         self.httpd.ConnectionClass = JsonErrorConnection  # cheroot's own error answers in AWS's JSON form

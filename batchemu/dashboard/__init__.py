@@ -1,0 +1,124 @@
+"""A read-only dashboard in the browser: `GET /` (job queues and compute environments), a queue's jobs and a
+job's details and log, server-rendered with Jinja; htmx (vendored under static/) re-reads the live part of
+each page every 2 seconds. Every read goes through the service layer (batchemu.dashboard.reads).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from flask import Blueprint, Response, abort, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from batchemu import __version__
+from batchemu.dashboard import reads
+from batchemu.errors import ServiceError
+from batchemu.service.context import Context
+
+log = logging.getLogger("batchemu")
+
+PREFIX = "/_batchemu/dashboard"
+REFRESH_SECONDS = 2
+# Scripts only from this server (htmx makes no eval); inline style attributes and <style> are ours.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                               "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def when(epoch_ms: object) -> str:
+    """Epoch milliseconds as a UTC time; an empty string for a time the job does not have (yet)."""
+    if not isinstance(epoch_ms, int):
+        return ""
+    return datetime.fromtimestamp(epoch_ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def _status_argument() -> str | None:
+    status = request.args.get("status", "")
+    if status not in ("", *reads.STATUSES):
+        abort(400, f"Unknown status {status!r}: use one of {', '.join(reads.STATUSES)}, or none for all")
+    return status or None
+
+
+def create_blueprint(ctx: Context) -> Blueprint:
+    """The dashboard's routes: `/` and everything under PREFIX, GET (and HEAD) only."""
+    bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
+                   static_url_path=f"{PREFIX}/static")
+
+    @bp.app_template_filter("when")
+    def _when(epoch_ms: object) -> str:
+        return when(epoch_ms)
+
+    @bp.app_context_processor
+    def _globals() -> dict:
+        return {"version": __version__, "refresh_seconds": REFRESH_SECONDS, "statuses": reads.STATUSES,
+                "now_text": when(ctx.clock())}
+
+    @bp.after_request
+    def _headers(response: Response) -> Response:
+        response.headers.update(SECURITY_HEADERS)
+        if response.mimetype == "text/html":
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @bp.errorhandler(reads.NotFound)
+    def _not_found(exc: reads.NotFound) -> tuple[str, int]:
+        return render_template("error.html", live=False, title="Not found", message=str(exc)), 404
+
+    @bp.errorhandler(ServiceError)
+    def _service_error(exc: ServiceError) -> tuple[str, int]:
+        status = exc.status if 400 <= exc.status < 500 else 500
+        return render_template("error.html", live=False, title=exc.code, message=exc.message), status
+
+    @bp.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> tuple[str, int]:
+        return render_template("error.html", live=False, title=exc.name, message=exc.description), exc.code or 500
+
+    @bp.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[str, int]:
+        log.exception("dashboard error in %s %s", request.method, request.path)
+        return render_template("error.html", live=False, title="Internal error", message=type(exc).__name__), 500
+
+    @bp.get("/", provide_automatic_options=False)
+    def overview() -> str:
+        queues = reads.job_queue_list(ctx)
+        counts = {queue["jobQueueArn"]: reads.status_counts(ctx, {"jobQueue": queue["jobQueueArn"]})
+                  for queue in queues}
+        return render_template("overview.html", queues=queues, counts=counts,
+                               compute_environments=reads.compute_environment_list(ctx),
+                               in_use=reads.vcpus_in_use(ctx))
+
+    @bp.get(f"{PREFIX}/queues/<name>")
+    def queue(name: str) -> str:
+        job_queue = reads.job_queue(ctx, name)
+        status = _status_argument()
+        scope = {"jobQueue": job_queue["jobQueueArn"]}
+        jobs, next_token = reads.job_page(ctx, scope, status, request.args.get("next") or None)
+        return render_template("queue.html", queue=job_queue, status=status, jobs=jobs, next_token=next_token,
+                               counts=reads.status_counts(ctx, scope))
+
+    @bp.get(f"{PREFIX}/jobs/<job_id>")
+    def job(job_id: str) -> str:
+        detail = reads.job(ctx, job_id)
+        status = _status_argument()
+        children, next_token = [], None
+        array = detail.get("arrayProperties") or {}
+        if array.get("size"):
+            children, next_token = reads.job_page(ctx, {"arrayJobId": detail["jobId"]}, status,
+                                                  request.args.get("next") or None)
+        group = reads.log_group(detail)
+        stream = (detail.get("container") or {}).get("logStreamName")
+        events = reads.log_events(ctx, group, stream)
+        return render_template("job.html", job=detail, status=status, children=children, next_token=next_token,
+                               log_group=group, log_stream=stream, events=events, log_limit=reads.LOG_LINES)
+
+    @bp.get(f"{PREFIX}/", defaults={"rest": ""})
+    @bp.get(f"{PREFIX}/<path:rest>")
+    def unknown(rest: str) -> tuple[str, int]:
+        return render_template("error.html", live=False, title="Not found",
+                               message=f"No dashboard page at {request.path}"), 404
+
+    return bp
