@@ -12,6 +12,7 @@ from batchemu.service import (
     job_queues,
     jobs,
     scheduling_policies,
+    service_environments,
     tags,
 )
 from batchemu.service.context import Context
@@ -24,6 +25,7 @@ HANDLERS: dict[str, Handler] = {
     **job_definitions.OPERATIONS,
     **scheduling_policies.OPERATIONS,
     **consumable_resources.OPERATIONS,
+    **service_environments.OPERATIONS,
     **tags.OPERATIONS,
     **jobs.OPERATIONS,
     **job_listing.OPERATIONS,
