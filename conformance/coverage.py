@@ -42,6 +42,8 @@ GROUPS = {
     "consumable-resources": "consumable resources gate jobs; REPLENISHABLE quantities come back, "
                             "NON_REPLENISHABLE ones are used up",
     "scaling": "desiredvCpus follows demand; lowering it by hand is refused",
+    "service-environments": "service environments, SAGEMAKER_TRAINING job queues and quota shares: create, "
+                            "describe, update, delete; container jobs refused on such queues",
     "request-rules": "what SubmitJob accepts and refuses: empty tags, lower-case evaluateOnExit actions, "
                      "timeouts under 60 s, array sizes",
 }

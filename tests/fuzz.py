@@ -38,7 +38,6 @@ NOT_BUILT_FEATURES = ("SubmitJob with arrayProperties", "SubmitJob with nodeOver
                       "SubmitJob with eksPropertiesOverride", "SubmitJob with ecsPropertiesOverride",
                       "SubmitJob of a multinode job definition", "SubmitJob of an ecsProperties or eksProperties",
                       "SubmitJob with an N_TO_N dependency", "CreateComputeEnvironment with computeResources.type",
-                      "CreateJobQueue for service environments", "UpdateJobQueue with serviceEnvironmentOrder",
                       "ListJobs of array or multi-node children")
 # Names the valid requests use, so that some of them reach existing resources (created by `prepare`).
 POOL = {"computeEnvironment": "fz-ce", "computeEnvironmentName": "fz-ce", "jobQueue": "fz-q",

@@ -253,8 +253,8 @@ def test_aws_cli_scenario(aws):
         lambda: aws.fails("batch", "submit-job", "--cli-input-json",
                           json.dumps({"jobName": "x", "jobQueue": "cli-q"}), config=loose),
         lambda: aws.ok("batch", "describe-jobs", "--jobs", "no-such-job"),
-        lambda: aws.fails("batch", "create-service-environment", "--service-environment-name", "x",
-                          "--service-environment-type", "SAGEMAKER_TRAINING", "--capacity-limits", "maxCapacity=1"))
+        lambda: aws.fails("batch", "submit-service-job", "--job-name", "x", "--job-queue", "cli-q",
+                          "--service-job-type", "SAGEMAKER_TRAINING", "--service-request-payload", "{}"))
     assert unknown_queue.endswith("(ClientException) when calling the SubmitJob operation: "
                                   "jobQueue nope does not exist")
     assert wrong_type.endswith("(ClientException) when calling the CreateJobQueue operation: 1 validation error "
@@ -262,8 +262,7 @@ def test_aws_cli_scenario(aws):
                                "Member must be an integer")
     assert missing.endswith("Value null at 'jobDefinition' failed to satisfy constraint: Member must not be null")
     assert unknown_job == {"jobs": []}
-    assert "(NotImplemented) when calling the CreateServiceEnvironment operation: CreateServiceEnvironment" \
-        in not_built
+    assert "(NotImplemented) when calling the SubmitServiceJob operation: SubmitServiceJob" in not_built
 
     together(lambda: aws.ok("batch", "deregister-job-definition", "--job-definition", "cli-jd:1"),
              lambda: aws.ok("batch", "delete-scheduling-policy", "--arn", policy["arn"]),

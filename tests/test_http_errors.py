@@ -148,10 +148,10 @@ def test_not_built_operation_answers_501_naming_it(batchemu_server, operation):
 
 
 def test_not_built_operation_still_validates_first(batchemu_server):
-    if "CreateServiceEnvironment" not in NOT_BUILT:
-        pytest.skip("CreateServiceEnvironment is built")
-    error = assert_error(post(batchemu_server, "createserviceenvironment", b"{}"), 400, "ClientException")
-    assert "'serviceEnvironmentName'" in error["message"]
+    if "SubmitServiceJob" not in NOT_BUILT:
+        pytest.skip("SubmitServiceJob is built")
+    error = assert_error(post(batchemu_server, "submitservicejob", b"{}"), 400, "ClientException")
+    assert "'jobName'" in error["message"]
 
 
 def _snake(operation: str) -> str:

@@ -19,13 +19,13 @@ from batchemu import arrays, attempts, intents, scaling
 from batchemu import job_states as states
 from batchemu.executors import EngineUnavailable, ImagePullError
 from batchemu.scheduler import dependencies, on_host, placement, snapshot, usage
-from batchemu.service import compute_environments, job_queues
+from batchemu.service import compute_environments, job_queues, quota_shares, service_environments
 from batchemu.service.context import Context
 
 log = logging.getLogger("batchemu.scheduler")
 
 # Resource families whose statuses (CREATING -> VALID, DELETING -> gone, ...) advance in each pass.
-RESOURCE_RECONCILERS = (compute_environments, job_queues)
+RESOURCE_RECONCILERS = (compute_environments, service_environments, job_queues, quota_shares)
 STOP_TIMEOUT = 2.0         # seconds between SIGTERM and SIGKILL when a job is terminated
 VANISHED_CHECK_EVERY = 2.0
 COALESCE_SECONDS = 0.005

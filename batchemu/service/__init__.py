@@ -11,7 +11,9 @@ from batchemu.service import (
     job_listing,
     job_queues,
     jobs,
+    quota_shares,
     scheduling_policies,
+    service_environments,
     tags,
 )
 from batchemu.service.context import Context
@@ -24,6 +26,8 @@ HANDLERS: dict[str, Handler] = {
     **job_definitions.OPERATIONS,
     **scheduling_policies.OPERATIONS,
     **consumable_resources.OPERATIONS,
+    **service_environments.OPERATIONS,
+    **quota_shares.OPERATIONS,
     **tags.OPERATIONS,
     **jobs.OPERATIONS,
     **job_listing.OPERATIONS,

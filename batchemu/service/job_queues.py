@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from batchemu.errors import ClientException, NotBuiltError
-from batchemu.service import compute_environments, lookup
+from batchemu.errors import ClientException
+from batchemu.service import compute_environments, lookup, service_environments
 from batchemu.service.context import Context
 from batchemu.store import Tx
 
@@ -23,6 +23,10 @@ MAX_COMPUTE_ENVIRONMENTS = 3
 HEALTHY = "JobQueue Healthy"
 TIME_LIMIT_SECONDS = (600, 86400)
 QUEUE_DELETED = "Job queue deleted"
+SAGEMAKER_TRAINING = "SAGEMAKER_TRAINING"
+MAX_SERVICE_ENVIRONMENTS = 1
+BOTH_ORDERS = ("computeEnvironmentOrder and serviceEnvironmentOrder are mutually exclusive: a job queue orders "
+               "either compute environments or a service environment")
 
 
 def job_queue(tx: Tx, name_or_arn: str) -> dict | None:
@@ -69,6 +73,45 @@ def _compute_environment_order(tx: Tx, entries: list[dict]) -> tuple[list[dict],
     return resolved, platforms.pop()
 
 
+def _service_environment_order(tx: Tx, entries: list[dict], *, allow_empty: bool = False) -> list[dict]:
+    """The entries with the service environment named by ARN (a job queue orders at most one)."""
+    if not entries and not allow_empty:
+        raise ClientException("serviceEnvironmentOrder must contain a service environment for a "
+                              f"{SAGEMAKER_TRAINING} job queue")
+    if len(entries) > MAX_SERVICE_ENVIRONMENTS:
+        raise ClientException(
+            f"serviceEnvironmentOrder can contain at most {MAX_SERVICE_ENVIRONMENTS} service environment")
+    resolved = []
+    for entry in entries:
+        env = service_environments.service_environment(tx, entry["serviceEnvironment"])
+        if env is None or env["status"] in ("DELETING", "DELETED"):
+            raise ClientException(f"serviceEnvironment {entry['serviceEnvironment']} does not exist")
+        if env["status"] == "INVALID":
+            raise ClientException(f"serviceEnvironment {env['serviceEnvironmentName']} is INVALID")
+        resolved.append({"order": entry["order"], "serviceEnvironment": env["serviceEnvironmentArn"]})
+    return resolved
+
+
+def _queue_order(tx: Tx, request: dict) -> dict:
+    """computeEnvironmentOrder, serviceEnvironmentOrder and jobQueueType of a new job queue."""
+    queue_type = request.get("jobQueueType")
+    if request.get("serviceEnvironmentOrder") is None and queue_type != SAGEMAKER_TRAINING:
+        order, platform = _compute_environment_order(tx, request.get("computeEnvironmentOrder") or [])
+        if queue_type not in (None, platform):
+            raise ClientException(
+                f"jobQueueType {queue_type} does not match the compute environments of the queue, which call "
+                f"for {platform}")
+        return {"computeEnvironmentOrder": order, "jobQueueType": platform}
+    if request.get("computeEnvironmentOrder"):
+        raise ClientException(BOTH_ORDERS)
+    if queue_type not in (None, SAGEMAKER_TRAINING):
+        raise ClientException(f"jobQueueType {queue_type} can't order service environments: only "
+                              f"{SAGEMAKER_TRAINING} job queues can")
+    # computeEnvironmentOrder is required in JobQueueDetail: a service queue shows it empty.
+    return {"computeEnvironmentOrder": [], "jobQueueType": SAGEMAKER_TRAINING,
+            "serviceEnvironmentOrder": _service_environment_order(tx, request.get("serviceEnvironmentOrder") or [])}
+
+
 def _check_scheduling_policy(tx: Tx, arn: str) -> None:
     if tx.get_resource(SCHEDULING_POLICY_KIND, arn) is None:
         raise ClientException(f"Scheduling policy {arn} does not exist")
@@ -87,22 +130,14 @@ def create_job_queue(ctx: Context, request: dict) -> dict:
         raise ClientException(
             "jobQueueName must be 1-128 characters long and contain only letters, numbers, hyphens (-) "
             "and underscores (_)")
-    if request.get("serviceEnvironmentOrder") is not None or request.get("jobQueueType") == "SAGEMAKER_TRAINING":
-        raise NotBuiltError("CreateJobQueue for service environments (SageMaker Training)")
     arn = ctx.arn(f"{KIND}/{name}")
     with ctx.store.transaction() as tx:
-        order, platform = _compute_environment_order(tx, request.get("computeEnvironmentOrder") or [])
-        if request.get("jobQueueType") not in (None, platform):
-            raise ClientException(
-                f"jobQueueType {request['jobQueueType']} does not match the compute environments of the "
-                f"queue, which call for {platform}")
         doc: dict = {
             "jobQueueName": name,
             "jobQueueArn": arn,
             "state": request.get("state") or "ENABLED",
             "priority": request["priority"],
-            "computeEnvironmentOrder": order,
-            "jobQueueType": platform,
+            **_queue_order(tx, request),
             "tags": request.get("tags") or {},
         }
         if request.get("schedulingPolicyArn") is not None:
@@ -124,8 +159,6 @@ def create_job_queue(ctx: Context, request: dict) -> dict:
 
 def update_job_queue(ctx: Context, request: dict) -> dict:
     ref = request["jobQueue"]
-    if request.get("serviceEnvironmentOrder") is not None:
-        raise NotBuiltError("UpdateJobQueue with serviceEnvironmentOrder (SageMaker Training)")
     with ctx.store.transaction() as tx:
         doc = job_queue(tx, ref)
         if doc is None:
@@ -136,7 +169,20 @@ def update_job_queue(ctx: Context, request: dict) -> dict:
         for member in ("state", "priority"):
             if request.get(member) is not None:
                 doc[member] = request[member]
-        if request.get("computeEnvironmentOrder") is not None:
+        service_queue = doc.get("jobQueueType") == SAGEMAKER_TRAINING
+        if request.get("serviceEnvironmentOrder") is not None:
+            if not service_queue:
+                raise ClientException(f"Job queue {name} is a {doc.get('jobQueueType')} job queue: only "
+                                      f"{SAGEMAKER_TRAINING} job queues order service environments")
+            if request.get("computeEnvironmentOrder"):
+                raise ClientException(BOTH_ORDERS)
+            # An empty order disassociates the service environment, so that it can be deleted.
+            doc["serviceEnvironmentOrder"] = _service_environment_order(
+                tx, request["serviceEnvironmentOrder"], allow_empty=True)
+        elif request.get("computeEnvironmentOrder") is not None and service_queue:
+            raise ClientException(f"Job queue {name} is a {SAGEMAKER_TRAINING} job queue: it orders a service "
+                                  "environment, not compute environments")
+        if request.get("computeEnvironmentOrder") is not None and not service_queue:
             order, platform = _compute_environment_order(tx, request["computeEnvironmentOrder"])
             if platform != doc.get("jobQueueType", platform):
                 raise ClientException(

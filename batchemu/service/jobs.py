@@ -139,6 +139,10 @@ def submit_job(ctx: Context, request: dict) -> dict:
         if queue.get("state") != "ENABLED":
             raise ClientException(
                 f"jobQueue {queue['jobQueueName']} is DISABLED: a disabled job queue accepts no new jobs")
+        if queue.get("jobQueueType") == job_queues.SAGEMAKER_TRAINING:
+            raise ClientException(
+                f"jobQueue {queue['jobQueueName']} is a SAGEMAKER_TRAINING job queue: it takes service jobs "
+                "(SubmitServiceJob), not container jobs")
         definition = job_definitions.resolve_job_definition(tx, ctx, request["jobDefinition"])
         if definition is None or definition.get("status") != "ACTIVE":
             raise ClientException(f"jobDefinition {request['jobDefinition']} does not exist or is INACTIVE")

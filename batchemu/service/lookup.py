@@ -92,3 +92,18 @@ def queues_using(ctx: Context, tx: Tx, compute_environment_arn: str) -> bool:
     """Whether a job queue that is not on its way out orders this compute environment."""
     return any(compute_environment_arn in (e["computeEnvironment"] for e in queue.get("computeEnvironmentOrder") or [])
                for _, queue in tx.list_resources(JOB_QUEUE_KIND) if not queue_deletion_due(ctx, tx, queue))
+
+
+def settle(ctx: Context, kind: str, arn_key: str, name_key: str, healthy: str | None = None) -> None:
+    """The reconcile step of a resource family with no further dependants: due CREATING/UPDATING become
+    VALID, due DELETING leave the store."""
+    now = ctx.clock()
+    with ctx.store.transaction() as tx:
+        for _, doc in tx.list_resources(kind):
+            if doc["status"] not in TRANSIENT or not settled(ctx, doc):
+                continue
+            if doc["status"] == "DELETING":
+                tx.delete_resource(doc[arn_key])
+            else:
+                set_status(doc, "VALID", now, healthy)
+                tx.put_resource(kind, doc[arn_key], doc[name_key], doc)

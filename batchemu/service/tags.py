@@ -1,7 +1,8 @@
 """TagResource, UntagResource and ListTagsForResource on every taggable Batch resource.
 
 Tags live in each resource document under "tags": resources in the resources table (compute
-environments, job queues, job definition revisions, scheduling policies, consumable resources) and jobs.
+environments, job queues, job definition revisions, scheduling policies, consumable resources, service
+environments, quota shares) and jobs.
 `validate_tags` is the check every create operation that accepts `tags` runs.
 """
 
@@ -60,7 +61,8 @@ def _save(tx: Tx, kind: str | None, arn: str, doc: dict) -> None:
         tx.update_job(doc)
     else:
         name = doc.get("jobDefinitionName") or doc.get("consumableResourceName") or \
-            doc.get("computeEnvironmentName") or doc.get("jobQueueName") or doc.get("name") or arn
+            doc.get("computeEnvironmentName") or doc.get("jobQueueName") or doc.get("serviceEnvironmentName") or \
+            doc.get("quotaShareName") or doc.get("name") or arn
         tx.put_resource(kind, arn, name, doc)
 
 
