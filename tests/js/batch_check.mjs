@@ -294,11 +294,11 @@ await check("DescribeJobs of an unknown id", async () => {
 });
 
 await check("an operation batchemu does not build", async () => {
-  await assert.rejects(call("CreateServiceEnvironment", { serviceEnvironmentName: "x",
-    serviceEnvironmentType: "SAGEMAKER_TRAINING", capacityLimits: [{ maxCapacity: 1 }] }), (err) => {
+  await assert.rejects(call("SubmitServiceJob", { jobName: "x", jobQueue: "q",
+    serviceJobType: "SAGEMAKER_TRAINING", serviceRequestPayload: "{}" }), (err) => {
     assert.ok(err instanceof BatchServiceException, `${err?.name}: ${err?.message}`);
     assert.equal(err.$metadata.httpStatusCode, 501);
-    assert.match(err.message, /CreateServiceEnvironment/);
+    assert.match(err.message, /SubmitServiceJob/);
     return true;
   });
 });
