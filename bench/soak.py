@@ -175,6 +175,15 @@ def run(report: Report, quick: bool) -> None:
     # Each of the HTTP server's worker threads opens its SQLite reader connection when it first serves a
     # read, so the count grows during the first seconds of load: the reference is the sample at 10%.
     fd_counts = [sum(s["fds"].values()) for s in samples]
+    # SQLite's page caches (32 MiB for the writer, 1 MiB for each reader thread) fill as the file grows and
+    # then stay: a leak would keep growing through the second half as well.
+    half = next(s for s in samples if s["ended"] >= total // 2)
+    report.add(Measurement("soak.rss_growth.second_half", (end["rss"] - half["rss"]) / 2**20 / (total - half["ended"])
+                           * 1000, "MiB per 1,000 jobs",
+                           note=f"VmRSS {half['rss'] / 2**20:.1f} MiB at {half['ended']:,} jobs ended (t={half['t']:.0f}"
+                                f" s) -> {end['rss'] / 2**20:.1f} MiB at the end; first half "
+                                f"{(half['rss'] - samples[0]['rss']) / 2**20 / max(half['ended'] - samples[0]['ended'], 1) * 1000:.1f}"
+                                f" MiB per 1,000 jobs"))
     report.add(Measurement("soak.open_files_delta", sum(end_fds.values()) - sum(at_tenth["fds"].values()), "fds",
                            "<= 0",
                            note=f"server fds at the end {dict(end_fds)} vs at {tenth:,} jobs ended {at_tenth['fds']}; "
