@@ -24,6 +24,7 @@ from batchemu.service.context import Context
 from batchemu.store import StateError, Store
 
 log = logging.getLogger("batchemu")
+LISTEN_BACKLOG = 128  # pending connections the kernel queues before the HTTP server accepts them
 
 
 class Server:
@@ -56,7 +57,10 @@ class Server:
                               lambda request: faults.inject(self.ctx, self.executor, request),
                               dashboard=create_blueprint(self.ctx))
         # cheroot keeps connections alive (werkzeug's server closes every one) and serves from a thread pool.
-        self.httpd = wsgi.Server((config.host, config.port), self.app, numthreads=16, server_name="batchemu")
+        # cheroot's default listen backlog of 5 drops the SYNs of a client pool opening 16 connections at once;
+        # each dropped one waits a second for the kernel to retry.
+        self.httpd = wsgi.Server((config.host, config.port), self.app, numthreads=16, server_name="batchemu",
+                                 request_queue_size=LISTEN_BACKLOG)
         self.httpd.ConnectionClass = JsonErrorConnection  # cheroot's own error answers in AWS's JSON form
         self.httpd.expiration_interval = 0.05  # how often serve() looks up from select(): stop() waits on it
         self.httpd.prepare()

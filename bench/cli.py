@@ -1,4 +1,4 @@
-"""`python -m bench [--only latency,capacity,api,scale,arrays] [--quick] [--moto]`."""
+"""`python -m bench [--only latency,capacity,api,scale,arrays,load,soak] [--quick] [--moto]`."""
 
 from __future__ import annotations
 
@@ -7,18 +7,20 @@ import sys
 import time
 import traceback
 
-from bench import api, arrays, capacity, latency, scale
+from bench import api, arrays, capacity, latency, load, scale, soak
 from bench.report import RESULTS, Report, machine
 from bench.servers import moto_venv
 
-SUITES = ("latency", "capacity", "api", "scale", "arrays")
-NEEDS_DOCKER = ("latency", "capacity", "arrays")
+SUITES = ("latency", "capacity", "api", "scale", "arrays", "load", "soak")
+# soak runs for most of an hour: only when asked for by name.
+DEFAULT = ("latency", "capacity", "api", "scale", "arrays", "load")
+NEEDS_DOCKER = ("latency", "capacity", "arrays", "soak")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmarks of batchemu (bench/README.md)")
-    parser.add_argument("--only", default=",".join(SUITES),
-                        help=f"comma-separated suites to run (default all: {','.join(SUITES)})")
+    parser.add_argument("--only", default=",".join(DEFAULT),
+                        help=f"comma-separated suites to run, of {','.join(SUITES)} (default {','.join(DEFAULT)})")
     parser.add_argument("--quick", action="store_true", help="fewer jobs and shorter phases (under 2 minutes)")
     parser.add_argument("--moto", action="store_true",
                         help="compare with moto, creating .venv-moto with moto[server] if it does not exist")
@@ -53,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
                     report.note(why)
                 api.run(report, args.quick, venv)
             else:
-                {"latency": latency, "capacity": capacity, "scale": scale, "arrays": arrays}[suite].run(report, args.quick)
+                suites = {"latency": latency, "capacity": capacity, "scale": scale, "arrays": arrays, "load": load,
+                          "soak": soak}
+                suites[suite].run(report, args.quick)
         except Exception:  # noqa: BLE001 -- one broken suite must not hide the others' results
             traceback.print_exc()
             report.note(f"{suite}: ERROR (traceback above)")
