@@ -173,7 +173,8 @@ def run(report: Report, quick: bool) -> None:
                                 f"+{RSS_SLACK / 2**20:.0f} MiB); peak {peak['rss'] / 2**20:.1f} MiB at "
                                 f"t={peak['t']:.0f} s"))
     # Each of the HTTP server's worker threads opens its SQLite reader connection when it first serves a
-    # read, so the count grows during the first seconds of load: the reference is the sample at 10%.
+    # read, so the count grows during the first seconds of load (past 10% of a --quick run): the reference
+    # is the sample at half.
     fd_counts = [sum(s["fds"].values()) for s in samples]
     # SQLite's page caches (32 MiB for the writer, 1 MiB for each reader thread) fill as the file grows and
     # then stay: a leak would keep growing through the second half as well.
@@ -184,9 +185,9 @@ def run(report: Report, quick: bool) -> None:
                                 f" s) -> {end['rss'] / 2**20:.1f} MiB at the end; first half "
                                 f"{(half['rss'] - samples[0]['rss']) / 2**20 / max(half['ended'] - samples[0]['ended'], 1) * 1000:.1f}"
                                 f" MiB per 1,000 jobs"))
-    report.add(Measurement("soak.open_files_delta", sum(end_fds.values()) - sum(at_tenth["fds"].values()), "fds",
+    report.add(Measurement("soak.open_files_delta", sum(end_fds.values()) - sum(half["fds"].values()), "fds",
                            "<= 0",
-                           note=f"server fds at the end {dict(end_fds)} vs at {tenth:,} jobs ended {at_tenth['fds']}; "
+                           note=f"server fds at the end {dict(end_fds)} vs at {half['ended']:,} jobs ended {half['fds']}; "
                                 f"after the warm-up job {dict(start_fds)}; samples {min(fd_counts)}-{max(fd_counts)}"))
     new_networks = sorted(set(end_networks) - set(start_networks))
     report.add(Measurement("soak.networks_delta", len(end_networks) - len(start_networks), "networks", "<= 0",
