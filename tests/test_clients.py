@@ -28,14 +28,14 @@ JS_SCRIPT = ROOT / "tests" / "js" / "batch_check.mjs"
 
 
 def _aws_cli() -> str | None:
-    candidates = [os.environ.get("BATCHEMU_AWS_CLI"), "/work/cli-venv/bin/aws",
-                  str(ROOT / ".clients" / "cli" / "bin" / "aws"), shutil.which("aws")]
+    candidates = [os.environ.get("BATCHEMU_AWS_CLI"), str(ROOT / ".clients" / "cli" / "bin" / "aws"),
+                  shutil.which("aws")]
     return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
 
 
 def _js_sdk_dir() -> Path | None:
     candidates = [os.environ.get("BATCHEMU_JS_CHECK_DIR")] if os.environ.get("BATCHEMU_JS_CHECK_DIR") else [
-        "/work/js-check", ROOT / ".clients" / "js"]
+        ROOT / ".clients" / "js"]
     for candidate in map(Path, candidates):
         if (candidate / "node_modules" / "@aws-sdk" / "client-batch").is_dir():
             return candidate
