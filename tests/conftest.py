@@ -87,6 +87,12 @@ def register(batch_client, command: list[str] | None = None, *, vcpus: str = "1"
                                                 containerProperties=properties, **extra)
 
 
+def submit(batch_client, queue: dict, definition: dict, *, prefix: str = "job", **extra) -> str:
+    """Submit a job of `definition` to `queue` under a unique name starting with `prefix`; its id."""
+    return batch_client.submit_job(jobName=unique(prefix), jobQueue=queue["name"],
+                                   jobDefinition=definition["jobDefinitionArn"], **extra)["jobId"]
+
+
 def describe(batch_client, job_id: str) -> dict:
     jobs = batch_client.describe_jobs(jobs=[job_id])["jobs"]
     assert len(jobs) == 1, jobs

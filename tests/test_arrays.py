@@ -10,18 +10,13 @@ from conftest import (
     make_queue,
     needs_docker,
     register,
-    unique,
+    submit,
     wait_for_status,
     wait_until,
 )
 from test_jobs import log_lines
 
 STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
-
-
-def submit(batch_client, queue: dict, definition: dict, **extra) -> str:
-    return batch_client.submit_job(jobName=unique("arr"), jobQueue=queue["name"],
-                                   jobDefinition=definition["jobDefinitionArn"], **extra)["jobId"]
 
 
 def children(batch_client, parent: str, **extra) -> list[dict]:
@@ -77,7 +72,7 @@ def test_children_are_described_listed_and_summarised_before_they_run(batch_clie
     listed = children(batch_client, parent, jobStatus="RUNNABLE", maxResults=100)
     assert [c["jobId"] for c in listed] == [f"{parent}:{i}" for i in range(250)]
     assert all(c["arrayProperties"] == {"index": i} for i, c in enumerate(listed))
-    by_name = children(batch_client, parent, filters=[{"name": "JOB_NAME", "values": ["arr-*"]}])
+    by_name = children(batch_client, parent, filters=[{"name": "JOB_NAME", "values": ["job-*"]}])
     assert len(by_name) == 250
     # The queue lists the parent, not its children.
     queued = batch_client.list_jobs(jobQueue=queue["name"], jobStatus="PENDING")["jobSummaryList"]

@@ -6,14 +6,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from batchemu.job_states import TRANSITIONS
-from tests.conftest import describe, needs_docker, register, unique, wait_for_status, wait_until
+from tests.conftest import describe, needs_docker, register, submit, wait_for_status, wait_until
 
 ORDER = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"]
-
-
-def submit(batch_client, queue: dict, definition: dict, **extra) -> str:
-    return batch_client.submit_job(jobName=unique("job"), jobQueue=queue["name"],
-                                   jobDefinition=definition["jobDefinitionArn"], **extra)["jobId"]
 
 
 def log_lines(logs_client, job: dict) -> list[str]:

@@ -8,12 +8,16 @@ import time
 
 import pytest
 
-from tests.conftest import describe, make_queue, needs_docker, register, unique, wait_for_status, wait_until
-
-
-def submit(batch_client, queue: dict, definition: dict, **extra) -> str:
-    return batch_client.submit_job(jobName=unique("job"), jobQueue=queue["name"],
-                                   jobDefinition=definition["jobDefinitionArn"], **extra)["jobId"]
+from tests.conftest import (
+    describe,
+    make_queue,
+    needs_docker,
+    register,
+    submit,
+    unique,
+    wait_for_status,
+    wait_until,
+)
 
 
 def wait_with_clock_ahead(batch_client, server, job_id: str, ahead_ms: int) -> dict:

@@ -8,6 +8,7 @@ from conftest import (
     make_queue,
     needs_docker,
     register,
+    submit,
     unique,
     wait_for_status,
     wait_until,
@@ -17,11 +18,6 @@ from conftest import (
 def fair_queue(batch_client, *, ce_state: str = "DISABLED", **policy) -> dict:
     arn = batch_client.create_scheduling_policy(name=unique("fs"), fairsharePolicy=policy)["arn"]
     return make_queue(batch_client, ce_state=ce_state, schedulingPolicyArn=arn)
-
-
-def submit(batch_client, queue: dict, definition: dict, **extra) -> str:
-    return batch_client.submit_job(jobName=unique("wf"), jobQueue=queue["name"],
-                                   jobDefinition=definition["jobDefinitionArn"], **extra)["jobId"]
 
 
 def test_share_identifier_is_required_on_fair_share_queues_only(batch_client):
