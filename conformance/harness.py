@@ -29,6 +29,18 @@ TERMINAL = {"SUCCEEDED", "FAILED"}
 LOG_GROUP = "/aws/batch/job"
 POLL_SECONDS = 0.2
 
+
+def wait_for(describe: Callable[[], Any], done: Callable[[Any], bool], what: str, timeout: float = 120) -> Any:
+    """Call `describe` until `done` says its answer has settled; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = describe()
+        if done(found):
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not settle within {timeout} s: {found}")
+        time.sleep(POLL_SECONDS)
+
 # Error codes with which an endpoint says "I don't implement this operation".
 NOT_BUILT_CODES = {"NotImplemented", "NotImplementedException", "UnknownOperationException",
                    "UnknownOperation", "InvalidAction", "UnsupportedOperation"}
@@ -329,14 +341,7 @@ class Resources:
 
     def _wait(self, describe: Callable[[], list[dict]], what: str, done: Callable[[list[dict]], bool],
               timeout: float = 120) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while True:
-            found = describe()
-            if done(found):
-                return found
-            if time.monotonic() > deadline:
-                pytest.fail(f"{what} did not settle within {timeout} s: {found}")
-            time.sleep(POLL_SECONDS)
+        return wait_for(describe, done, what, timeout)
 
     def wait_compute_environment(self, name: str, status: str = "VALID", timeout: float = 120) -> dict:
         found = self._wait(lambda: self.batch.describe_compute_environments(

@@ -9,13 +9,12 @@ not built one is reported as "not built" by the harness.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conformance.harness import POLL_SECONDS, arn_pattern, client_error_code
+from conformance.harness import arn_pattern, client_error_code, wait_for
 
 covers = pytest.mark.covers
 
@@ -50,16 +49,6 @@ def test_service_job_operations_answer_as_modelled(batch, operation, method, arg
         assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
-def _wait(describe: Callable[[], object], done: Callable[[object], bool], what: str, timeout: float = 120):
-    deadline = time.monotonic() + timeout
-    while True:
-        found = describe()
-        if done(found):
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not settle within {timeout} s: {found}")
-        time.sleep(POLL_SECONDS)
-
 
 class ServiceResources:
     """Creates service environments, SAGEMAKER_TRAINING queues, quota-share policies and quota shares,
@@ -82,7 +71,7 @@ class ServiceResources:
 
     def wait_environment(self, ref: str) -> dict | None:
         """The environment once it is neither CREATING, UPDATING nor DELETING (None once it is gone)."""
-        return _wait(lambda: self.describe_environment(ref), lambda d: d is None or d["status"] not in TRANSIENT,
+        return wait_for(lambda: self.describe_environment(ref), lambda d: d is None or d["status"] not in TRANSIENT,
                      f"service environment {ref}")
 
     def environment(self, wait: bool = True, **extra) -> dict:
@@ -107,7 +96,7 @@ class ServiceResources:
             jobQueueName=name, priority=1, jobQueueType="SAGEMAKER_TRAINING",
             serviceEnvironmentOrder=[{"order": 1, "serviceEnvironment": environment_arn}], **extra)
         self.queues.append(name)
-        _wait(lambda: self.batch.describe_job_queues(jobQueues=[name])["jobQueues"],
+        wait_for(lambda: self.batch.describe_job_queues(jobQueues=[name])["jobQueues"],
               lambda f: f and f[0]["status"] not in TRANSIENT, f"job queue {name}")
         return created
 
@@ -120,7 +109,7 @@ class ServiceResources:
         return created
 
     def wait_share(self, arn: str) -> dict:
-        return _wait(lambda: self.batch.describe_quota_share(quotaShareArn=arn),
+        return wait_for(lambda: self.batch.describe_quota_share(quotaShareArn=arn),
                      lambda d: d["status"] not in TRANSIENT, f"quota share {arn}")
 
     def cleanup(self) -> None:
@@ -137,11 +126,11 @@ class ServiceResources:
         for name in self.queues:
             quietly(lambda name=name: self.batch.update_job_queue(jobQueue=name, state="DISABLED"))
         for name in self.queues:
-            quietly(lambda name=name: (_wait(lambda: self.batch.describe_job_queues(jobQueues=[name])["jobQueues"],
+            quietly(lambda name=name: (wait_for(lambda: self.batch.describe_job_queues(jobQueues=[name])["jobQueues"],
                                              lambda f: not f or f[0]["status"] not in TRANSIENT, name),
                                        self.batch.delete_job_queue(jobQueue=name)))
         for name in self.queues:
-            quietly(lambda name=name: _wait(lambda: self.batch.describe_job_queues(jobQueues=[name])["jobQueues"],
+            quietly(lambda name=name: wait_for(lambda: self.batch.describe_job_queues(jobQueues=[name])["jobQueues"],
                                             lambda f: not f or f[0]["status"] == "DELETED", name))
         for name in self.environments:
             quietly(lambda name=name: self.batch.update_service_environment(serviceEnvironment=name,
@@ -210,13 +199,13 @@ def test_service_environment_delete_rules(batch, service):
         batch.delete_service_environment(serviceEnvironment=name)
     assert client_error_code(in_use.value) == "ClientException"
     batch.update_job_queue(jobQueue=queue, state="DISABLED")
-    _wait(lambda: batch.describe_job_queues(jobQueues=[queue])["jobQueues"],
+    wait_for(lambda: batch.describe_job_queues(jobQueues=[queue])["jobQueues"],
           lambda f: f[0]["status"] not in TRANSIENT, queue)
     batch.delete_job_queue(jobQueue=queue)
-    _wait(lambda: batch.describe_job_queues(jobQueues=[queue])["jobQueues"],
+    wait_for(lambda: batch.describe_job_queues(jobQueues=[queue])["jobQueues"],
           lambda f: not f or f[0]["status"] == "DELETED", queue)
     batch.delete_service_environment(serviceEnvironment=name)
-    _wait(lambda: service.describe_environment(name), lambda d: d is None or d["status"] == "DELETED",
+    wait_for(lambda: service.describe_environment(name), lambda d: d is None or d["status"] == "DELETED",
           f"service environment {name} deletion")
 
 
@@ -306,5 +295,5 @@ def test_quota_share_update_and_delete_rules(batch, service):
     detail = service.wait_share(arn)
     assert (detail["state"], detail["preemptionConfiguration"]) == ("DISABLED", {"inSharePreemption": "ENABLED"})
     batch.delete_quota_share(quotaShareArn=arn)
-    _wait(lambda: batch.list_quota_shares(jobQueue=queue)["quotaShares"],
+    wait_for(lambda: batch.list_quota_shares(jobQueue=queue)["quotaShares"],
           lambda shares: all(s["quotaShareArn"] != arn for s in shares), f"quota share {arn} deletion")
