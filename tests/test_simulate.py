@@ -11,7 +11,7 @@ import pytest
 
 from batchemu.config import Config
 from batchemu.executors.registry import create_executor
-from tests.conftest import describe, make_queue, register, unique, wait_for_status, wait_until
+from tests.conftest import describe, make_queue, register, submit, wait_for_status, wait_until
 from tests.test_scheduling import max_overlap, wait_with_clock_ahead
 
 OOM = "OutOfMemoryError: Container killed due to memory usage"
@@ -29,11 +29,6 @@ def simulated(batch_client, command=None, *, environment: dict[str, str] | None 
         properties["environment"] = [{"name": k, "value": v} for k, v in environment.items()]
     return register(batch_client, command or ["true"], image="registry.invalid/nothing:1",
                     containerProperties=properties, **extra)
-
-
-def submit(batch_client, queue: dict, definition: dict, **extra) -> str:
-    return batch_client.submit_job(jobName=unique("job"), jobQueue=queue["name"],
-                                   jobDefinition=definition["jobDefinitionArn"], **extra)["jobId"]
 
 
 def env_override(**variables: str) -> dict:
