@@ -176,10 +176,14 @@ def should_retry(job: dict, exit_code: int | None, status_reason: str, reason: s
 
 
 def finish_attempt(job: dict, now: int, *, exit_code: int | None, reason: str | None,
-                   status_reason: str, timed_out: bool = False) -> None:
-    """Record the ended attempt and move the job to SUCCEEDED, back to RUNNABLE (retry) or FAILED."""
-    container = job["container"]
-    attempt_container = {key: container.get(key) for key in ("containerInstanceArn", "taskArn", "logStreamName")}
+                   status_reason: str, timed_out: bool = False, attempt_container: dict | None = None) -> None:
+    """Record the ended attempt and move the job to SUCCEEDED, back to RUNNABLE (retry) or FAILED. A job
+    without a container of its own (a multi-node parent) gives its main node's as `attempt_container`."""
+    container = job.get("container")
+    if container is not None:
+        attempt_container = {key: container.get(key) for key in ("containerInstanceArn", "taskArn", "logStreamName")}
+    attempt_container = dict(attempt_container or {})
+    container = container if container is not None else {}
     if exit_code is not None:
         attempt_container["exitCode"] = exit_code
         container["exitCode"] = exit_code
