@@ -13,7 +13,7 @@ import uuid
 
 from batchemu import job_states as states
 from batchemu.config import Config
-from batchemu.executors import ContainerSpec, Outcome, StartFailure, TaskExit, TaskSpec
+from batchemu.executors import HOST_ALIAS, ContainerSpec, Outcome, StartFailure, TaskExit, TaskSpec
 from batchemu.service.job_container import gpus_of
 
 # Phases of an attempt, as data: PLACED (recorded; the engine not asked yet) -> STARTED (container running)
@@ -119,6 +119,9 @@ def task_spec(job: dict, config: Config, queue_name: str, *, network: str | None
     environment_extra = environment
     environment = {item["name"]: item.get("value", "") for item in container.get("environment") or []}
     endpoint = config.endpoint_url
+    if network and config.host in ("0.0.0.0", "::", ""):
+        # On a task network 127.0.0.1 is the container itself; a server on every address is at the host.
+        endpoint = f"http://{HOST_ALIAS}:{config.port}"
     fargate = info.get("platform") == "FARGATE"
     environment.update({
         "AWS_BATCH_JOB_ID": job["jobId"],

@@ -36,6 +36,10 @@ LABEL_ATTEMPT = "batchemu.attempt"
 LABEL_INSTANCE = "batchemu.instance"
 LABEL_MANAGED = "batchemu.managed"
 
+# The name at which a container on a task network reaches the machine its engine runs on (a server
+# listening on every address is reachable there).
+HOST_ALIAS = "batchemu-host"
+
 START, COMPLETE, SUCCESS = "START", "COMPLETE", "SUCCESS"  # dependency conditions
 CONDITIONS = (START, COMPLETE, SUCCESS)
 DEFAULT_CONTAINER = "default"
@@ -76,7 +80,8 @@ class TaskSpec:
     # Wire form of Volume: `host.sourcePath` binds a host directory; any other volume is an engine volume
     # of the task, shared by the containers that mount it (an ECS task volume, a pod's emptyDir).
     volumes: list[dict] = field(default_factory=list)
-    network: str | None = None   # name of a shared task network to join; None: the executor's default
+    network: str | None = None   # name of a shared task network to join (HOST_ALIAS resolves on it); None:
+    #                              the executor's default network
     labels: dict[str, str] = field(default_factory=dict)     # extra labels (the executor adds its own)
 
 

@@ -131,14 +131,15 @@ class DockerExecutor:
                 self._remove_idle_networks(client)  # nothing of a task that did not start stays behind
 
     def _start(self, client: docker.DockerClient, task: TaskSpec, task_id: str) -> StartedTask:
-        network = self._ensure_network(client, task.network) if task.network else (self.config.network or "host")
+        network, gateway = (self._ensure_network(client, task.network) if task.network
+                            else (self.config.network or "host", None))
         volumes = {name: self._ensure_volume(client, task_id, name) for name in create.shared_volumes(task)}
         created: dict[str, tuple[str, str]] = {}   # name -> (container id, status)
         try:
             for container in task.containers:
                 image = self._resolve_image(client, container)
                 labels = create.labels_of(task, container, task_id, self._engine.own_labels())
-                arguments = create.create_arguments(task, container, labels, network=network,
+                arguments = create.create_arguments(task, container, labels, network=network, gateway=gateway,
                                                     host_cpus=self._cpu_count(client), task_volumes=volumes)
                 created[container.name] = self._create(client, task, task_id, container, image, arguments)
                 self._logs.track(created[container.name][0], labels)
@@ -158,7 +159,8 @@ class DockerExecutor:
         log.debug("started task %s of job %s attempt %d", task_id, task.job_id, task.attempt)
         return StartedTask(task_id=task_id, address=address)
 
-    def _ensure_network(self, client: docker.DockerClient, group: str) -> str:
+    def _ensure_network(self, client: docker.DockerClient, group: str) -> tuple[str, str | None]:
+        """(name, gateway address on the host) of the group's task network, made if absent."""
         name = network_name(group)
         if not client.api.networks(names=[name]):
             try:
@@ -167,7 +169,12 @@ class DockerExecutor:
             except APIError as exc:
                 if exc.status_code != 409:  # made meanwhile by another node of the job
                     raise StartFailure(Outcome.CREATE_FAILED, daemon_said(exc)) from exc
-        return name
+        try:
+            configs = (client.api.inspect_network(name).get("IPAM") or {}).get("Config") or []
+        except NotFound as exc:
+            raise StartFailure(Outcome.CREATE_FAILED, f"network {name} was removed meanwhile") from exc
+        gateway = next((c["Gateway"] for c in configs if c.get("Gateway") and ":" not in c["Gateway"]), None)
+        return name, gateway
 
     def _ensure_volume(self, client: docker.DockerClient, task_id: str, volume: str) -> str:
         name = container_name(task_id, f"volume-{volume}")

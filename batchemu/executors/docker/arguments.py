@@ -6,7 +6,7 @@ import json
 
 from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
 
-from batchemu.executors import LABEL_ATTEMPT, LABEL_JOB_ID, ContainerSpec, TaskSpec
+from batchemu.executors import HOST_ALIAS, LABEL_ATTEMPT, LABEL_JOB_ID, ContainerSpec, TaskSpec
 from batchemu.executors.docker.engine import (
     LABEL_CONTAINER,
     LABEL_DEPENDS_ON,
@@ -42,8 +42,9 @@ def labels_of(task: TaskSpec, container: ContainerSpec, task_id: str, own: dict[
 
 
 def create_arguments(task: TaskSpec, container: ContainerSpec, labels: dict[str, str], *, network: str,
-                     host_cpus: int, task_volumes: dict[str, str]) -> dict:
-    """`task_volumes`: engine volume name of each task volume shared by several containers."""
+                     gateway: str | None, host_cpus: int, task_volumes: dict[str, str]) -> dict:
+    """`gateway`: the host's address on a task network; `task_volumes`: engine volume name of each task
+    volume shared by several containers."""
     linux = container.linux_parameters or {}
     arguments: dict = {
         "command": list(container.command) or None,
@@ -56,6 +57,9 @@ def create_arguments(task: TaskSpec, container: ContainerSpec, labels: dict[str,
         # Read back by the log pump whatever the engine's default driver is.
         "log_config": LogConfig(type="json-file"),
     }
+    if task.network:
+        # The network's own gateway: the engine's "host-gateway" is docker0's, which may not exist.
+        arguments["extra_hosts"] = {HOST_ALIAS: gateway or "host-gateway"}
     if container.entrypoint is not None:
         arguments["entrypoint"] = list(container.entrypoint)
     if container.memory_mib:
