@@ -11,7 +11,7 @@ import pytest
 
 from batchemu.config import Config
 from batchemu.executors.registry import create_executor
-from tests.conftest import describe, make_queue, register, submit, wait_for_status, wait_until
+from tests.conftest import describe, make_queue, register, submit, unique, wait_for_status, wait_until
 from tests.test_scheduling import max_overlap, wait_with_clock_ahead
 
 OOM = "OutOfMemoryError: Container killed due to memory usage"
