@@ -24,16 +24,17 @@ def _epoch_ms(name: str, value: str) -> int:
             f"The value of filter {name} must be a number of milliseconds since the epoch, not {value}") from None
 
 
-def _filter_arguments(filters: list[dict]) -> dict:
+def filter_arguments(filters: list[dict], allowed: tuple[str, ...] = FILTERS) -> dict:
+    """Keyword arguments of a store query for a ListJobs (or ListServiceJobs) filter list."""
     if len(filters) > 1:
         raise ClientException("Only one filter can be used at a time")
     if not filters:
         return {}
     name, values = filters[0].get("name"), filters[0].get("values") or []
     if not name:
-        raise ClientException(f"A filter needs a name: one of {', '.join(FILTERS)}")
-    if name not in FILTERS:
-        raise ClientException(f"Invalid filter name {name}: must be one of {', '.join(FILTERS)}")
+        raise ClientException(f"A filter needs a name: one of {', '.join(allowed)}")
+    if name not in allowed:
+        raise ClientException(f"Invalid filter name {name}: must be one of {', '.join(allowed)}")
     if len(values) != 1:
         raise ClientException(f"Filter {name} takes exactly one value")
     value = values[0]
@@ -46,6 +47,8 @@ def _filter_arguments(filters: list[dict]) -> dict:
         return {"definition": value}
     if name == "SHARE_IDENTIFIER":
         return {"share": value}
+    if name == "QUOTA_SHARE_NAME":
+        return {"quota_share": value}
     if name == "BEFORE_CREATED_AT":
         return {"created_before": _epoch_ms(name, value)}
     return {"created_after": _epoch_ms(name, value)}
@@ -57,7 +60,7 @@ def list_jobs(ctx: Context, request: dict) -> dict:
         raise ClientException("Exactly one of jobQueue, arrayJobId or multiNodeJobId must be specified")
     limit = page_size(request.get("maxResults"), default=1000, limit=1000)
     after = decode_token(request.get("nextToken"))
-    filters = _filter_arguments(request.get("filters") or [])
+    filters = filter_arguments(request.get("filters") or [])
     share = filters.pop("share", None)
     with ctx.store.read() as tx:
         if request.get("jobQueue"):
