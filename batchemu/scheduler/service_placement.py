@@ -213,6 +213,37 @@ def _reclaim(queue: Queue, job: Job, env: Environment, quota: _Quota, decision: 
                          for r in queue.running]
 
 
+def _place(queue: Queue, job: Job, env: Environment, decision: Decision) -> None:
+    env.take(job)
+    queue.running.append(job)
+    decision.placements.append((job.job_id, env.arn))
+
+
+def _quota_pass(queue: Queue, order: list[Job], env: Environment, decision: Decision) -> None:
+    """Jobs within their share's own limits first (reclaiming lent capacity when the environment is full),
+    then jobs that borrow: only capacity nobody's own jobs wait for is idle."""
+    quota = _Quota(queue.quota_shares, queue.running)
+    borrowing = []
+    for job in order:
+        share = queue.quota_shares.get(job.quota_share or "")
+        if share is None or not share.enabled:
+            decision.waiting[job.job_id] = (f"MISCONFIGURATION:QUOTA_SHARE - quota share {job.quota_share} "
+                                            "is not ENABLED in this job queue")
+        elif not quota.within_own(job):
+            borrowing.append(job)
+        elif env.short(job):
+            _reclaim(queue, job, env, quota, decision)
+        else:
+            quota.add(job, 1)
+            _place(queue, job, env, decision)
+    for job in borrowing:
+        if quota.may_borrow(job) and not env.short(job):
+            quota.add(job, 1)
+            _place(queue, job, env, decision)
+        else:
+            _reclaim(queue, job, env, quota, decision)
+
+
 def decide(queues: list[Queue], environments: dict[str, Environment]) -> Decision:
     """Which RUNNABLE service jobs are scheduled now and where, which running ones are preempted, and why
     a job waits."""
@@ -221,25 +252,17 @@ def decide(queues: list[Queue], environments: dict[str, Environment]) -> Decisio
         env = environments.get(queue.environment or "")
         if env is None:
             continue
-        quota = _Quota(queue.quota_shares, queue.running) if queue.quota_shares is not None else None
+        order = []
         for job in _order(queue):
             misfit = env.misfit(job)
             if misfit:
                 decision.waiting[job.job_id] = misfit
-                continue
-            if quota is not None:
-                share = queue.quota_shares.get(job.quota_share or "")
-                if share is None or not share.enabled:
-                    decision.waiting[job.job_id] = (f"MISCONFIGURATION:QUOTA_SHARE - quota share {job.quota_share} "
-                                                    "is not ENABLED in this job queue")
-                    continue
-                if not (quota.within_own(job) or quota.may_borrow(job)) or env.short(job):
-                    _reclaim(queue, job, env, quota, decision)
-                    continue
-                quota.add(job, 1)
-            elif env.short(job):
-                continue  # the next job may be smaller (backfill)
-            env.take(job)
-            queue.running.append(job)
-            decision.placements.append((job.job_id, env.arn))
+            else:
+                order.append(job)
+        if queue.quota_shares is not None:
+            _quota_pass(queue, order, env, decision)
+            continue
+        for job in order:
+            if not env.short(job):  # a job that does not fit lets smaller ones behind it start (backfill)
+                _place(queue, job, env, decision)
     return decision
