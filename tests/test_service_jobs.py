@@ -268,3 +268,17 @@ def test_preemption_retries_before_termination(batch_client):
     assert detail["statusReason"] == ("Preempted: capacity reclaimed by quota share lender; "
                                       "preemptionRetriesBeforeTermination (0) reached")
     assert describe(batch_client, own)["status"] == "RUNNING"  # higher priority: not the one preempted
+
+
+def test_deleting_the_queue_terminates_its_service_jobs(batch_client):
+    queue = service_queue(batch_client, capacity=1)
+    running = submit(batch_client, queue, payload(seconds=60))
+    wait_status(batch_client, running, ("RUNNING",))
+    queued = submit(batch_client, queue, payload(seconds=60))
+    batch_client.update_job_queue(jobQueue=queue["name"], state="DISABLED")
+    batch_client.delete_job_queue(jobQueue=queue["name"])
+    for job_id in (running, queued):
+        detail = wait_status(batch_client, job_id)
+        assert (detail["status"], detail["statusReason"], detail["isTerminated"]) == \
+            ("FAILED", "Job queue deleted", True)
+    wait_until(lambda: not batch_client.describe_job_queues(jobQueues=[queue["name"]])["jobQueues"], 10)

@@ -4,7 +4,7 @@ lending and borrowing, and who is preempted."""
 from __future__ import annotations
 
 from batchemu.scheduler.placement import FairShare
-from batchemu.scheduler.service_placement import Environment, Job, QuotaShare, Queue, decide
+from batchemu.scheduler.service_placement import Environment, Job, Queue, QuotaShare, decide
 
 M5 = "ml.m5.large"
 G5 = "ml.g5.xlarge"

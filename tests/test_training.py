@@ -109,6 +109,6 @@ def test_a_channel_without_local_data_fails_the_job(batch_client, batchemu_confi
     detail = run(batch_client, queue, training_request(unique("tj"), {}, {"train": "s3://unmapped/nothing"}))
     local = Path(batchemu_config.training_root) / "s3" / "unmapped" / "nothing"
     assert (detail["status"], detail["statusReason"]) == (
-        "FAILED", f"ClientError: Data download failed: channel train: s3://unmapped/nothing is the local path "
-                  f"{local}, which does not exist")
+        "FAILED", (f"ClientError: Data download failed: channel train: s3://unmapped/nothing is the local path "
+                  f"{local}, which does not exist"))
     assert describe(batch_client, detail["jobId"])["attempts"][0]["statusReason"] == detail["statusReason"]

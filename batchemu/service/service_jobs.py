@@ -15,7 +15,7 @@ import uuid
 from batchemu import job_states as states
 from batchemu import training
 from batchemu.errors import ClientException
-from batchemu.scheduler.service_jobs import SCHEDULING_POLICY_KIND, move
+from batchemu.scheduler.service_jobs import SCHEDULING_POLICY_KIND, terminate
 from batchemu.service import job_listing, job_queues
 from batchemu.service.context import Context
 from batchemu.service.jobs import JOB_NAME, MAX_BULK, MIN_TIMEOUT
@@ -28,7 +28,6 @@ MAX_ATTEMPTS = 10
 MAX_EVALUATE_ON_EXIT = 5
 MAX_LIST = 100
 FILTERS = ("JOB_NAME", "BEFORE_CREATED_AT", "AFTER_CREATED_AT", "SHARE_IDENTIFIER", "QUOTA_SHARE_NAME")
-QUEUED = (states.SUBMITTED, states.PENDING, states.RUNNABLE)
 SUMMARY_FIELDS = ("latestAttempt", "capacityUsage", "createdAt", "jobArn", "jobId", "jobName", "scheduledAt",
                   "serviceJobType", "shareIdentifier", "quotaShareName", "status", "statusReason", "startedAt",
                   "stoppedAt", "isTerminated")
@@ -192,22 +191,9 @@ def update_service_job(ctx: Context, request: dict) -> dict:
     return {"jobArn": job["jobArn"], "jobName": job["jobName"], "jobId": job["jobId"]}
 
 
-def _terminate(tx: Tx, job: dict, reason: str, now: int) -> None:
-    """Fail a queued job now; a scheduled, starting or running one is stopped by the scheduler and its
-    attempt ends with `reason`."""
-    if job["status"] in states.FINISHED:
-        return
-    job["isTerminated"] = True
-    if job["status"] in QUEUED:
-        move(job, states.FAILED, now, reason)
-    else:
-        states.internal(job)["terminateReason"] = reason
-    tx.update_service_job(job)
-
-
 def terminate_service_job(ctx: Context, request: dict) -> dict:
     with ctx.store.transaction() as tx:
-        _terminate(tx, _get(tx, request["jobId"]), request["reason"], ctx.clock())
+        terminate(tx, _get(tx, request["jobId"]), request["reason"], ctx.clock())
     ctx.notify()
     return {}
 
@@ -220,7 +206,7 @@ def terminate_service_jobs(ctx: Context, request: dict) -> dict:
         for ref in refs:
             job = tx.get_service_job(_job_id(ref))
             if job is not None:  # unknown IDs count as successful, as AWS documents
-                _terminate(tx, job, request["reason"], ctx.clock())
+                terminate(tx, job, request["reason"], ctx.clock())
     ctx.notify()
     return {"successful": list(refs), "errors": []}
 
