@@ -152,7 +152,9 @@ def submit_service_job(ctx: Context, request: dict) -> dict:
 
 def describe_service_job(ctx: Context, request: dict) -> dict:
     with ctx.store.read() as tx:
-        return _get(tx, request["jobId"])
+        job = _get(tx, request["jobId"])
+    # The model requires startedAt: 0 until an attempt has started (our inference of AWS's value).
+    return {**job, "startedAt": job.get("startedAt", 0)}
 
 
 def list_service_jobs(ctx: Context, request: dict) -> dict:
