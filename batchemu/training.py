@@ -103,10 +103,11 @@ def local_path(uri: str, config: Config) -> Path:
     if uri.startswith("file://"):
         return Path(uri[len("file://"):])
     if uri.startswith("s3://"):
-        prefixes = sorted((p for p in config.s3_map if uri.startswith(p.rstrip("/"))), key=len, reverse=True)
+        def under(prefix: str) -> bool:
+            return uri == prefix.rstrip("/") or uri.startswith(prefix.rstrip("/") + "/")
+        prefixes = sorted(filter(under, config.s3_map), key=len, reverse=True)
         if prefixes:
-            prefix = prefixes[0].rstrip("/")
-            return Path(config.s3_map[prefixes[0]]) / uri[len(prefix):].lstrip("/")
+            return Path(config.s3_map[prefixes[0]]) / uri[len(prefixes[0].rstrip("/")):].lstrip("/")
         return Path(config.training_root) / "s3" / uri[len("s3://"):]
     raise TrainingError(f"ClientError: {uri} is neither an s3:// nor a file:// URI")
 
