@@ -94,7 +94,8 @@ def training_job_arn(config: Config, name: str) -> str:
 
 
 def max_runtime_ms(payload: dict) -> int | None:
-    seconds = (payload.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
+    condition = payload.get("StoppingCondition")
+    seconds = condition.get("MaxRuntimeInSeconds") if isinstance(condition, dict) else None
     return int(seconds * 1000) if isinstance(seconds, (int, float)) and seconds > 0 else None
 
 

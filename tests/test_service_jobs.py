@@ -282,3 +282,29 @@ def test_deleting_the_queue_terminates_its_service_jobs(batch_client):
         assert (detail["status"], detail["statusReason"], detail["isTerminated"]) == \
             ("FAILED", "Job queue deleted", True)
     wait_until(lambda: not batch_client.describe_job_queues(jobQueues=[queue["name"]])["jobQueues"], 10)
+
+
+def test_members_of_the_wrong_type_fail_the_job_not_the_scheduler(batch_client):
+    queue = service_queue(batch_client)
+    odd = json.loads(payload())
+    odd["Environment"] = ["not", "a", "map"]
+    odd["InputDataConfig"] = "train"
+    detail = wait_status(batch_client, submit(batch_client, queue, json.dumps(odd)))
+    assert detail["status"] == "FAILED"
+    assert detail["statusReason"].startswith("ValidationException: the CreateTrainingJob request is malformed")
+    assert wait_status(batch_client, submit(batch_client, queue))["status"] == "SUCCEEDED"
+
+
+class TestWithDwell:
+    """With state_dwell every status of the path lasts long enough to be seen."""
+
+    @pytest.fixture
+    def batchemu_config(self, tmp_path) -> Config:
+        return Config(host="127.0.0.1", port=0, state=":memory:", tick=0.5, executor="simulate", simulate_seconds=0.2,
+                      state_dwell=0.4, training_dir=str(tmp_path / "training"))
+
+    def test_every_status_of_the_path_in_order(self, batch_client):
+        queue = service_queue(batch_client)
+        seen: list[str] = []
+        wait_status(batch_client, submit(batch_client, queue), seen=seen)
+        assert seen == ["SUBMITTED", "PENDING", "RUNNABLE", "SCHEDULED", "STARTING", "RUNNING", "SUCCEEDED"]

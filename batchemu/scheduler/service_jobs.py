@@ -10,6 +10,7 @@ the executor land on it the same way; the job's document keeps AWS's view (`atte
 from __future__ import annotations
 
 import json
+import logging
 
 from batchemu import attempts, training
 from batchemu import job_states as states
@@ -18,6 +19,8 @@ from batchemu.scheduler import on_host
 from batchemu.scheduler import service_placement as sp
 from batchemu.scheduler.placement import FairShare
 from batchemu.store import Tx
+
+log = logging.getLogger("batchemu.scheduler")
 
 SERVICE_ENVIRONMENT_KIND = "service-environment"
 QUOTA_SHARE_KIND = "quota-share"
@@ -176,6 +179,8 @@ def start_spec(store, config, job_id: str) -> tuple[int, ContainerSpec | None, s
         return info["attempt"], None, str(exc)
     except OSError as exc:
         return info["attempt"], None, f"ClientError: cannot prepare the training folders: {exc}"
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # a member of the wrong JSON type
+        return info["attempt"], None, f"ValidationException: the CreateTrainingJob request is malformed: {exc!r}"
 
 
 # -- jobs on a host ----------------------------------------------------------------------------------------
@@ -194,16 +199,11 @@ def progress(tx: Tx, config, now: int, ready, busy, engine_up: bool, running: tu
             attempt = tx.get_attempt(job["jobId"], info["attempt"])
         before = json.dumps(job, sort_keys=True)
         changes: dict = {}
-        if job["status"] == states.SCHEDULED:
-            _scheduled(job, info, attempt, changes, now, ready, work, engine_up, config)
-        elif job["status"] == states.STARTING:
-            if (info.get("terminateReason") or info.get("preemptReason")) and attempt["phase"] == attempts.STARTED:
-                on_host.request_stop(job, attempt, changes, now, work)
-            if ready(job, now):
-                move(job, states.RUNNING, now)
-                job["startedAt"] = now
-        elif job["status"] == states.RUNNING:
-            _running(job, info, attempt, changes, now, ready, work, running, config)
+        try:
+            _step(job, info, attempt, changes, now, ready, work, engine_up, running, config)
+        except Exception:  # one job's fault must not stop the pass for the others; it is tried again
+            log.exception("progress of service job %s failed", job["jobId"])
+            continue
         if changes.pop("_delete", False):
             tx.delete_attempt(job["jobId"], attempt["attempt"])
         elif changes:
@@ -212,6 +212,20 @@ def progress(tx: Tx, config, now: int, ready, busy, engine_up: bool, running: tu
             freed |= job["status"] not in states.SERVICE_ON_HOST
             tx.update_service_job(job)
     return freed
+
+
+def _step(job: dict, info: dict, attempt: dict, changes: dict, now: int, ready, work: on_host.Work,
+          engine_up: bool, running: tuple[set, int] | None, config) -> None:
+    if job["status"] == states.SCHEDULED:
+        _scheduled(job, info, attempt, changes, now, ready, work, engine_up, config)
+    elif job["status"] == states.STARTING:
+        if (info.get("terminateReason") or info.get("preemptReason")) and attempt["phase"] == attempts.STARTED:
+            on_host.request_stop(job, attempt, changes, now, work)
+        if ready(job, now):
+            move(job, states.RUNNING, now)
+            job["startedAt"] = now
+    elif job["status"] == states.RUNNING:
+        _running(job, info, attempt, changes, now, ready, work, running, config)
 
 
 def _scheduled(job: dict, info: dict, attempt: dict, changes: dict, now: int, ready, work: on_host.Work,
