@@ -9,7 +9,7 @@ import json
 import pytest
 
 from batchemu.config import Config
-from tests.conftest import client_error, make_queue, unique, wait_until
+from tests.conftest import client_error, make_queue, unique, wait_for_status, wait_until
 
 M5 = "ml.m5.large"
 TERMINAL = ("SUCCEEDED", "FAILED")
@@ -61,12 +61,7 @@ def describe(client, job_id: str) -> dict:
 
 
 def wait_status(client, job_id: str, statuses=TERMINAL, timeout: float = 30.0, seen: list | None = None) -> dict:
-    def check():
-        detail = describe(client, job_id)
-        if seen is not None and (not seen or seen[-1] != detail["status"]):
-            seen.append(detail["status"])
-        return detail if detail["status"] in statuses else None
-    return wait_until(check, timeout, 0.01)
+    return wait_for_status(client, job_id, statuses, timeout, seen, describe_with=describe)
 
 
 def test_submit_rules(batch_client):

@@ -60,16 +60,21 @@ def progress(tx: Tx, ctx, now_of, ready, busy, engine_up: bool, running: tuple[s
         except Exception:  # one job's fault must not stop the pass for the others; it is tried again
             log.exception("progress of job %s failed", job["jobId"])
             continue
-        if changes.pop("_delete", False):
-            tx.delete_attempt(attempt["job_id"], attempt["attempt"])
-        elif changes:
-            tx.update_attempt(attempt["job_id"], attempt["attempt"], **changes)
+        save_attempt(tx, attempt, changes)
         if (job["status"], len(job.get("attempts") or []), repr(info), job.get("startedAt")) != before:
             if job["status"] not in states.ON_HOST:
                 usage.attempt_ended(tx, ctx, job, now)
                 freed = True
             tx.update_job(job)
     return freed
+
+
+def save_attempt(tx: Tx, attempt: dict, changes: dict) -> None:
+    """Store what a pass changed on an attempt (`_delete`: a requeued attempt that never happened)."""
+    if changes.pop("_delete", False):
+        tx.delete_attempt(attempt["job_id"], attempt["attempt"])
+    elif changes:
+        tx.update_attempt(attempt["job_id"], attempt["attempt"], **changes)
 
 
 def request_stop(job: dict, attempt: dict, changes: dict, now: int, work: Work) -> None:

@@ -204,10 +204,7 @@ def progress(tx: Tx, config, now: int, ready, busy, engine_up: bool, running: tu
         except Exception:  # one job's fault must not stop the pass for the others; it is tried again
             log.exception("progress of service job %s failed", job["jobId"])
             continue
-        if changes.pop("_delete", False):
-            tx.delete_attempt(job["jobId"], attempt["attempt"])
-        elif changes:
-            tx.update_attempt(job["jobId"], attempt["attempt"], **changes)
+        on_host.save_attempt(tx, attempt, changes)
         if json.dumps(job, sort_keys=True) != before:
             freed |= job["status"] not in states.SERVICE_ON_HOST
             tx.update_service_job(job)

@@ -18,7 +18,7 @@ from batchemu.errors import ClientException
 from batchemu.scheduler.service_jobs import SCHEDULING_POLICY_KIND, terminate
 from batchemu.service import job_listing, job_queues
 from batchemu.service.context import Context
-from batchemu.service.jobs import JOB_NAME, MAX_BULK, MIN_TIMEOUT
+from batchemu.service.jobs import MAX_BULK, MIN_TIMEOUT, check_job_name
 from batchemu.service.pagination import decode_token, encode_token, page_size
 from batchemu.service.tags import validate_tags
 from batchemu.store import Tx
@@ -92,10 +92,7 @@ def _check_sharing(tx: Tx, queue: dict, request: dict) -> None:
 
 def submit_service_job(ctx: Context, request: dict) -> dict:
     name = request["jobName"]
-    if not JOB_NAME.fullmatch(name):
-        raise ClientException(
-            "jobName must be 1-128 characters long, start with a letter or number, and contain only "
-            "letters, numbers, hyphens (-) and underscores (_)")
+    check_job_name(name)
     if request["serviceJobType"] != job_queues.SAGEMAKER_TRAINING:
         raise ClientException(f"serviceJobType must be {job_queues.SAGEMAKER_TRAINING}")
     payload = training.parse_payload(request["serviceRequestPayload"])
