@@ -303,3 +303,17 @@ class TestWithDwell:
         seen: list[str] = []
         wait_status(batch_client, submit(batch_client, queue), seen=seen)
         assert seen == ["SUBMITTED", "PENDING", "RUNNABLE", "SCHEDULED", "STARTING", "RUNNING", "SUCCEEDED"]
+
+
+def test_deleting_a_quota_share_terminates_its_jobs(batch_client):
+    queue = quota_queue(batch_client, 1, gone={"limit": 1, "strategy": "RESERVE"})
+    running = submit(batch_client, queue, payload(seconds=60), quotaShareName="gone")
+    wait_status(batch_client, running, ("RUNNING",))
+    queued = submit(batch_client, queue, payload(seconds=60), quotaShareName="gone")
+    [share] = batch_client.list_quota_shares(jobQueue=queue["name"])["quotaShares"]
+    batch_client.update_quota_share(quotaShareArn=share["quotaShareArn"], state="DISABLED")
+    batch_client.delete_quota_share(quotaShareArn=share["quotaShareArn"])
+    for job_id in (running, queued):
+        detail = wait_status(batch_client, job_id)
+        assert (detail["status"], detail["statusReason"], detail["isTerminated"]) == \
+            ("FAILED", "Quota share deleted", True)
