@@ -112,3 +112,39 @@ def test_a_channel_without_local_data_fails_the_job(batch_client, batchemu_confi
         "FAILED", (f"ClientError: Data download failed: channel train: s3://unmapped/nothing is the local path "
                   f"{local}, which does not exist"))
     assert describe(batch_client, detail["jobId"])["attempts"][0]["statusReason"] == detail["statusReason"]
+
+
+@needs_docker
+def test_a_restarted_server_carries_a_running_training_job_to_its_end(tmp_path):
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    from batchemu.server import Server
+
+    def config() -> Config:
+        return Config(host="127.0.0.1", port=0, state=str(tmp_path / "state.sqlite3"), tick=0.2,
+                      training_dir=str(tmp_path / "training"), instance_label=label)
+
+    def client(server: Server):
+        return boto3.client("batch", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="x",
+                            aws_secret_access_key="y", config=BotoConfig(retries={"max_attempts": 1}))
+    label = unique("restart")
+    name = unique("tj")
+    first = Server(config()).start()
+    try:
+        queue = service_queue(client(first))
+        job_id = client(first).submit_service_job(
+            jobName="survivor", jobQueue=queue["name"], serviceJobType="SAGEMAKER_TRAINING",
+            serviceRequestPayload=training_request(name, {"sleep": "3", "epochs": "1"}))["jobId"]
+        wait_status(client(first), job_id, ("RUNNING",))
+    finally:
+        first.stop()
+    second = Server(config()).start()
+    try:
+        detail = wait_status(client(second), job_id, timeout=60)
+        assert detail["status"] == "SUCCEEDED", detail.get("statusReason")
+        assert len(detail["attempts"]) == 1
+        model = tmp_path / "training" / "s3" / "my-bucket" / "models" / name / "output" / "model" / "model.txt"
+        assert model.read_text().startswith("epochs=1\n")
+    finally:
+        second.stop(remove_containers=True)
