@@ -317,3 +317,14 @@ def test_deleting_a_quota_share_terminates_its_jobs(batch_client):
         detail = wait_status(batch_client, job_id)
         assert (detail["status"], detail["statusReason"], detail["isTerminated"]) == \
             ("FAILED", "Quota share deleted", True)
+
+
+def test_job_queue_snapshot_of_a_training_queue(batch_client):
+    queue = service_queue(batch_client, capacity=2)
+    running = submit(batch_client, queue, payload(instances=2, seconds=60))
+    wait_status(batch_client, running, ("RUNNING",))
+    low = submit(batch_client, queue, payload(seconds=60))
+    wait_status(batch_client, low, ("RUNNABLE",))
+    snapshot = batch_client.get_job_queue_snapshot(jobQueue=queue["name"])
+    assert [job["jobArn"].rsplit("/", 1)[1] for job in snapshot["frontOfQueue"]["jobs"]] == [low]
+    assert snapshot["queueUtilization"]["totalCapacityUsage"] == [{"capacityUnit": "NUM_INSTANCES", "quantity": 2.0}]

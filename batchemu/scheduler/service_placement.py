@@ -104,7 +104,7 @@ class Decision:
     preempt: list[tuple[str, str]] = field(default_factory=list)      # (job id, statusReason)
 
 
-def _order(queue: Queue) -> list[Job]:
+def dispatch_order(queue: Queue) -> list[Job]:
     """The queue's RUNNABLE jobs in the order it offers them."""
     if queue.fair_share is None and queue.quota_shares is None:
         return list(queue.candidates)
@@ -253,7 +253,7 @@ def decide(queues: list[Queue], environments: dict[str, Environment]) -> Decisio
         if env is None:
             continue
         order = []
-        for job in _order(queue):
+        for job in dispatch_order(queue):
             misfit = env.misfit(job)
             if misfit:
                 decision.waiting[job.job_id] = misfit

@@ -7,7 +7,7 @@ import json
 from batchemu import job_states as states
 from batchemu.errors import ClientException, NotBuiltError
 from batchemu.protocol.serializer import Serialized
-from batchemu.scheduler import placement, snapshot
+from batchemu.scheduler import placement, service_jobs, service_placement, snapshot
 from batchemu.service import job_queues
 from batchemu.service.context import Context
 from batchemu.service.pagination import decode_token, encode_token, page_size
@@ -93,12 +93,30 @@ def list_jobs(ctx: Context, request: dict) -> dict:
     return Serialized((body + "}").encode())
 
 
+def _service_queue_snapshot(ctx: Context, tx, queue: dict, now: int) -> dict:
+    """GetJobQueueSnapshot of a SAGEMAKER_TRAINING queue: its RUNNABLE service jobs in dispatch order, and the
+    instances its scheduled, starting and running jobs hold."""
+    queues, _ = service_jobs.snapshot(tx, lambda job: True)
+    view = next((q for q in queues if q.arn == queue["jobQueueArn"]), None)
+    order = service_placement.dispatch_order(view)[:SNAPSHOT_SIZE] if view else []
+    jobs = [tx.get_service_job(job.job_id) for job in order]
+    in_use = sum(job.instances for job in view.running) if view else 0
+    return {
+        "frontOfQueue": {"jobs": [{"jobArn": job["jobArn"], "earliestTimeAtPosition": states.entered_at(job)}
+                                  for job in jobs], "lastUpdatedAt": now},
+        "queueUtilization": {"totalCapacityUsage": [{"capacityUnit": "NUM_INSTANCES", "quantity": float(in_use)}],
+                             "lastUpdatedAt": now},
+    }
+
+
 def get_job_queue_snapshot(ctx: Context, request: dict) -> dict:
     now = ctx.clock()
     with ctx.store.read() as tx:
         queue = job_queues.job_queue(tx, request["jobQueue"])
         if queue is None:
             raise ClientException(f"jobQueue {request['jobQueue']} does not exist")
+        if queue.get("jobQueueType") == job_queues.SAGEMAKER_TRAINING:
+            return _service_queue_snapshot(ctx, tx, queue, now)
         arn = queue["jobQueueArn"]
         view, rows = snapshot.build(tx, ctx.config, now, only_queue=arn, scan=SNAPSHOT_SIZE)
         order = placement.dispatch_order(view.queues[0])[:SNAPSHOT_SIZE] if view.queues else []
