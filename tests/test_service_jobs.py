@@ -265,18 +265,27 @@ def test_preemption_retries_before_termination(batch_client):
     assert describe(batch_client, own)["status"] == "RUNNING"  # higher priority: not the one preempted
 
 
+def running_and_queued(client, queue: dict, **extra) -> tuple[str, str]:
+    """A RUNNING job holding the queue's one instance and a job waiting behind it."""
+    running = submit(client, queue, payload(seconds=60), **extra)
+    wait_status(client, running, ("RUNNING",))
+    return running, submit(client, queue, payload(seconds=60), **extra)
+
+
+def assert_terminated(client, job_ids, reason: str) -> None:
+    for job_id in job_ids:
+        detail = wait_status(client, job_id)
+        assert (detail["status"], detail["statusReason"], detail["isTerminated"]) == ("FAILED", reason, True)
+
+
 def test_deleting_the_queue_terminates_its_service_jobs(batch_client):
     queue = service_queue(batch_client, capacity=1)
-    running = submit(batch_client, queue, payload(seconds=60))
-    wait_status(batch_client, running, ("RUNNING",))
-    queued = submit(batch_client, queue, payload(seconds=60))
+    jobs = running_and_queued(batch_client, queue)
     batch_client.update_job_queue(jobQueue=queue["name"], state="DISABLED")
     batch_client.delete_job_queue(jobQueue=queue["name"])
-    for job_id in (running, queued):
-        detail = wait_status(batch_client, job_id)
-        assert (detail["status"], detail["statusReason"], detail["isTerminated"]) == \
-            ("FAILED", "Job queue deleted", True)
+    assert_terminated(batch_client, jobs, "Job queue deleted")
     wait_until(lambda: not batch_client.describe_job_queues(jobQueues=[queue["name"]])["jobQueues"], 10)
+
 
 
 def test_members_of_the_wrong_type_fail_the_job_not_the_scheduler(batch_client):
@@ -307,16 +316,11 @@ class TestWithDwell:
 
 def test_deleting_a_quota_share_terminates_its_jobs(batch_client):
     queue = quota_queue(batch_client, 1, gone={"limit": 1, "strategy": "RESERVE"})
-    running = submit(batch_client, queue, payload(seconds=60), quotaShareName="gone")
-    wait_status(batch_client, running, ("RUNNING",))
-    queued = submit(batch_client, queue, payload(seconds=60), quotaShareName="gone")
+    jobs = running_and_queued(batch_client, queue, quotaShareName="gone")
     [share] = batch_client.list_quota_shares(jobQueue=queue["name"])["quotaShares"]
     batch_client.update_quota_share(quotaShareArn=share["quotaShareArn"], state="DISABLED")
     batch_client.delete_quota_share(quotaShareArn=share["quotaShareArn"])
-    for job_id in (running, queued):
-        detail = wait_status(batch_client, job_id)
-        assert (detail["status"], detail["statusReason"], detail["isTerminated"]) == \
-            ("FAILED", "Quota share deleted", True)
+    assert_terminated(batch_client, jobs, "Quota share deleted")
 
 
 def test_job_queue_snapshot_of_a_training_queue(batch_client):
