@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import TEST_IMAGE, client_error, describe, make_queue, unique, wait_until
 
 from batchemu.protocol.serializer import projector
 from batchemu.service import eks_resources, job_task
-from conftest import TEST_IMAGE, client_error, describe, make_queue, unique, wait_until
 
 EKS_CONFIGURATION = {"eksClusterArn": "arn:aws:eks:us-east-1:123456789012:cluster/c", "kubernetesNamespace": "batch"}
 
