@@ -44,6 +44,10 @@ GROUPS = {
     "scaling": "desiredvCpus follows demand; lowering it by hand is refused",
     "service-environments": "service environments, SAGEMAKER_TRAINING job queues and quota shares: create, "
                             "describe, update, delete; container jobs refused on such queues",
+    "ecs-tasks": "ecsProperties jobs: essential and non-essential containers, dependsOn, a shared task volume, "
+                 "per-container exit codes and log streams, ecsPropertiesOverride by container name",
+    "eks-pods": "eksProperties jobs: init containers in order, command/args, emptyDir volumes, podName and "
+                "eksAttempts, eksPropertiesOverride by container name",
     "request-rules": "what SubmitJob accepts and refuses: empty tags, lower-case evaluateOnExit actions, "
                      "timeouts under 60 s, array sizes",
 }
