@@ -278,3 +278,30 @@ def test_eks_attempts_have_aws_shape():
     assert attempt["initContainers"] == [{"name": "init", "exitCode": 0}]
     assert attempt["containers"] == [{"name": "Default", "containerID": "c0ffee", "exitCode": 1}]
     assert attempt["podNamespace"] == "default" and attempt["eksClusterArn"] == EKS_CONFIGURATION["eksClusterArn"]
+
+
+def test_kubernetes_expansion_of_command_and_args():
+    env = {"NAME": "world", "EMPTY": ""}
+    assert job_task.expand_kubernetes(["echo $(NAME)", "$$(NAME)", "$(MISSING)", "$(EMPTY)x", "$(cat f) $$"], env) == [
+        "echo world", "$(NAME)", "$(MISSING)", "x", "$(cat f) $"]
+
+
+def test_pod_volumes_become_task_volumes():
+    pod = {"volumes": [{"name": "scratch", "emptyDir": {}}, {"name": "data", "hostPath": {"path": "/srv/data"}}]}
+    assert job_task.eks_task_volumes(pod) == [{"name": "scratch"}, {"name": "data", "host": {"sourcePath": "/srv/data"}}]
+    container = {"volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": True}]}
+    assert job_task.eks_mount_points(container) == [{"sourceVolume": "data", "containerPath": "/data", "readOnly": True}]
+
+
+def test_pods_batchemu_cannot_run_are_refused_by_name(batch_client, task_jobs):
+    queue = eks_queue(batch_client, state="DISABLED")
+    secret = register_eks(batch_client, {"volumes": [{"name": "s", "secret": {"secretName": "x"}}],
+                                         "containers": [{"image": TEST_IMAGE}]})
+    with pytest.raises(batch_client.exceptions.ClientError) as caught:
+        submit(batch_client, queue, secret)
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert "secret or persistentVolumeClaim volumes" in caught.value.response["Error"]["Message"]
+    stray = register_eks(batch_client, {"containers": [{"image": TEST_IMAGE, "volumeMounts": [
+        {"name": "nowhere", "mountPath": "/x"}]}]})
+    assert "volume nowhere is not a volume of the pod" in client_error(
+        submit, batch_client=batch_client, queue=queue, definition=stray)

@@ -11,10 +11,11 @@ documents; `Outcome` results of an attempt come in as {container name: (exitCode
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 
-from batchemu.errors import ClientException
+from batchemu.errors import ClientException, NotBuiltError
 from batchemu.service import eks_resources, job_definitions
 from batchemu.service.job_container import (
     DEFAULT_VCPUS,
@@ -31,6 +32,8 @@ EKS_KINDS = ("initContainers", "containers")
 ECS_OVERRIDE = "ecsPropertiesOverride.taskProperties[0]"
 EKS_OVERRIDE = "eksPropertiesOverride.podProperties"
 EKS_NAMESPACE = "default"
+# Kubernetes expands `$(NAME)` in command and args from the container's environment; `$$` is a `$`.
+KUBERNETES_REFERENCE = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
 # {container name: (exitCode or None, reason or None)}: how each container of an attempt ended.
 Results = dict[str, tuple[int | None, str | None]]
@@ -143,6 +146,7 @@ def resolve_eks(eks: dict, override: dict | None, parameters: dict[str, str]) ->
             for field in ("command", "args"):
                 if container.get(field) is not None:
                     container[field] = substitute_parameters(container[field], parameters)
+    check_runnable_pod(pod)
     metadata = given.get("metadata")
     if metadata:
         merged = copy.deepcopy(pod.get("metadata") or {})
@@ -157,6 +161,45 @@ def resolve_eks(eks: dict, override: dict | None, parameters: dict[str, str]) ->
 
 def eks_pod(job: dict) -> dict:
     return job["eksProperties"]["podProperties"]
+
+
+def check_runnable_pod(pod: dict) -> None:
+    """Refuse what a pod asks for that batchemu cannot give it (Kubernetes secrets and claims, subPath
+    mounts), and mounts of volumes the pod lacks."""
+    volumes = {v["name"]: v for v in pod.get("volumes") or []}
+    for volume in volumes.values():
+        if volume.get("secret") or volume.get("persistentVolumeClaim"):
+            raise NotBuiltError("SubmitJob of an eksProperties pod with secret or persistentVolumeClaim volumes")
+    for kind in EKS_KINDS:
+        for index, container in enumerate(pod.get(kind) or []):
+            for mount in container.get("volumeMounts") or []:
+                if mount.get("name") not in volumes:
+                    raise ClientException(f"eksProperties.podProperties.{kind}[{index}].volumeMounts: volume "
+                                          f"{mount.get('name')} is not a volume of the pod")
+                if mount.get("subPath"):
+                    raise NotBuiltError("SubmitJob of an eksProperties pod with subPath volume mounts")
+
+
+def expand_kubernetes(args: list[str], environment: dict[str, str]) -> list[str]:
+    """`$(NAME)` replaced by the variable's value where the container has it, `$$` by `$`, as Kubernetes does."""
+    def one(match: re.Match) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        return environment.get(match.group(1), match.group(0))
+    return [KUBERNETES_REFERENCE.sub(one, arg) for arg in args]
+
+
+def eks_task_volumes(pod: dict) -> list[dict]:
+    """The pod's volumes as task volumes (wire form of Volume): a hostPath binds the host's directory, an
+    emptyDir is a volume of the task that lives as long as the pod."""
+    return [{"name": v["name"], "host": {"sourcePath": v["hostPath"]["path"]}} if v.get("hostPath") else
+            {"name": v["name"]} for v in pod.get("volumes") or []]
+
+
+def eks_mount_points(container: dict) -> list[dict]:
+    """A pod container's volumeMounts as task mount points (wire form of MountPoint)."""
+    return [{"sourceVolume": m["name"], "containerPath": m["mountPath"], "readOnly": bool(m.get("readOnly"))}
+            for m in container.get("volumeMounts") or []]
 
 
 # -- what a job reserves ---------------------------------------------------------------------------------
