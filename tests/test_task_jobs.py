@@ -268,7 +268,7 @@ def test_eks_attempts_have_aws_shape():
                "initContainers": [{"name": "init", "image": "i"}], "containers": [{"image": "i"}]}}}
     job_task.begin_eks_attempt(job, "aws-batch.abc", "ip-10-0-0-1.ec2.internal")
     job_task.end_eks_attempt(job, {"init": (0, None), "Default": (1, None)}, {"Default": "c0ffee"},
-                             EKS_CONFIGURATION["eksClusterArn"], 1, 2, "Essential container in task exited")
+                             EKS_CONFIGURATION["eksClusterArn"], None, 1, 2, "Essential container in task exited")
     wire = _wire(job)
     assert wire == job
     pod = wire["eksProperties"]["podProperties"]

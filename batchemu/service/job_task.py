@@ -286,8 +286,9 @@ def begin_eks_attempt(job: dict, pod_name: str, node_name: str) -> None:
 
 
 def end_eks_attempt(job: dict, results: Results, container_ids: dict[str, str], cluster_arn: str | None,
-                    started_at: int, stopped_at: int, status_reason: str) -> None:
-    """Record each container's end on the pod and append the attempt to `eksAttempts[]`."""
+                    namespace: str | None, started_at: int, stopped_at: int, status_reason: str) -> None:
+    """Record each container's end on the pod and append the attempt to `eksAttempts[]`; the pod ran in
+    `namespace` (its compute environment's), else in its metadata's."""
     pod = eks_pod(job)
     attempt: dict = {}
     for kind in EKS_KINDS:
@@ -300,7 +301,7 @@ def end_eks_attempt(job: dict, results: Results, container_ids: dict[str, str], 
                 detail["containerID"] = container_ids[name]
             ended.append(_apply(detail, results.get(name)))
         attempt[kind] = ended
-    namespace = (pod.get("metadata") or {}).get("namespace") or EKS_NAMESPACE
+    namespace = namespace or (pod.get("metadata") or {}).get("namespace") or EKS_NAMESPACE
     attempt.update({"podName": pod.get("podName"), "podNamespace": namespace, "nodeName": pod.get("nodeName"),
                     "startedAt": started_at, "stoppedAt": stopped_at, "statusReason": status_reason})
     if cluster_arn:
