@@ -156,23 +156,25 @@ def test_unknown_executor_is_refused_by_name():
 
 
 def test_simulated_runs_are_reported_once_and_stop_ends_them():
-    from batchemu.executors import ContainerSpec
+    from batchemu.executors import ContainerSpec, TaskSpec
+
+    def task(attempt: int, environment: dict) -> TaskSpec:
+        return TaskSpec(job_id="j", attempt=attempt, containers=[ContainerSpec(
+            image="i", command=["true"], environment=environment, vcpus=1, memory_mib=None, log_group="g",
+            log_stream="s")])
     executor = create_executor(Config(state=":memory:", executor="simulate", simulate_seconds=30))
     woken = []
     executor.set_listener(lambda: woken.append(1))
     try:
-        spec = ContainerSpec(job_id="j", attempt=1, image="i", command=["true"], environment={}, vcpus=1,
-                             memory_mib=None, log_group="g", log_stream="s")
-        run_id = executor.start(spec)
+        run_id = executor.start(task(1, {})).task_id
         assert executor.running() == {("j", 1): run_id}
         assert executor.collect_exits() == []
         executor.stop(run_id)
         assert woken and executor.running() == {}
         exits = executor.collect_exits()
-        assert [(e.job_id, e.attempt, e.exit_code) for e in exits] == [("j", 1, 143)]
+        assert [(e.job_id, e.attempt, e.main.exit_code) for e in exits] == [("j", 1, 143)]
         assert executor.collect_exits() == []
-        quick = executor.start(ContainerSpec(**{**spec.__dict__, "attempt": 2,
-                                                "environment": {"BATCHEMU_SIMULATE_SECONDS": "0"}}))
-        wait_until(lambda: [e.exit_code for e in executor.collect_exits() if e.container_id == quick] == [0], 5)
+        quick = executor.start(task(2, {"BATCHEMU_SIMULATE_SECONDS": "0"})).task_id
+        wait_until(lambda: [e.main.exit_code for e in executor.collect_exits() if e.task_id == quick] == [0], 5)
     finally:
         executor.close()

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from batchemu import arrays, attempts, intents, scaling
 from batchemu import job_states as states
-from batchemu.executors import EngineUnavailable, ImagePullError
+from batchemu.executors import EngineUnavailable, StartFailure
 from batchemu.scheduler import dependencies, on_host, placement, snapshot, usage
 from batchemu.service import compute_environments, job_queues, quota_shares, service_environments
 from batchemu.service.context import Context
@@ -252,13 +252,13 @@ class Scheduler:
             if job is None or job["status"] != states.STARTING:
                 return
             info = states.internal(job)
-            spec = attempts.container_spec(job, self.ctx.config, info.get("jobQueueName", ""))
+            spec = attempts.task_spec(job, self.ctx.config, info.get("jobQueueName", ""))
             attempt = info["attempt"]
         outcome: dict = {}
         try:
-            outcome = {"phase": attempts.STARTED, "container_id": self.executor.start(spec)}
-        except ImagePullError as exc:
-            outcome = {"phase": attempts.START_FAILED, "start_error": str(exc)}
+            outcome = {"phase": attempts.STARTED, "container_id": self.executor.start(spec).task_id}
+        except StartFailure as exc:
+            outcome = {"phase": attempts.START_FAILED, "start_error": attempts.start_error(exc)}
         except EngineUnavailable:
             outcome = {"phase": attempts.REQUEUED}
         except Exception as exc:  # noqa: BLE001 - any engine refusal is CannotStartContainerError, as AWS says
@@ -269,8 +269,8 @@ class Scheduler:
                 return  # ended meanwhile (terminated before the container was created)
             tx.update_attempt(job_id, attempt, **outcome)
 
-    def _stop_container(self, job_id: str, container_id: str) -> None:
-        self.executor.stop(container_id, timeout=STOP_TIMEOUT)
+    def _stop_container(self, job_id: str, task_id: str) -> None:
+        self.executor.stop(task_id, timeout=STOP_TIMEOUT)
 
     def _ship_logs(self, group: str, stream: str, events: list[tuple[int, str]]) -> None:
         if not events:

@@ -22,18 +22,17 @@ class Work:
     """Engine calls one pass asks for (made after its transaction, never inside it)."""
 
     start: list[str] = field(default_factory=list)                   # job ids
-    stop: list[tuple[str, str]] = field(default_factory=list)        # (job id, container id)
+    stop: list[tuple[str, str]] = field(default_factory=list)        # (job id, task id)
 
 
 def record_exits(tx: Tx, exits) -> None:
-    """Store each reported container exit on its attempt (never on a finished or another attempt)."""
+    """Store each reported task exit on its attempt (never on a finished or another attempt)."""
     for exit in exits:
         attempt = tx.get_attempt(exit.job_id, exit.attempt)
         if attempt is None or not attempts.can_move(attempt, attempts.EXITED):
             continue
-        tx.update_attempt(exit.job_id, exit.attempt, phase=attempts.EXITED, exit_code=exit.exit_code,
-                          oom_killed=int(exit.oom_killed), engine_error=exit.error,
-                          container_id=attempt["container_id"] or exit.container_id)
+        tx.update_attempt(exit.job_id, exit.attempt, phase=attempts.EXITED, **attempts.exit_fields(exit),
+                          container_id=attempt["container_id"] or exit.task_id)
 
 
 def progress(tx: Tx, ctx, now_of, ready, busy, engine_up: bool, running: tuple[set, int] | None,
