@@ -14,11 +14,6 @@ from batchemu.service import eks_resources, job_task
 EKS_CONFIGURATION = {"eksClusterArn": "arn:aws:eks:us-east-1:123456789012:cluster/c", "kubernetesNamespace": "batch"}
 
 
-@pytest.fixture
-def task_jobs(monkeypatch):
-    monkeypatch.setattr("batchemu.service.jobs.TASK_JOBS_RUN", True)
-
-
 def _resources(vcpus: str = "1", memory: str = "64") -> list[dict]:
     return [{"type": "VCPU", "value": vcpus}, {"type": "MEMORY", "value": memory}]
 
@@ -52,19 +47,7 @@ def submit(batch_client, queue: str, definition: dict, **extra) -> dict:
     return describe(batch_client, job_id)
 
 
-def test_ecs_jobs_answer_not_built_until_tasks_run(batch_client):
-    queue = make_queue(batch_client, ce_state="DISABLED")["name"]
-    definition = register_ecs(batch_client, {"name": "main"})
-    with pytest.raises(batch_client.exceptions.ClientError) as caught:
-        submit(batch_client, queue, definition)
-    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
-    # The request is validated in full first: a bad override is a 400, not a 501.
-    message = client_error(submit, batch_client=batch_client, queue=queue, definition=definition,
-                           ecsPropertiesOverride={"taskProperties": [{"containers": [{"name": "nope"}]}]})
-    assert "container nope is not a container of the job definition" in message
-
-
-def test_ecs_override_changes_containers_by_name(batch_client, task_jobs):
+def test_ecs_override_changes_containers_by_name(batch_client):
     queue = make_queue(batch_client, ce_state="DISABLED")["name"]
     definition = register_ecs(
         batch_client,
@@ -102,7 +85,7 @@ ECS_OVERRIDE_CASES = [
 ]
 
 
-def test_bad_ecs_overrides_are_refused(batch_client, task_jobs):
+def test_bad_ecs_overrides_are_refused(batch_client):
     queue = make_queue(batch_client, ce_state="DISABLED")["name"]
     definition = register_ecs(batch_client, {"name": "main"})
     for override, fragment in ECS_OVERRIDE_CASES:
@@ -114,7 +97,7 @@ def test_bad_ecs_overrides_are_refused(batch_client, task_jobs):
     assert "at most one entry" in message
 
 
-def test_overrides_must_match_the_kind_of_definition(batch_client, task_jobs):
+def test_overrides_must_match_the_kind_of_definition(batch_client):
     queue = make_queue(batch_client, ce_state="DISABLED")["name"]
     ecs = register_ecs(batch_client, {"name": "main"})
     message = client_error(submit, batch_client=batch_client, queue=queue, definition=ecs,
@@ -128,7 +111,7 @@ def test_overrides_must_match_the_kind_of_definition(batch_client, task_jobs):
     assert "ecsPropertiesOverride can't be specified for a job definition with containerProperties" in message
 
 
-def test_eks_jobs_go_to_eks_queues_only(batch_client, task_jobs):
+def test_eks_jobs_go_to_eks_queues_only(batch_client):
     ecs_queue = make_queue(batch_client, ce_state="DISABLED")["name"]
     pod_queue = eks_queue(batch_client, state="DISABLED")
     pod = register_eks(batch_client, {"containers": [{"image": TEST_IMAGE}]})
@@ -137,7 +120,7 @@ def test_eks_jobs_go_to_eks_queues_only(batch_client, task_jobs):
     assert "capability EC2" in client_error(submit, batch_client=batch_client, queue=pod_queue, definition=task)
 
 
-def test_eks_override_changes_containers_and_metadata(batch_client, task_jobs):
+def test_eks_override_changes_containers_and_metadata(batch_client):
     queue = eks_queue(batch_client, state="DISABLED")
     definition = register_eks(batch_client, {
         "metadata": {"labels": {"team": "a", "tier": "batch"}},
@@ -175,7 +158,7 @@ EKS_OVERRIDE_CASES = [
 ]
 
 
-def test_bad_eks_overrides_are_refused(batch_client, task_jobs):
+def test_bad_eks_overrides_are_refused(batch_client):
     queue = eks_queue(batch_client, state="DISABLED")
     definition = register_eks(batch_client, {"containers": [{"image": TEST_IMAGE}]})
     for override, fragment in EKS_OVERRIDE_CASES:
@@ -225,7 +208,7 @@ def test_reservation_sums_the_containers():
     assert job_task.reservation(_ecs_job({"name": "a"})) == (1.0, None, 0)
 
 
-def test_a_task_that_can_never_fit_waits_with_aws_reason(batch_client, task_jobs):
+def test_a_task_that_can_never_fit_waits_with_aws_reason(batch_client):
     queue = make_queue(batch_client, max_vcpus=3)["name"]
     definition = register_ecs(batch_client, {"name": "a", "resourceRequirements": _resources("2")},
                               {"name": "b", "resourceRequirements": _resources("2")})
@@ -293,7 +276,7 @@ def test_pod_volumes_become_task_volumes():
     assert job_task.eks_mount_points(container) == [{"sourceVolume": "data", "containerPath": "/data", "readOnly": True}]
 
 
-def test_pods_batchemu_cannot_run_are_refused_by_name(batch_client, task_jobs):
+def test_pods_batchemu_cannot_run_are_refused_by_name(batch_client):
     queue = eks_queue(batch_client, state="DISABLED")
     secret = register_eks(batch_client, {"volumes": [{"name": "s", "secret": {"secretName": "x"}}],
                                          "containers": [{"image": TEST_IMAGE}]})

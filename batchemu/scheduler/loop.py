@@ -190,7 +190,8 @@ class Scheduler:
                     job.pop("statusReason")
                 states.internal(job)["jobQueueName"] = queue_names.get(queue_arn, "")
                 usage.attempt_began(tx, job)
-                tx.ensure_log_stream(states.internal(job)["logGroup"], job["container"]["logStreamName"], now)
+                for group, stream in attempts.log_streams(job):
+                    tx.ensure_log_stream(group, stream, now)
                 tx.update_job(job)
                 work.start.append(job_id)
 
@@ -258,7 +259,8 @@ class Scheduler:
         try:
             outcome = {"phase": attempts.STARTED, "container_id": self.executor.start(spec).task_id}
         except StartFailure as exc:
-            outcome = {"phase": attempts.START_FAILED, "start_error": attempts.start_error(exc)}
+            outcome = {"phase": attempts.START_FAILED, "start_error": attempts.start_error(exc),
+                       "containers": attempts.start_failure_containers(exc)}
         except EngineUnavailable:
             outcome = {"phase": attempts.REQUEUED}
         except Exception as exc:  # noqa: BLE001 - any engine refusal is CannotStartContainerError, as AWS says

@@ -34,9 +34,6 @@ MAX_BULK = 50
 MAX_DEPENDENCIES = 20
 MIN_TIMEOUT = 60
 FARGATE_TYPES = ("FARGATE", "FARGATE_SPOT")
-# Jobs of ecsProperties and eksProperties definitions are accepted and validated in full, then refused as not
-# built until the executor runs tasks of many containers.
-TASK_JOBS_RUN = False
 # (definition field, SubmitJob override) of each kind of job definition (job_task.kind_of).
 KINDS = {None: ("containerProperties", "containerOverrides"), job_task.ECS: ("ecsProperties", "ecsPropertiesOverride"),
          job_task.EKS: ("eksProperties", "eksPropertiesOverride")}
@@ -191,8 +188,6 @@ def submit_job(ctx: Context, request: dict) -> dict:
         depends_on = _check_dependencies(tx, request.get("dependsOn") or [], array_size)
         parameters = {**(definition.get("parameters") or {}), **(request.get("parameters") or {})}
         runs = _what_it_runs(definition, kind, request, parameters)
-        if kind is not None and not TASK_JOBS_RUN:
-            raise NotBuiltError("SubmitJob of an ecsProperties or eksProperties job definition")
         consumable_properties = request.get("consumableResourcePropertiesOverride") or definition.get(
             "consumableResourceProperties")
         job_id = str(uuid.uuid4())
