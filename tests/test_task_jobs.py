@@ -18,8 +18,10 @@ def _resources(vcpus: str = "1", memory: str = "64") -> list[dict]:
     return [{"type": "VCPU", "value": vcpus}, {"type": "MEMORY", "value": memory}]
 
 
-def register_ecs(batch_client, *containers: dict, **extra) -> dict:
+def register_ecs(batch_client, *containers: dict, volumes: list[dict] | None = None, **extra) -> dict:
     task = {"containers": [{"image": TEST_IMAGE, "resourceRequirements": _resources(), **c} for c in containers]}
+    if volumes:
+        task["volumes"] = volumes
     return batch_client.register_job_definition(jobDefinitionName=unique("ecs"), type="container",
                                                 ecsProperties={"taskProperties": [task]}, **extra)
 
