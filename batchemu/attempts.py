@@ -195,16 +195,22 @@ def should_retry(job: dict, exit_code: int | None, status_reason: str, reason: s
 
 
 def finish_attempt(job: dict, now: int, *, exit_code: int | None, reason: str | None,
-                   status_reason: str, timed_out: bool = False, containers: str | None = None) -> None:
+                   status_reason: str, timed_out: bool = False, attempt_container: dict | None = None,
+                   containers: str | None = None) -> None:
     """Record the ended attempt and move the job to SUCCEEDED, back to RUNNABLE (retry) or FAILED.
-    `exit_code` and `reason` are the deciding container's; `containers` (the attempt row's JSON) tells how
-    each container of an ecsProperties or eksProperties job ended."""
+    `exit_code` and `reason` are the deciding container's. A job without a container of its own gives, if a
+    multi-node parent, its main node's as `attempt_container`; if an ecsProperties or eksProperties job, how
+    each of its containers ended as `containers` (the attempt row's JSON)."""
     if job_task.kind_of(job):
         task_attempts.end(job, json.loads(containers) if containers else None, job.get("startedAt") or now, now,
                           status_reason)
     else:
-        container = job["container"]
-        attempt_container = {key: container.get(key) for key in ("containerInstanceArn", "taskArn", "logStreamName")}
+        container = job.get("container")
+        if container is not None:
+            attempt_container = {key: container.get(key)
+                                 for key in ("containerInstanceArn", "taskArn", "logStreamName")}
+        attempt_container = dict(attempt_container or {})
+        container = container if container is not None else {}
         if exit_code is not None:
             attempt_container["exitCode"] = exit_code
             container["exitCode"] = exit_code

@@ -121,6 +121,10 @@ SUMMARY_FIELDS = ("jobArn", "jobId", "jobName", "createdAt", "shareIdentifier", 
 def job_summary(doc: dict) -> dict:
     """The ListJobs JobSummary of a stored job."""
     summary = {key: doc[key] for key in SUMMARY_FIELDS if doc.get(key) is not None}
+    if doc.get("nodeProperties"):
+        summary["nodeProperties"] = {"numNodes": doc["nodeProperties"]["numNodes"]}
+    elif doc.get("nodeDetails"):
+        summary["nodeProperties"] = {**doc["nodeDetails"], "numNodes": (doc.get("batchemu") or {}).get("numNodes")}
     container = doc.get("container") or {}
     if container.get("exitCode") is not None or container.get("reason"):
         summary["container"] = {"exitCode": container.get("exitCode"), "reason": container.get("reason")}
@@ -140,7 +144,9 @@ def job_columns(doc: dict) -> dict[str, Any]:
         "entered_at": history[-1][1], "status_reason": doc.get("statusReason"),
         "started_at": doc.get("startedAt"), "stopped_at": doc.get("stoppedAt"),
         "is_cancelled": int(bool(doc.get("isCancelled"))), "is_terminated": int(bool(doc.get("isTerminated"))),
-        "platform": info.get("platform", "EC2"), "vcpus": float(info.get("vcpus", 1.0)),
+        # A node of a multi-node job holds no vCPUs of its own: its parent holds every node's.
+        "platform": info.get("platform", "EC2"),
+        "vcpus": 0.0 if info.get("nodeIndex") is not None else float(info.get("vcpus", 1.0)),
         "memory": info.get("memoryMib"), "gpus": int(info.get("gpus", 0)),
         "share_identifier": doc.get("shareIdentifier"), "priority": int(doc.get("schedulingPriority") or 0),
         "consumables": json.dumps(consumables) if consumables else None,

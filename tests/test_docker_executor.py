@@ -446,3 +446,13 @@ def test_a_network_whose_containers_vanished_is_removed_by_the_next_server(harne
     second.config.instance_label = first.config.instance_label
     second.executor.collect_exits()
     assert not docker_client.networks.list(filters={"label": f"batchemu.network={group}"})
+
+
+def test_a_task_that_cannot_start_leaves_no_network(harness, docker_client):
+    h = harness()
+    group = f"job-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(StartFailure) as raised:
+        h.executor.start(h.spec(["no-such-command"], network=group))
+    assert raised.value.outcome is Outcome.START_FAILED
+    assert not docker_client.networks.list(filters={"label": f"batchemu.network={group}"})
+    assert docker_client.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={h.config.instance_label}"}) == []

@@ -178,3 +178,24 @@ def test_simulated_runs_are_reported_once_and_stop_ends_them():
         wait_until(lambda: [e.main.exit_code for e in executor.collect_exits() if e.task_id == quick] == [0], 5)
     finally:
         executor.close()
+
+
+def test_a_multi_node_job_runs_its_nodes_and_its_main_node_decides(batch_client, queue):
+    def node(exit_code: str, seconds: str) -> dict:
+        return {"image": "registry.invalid/nothing:1", "command": ["true"], "environment": [
+                    {"name": "BATCHEMU_SIMULATE_EXIT_CODE", "value": exit_code},
+                    {"name": "BATCHEMU_SIMULATE_SECONDS", "value": seconds}],
+                "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}]}
+    # Node 1 is the main node and outlasts the others; the inner range 2 wins for node 2.
+    definition = batch_client.register_job_definition(
+        jobDefinitionName=unique("mnp"), type="multinode", nodeProperties={
+            "numNodes": 3, "mainNode": 1, "nodeRangeProperties": [
+                {"targetNodes": "0:2", "container": node("0", "0")}, {"targetNodes": "1", "container": node("0", "2")},
+                {"targetNodes": "2", "container": node("4", "0")}]})
+    job_id = submit(batch_client, queue, definition)
+    parent = wait_for_status(batch_client, job_id, timeout=30)
+    assert parent["status"] == "SUCCEEDED"
+    nodes = [describe(batch_client, f"{job_id}#{i}") for i in range(3)]
+    assert [n["nodeDetails"]["isMainNode"] for n in nodes] == [False, True, False]
+    assert [(n["status"], n["container"]["exitCode"]) for n in nodes] == [
+        ("SUCCEEDED", 0), ("SUCCEEDED", 0), ("FAILED", 4)]

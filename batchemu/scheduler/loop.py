@@ -15,7 +15,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from batchemu import arrays, attempts, intents, scaling
+from batchemu import arrays, attempts, intents, multinode, scaling
 from batchemu import job_states as states
 from batchemu.executors import EngineUnavailable, StartFailure
 from batchemu.scheduler import dependencies, on_host, placement, snapshot, usage
@@ -116,6 +116,9 @@ class Scheduler:
             with store.transaction() as tx:
                 again |= on_host.progress(tx, self.ctx, clock, self._ready, self._is_busy,
                                           engine_up, running, work)
+                ended, nodes = multinode.progress(tx, self.ctx, clock())
+                again |= ended or bool(nodes)
+                work.start.extend(nodes)
         with store.transaction() as tx:
             again |= arrays.roll_up(tx, clock(), self._ready)
             again |= dependencies.advance(tx, clock(), self._dwell_ms(), self._ready)
@@ -184,16 +187,19 @@ class Scheduler:
                 job = tx.get_job(job_id)
                 if job is None or job["status"] != states.RUNNABLE or ce_arn not in ces:
                     continue  # cancelled (or its CE deleted) since the snapshot
-                attempts.begin_attempt(job, config, ces[ce_arn], now)
-                tx.insert_attempt(job_id, states.internal(job)["attempt"], ce_arn, now)
                 if job.get("statusReason", "").startswith(BLOCKED_CODES):
                     job.pop("statusReason")
                 states.internal(job)["jobQueueName"] = queue_names.get(queue_arn, "")
+                if multinode.is_parent(job):
+                    work.start.extend(multinode.begin(tx, config, job, ces[ce_arn], now))
+                else:
+                    attempts.begin_attempt(job, config, ces[ce_arn], now)
+                    tx.insert_attempt(job_id, states.internal(job)["attempt"], ce_arn, now)
+                    for group, stream in attempts.log_streams(job):
+                        tx.ensure_log_stream(group, stream, now)
+                    work.start.append(job_id)
                 usage.attempt_began(tx, job)
-                for group, stream in attempts.log_streams(job):
-                    tx.ensure_log_stream(group, stream, now)
                 tx.update_job(job)
-                work.start.append(job_id)
 
     def _wait(self, tx, row, reason: str, now: int) -> None:
         """Give a waiting job its reason, and cancel it when a time limit action of its queue is due."""
@@ -253,11 +259,16 @@ class Scheduler:
             if job is None or job["status"] != states.STARTING:
                 return
             info = states.internal(job)
-            spec = attempts.task_spec(job, self.ctx.config, info.get("jobQueueName", ""))
+            network, environment = (multinode.node_environment(tx, job) if info.get("nodeIndex") is not None
+                                    else (None, None))
+            spec = attempts.task_spec(job, self.ctx.config, info.get("jobQueueName", ""), network=network,
+                                      environment=environment)
             attempt = info["attempt"]
         outcome: dict = {}
+        address = None
         try:
-            outcome = {"phase": attempts.STARTED, "container_id": self.executor.start(spec).task_id}
+            started = self.executor.start(spec)
+            outcome, address = {"phase": attempts.STARTED, "container_id": started.task_id}, started.address
         except StartFailure as exc:
             outcome = {"phase": attempts.START_FAILED, "start_error": attempts.start_error(exc),
                        "containers": attempts.start_failure_containers(exc)}
@@ -270,6 +281,8 @@ class Scheduler:
             if row is None or not attempts.can_move(row, outcome["phase"]):
                 return  # ended meanwhile (terminated before the container was created)
             tx.update_attempt(job_id, attempt, **outcome)
+            if address and info.get("nodeIndex") is not None:
+                multinode.started(tx, tx.get_job(job_id), address)
 
     def _stop_container(self, job_id: str, task_id: str) -> None:
         self.executor.stop(task_id, timeout=STOP_TIMEOUT)

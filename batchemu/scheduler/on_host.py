@@ -40,8 +40,8 @@ def progress(tx: Tx, ctx, now_of, ready, busy, engine_up: bool, running: tuple[s
     """One step for every job on a host; whether one left the host (capacity freed)."""
     freed = False
     for _, job in tx.query_jobs({}, statuses=list(states.ON_HOST)):
-        if busy(job["jobId"]):
-            continue
+        if busy(job["jobId"]) or job.get("nodeProperties"):
+            continue  # a multi-node parent runs no task of its own (batchemu.multinode)
         now = now_of()
         info = states.internal(job)
         attempt = tx.get_attempt(job["jobId"], info.get("attempt", 0))

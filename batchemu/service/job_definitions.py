@@ -244,7 +244,11 @@ def _check_eks_properties(eks: dict) -> dict:
     return copy.deepcopy(eks)
 
 
-def _node_range(target: str, num_nodes: int) -> tuple[int, int]:
+MAX_NODES = 1000  # nodes of one multi-node job (multi-node-parallel-jobs.html)
+
+
+def node_bounds(target: str, num_nodes: int) -> tuple[int, int]:
+    """(low, high) of a targetNodes range: `a:b` inclusive, `:b` from 0, `a:` to the last node."""
     start, sep, end = target.partition(":")
     try:
         low = int(start) if start else 0
@@ -258,8 +262,8 @@ def _node_range(target: str, num_nodes: int) -> tuple[int, int]:
 
 def _check_node_properties(nodes: dict) -> dict:
     num_nodes, main_node = nodes["numNodes"], nodes["mainNode"]
-    if num_nodes < 1:
-        raise _invalid("numNodes must be at least 1.")
+    if not 1 <= num_nodes <= MAX_NODES:
+        raise _invalid(f"numNodes must be between 1 and {MAX_NODES}.")
     if not 0 <= main_node < num_nodes:
         raise _invalid("mainNode must be less than numNodes.")
     ranges = nodes["nodeRangeProperties"]
@@ -268,7 +272,7 @@ def _check_node_properties(nodes: dict) -> dict:
     nodes = copy.deepcopy(nodes)
     covered: set[int] = set()
     for node_range in nodes["nodeRangeProperties"]:
-        low, high = _node_range(node_range["targetNodes"], num_nodes)
+        low, high = node_bounds(node_range["targetNodes"], num_nodes)
         covered.update(range(low, high + 1))
         given = [k for k in ("container", "ecsProperties", "eksProperties") if node_range.get(k) is not None]
         if len(given) != 1:

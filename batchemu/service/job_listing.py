@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from batchemu import job_states as states
-from batchemu.errors import ClientException, NotBuiltError
+from batchemu.errors import ClientException
 from batchemu.protocol.serializer import Serialized
 from batchemu.scheduler import placement, snapshot
 from batchemu.service import job_queues
@@ -72,9 +72,11 @@ def list_jobs(ctx: Context, request: dict) -> dict:
                 raise ClientException(f"Job {request['arrayJobId']} does not exist or is not an array job")
             where = {"parent_id": parent["job_id"]}
         else:
-            if tx.get_row(request["multiNodeJobId"]) is None:
-                raise ClientException(f"Job {request['multiNodeJobId']} does not exist")
-            raise NotBuiltError("ListJobs of multi-node children")
+            parent = tx.get_job(request["multiNodeJobId"])
+            if parent is None or not parent.get("nodeProperties"):
+                raise ClientException(f"Job {request['multiNodeJobId']} does not exist or is not a multi-node "
+                                      "parallel job")
+            where = {"parent_id": parent["jobId"]}
         if share is not None:
             where["share_identifier"] = share
         # With a filter, jobStatus is ignored and the newest jobs come first (AWS ListJobs documentation);

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 import uuid
 
-from batchemu import arrays, intents
+from batchemu import arrays, intents, multinode
 from batchemu import job_states as states
-from batchemu.errors import ClientException, NotBuiltError
+from batchemu.errors import ClientException
 from batchemu.protocol.serializer import Serialized
 from batchemu.service import (
     compute_environments,
@@ -158,8 +158,8 @@ def submit_job(ctx: Context, request: dict) -> dict:
     if array_size is not None and not arrays.MIN_SIZE <= array_size <= arrays.MAX_SIZE:
         raise ClientException(f"Array job size must be between {arrays.MIN_SIZE} and {arrays.MAX_SIZE}, "
                               f"got {array_size}")
-    if request.get("nodeOverrides") is not None:
-        raise NotBuiltError("SubmitJob with nodeOverrides")
+    if request.get("containerOverrides") is not None and request.get("nodeOverrides") is not None:
+        raise ClientException("Container overrides and node overrides are mutually exclusive, only one can be set.")
     timeout = (request.get("timeout") or {}).get("attemptDurationSeconds")
     if timeout is not None and timeout < MIN_TIMEOUT:
         raise ClientException("The minimum value for the timeout is 60 seconds.")
@@ -178,8 +178,11 @@ def submit_job(ctx: Context, request: dict) -> dict:
         definition = job_definitions.resolve_job_definition(tx, ctx, request["jobDefinition"])
         if definition is None or definition.get("status") != "ACTIVE":
             raise ClientException(f"jobDefinition {request['jobDefinition']} does not exist or is INACTIVE")
-        if definition.get("type") == "multinode" or definition.get("nodeProperties"):
-            raise NotBuiltError("SubmitJob of a multinode job definition")
+        multi_node = definition.get("type") == "multinode" or bool(definition.get("nodeProperties"))
+        if multi_node and array_size is not None:
+            raise ClientException("Array properties are not supported for multi-node parallel jobs.")
+        if not multi_node and request.get("nodeOverrides") is not None:
+            raise ClientException("Node overrides can only be specified for multi-node parallel jobs.")
         # A definition registered before the server denied host access is refused when used.
         host_access.check(definition, ctx.config)
         kind = job_task.kind_of(definition)
@@ -187,7 +190,16 @@ def submit_job(ctx: Context, request: dict) -> dict:
         _check_share(tx, queue, request)
         depends_on = _check_dependencies(tx, request.get("dependsOn") or [], array_size)
         parameters = {**(definition.get("parameters") or {}), **(request.get("parameters") or {})}
-        runs = _what_it_runs(definition, kind, request, parameters)
+        if multi_node:
+            for field in ("ecsPropertiesOverride", "eksPropertiesOverride"):
+                if request.get(field):
+                    raise ClientException(f"{field} can't be specified for a multi-node parallel job; use "
+                                          "nodeOverrides")
+            node_properties = multinode.resolve(definition["nodeProperties"], request.get("nodeOverrides"),
+                                                parameters)
+            runs, held = {"nodeProperties": node_properties}, multinode.totals(node_properties)
+        else:
+            runs, held = _what_it_runs(definition, kind, request, parameters), None
         consumable_properties = request.get("consumableResourcePropertiesOverride") or definition.get(
             "consumableResourceProperties")
         job_id = str(uuid.uuid4())
@@ -215,8 +227,9 @@ def submit_job(ctx: Context, request: dict) -> dict:
                 "attempt": 0,
             },
         }
-        vcpus, memory_mib, gpus = _reservation(job)
-        states.internal(job).update({"vcpus": vcpus, "memoryMib": memory_mib, "gpus": gpus})
+        if held is None:
+            held = dict(zip(("vcpus", "memoryMib", "gpus"), _reservation(job)))
+        states.internal(job).update(held)
         for key, source in (("retryStrategy", "retryStrategy"), ("timeout", "timeout")):
             value = request.get(source) or definition.get(source)
             if value:

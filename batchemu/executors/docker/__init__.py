@@ -113,8 +113,11 @@ class DockerExecutor:
             self._starting.add(task_id)
             if task.network:
                 self._networks_in_use[task.network] = self._networks_in_use.get(task.network, 0) + 1
+        failed = True
         try:
-            return self._start(client, task, task_id)
+            started = self._start(client, task, task_id)
+            failed = False
+            return started
         except UNREACHABLE as exc:
             raise self._engine.unreachable(exc) from exc
         finally:
@@ -124,6 +127,8 @@ class DockerExecutor:
                     self._networks_in_use[task.network] -= 1
                     if not self._networks_in_use[task.network]:
                         del self._networks_in_use[task.network]
+            if failed and task.network:
+                self._remove_idle_networks(client)  # nothing of a task that did not start stays behind
 
     def _start(self, client: docker.DockerClient, task: TaskSpec, task_id: str) -> StartedTask:
         network = self._ensure_network(client, task.network) if task.network else (self.config.network or "host")
