@@ -8,8 +8,10 @@ import json
 import pytest
 from conftest import TEST_IMAGE, client_error, describe, make_queue, unique, wait_until
 
+from batchemu.config import Config
 from batchemu.protocol.serializer import projector
 from batchemu.service import eks_resources, job_task
+from batchemu.task_attempts import begin, task_spec
 
 EKS_CONFIGURATION = {"eksClusterArn": "arn:aws:eks:us-east-1:123456789012:cluster/c", "kubernetesNamespace": "batch"}
 
@@ -290,3 +292,56 @@ def test_pods_batchemu_cannot_run_are_refused_by_name(batch_client):
         {"name": "nowhere", "mountPath": "/x"}]}]})
     assert "volume nowhere is not a volume of the pod" in client_error(
         submit, batch_client=batch_client, queue=queue, definition=stray)
+
+
+def _begun(job: dict, kind_fields: dict) -> dict:
+    """A job of many containers as placement leaves it: attempt 1 on an EKS compute environment."""
+    job = {"jobId": "j1", "jobName": "job", "status": "STARTING", "createdAt": 0, **kind_fields,
+           "batchemu": {"attempt": 1, "definitionName": "def", "computeEnvironmentName": "ce", **job}}
+    begin(job, Config(), {"eksConfiguration": EKS_CONFIGURATION}, "arn:aws:ecs:us-east-1:1:task/c/t1", "arn:i")
+    return job
+
+
+def test_the_task_of_an_ecs_job():
+    job = _begun({}, _ecs_job(
+        {"name": "main", "image": "img", "command": ["run"], "environment": [{"name": "A", "value": "1"}],
+         "resourceRequirements": _resources("2", "128"),
+         "dependsOn": [{"containerName": "side", "condition": "START"}], "mountPoints": [
+             {"sourceVolume": "v", "containerPath": "/v"}]},
+        {"name": "side", "image": "img", "essential": False}))
+    job["ecsProperties"]["taskProperties"][0]["volumes"] = [{"name": "v"}]
+    spec = task_spec(job, {"AWS_BATCH_JOB_ID": "j1"}, {})
+    main, side = spec.containers
+    assert (main.name, main.entrypoint, main.command, main.vcpus, main.memory_mib) == ("main", None, ["run"], 2.0, 128)
+    assert main.environment["A"] == "1" and main.environment["AWS_BATCH_JOB_ID"] == "j1"
+    assert main.depends_on == [("side", "START")] and main.essential and not side.essential
+    assert (main.log_group, main.log_stream) == ("/aws/batch/job", "def/main/t1")
+    assert side.vcpus == 0 and side.memory_mib is None  # no limit of its own
+    assert spec.volumes == [{"name": "v"}] and main.mount_points == [{"sourceVolume": "v", "containerPath": "/v"}]
+
+
+def test_the_task_of_an_eks_job_follows_kubernetes():
+    pod = {"securityContext": {"runAsUser": 1000},
+           "volumes": [{"name": "scratch", "emptyDir": {}}],
+           "initContainers": [{"name": "init", "image": "img", "args": ["prepare"]}],
+           "containers": [{"name": "main", "image": "img", "command": ["sh", "-c"], "args": ["echo $(WHO)"],
+                           "env": [{"name": "WHO", "value": "me"}],
+                           "securityContext": {"runAsGroup": 10, "readOnlyRootFilesystem": True},
+                           "volumeMounts": [{"name": "scratch", "mountPath": "/tmp/s"}],
+                           "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2"}}},
+                          {"name": "only-command", "image": "img", "command": ["serve"]}]}
+    job = _begun({}, {"eksProperties": {"podProperties": pod}, "eksAttempts": []})
+    spec = task_spec(job, {"AWS_BATCH_JOB_ID": "j1"}, {})
+    init, main, only = spec.containers
+    assert [(c.name, c.init, c.essential) for c in spec.containers] == [
+        ("init", True, False), ("main", False, False), ("only-command", False, False)]
+    # command -> entrypoint, args -> the image's command; a command alone drops the image's command.
+    assert (init.entrypoint, init.command) == (None, ["prepare"])
+    assert (main.entrypoint, main.command) == (["sh", "-c"], ["echo me"])
+    assert (only.entrypoint, only.command) == (["serve"], [])
+    assert (main.vcpus, main.memory_mib, main.user, main.readonly_root_filesystem) == (2.0, 1024, "1000:10", True)
+    uid = job["batchemu"]["nodeUid"]
+    assert main.environment["AWS_BATCH_JOB_KUBERNETES_NODE_UID"] == uid and main.environment["WHO"] == "me"
+    assert spec.volumes == [{"name": "scratch"}]
+    assert main.mount_points == [{"sourceVolume": "scratch", "containerPath": "/tmp/s", "readOnly": False}]
+    assert main.log_stream == "def/main/t1" and job["eksProperties"]["podProperties"]["podName"].startswith("aws-batch.")

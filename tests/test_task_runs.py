@@ -249,3 +249,21 @@ def test_a_task_survives_a_server_killed_mid_run(tmp_path, engine):
     label = hashlib.sha1(os.path.abspath(state).encode()).hexdigest()[:16]
     wait_until(lambda: not engine.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={label}"}), 15)
     assert not leftovers(engine, job_id)
+
+
+@needs_docker
+def test_terminating_a_pod_stops_every_container(batch_client, engine):
+    queue = eks_queue(batch_client)
+    definition = register_eks(batch_client, {"containers": [
+        {"name": "a", "image": TEST_IMAGE, "command": ["sleep", "600"]},
+        {"name": "b", "image": TEST_IMAGE, "command": ["sleep", "600"]}]})
+    job_id = batch_client.submit_job(jobName=unique("pod"), jobQueue=queue,
+                                     jobDefinition=definition["jobDefinitionArn"])["jobId"]
+    wait_for_status(batch_client, job_id, statuses=("RUNNING",))
+    batch_client.terminate_job(jobId=job_id, reason="enough")
+    job = wait_for_status(batch_client, job_id, timeout=30)
+    assert job["status"] == "FAILED" and job["statusReason"] == "enough"
+    [attempt] = job["eksAttempts"]
+    assert attempt["statusReason"] == "enough"
+    assert all(c["exitCode"] in (137, 143) for c in attempt["containers"])
+    wait_until(lambda: not leftovers(engine, job_id), 15)
