@@ -22,6 +22,7 @@ from batchemu.service.job_container import (
     check_environment,
     gpus_of,
     memory_mib_of,
+    merge_by_key,
     requirement,
     substitute_parameters,
 )
@@ -54,20 +55,14 @@ def _by_name(containers: list[dict], overrides: list[dict], where: str, name_of)
     for index, override in enumerate(overrides):
         name = name_of(override)
         if name in seen:
-            raise ClientException(f"{where}.containers[{index}]: container {name} is overridden more than once")
+            raise ClientException(f"{where}[{index}]: container {name} is overridden more than once")
         seen.add(name)
         found = [c for c in containers if name_of(c) == name]
         if not found:
             known = ", ".join(str(name_of(c)) for c in containers)
-            raise ClientException(f"{where}.containers[{index}]: container {name} is not a container of the job "
+            raise ClientException(f"{where}[{index}]: container {name} is not a container of the job "
                                   f"definition (its containers: {known})")
         yield index, found[0], override
-
-
-def _merged(base: list[dict], overrides: list[dict], key: str) -> list[dict]:
-    merged = {item[key]: item for item in base}
-    merged.update((item[key], item) for item in overrides)
-    return list(merged.values())
 
 
 # -- ecsProperties ---------------------------------------------------------------------------------------
@@ -80,7 +75,7 @@ def resolve_ecs(ecs: dict, override: dict | None, parameters: dict[str, str], *,
     if len(task_overrides) > 1:
         raise ClientException("ecsPropertiesOverride.taskProperties can contain at most one entry")
     container_overrides = (task_overrides[0].get("containers") or []) if task_overrides else []
-    for index, container, given in _by_name(task["containers"], container_overrides, ECS_OVERRIDE,
+    for index, container, given in _by_name(task["containers"], container_overrides, f"{ECS_OVERRIDE}.containers",
                                             lambda c: c.get("name")):
         where = f"{ECS_OVERRIDE}.containers[{index}]"
         if given.get("command") is not None:
@@ -89,9 +84,9 @@ def resolve_ecs(ecs: dict, override: dict | None, parameters: dict[str, str], *,
             container["command"] = list(given["command"])
         check_environment(given.get("environment") or [], where)
         if given.get("environment"):
-            container["environment"] = _merged(container.get("environment") or [], given["environment"], "name")
+            container["environment"] = merge_by_key(container.get("environment") or [], given["environment"], "name")
         if given.get("resourceRequirements"):
-            requirements = _merged(container.get("resourceRequirements") or [], given["resourceRequirements"],
+            requirements = merge_by_key(container.get("resourceRequirements") or [], given["resourceRequirements"],
                                    "type")
             job_definitions.check_resource_requirements(requirements, fargate=fargate)
             container["resourceRequirements"] = requirements
@@ -116,7 +111,7 @@ def _override_eks_container(container: dict, given: dict, where: str) -> None:
             container[field] = copy.deepcopy(given[field])
     check_environment(given.get("env") or [], where, "env")
     if given.get("env"):
-        container["env"] = _merged(container.get("env") or [], given["env"], "name")
+        container["env"] = merge_by_key(container.get("env") or [], given["env"], "name")
     if given.get("resources"):
         # A resource the override names replaces the definition's in both limits and requests, so that a
         # new memory limit does not clash with the old memory request.
