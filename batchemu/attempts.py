@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import uuid
 
 from batchemu import job_states as states
+from batchemu import task_attempts
 from batchemu.config import Config
-from batchemu.executors import HOST_ALIAS, ContainerSpec, Outcome, StartFailure, TaskExit, TaskSpec
+from batchemu.executors import ContainerResult, ContainerSpec, Outcome, StartFailure, TaskExit, TaskSpec
+from batchemu.job_environment import batch_environment, container_environment
+from batchemu.service import job_task
 from batchemu.service.job_container import gpus_of
 
 # Phases of an attempt, as data: PLACED (recorded; the engine not asked yet) -> STARTED (container running)
@@ -66,20 +70,43 @@ def start_error(failure: StartFailure) -> str:
     return f"{START_ERRORS.get(failure.outcome, START_ERRORS[Outcome.START_FAILED])}: {failure.detail}"
 
 
+def _engine_reason(exit: TaskExit, result: ContainerResult) -> str:
+    """AWS's words for a container that ended without an exit code of its own."""
+    if result.outcome is Outcome.HOST_LOST:
+        return lost_host_reason(exit.job_id, exit.attempt)
+    if result.outcome is Outcome.NOT_STARTED:
+        return f"CannotStartContainerError: container {result.name} never started: its dependencies were not met"
+    return start_error(StartFailure(result.outcome, result.detail or "", result.name))
+
+
 def exit_fields(exit: TaskExit) -> dict:
     """The attempt's exit_code, oom_killed and engine_error (AWS's statusReason when the engine, not the
-    job, ended it) from the container whose end decides the task."""
+    job, ended it) from the container whose end decides the task, and how each container ended."""
     main = exit.main
+    fields = {"containers": json.dumps([_container_end(exit, result) for result in exit.containers])}
     if main.outcome in (Outcome.EXITED, Outcome.OOM_KILLED):
-        return {"exit_code": main.exit_code, "oom_killed": int(main.outcome is Outcome.OOM_KILLED),
+        return {**fields, "exit_code": main.exit_code, "oom_killed": int(main.outcome is Outcome.OOM_KILLED),
                 "engine_error": None}
-    if main.outcome is Outcome.HOST_LOST:
-        error = lost_host_reason(exit.job_id, exit.attempt)
-    elif main.outcome is Outcome.NOT_STARTED:
-        error = f"CannotStartContainerError: container {main.name} never started: its dependencies were not met"
+    return {**fields, "exit_code": None, "oom_killed": 0, "engine_error": _engine_reason(exit, main)}
+
+
+def _container_end(exit: TaskExit, result: ContainerResult) -> dict:
+    """One container's end as a task job's DescribeJobs shows it: {name, exitCode, reason, containerId}."""
+    end: dict = {"name": result.name}
+    if result.container_id:
+        end["containerId"] = result.container_id
+    if result.outcome in (Outcome.EXITED, Outcome.OOM_KILLED):
+        end["exitCode"] = result.exit_code
+        if result.outcome is Outcome.OOM_KILLED:
+            end["reason"] = OOM_REASON
     else:
-        error = start_error(StartFailure(main.outcome, main.detail or "", main.name))
-    return {"exit_code": None, "oom_killed": 0, "engine_error": error}
+        end["reason"] = _engine_reason(exit, result)
+    return end
+
+
+def start_failure_containers(failure: StartFailure) -> str:
+    """The attempt's `containers` for a task that could not start: the container that could not."""
+    return json.dumps([{"name": failure.container, "reason": start_error(failure)}])
 
 
 def log_location(job: dict) -> tuple[str, str]:
@@ -98,50 +125,39 @@ def begin_attempt(job: dict, config: Config, compute_environment: dict, now: int
     info["computeEnvironmentName"] = compute_environment["computeEnvironmentName"]
     task_id = uuid.uuid4().hex
     cluster = compute_environment.get("ecsClusterArn", "").rsplit("/", 1)[-1] or "batchemu"
-    group, prefix = log_location(job)
-    info["logGroup"] = group
-    container = job["container"]
-    container["taskArn"] = f"arn:aws:ecs:{config.region}:{config.account_id}:task/{cluster}/{task_id}"
-    container["containerInstanceArn"] = (
-        f"arn:aws:ecs:{config.region}:{config.account_id}:container-instance/{cluster}/{uuid.uuid4().hex}")
-    container["logStreamName"] = f"{prefix}/default/{task_id}"
-    container.pop("exitCode", None)
-    container.pop("reason", None)
+    task_arn = f"arn:aws:ecs:{config.region}:{config.account_id}:task/{cluster}/{task_id}"
+    instance_arn = f"arn:aws:ecs:{config.region}:{config.account_id}:container-instance/{cluster}/{uuid.uuid4().hex}"
+    if job_task.kind_of(job):
+        task_attempts.begin(job, config, compute_environment, task_arn, instance_arn)
+    else:
+        group, prefix = log_location(job)
+        info["logGroup"] = group
+        container = job["container"]
+        container["taskArn"], container["containerInstanceArn"] = task_arn, instance_arn
+        container["logStreamName"] = f"{prefix}/default/{task_id}"
+        container.pop("exitCode", None)
+        container.pop("reason", None)
     states.transition(job, states.STARTING, now)
+
+
+def log_streams(job: dict) -> list[tuple[str, str]]:
+    """(group, stream) of each container of the job's current attempt."""
+    if job_task.kind_of(job):
+        return task_attempts.log_streams(job)
+    return [(states.internal(job)["logGroup"], job["container"]["logStreamName"])]
 
 
 def task_spec(job: dict, config: Config, queue_name: str, *, network: str | None = None,
               environment: dict[str, str] | None = None) -> TaskSpec:
-    """The task of the job's current attempt: its one container, with the environment AWS Batch gives
-    every job (plus `environment`), on `network` if given."""
+    """The task of the job's current attempt, with the environment AWS Batch gives every job (plus
+    `environment`), on `network` if given: one container, or those of an ecsProperties or eksProperties job."""
     info = states.internal(job)
+    labels = {"batchemu.job-queue": queue_name, "batchemu.job-name": job["jobName"]}
+    batch = batch_environment(job, config, queue_name, environment, network=network)
+    if job_task.kind_of(job):
+        return task_attempts.task_spec(job, batch, labels)
     container = job["container"]
-    environment_extra = environment
-    environment = {item["name"]: item.get("value", "") for item in container.get("environment") or []}
-    endpoint = config.endpoint_url
-    if network and config.host in ("0.0.0.0", "::", ""):
-        # On a task network 127.0.0.1 is the container itself; a server on every address is at the host.
-        endpoint = f"http://{HOST_ALIAS}:{config.port}"
-    fargate = info.get("platform") == "FARGATE"
-    environment.update({
-        "AWS_BATCH_JOB_ID": job["jobId"],
-        "AWS_BATCH_JOB_ATTEMPT": str(info["attempt"]),
-        "AWS_BATCH_CE_NAME": info.get("computeEnvironmentName", ""),
-        "AWS_BATCH_JQ_NAME": queue_name,
-        "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE" if fargate else "AWS_ECS_EC2",
-        "AWS_REGION": config.region,
-        "AWS_DEFAULT_REGION": config.region,
-        "AWS_ENDPOINT_URL_BATCH": endpoint,
-        "AWS_ENDPOINT_URL_LOGS": endpoint,
-    })
-    index = (job.get("arrayProperties") or {}).get("index")
-    if index is not None:
-        environment["AWS_BATCH_JOB_ARRAY_INDEX"] = str(index)
-        environment["AWS_BATCH_JOB_ARRAY_SIZE"] = str(info.get("arraySize", ""))
-    environment.update(environment_extra or {})
-    # A job that calls AWS needs credentials; AWS gives it a task role, we give it placeholders.
-    environment.setdefault("AWS_ACCESS_KEY_ID", "batchemu")
-    environment.setdefault("AWS_SECRET_ACCESS_KEY", "batchemu")
+    environment = container_environment(container.get("environment") or [], batch)
     only = ContainerSpec(
         image=container.get("image", ""), command=list(container.get("command") or []), environment=environment,
         vcpus=float(info.get("vcpus", 1.0)), memory_mib=info.get("memoryMib"),
@@ -151,8 +167,7 @@ def task_spec(job: dict, config: Config, queue_name: str, *, network: str | None
         ulimits=container.get("ulimits") or [], linux_parameters=container.get("linuxParameters") or {},
         mount_points=container.get("mountPoints") or [], gpus=gpus_of(container))
     return TaskSpec(job_id=job["jobId"], attempt=info["attempt"], containers=[only],
-                    volumes=container.get("volumes") or [], network=network,
-                    labels={"batchemu.job-queue": queue_name, "batchemu.job-name": job["jobName"]})
+                    volumes=container.get("volumes") or [], network=network, labels=labels)
 
 
 def matches(pattern: str | None, value: str | None) -> bool:
@@ -168,7 +183,8 @@ def should_retry(job: dict, exit_code: int | None, status_reason: str, reason: s
     if job.get("isTerminated") or timed_out or job.get("isCancelled"):
         return False
     strategy = job.get("retryStrategy") or {}
-    if len(job.get("attempts") or []) >= (strategy.get("attempts") or 1):
+    made = len(job.get("attempts") or []) + len(job.get("eksAttempts") or [])
+    if made >= (strategy.get("attempts") or 1):
         return False
     code = None if exit_code is None else str(exit_code)
     for rule in strategy.get("evaluateOnExit") or []:
@@ -179,26 +195,34 @@ def should_retry(job: dict, exit_code: int | None, status_reason: str, reason: s
 
 
 def finish_attempt(job: dict, now: int, *, exit_code: int | None, reason: str | None,
-                   status_reason: str, timed_out: bool = False, attempt_container: dict | None = None) -> None:
-    """Record the ended attempt and move the job to SUCCEEDED, back to RUNNABLE (retry) or FAILED. A job
-    without a container of its own (a multi-node parent) gives its main node's as `attempt_container`."""
-    container = job.get("container")
-    if container is not None:
-        attempt_container = {key: container.get(key) for key in ("containerInstanceArn", "taskArn", "logStreamName")}
-    attempt_container = dict(attempt_container or {})
-    container = container if container is not None else {}
-    if exit_code is not None:
-        attempt_container["exitCode"] = exit_code
-        container["exitCode"] = exit_code
-    if reason:
-        attempt_container["reason"] = reason
-        container["reason"] = reason
-    job.setdefault("attempts", []).append({
-        "container": attempt_container,
-        "startedAt": job.get("startedAt") or now,
-        "stoppedAt": now,
-        "statusReason": status_reason,
-    })
+                   status_reason: str, timed_out: bool = False, attempt_container: dict | None = None,
+                   containers: str | None = None) -> None:
+    """Record the ended attempt and move the job to SUCCEEDED, back to RUNNABLE (retry) or FAILED.
+    `exit_code` and `reason` are the deciding container's. A job without a container of its own gives, if a
+    multi-node parent, its main node's as `attempt_container`; if an ecsProperties or eksProperties job, how
+    each of its containers ended as `containers` (the attempt row's JSON)."""
+    if job_task.kind_of(job):
+        task_attempts.end(job, json.loads(containers) if containers else None, job.get("startedAt") or now, now,
+                          status_reason)
+    else:
+        container = job.get("container")
+        if container is not None:
+            attempt_container = {key: container.get(key)
+                                 for key in ("containerInstanceArn", "taskArn", "logStreamName")}
+        attempt_container = dict(attempt_container or {})
+        container = container if container is not None else {}
+        if exit_code is not None:
+            attempt_container["exitCode"] = exit_code
+            container["exitCode"] = exit_code
+        if reason:
+            attempt_container["reason"] = reason
+            container["reason"] = reason
+        job.setdefault("attempts", []).append({
+            "container": attempt_container,
+            "startedAt": job.get("startedAt") or now,
+            "stoppedAt": now,
+            "statusReason": status_reason,
+        })
     if exit_code == 0 and not job.get("isTerminated") and not timed_out:
         states.transition(job, states.SUCCEEDED, now, status_reason)
     elif should_retry(job, exit_code, status_reason, reason, timed_out):

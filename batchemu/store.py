@@ -85,6 +85,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     start_error TEXT,              -- AWS's reason for a container that could not start
     stop_sent_at INTEGER,          -- last stop asked of the engine (sent again until the container exits)
     timed_out INTEGER NOT NULL DEFAULT 0,
+    containers TEXT,               -- JSON [{name, exitCode, reason, containerId}]: each container's end
     PRIMARY KEY (job_id, attempt)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS service_jobs (
@@ -219,7 +220,7 @@ FROM jobs WHERE status IN ('STARTING', 'RUNNING') AND has_doc = 1
 """
 
 ATTEMPT_FIELDS = ("phase", "compute_environment", "container_id", "began_at", "ended_at", "exit_code", "oom_killed",
-                  "engine_error", "start_error", "stop_sent_at", "timed_out")
+                  "engine_error", "start_error", "stop_sent_at", "timed_out", "containers")
 
 
 class Tx:
@@ -707,6 +708,8 @@ class Store:
             self._conn.executescript(SCHEMA)
             if self._pending_attempts:
                 self._conn.execute(_MIGRATE_ATTEMPTS)
+            if "containers" not in {r[1] for r in self._conn.execute("PRAGMA table_info(attempts)")}:
+                self._conn.execute("ALTER TABLE attempts ADD COLUMN containers TEXT")
             # A write at start: a read-only or locked file is found now, not at the first SubmitJob.
             self._conn.execute("INSERT INTO counters (name, value) VALUES ('opened', 1) "
                                "ON CONFLICT(name) DO UPDATE SET value = value + 1")

@@ -49,6 +49,10 @@ GROUPS = {
     "service-jobs": "SageMaker training jobs through a SAGEMAKER_TRAINING queue: status path to SUCCEEDED or "
                     "FAILED, the training contract (train argument, hyperparameters, model), logs, listing, "
                     "priority updates, termination, capacity in instances",
+    "ecs-tasks": "ecsProperties jobs: essential and non-essential containers, dependsOn, a shared task volume, "
+                 "per-container exit codes and log streams, ecsPropertiesOverride by container name",
+    "eks-pods": "eksProperties jobs: init containers in order, command/args, emptyDir volumes, podName and "
+                "eksAttempts, eksPropertiesOverride by container name",
     "request-rules": "what SubmitJob accepts and refuses: empty tags, lower-case evaluateOnExit actions, "
                      "timeouts under 60 s, array sizes",
 }

@@ -35,8 +35,7 @@ OPERATIONS = sorted(MODEL.operation_names)
 NOT_BUILT = frozenset(set(OPERATIONS) - set(HANDLERS))
 # Features of built operations that README's "Known differences" names as not built (HTTP 501).
 NOT_BUILT_FEATURES = ("SubmitJob with arrayProperties", "SubmitJob with nodeOverrides",
-                      "SubmitJob with eksPropertiesOverride", "SubmitJob with ecsPropertiesOverride",
-                      "SubmitJob of a multinode job definition", "SubmitJob of an ecsProperties or eksProperties",
+                      "SubmitJob of a multinode job definition", "SubmitJob of an eksProperties pod",
                       "SubmitJob with an N_TO_N dependency", "CreateComputeEnvironment with computeResources.type",
                       "ListJobs of array or multi-node children")
 # Names the valid requests use, so that some of them reach existing resources (created by `prepare`).

@@ -214,7 +214,8 @@ class Scheduler:
                 else:
                     attempts.begin_attempt(job, config, ces[ce_arn], now)
                     tx.insert_attempt(job_id, states.internal(job)["attempt"], ce_arn, now)
-                    tx.ensure_log_stream(states.internal(job)["logGroup"], job["container"]["logStreamName"], now)
+                    for group, stream in attempts.log_streams(job):
+                        tx.ensure_log_stream(group, stream, now)
                     work.start.append(job_id)
                 usage.attempt_began(tx, job)
                 tx.update_job(job)
@@ -317,7 +318,8 @@ class Scheduler:
             started = self.executor.start(spec)
             return {"phase": attempts.STARTED, "container_id": started.task_id}, started.address
         except StartFailure as exc:
-            return {"phase": attempts.START_FAILED, "start_error": attempts.start_error(exc)}, None
+            return {"phase": attempts.START_FAILED, "start_error": attempts.start_error(exc),
+                    "containers": attempts.start_failure_containers(exc)}, None
         except EngineUnavailable:
             return {"phase": attempts.REQUEUED}, None
         except Exception as exc:  # noqa: BLE001 - any engine refusal is CannotStartContainerError, as AWS says

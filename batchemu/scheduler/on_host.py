@@ -84,7 +84,8 @@ def request_stop(job: dict, attempt: dict, changes: dict, now: int, work: Work) 
 
 
 def _finish(job: dict, attempt: dict, changes: dict, now: int, **end) -> None:
-    attempts.finish_attempt(job, now, timed_out=bool(attempt.get("timed_out")), **end)
+    attempts.finish_attempt(job, now, timed_out=bool(attempt.get("timed_out")), containers=attempt.get("containers"),
+                            **end)
     changes.update(phase=attempts.ENDED, ended_at=now)
 
 

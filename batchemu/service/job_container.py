@@ -34,7 +34,8 @@ def check_environment(environment: list[dict], where: str, field: str = "environ
                                   f"starting with {RESERVED_ENVIRONMENT_PREFIX} are reserved for AWS Batch")
 
 
-def _merge_by_key(base: list[dict], overrides: list[dict], key: str) -> list[dict]:
+def merge_by_key(base: list[dict], overrides: list[dict], key: str) -> list[dict]:
+    """`base` with each item of `overrides` replacing the one of the same `key`, or added."""
     merged = {item[key]: item for item in base}
     for item in overrides:
         merged[item[key]] = item
@@ -49,9 +50,9 @@ def resolve_container(properties: dict, overrides: dict, parameters: dict[str, s
         container["command"] = list(overrides["command"])
     container["command"] = substitute_parameters(container.get("command") or [], parameters)
     check_environment(overrides.get("environment") or [], "containerOverrides")
-    container["environment"] = _merge_by_key(container.get("environment") or [],
+    container["environment"] = merge_by_key(container.get("environment") or [],
                                              overrides.get("environment") or [], "name")
-    requirements = _merge_by_key(container.get("resourceRequirements") or [],
+    requirements = merge_by_key(container.get("resourceRequirements") or [],
                                  overrides.get("resourceRequirements") or [], "type")
     if requirements:
         container["resourceRequirements"] = requirements

@@ -11,7 +11,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from batchemu.errors import ClientException
-from batchemu.service import consumable_resources, host_access
+from batchemu.service import consumable_resources, eks_resources, host_access
 from batchemu.service.context import Context
 from batchemu.service.job_container import check_environment
 from batchemu.service.pagination import decode_token, encode_token, page_size
@@ -143,6 +143,11 @@ def _resources(container: dict, *, fargate: bool) -> tuple[Decimal | None, int |
     return vcpus, memory
 
 
+def check_resource_requirements(requirements: list[dict] | None, *, fargate: bool) -> None:
+    """AWS's rules for the resourceRequirements of one container (an ECS task container, an override)."""
+    _resources({"resourceRequirements": requirements}, fargate=fargate)
+
+
 def _check_fargate_container(container: dict) -> None:
     if not container.get("executionRoleArn"):
         raise _invalid("Execution role is required for Fargate.")
@@ -200,7 +205,7 @@ def _check_ecs_properties(ecs: dict, *, fargate: bool) -> dict:
         raise _invalid(f"taskProperties can contain at most {MAX_TASK_CONTAINERS} containers.")
     essential = {c.get("name") for c in containers if c.get("essential", True)}
     for index, container in enumerate(containers):
-        _resources({"resourceRequirements": container.get("resourceRequirements")}, fargate=fargate)
+        check_resource_requirements(container.get("resourceRequirements"), fargate=fargate)
         check_environment(container.get("environment") or [], f"ecsProperties.taskProperties[0].containers[{index}]")
         for dependency in container.get("dependsOn") or []:
             _check_task_dependency(dependency, container, names, essential)
@@ -230,7 +235,9 @@ def _check_eks_properties(eks: dict) -> dict:
         if len(containers) > MAX_TASK_CONTAINERS:
             raise _invalid(f"podProperties.{kind} can contain at most {MAX_TASK_CONTAINERS} containers.")
         for index, container in enumerate(containers):
-            check_environment(container.get("env") or [], f"eksProperties.podProperties.{kind}[{index}]", "env")
+            where = f"eksProperties.podProperties.{kind}[{index}]"
+            check_environment(container.get("env") or [], where, "env")
+            eks_resources.check(container.get("resources"), f"{where}.resources")
     names = [c.get("name") or "Default" for kind in ("initContainers", "containers") for c in pod.get(kind) or []]
     if len(set(names)) != len(names):
         raise _invalid("Each container of a pod must have a unique name.")

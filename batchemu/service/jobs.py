@@ -14,7 +14,7 @@ import uuid
 
 from batchemu import arrays, intents, multinode
 from batchemu import job_states as states
-from batchemu.errors import ClientException, NotBuiltError
+from batchemu.errors import ClientException
 from batchemu.protocol.serializer import Serialized
 from batchemu.service import (
     compute_environments,
@@ -22,6 +22,7 @@ from batchemu.service import (
     host_access,
     job_definitions,
     job_queues,
+    job_task,
 )
 from batchemu.service.context import Context
 from batchemu.service.job_container import gpus_of, memory_mib_of, resolve_container, vcpus_of
@@ -33,6 +34,9 @@ MAX_BULK = 50
 MAX_DEPENDENCIES = 20
 MIN_TIMEOUT = 60
 FARGATE_TYPES = ("FARGATE", "FARGATE_SPOT")
+# (definition field, SubmitJob override) of each kind of job definition (job_task.kind_of).
+KINDS = {None: ("containerProperties", "containerOverrides"), job_task.ECS: ("ecsProperties", "ecsPropertiesOverride"),
+         job_task.EKS: ("eksProperties", "eksPropertiesOverride")}
 
 
 def job_id_from(ref: str) -> str:
@@ -45,12 +49,15 @@ def _platform(definition: dict) -> str:
 
 
 def _check_queue_platform(tx, queue: dict, platform: str) -> None:
+    """`platform` (EC2, FARGATE or EKS) must be what the queue's compute environments run."""
     for entry in queue.get("computeEnvironmentOrder") or []:
         ce = compute_environments.compute_environment(tx, entry["computeEnvironment"])
         if ce is None:
             continue
         ce_type = (ce.get("computeResources") or {}).get("type")
         ce_platform = "FARGATE" if ce_type in FARGATE_TYPES else "EC2"
+        if ce.get("containerOrchestrationType") == "EKS":
+            ce_platform = "EKS"
         if ce_platform != platform:
             raise ClientException(
                 "Job Queue is attached to Compute Environment that can not run Jobs with capability "
@@ -114,6 +121,32 @@ def _check_share(tx, queue: dict, request: dict) -> None:
                               "share scheduling policy.")
 
 
+def _what_it_runs(definition: dict, kind: str | None, request: dict, parameters: dict[str, str]) -> dict:
+    """The JobDetail fields of what the job runs (`container`, `ecsProperties` or `eksProperties`), with the
+    override its kind of definition takes; an override meant for another kind is refused."""
+    properties, accepted = KINDS[kind]
+    for _, field in KINDS.values():
+        if field != accepted and request.get(field):
+            raise ClientException(f"{field} can't be specified for a job definition with {properties}; "
+                                  f"use {accepted}")
+    override = request.get(accepted)
+    if kind == job_task.ECS:
+        return {"ecsProperties": job_task.resolve_ecs(definition["ecsProperties"], override, parameters,
+                                                      fargate=_platform(definition) == "FARGATE")}
+    if kind == job_task.EKS:
+        return {"eksProperties": job_task.resolve_eks(definition["eksProperties"], override, parameters),
+                "eksAttempts": []}
+    return {"container": resolve_container(definition["containerProperties"], override or {}, parameters)}
+
+
+def _reservation(job: dict) -> tuple[float, int | None, int]:
+    """(vCPUs, memory MiB, GPUs) the job holds on a compute environment while it runs."""
+    if "container" in job:
+        container = job["container"]
+        return vcpus_of(container), memory_mib_of(container), gpus_of(container)
+    return job_task.reservation(job)
+
+
 def check_job_name(name: str) -> None:
     """AWS's rule for the jobName of SubmitJob and SubmitServiceJob."""
     if not JOB_NAME.fullmatch(name):
@@ -130,9 +163,6 @@ def submit_job(ctx: Context, request: dict) -> dict:
     if array_size is not None and not arrays.MIN_SIZE <= array_size <= arrays.MAX_SIZE:
         raise ClientException(f"Array job size must be between {arrays.MIN_SIZE} and {arrays.MAX_SIZE}, "
                               f"got {array_size}")
-    for unsupported in ("eksPropertiesOverride", "ecsPropertiesOverride"):
-        if request.get(unsupported) is not None:
-            raise NotBuiltError(f"SubmitJob with {unsupported}")
     if request.get("containerOverrides") is not None and request.get("nodeOverrides") is not None:
         raise ClientException("Container overrides and node overrides are mutually exclusive, only one can be set.")
     timeout = (request.get("timeout") or {}).get("attemptDurationSeconds")
@@ -158,22 +188,23 @@ def submit_job(ctx: Context, request: dict) -> dict:
             raise ClientException("Array properties are not supported for multi-node parallel jobs.")
         if not multi_node and request.get("nodeOverrides") is not None:
             raise ClientException("Node overrides can only be specified for multi-node parallel jobs.")
-        if not multi_node and not definition.get("containerProperties"):
-            raise NotBuiltError("SubmitJob of an ecsProperties or eksProperties job definition")
         # A definition registered before the server denied host access is refused when used.
         host_access.check(definition, ctx.config)
-        _check_queue_platform(tx, queue, _platform(definition))
+        kind = job_task.kind_of(definition)
+        _check_queue_platform(tx, queue, "EKS" if kind == job_task.EKS else _platform(definition))
         _check_share(tx, queue, request)
         depends_on = _check_dependencies(tx, request.get("dependsOn") or [], array_size)
         parameters = {**(definition.get("parameters") or {}), **(request.get("parameters") or {})}
         if multi_node:
+            for field in ("ecsPropertiesOverride", "eksPropertiesOverride"):
+                if request.get(field):
+                    raise ClientException(f"{field} can't be specified for a multi-node parallel job; use "
+                                          "nodeOverrides")
             node_properties = multinode.resolve(definition["nodeProperties"], request.get("nodeOverrides"),
                                                 parameters)
-            container, held = None, multinode.totals(node_properties)
+            runs, held = {"nodeProperties": node_properties}, multinode.totals(node_properties)
         else:
-            container = resolve_container(definition["containerProperties"],
-                                          request.get("containerOverrides") or {}, parameters)
-            held = {"vcpus": vcpus_of(container), "memoryMib": memory_mib_of(container), "gpus": gpus_of(container)}
+            runs, held = _what_it_runs(definition, kind, request, parameters), None
         consumable_properties = request.get("consumableResourcePropertiesOverride") or definition.get(
             "consumableResourceProperties")
         job_id = str(uuid.uuid4())
@@ -186,6 +217,7 @@ def submit_job(ctx: Context, request: dict) -> dict:
             "createdAt": now,
             "jobDefinition": definition["jobDefinitionArn"],
             "parameters": parameters,
+            **runs,
             "dependsOn": depends_on,
             "attempts": [],
             "tags": request.get("tags") or {},
@@ -194,17 +226,15 @@ def submit_job(ctx: Context, request: dict) -> dict:
             "isTerminated": False,
             "batchemu": {
                 "transitions": [[states.SUBMITTED, now]],
-                **held,
                 "platform": _platform(definition),
                 "definitionName": definition["jobDefinitionName"],
                 "consumables": _consumables(tx, ctx, consumable_properties),
                 "attempt": 0,
             },
         }
-        if multi_node:
-            job["nodeProperties"] = node_properties
-        else:
-            job["container"] = container
+        if held is None:
+            held = dict(zip(("vcpus", "memoryMib", "gpus"), _reservation(job)))
+        states.internal(job).update(held)
         for key, source in (("retryStrategy", "retryStrategy"), ("timeout", "timeout")):
             value = request.get(source) or definition.get(source)
             if value:
