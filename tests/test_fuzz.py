@@ -48,7 +48,7 @@ def test_problem_flags_5xx_and_non_json_errors():
                                           b'{"__type": "NotImplemented", "message": "SubmitJob is not built"}'))
     # A documented not-built feature of a built operation may answer 501 (every operation is built now).
     assert fuzz.problem(case, fuzz.Answer(501, {"x-amzn-errortype": "NotImplemented"},
-                                          b'{"__type": "NotImplemented", "message": "SubmitJob with nodeOverrides '
-                                          b'is not built"}')) is None
+                                          b'{"__type": "NotImplemented", "message": "SubmitJob of an eksProperties pod '
+                                          b'with subPath volume mounts is not implemented"}')) is None
     assert fuzz.problem(case, fuzz.Answer(400, {"x-amzn-errortype": "ClientException"},
                                           b'{"__type": "ClientException", "message": "bad"}')) is None
