@@ -122,6 +122,7 @@ class Scheduler:
         with store.transaction() as tx:
             again |= arrays.roll_up(tx, clock(), self._ready)
             again |= dependencies.advance(tx, clock(), self._dwell_ms(), self._ready)
+            multinode.follow_parents(tx, clock())
         self._place(work)
         scaling.reconcile(self.ctx, scaling.demand_by_compute_environment)
         for job_id in work.start:
