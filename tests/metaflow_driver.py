@@ -31,7 +31,7 @@ POLL = 0.2
 
 
 def _give_up(signum, frame) -> None:
-    print(json.dumps({"error": f"the job was not done in {TIMEOUT} s"}), flush=True)
+    print(json.dumps({"error": f"Metaflow was still polling after {TIMEOUT} s"}), flush=True)
     os._exit(2)
 
 
