@@ -155,7 +155,7 @@ def task_spec(job: dict, config: Config, queue_name: str, *, network: str | None
                     labels={"batchemu.job-queue": queue_name, "batchemu.job-name": job["jobName"]})
 
 
-def _matches(pattern: str | None, value: str | None) -> bool:
+def matches(pattern: str | None, value: str | None) -> bool:
     if pattern is None:
         return True
     return value is not None and fnmatch.fnmatchcase(value.lower(), pattern.lower())
@@ -172,8 +172,8 @@ def should_retry(job: dict, exit_code: int | None, status_reason: str, reason: s
         return False
     code = None if exit_code is None else str(exit_code)
     for rule in strategy.get("evaluateOnExit") or []:
-        if (_matches(rule.get("onStatusReason"), status_reason) and _matches(rule.get("onReason"), reason)
-                and _matches(rule.get("onExitCode"), code)):
+        if (matches(rule.get("onStatusReason"), status_reason) and matches(rule.get("onReason"), reason)
+                and matches(rule.get("onExitCode"), code)):
             return rule.get("action", "").upper() == "RETRY"
     return True
 

@@ -46,6 +46,9 @@ GROUPS = {
     "scaling": "desiredvCpus follows demand; lowering it by hand is refused",
     "service-environments": "service environments, SAGEMAKER_TRAINING job queues and quota shares: create, "
                             "describe, update, delete; container jobs refused on such queues",
+    "service-jobs": "SageMaker training jobs through a SAGEMAKER_TRAINING queue: status path to SUCCEEDED or "
+                    "FAILED, the training contract (train argument, hyperparameters, model), logs, listing, "
+                    "priority updates, termination, capacity in instances",
     "request-rules": "what SubmitJob accepts and refuses: empty tags, lower-case evaluateOnExit actions, "
                      "timeouts under 60 s, array sizes",
 }

@@ -114,12 +114,17 @@ def _check_share(tx, queue: dict, request: dict) -> None:
                               "share scheduling policy.")
 
 
-def submit_job(ctx: Context, request: dict) -> dict:
-    name = request["jobName"]
+def check_job_name(name: str) -> None:
+    """AWS's rule for the jobName of SubmitJob and SubmitServiceJob."""
     if not JOB_NAME.fullmatch(name):
         raise ClientException(
             "jobName must be 1-128 characters long, start with a letter or number, and contain only "
             "letters, numbers, hyphens (-) and underscores (_)")
+
+
+def submit_job(ctx: Context, request: dict) -> dict:
+    name = request["jobName"]
+    check_job_name(name)
     # An empty arrayProperties (no size) submits an ordinary job.
     array_size = (request.get("arrayProperties") or {}).get("size")
     if array_size is not None and not arrays.MIN_SIZE <= array_size <= arrays.MAX_SIZE:
