@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 ARGS ?=
 # Airflow's published constraints files are not on PyPI, so the two packages are pinned instead (Python 3.11+).
 AIRFLOW_PACKAGES ?= apache-airflow==3.3.2 apache-airflow-providers-amazon==9.39.0
+METAFLOW_PACKAGES ?= metaflow==2.19.39 boto3
 
 .PHONY: install serve docker browser test unit fuzz conformance conformance-compare bench lint clean
 
@@ -32,8 +33,9 @@ docker:
 browser:
 	bash scripts/ensure-browser.sh
 
-## clients: the AWS CLI, the AWS SDK for JavaScript v3 and Airflow's Amazon provider under .clients/, for
-## tests/test_clients.py and tests/test_airflow.py (Airflow: about 2 minutes, in a virtual environment of its own)
+## clients: the AWS CLI, the AWS SDK for JavaScript v3, Airflow's Amazon provider and Metaflow under .clients/,
+## for tests/test_clients.py, tests/test_airflow.py and tests/test_metaflow.py (Airflow: about 2 minutes;
+## Airflow and Metaflow each in a virtual environment of its own; Metaflow is best-effort)
 clients:
 	test -x .clients/cli/bin/aws || ($(PYTHON) -m venv .clients/cli && .clients/cli/bin/pip install --quiet awscli)
 	command -v npm >/dev/null || { echo "clients: npm not found, the JavaScript check will be skipped"; exit 0; }; \
@@ -41,6 +43,8 @@ clients:
 	  npm init -y >/dev/null && npm install --silent --no-audit --no-fund @aws-sdk/client-batch @aws-sdk/client-cloudwatch-logs)
 	grep -qxF '$(AIRFLOW_PACKAGES)' .clients/airflow/installed 2>/dev/null || ($(PYTHON) -m venv .clients/airflow && \
 	  .clients/airflow/bin/pip install --quiet $(AIRFLOW_PACKAGES) && echo '$(AIRFLOW_PACKAGES)' > .clients/airflow/installed)
+	-grep -qxF '$(METAFLOW_PACKAGES)' .clients/metaflow/installed 2>/dev/null || ($(PYTHON) -m venv .clients/metaflow && \
+	  .clients/metaflow/bin/pip install --quiet $(METAFLOW_PACKAGES) && echo '$(METAFLOW_PACKAGES)' > .clients/metaflow/installed)
 
 ## test: everything CI runs: the test suite, then the conformance suite against batchemu
 test: install docker browser

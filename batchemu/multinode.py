@@ -3,12 +3,16 @@
 The parent is an ordinary row in its queue: RUNNABLE until a compute environment has room for every node
 at once, then STARTING, RUNNING and SUCCEEDED or FAILED with its main node. Its attempts are the main
 node's; it holds every node's vCPUs while on a host, its nodes hold none of their own. Node children are
-plain rows (parent_id) with documents of their own, made when the parent's attempt needs them: the main
-node when the parent is placed, the others once the main node is RUNNING. On a host a node is a job like
-any other (batchemu.scheduler.on_host starts, watches and ends its one-container task); `progress` here
-does what belongs to the job as a whole: the parent's status, stopping the other nodes when the main node
-has exited or the job timed out or was terminated, and the parent's attempt once every node has stopped.
-A node never retries; a parent whose main node failed does, by its retryStrategy.
+plain rows (parent_id) with documents of their own, made with the parent at SubmitJob (clients describe
+every node from the start: Metaflow polls each `<id>#<i>` until it is found). While the parent is queued
+its nodes follow it (`follow_parents`: SUBMITTED, PENDING, RUNNABLE, or FAILED as it did); placement and
+dependencies never look at them. The main node begins when the parent is placed, the others once the main
+node is RUNNING. On a host a node is a job like any other (batchemu.scheduler.on_host starts, watches and
+ends its one-container task); `progress` here does what belongs to the job as a whole: the parent's
+status, stopping the other nodes when the main node has exited or the job timed out or was terminated
+(a node that never started ends FAILED with the same reason), and the parent's attempt once every node has
+stopped. A node never retries; a parent whose main node failed does, by its retryStrategy, and its nodes
+go back to RUNNABLE with it.
 """
 
 from __future__ import annotations
@@ -143,15 +147,15 @@ def started(tx: Tx, node: dict, address: str | None) -> None:
         tx.update_job(parent)
 
 
-def _node_doc(parent: dict, index: int, now: int) -> dict:
+def _node_doc(parent: dict, index: int, now: int, status: str) -> dict:
     nodes = parent["nodeProperties"]
     container = copy.deepcopy(range_of(nodes, index)["container"])
     parent_info = states.internal(parent)
     doc = {key: copy.deepcopy(parent[key]) for key in _NODE_INHERITS if key in parent}
-    doc.update(jobId=node_id(parent["jobId"], index), jobArn=f"{parent['jobArn']}#{index}", status=states.RUNNABLE,
+    doc.update(jobId=node_id(parent["jobId"], index), jobArn=f"{parent['jobArn']}#{index}", status=status,
                createdAt=now, container=container, attempts=[], dependsOn=[], isCancelled=False,
                isTerminated=False, nodeDetails={"nodeIndex": index, "isMainNode": index == nodes["mainNode"]})
-    doc["batchemu"] = {"transitions": [[states.RUNNABLE, now]], "parentId": parent["jobId"], "nodeIndex": index,
+    doc["batchemu"] = {"transitions": [[status, now]], "parentId": parent["jobId"], "nodeIndex": index,
                        "numNodes": nodes["numNodes"],
                        "vcpus": vcpus_of(container), "memoryMib": memory_mib_of(container),
                        "gpus": gpus_of(container), "platform": parent_info.get("platform", "EC2"),
@@ -159,28 +163,70 @@ def _node_doc(parent: dict, index: int, now: int) -> dict:
     return doc
 
 
+def create_nodes(tx: Tx, parent: dict, now: int) -> None:
+    """Every node of a job just submitted, in its parent's status (numNodes after nodeOverrides)."""
+    for index in range(parent["nodeProperties"]["numNodes"]):
+        tx.insert_job(_node_doc(parent, index, now, parent["status"]))
+
+
+def _walk(node: dict, status: str, now: int) -> None:
+    """Move a queued node forward through SUBMITTED, PENDING and RUNNABLE up to `status`."""
+    for step in states.QUEUED[states.QUEUED.index(node["status"]) + 1:states.QUEUED.index(status) + 1]:
+        states.transition(node, step, now)
+
+
+def follow_parents(tx: Tx, now: int) -> None:
+    """Queued nodes take their parent's queued status and reason, or end FAILED as their parent did
+    (cancelled, terminated, a dependency failed, a time limit of the queue). A parent on a host has its
+    nodes RUNNABLE until each begins."""
+    parents: dict[str, dict | None] = {}
+    for _, node in tx.query_jobs({}, statuses=list(states.QUEUED), nodes=True):
+        parent_id = states.internal(node)["parentId"]
+        if parent_id not in parents:
+            parents[parent_id] = tx.get_job(parent_id)
+        parent = parents[parent_id]
+        if parent is None:
+            continue
+        before = (node["status"], node.get("statusReason"))
+        if parent["status"] in states.FINISHED:
+            states.transition(node, states.FAILED, now, parent.get("statusReason") or "")
+            node["isCancelled"], node["isTerminated"] = parent.get("isCancelled"), parent.get("isTerminated")
+        elif parent["status"] in states.QUEUED:
+            _walk(node, parent["status"], now)
+            if parent.get("statusReason"):
+                node["statusReason"] = parent["statusReason"]
+            else:
+                node.pop("statusReason", None)
+        else:
+            _walk(node, states.RUNNABLE, now)
+        if (node["status"], node.get("statusReason")) != before:
+            tx.update_job(node)
+
+
+def _requeue(node: dict, now: int) -> None:
+    """A node of an earlier attempt back to RUNNABLE, for the parent's next one (it starts over)."""
+    if node["status"] == states.RUNNABLE:
+        return
+    node.update(status=states.RUNNABLE, isTerminated=False)
+    for key in ("statusReason", "startedAt", "stoppedAt"):
+        node.pop(key, None)
+    node["container"].pop("networkInterfaces", None)
+    states.internal(node).pop("terminateReason", None)
+    states.internal(node)["transitions"].append([states.RUNNABLE, now])
+
+
 def _begin_node(tx: Tx, config: Config, parent: dict, compute_environment: dict, index: int, now: int) -> str:
-    """A node's attempt for the parent's current one: its document made, or reset if an earlier attempt
-    ran it (a node of a retried job starts over), then STARTING with a PLACED attempt."""
+    """A node's attempt for the parent's current one: RUNNABLE, then STARTING with a PLACED attempt."""
     info = states.internal(parent)
     node = tx.get_job(node_id(parent["jobId"], index))
-    fresh = node is None
-    if fresh:
-        node = _node_doc(parent, index, now)
+    if node["status"] in states.QUEUED:
+        _walk(node, states.RUNNABLE, now)
     else:
-        node.update(status=states.RUNNABLE, isTerminated=False)
-        for key in ("statusReason", "startedAt", "stoppedAt"):
-            node.pop(key, None)
-        node["container"].pop("networkInterfaces", None)
-        states.internal(node).pop("terminateReason", None)
-        states.internal(node)["transitions"].append([states.RUNNABLE, now])
+        _requeue(node, now)
     states.internal(node)["attempt"] = info["attempt"] - 1
     states.internal(node)["jobQueueName"] = info.get("jobQueueName", "")
     attempts.begin_attempt(node, config, compute_environment, now)
-    if fresh:
-        tx.insert_job(node)
-    else:
-        tx.update_job(node)
+    tx.update_job(node)
     tx.insert_attempt(node["jobId"], info["attempt"], compute_environment["computeEnvironmentArn"], now)
     tx.ensure_log_stream(states.internal(node)["logGroup"], node["container"]["logStreamName"], now)
     return node["jobId"]
@@ -217,8 +263,8 @@ def progress(tx: Tx, ctx, now: int) -> tuple[bool, list[str]]:
 def _step(tx: Tx, ctx, parent: dict, now: int) -> list[str]:
     info = states.internal(parent)
     attempt, main_index = info["attempt"], parent["nodeProperties"]["mainNode"]
-    nodes = {states.internal(doc)["nodeIndex"]: doc
-             for _, doc in tx.query_jobs({"parent_id": parent["jobId"]})
+    children = [doc for _, doc in tx.query_jobs({"parent_id": parent["jobId"]})]
+    nodes = {states.internal(doc)["nodeIndex"]: doc for doc in children
              if states.internal(doc).get("attempt") == attempt}
     main = nodes.get(main_index)
     main_done = main is not None and main["status"] in states.FINISHED
@@ -233,6 +279,10 @@ def _step(tx: Tx, ctx, parent: dict, now: int) -> list[str]:
             if node["status"] in states.ON_HOST and not states.internal(node).get("terminateReason"):
                 states.internal(node)["terminateReason"] = stop_reason
                 tx.update_job(node)
+        for node in children:
+            if node["status"] in states.QUEUED:  # never started in this attempt: ends as the stopped ones do
+                states.transition(node, states.FAILED, now, stop_reason)
+                tx.update_job(node)
     to_start = []
     if parent["status"] == states.STARTING and main is not None and (main["status"] == states.RUNNING or
                                                                       (main_done and main.get("startedAt"))):
@@ -245,6 +295,10 @@ def _step(tx: Tx, ctx, parent: dict, now: int) -> list[str]:
                             for index in range(parent["nodeProperties"]["numNodes"]) if index != main_index]
     if main_done and not any(node["status"] in states.ON_HOST for node in nodes.values()):
         _finish(parent, main, now)
+        if parent["status"] == states.RUNNABLE:  # retried: every node starts over with the next attempt
+            for node in children:
+                _requeue(node, now)
+                tx.update_job(node)
     return to_start
 
 

@@ -61,6 +61,7 @@ CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs (parent_id, status, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_share ON jobs (job_queue_arn, status, share_identifier, priority, seq);
 CREATE INDEX IF NOT EXISTS jobs_array_parents ON jobs (status) WHERE array_size IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_nodes ON jobs (status, seq) WHERE parent_id IS NOT NULL AND array_index IS NULL;
 -- On seq, so that each pass's "oldest intents first" reads this index, not every job in seq order.
 DROP INDEX IF EXISTS jobs_with_intent;
 CREATE INDEX IF NOT EXISTS jobs_with_intent_by_seq ON jobs (seq) WHERE intent IS NOT NULL;
@@ -124,6 +125,10 @@ CREATE TABLE IF NOT EXISTS log_events (
 );
 CREATE INDEX IF NOT EXISTS log_events_by_stream ON log_events (group_name, stream_name, seq);
 """
+
+# A node of a multi-node job: a child that is not an array child. Its parent is queued and placed for it.
+NODE = "(parent_id IS NOT NULL AND array_index IS NULL)"
+NOT_NODE = "(parent_id IS NULL OR array_index IS NOT NULL)"
 
 # The few fields ListJobs returns, kept beside the document so a page does not decode whole jobs.
 SUMMARY_FIELDS = ("jobArn", "jobId", "jobName", "createdAt", "shareIdentifier", "status", "statusReason",
@@ -350,8 +355,9 @@ class Tx:
                    name_equals: str | None = None, created_after: int | None = None,
                    created_before: int | None = None, definition: str | None = None,
                    descending: bool = False, summaries: bool = False,
-                   rows_only: bool = False) -> list[tuple[int, Any]]:
-        """(seq, doc) of jobs matching indexed columns, in submit order (keyset pagination on seq).
+                   rows_only: bool = False, nodes: bool | None = None) -> list[tuple[int, Any]]:
+        """(seq, doc) of jobs matching indexed columns, in submit order (keyset pagination on seq); with
+        nodes=True only nodes of multi-node jobs, with nodes=False none.
 
         With summaries=True each item is the job's serialized ListJobs summary (a str), not a dict; with
         rows_only=True it is the job's JobRow (no document decoded)."""
@@ -367,6 +373,8 @@ class Tx:
         if statuses:
             clauses.append(f"status IN ({','.join('?' * len(statuses))})")
             args.extend(statuses)
+        if nodes is not None:
+            clauses.append(NODE if nodes else NOT_NODE)
         if after_seq:
             clauses.append("seq < ?" if descending else "seq > ?")
             args.append(after_seq)
@@ -529,6 +537,7 @@ class Tx:
                    WHERE e.job_id IN (j.job_id, j.parent_id) AND d.status != 'SUCCEEDED')
                FROM jobs j
                WHERE j.status = 'PENDING' AND j.array_size IS NULL AND j.entered_at <= ?
+                 AND (j.parent_id IS NULL OR j.array_index IS NOT NULL)
                ORDER BY j.seq LIMIT ?""", (entered_before, limit)).fetchall()
 
     # -- jobs: capacity and fair share -----------------------------------------------------------------
@@ -545,14 +554,15 @@ class Tx:
 
     def runnable_rows(self, queue_arn: str, *, share: str | None = None, by_priority: bool = False,
                       limit: int = 1000) -> list[JobRow]:
-        """RUNNABLE jobs of a queue in FIFO order, or (by_priority) of one share, highest priority first."""
+        """RUNNABLE jobs of a queue in FIFO order, or (by_priority) of one share, highest priority first;
+        never the nodes of a multi-node job (their parent is placed for them)."""
         if by_priority:
             sql = (f"SELECT {_ROW_SELECT} FROM jobs WHERE job_queue_arn = ? AND status = 'RUNNABLE'"
-                   " AND share_identifier IS ? ORDER BY priority DESC, seq LIMIT ?")
+                   f" AND {NOT_NODE} AND share_identifier IS ? ORDER BY priority DESC, seq LIMIT ?")
             args: tuple = (queue_arn, share, limit)
         else:
             sql = (f"SELECT {_ROW_SELECT} FROM jobs WHERE job_queue_arn = ? AND status = 'RUNNABLE'"
-                   " ORDER BY seq LIMIT ?")
+                   f" AND {NOT_NODE} ORDER BY seq LIMIT ?")
             args = (queue_arn, limit)
         return [self._row(r) for r in self.conn.execute(sql, args)]
 

@@ -101,6 +101,27 @@ def test_node_overrides_set_the_number_of_nodes_and_a_range_command(batch, share
         assert log_lines(logs, nodes[f"{job_id}#{i}"]["container"]["logStreamName"]) == [f"node {i} of 3"]
 
 
+@covers("SubmitJob", "DescribeJobs", "ListJobs", "TerminateJob", group="multinode")
+def test_nodes_are_there_while_the_job_waits_and_end_with_it(batch, held_env, mnp_def, jobs, prefix):
+    # Clients poll every node from the moment they submit (Metaflow's Batch.wait describes `<id>#<i>`
+    # until it is returned): the nodes exist while the job waits, and end when it is terminated there.
+    definition = mnp_def([("0", "true"), ("1:", "true")], 2)
+    job_id = jobs.submit(f"{prefix}-mnp-held", held_env.queue, definition["jobDefinitionArn"],
+                         nodeOverrides={"numNodes": 3})
+    jobs.wait_status(job_id, "RUNNABLE")
+    node_ids = [f"{job_id}#{i}" for i in range(3)]
+    nodes = jobs.wait(node_ids, until=lambda job: job["status"] == "RUNNABLE")
+    assert [nodes[n].last["nodeDetails"] for n in node_ids] == [
+        {"nodeIndex": i, "isMainNode": i == 0} for i in range(3)]
+    assert [job["nodeProperties"] for job in node_summaries(batch, job_id, "RUNNABLE")] == [
+        {"isMainNode": i == 0, "numNodes": 3, "nodeIndex": i} for i in range(3)]
+    batch.terminate_job(jobId=job_id, reason=f"{prefix} held")
+    assert jobs.wait_one(job_id).last["statusReason"] == f"{prefix} held"
+    ended = jobs.wait(node_ids)
+    assert {(ended[n].last["status"], ended[n].last.get("statusReason")) for n in node_ids} == {
+        ("FAILED", f"{prefix} held")}
+
+
 @covers("SubmitJob", group="multinode")
 @covers(group="request-rules")
 def test_submit_refuses_what_a_multi_node_job_cannot_take(batch, held_env, mnp_def, prefix):

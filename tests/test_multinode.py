@@ -10,6 +10,7 @@ from conftest import (
     describe,
     make_queue,
     needs_docker,
+    register,
     submit,
     unique,
     wait_for_status,
@@ -38,9 +39,9 @@ def register_mnp(batch_client, ranges: list[tuple[str, dict]], num_nodes: int, m
             "nodeRangeProperties": [{"targetNodes": target, "container": c} for target, c in ranges]}, **extra)
 
 
-def nodes_of(batch_client, job_id: str) -> list[dict]:
-    """ListJobs(multiNodeJobId) in every status, by node index."""
-    found = [s for status in ("STARTING", "RUNNING", "SUCCEEDED", "FAILED")
+def nodes_of(batch_client, job_id: str, statuses=("STARTING", "RUNNING", "SUCCEEDED", "FAILED")) -> list[dict]:
+    """ListJobs(multiNodeJobId) in the given statuses, by node index."""
+    found = [s for status in statuses
              for s in batch_client.list_jobs(multiNodeJobId=job_id, jobStatus=status)["jobSummaryList"]]
     return sorted(found, key=lambda summary: summary["nodeProperties"]["nodeIndex"])
 
@@ -121,12 +122,61 @@ def test_capacity_is_all_or_nothing(batch_client):
     # 3 nodes need 3 vCPUs, 2 are free: the job waits, not one node of it starts.
     wait_for_status(batch_client, job_id, ("RUNNABLE",), timeout=30)
     assert describe(batch_client, first)["status"] == "RUNNING"
-    assert nodes_of(batch_client, job_id) == []
+    assert [s["status"] for s in nodes_of(batch_client, job_id, ("RUNNABLE",))] == ["RUNNABLE"] * 3
     done = wait_for_status(batch_client, job_id, timeout=90)
     assert done["status"] == "SUCCEEDED"
     first_stopped = describe(batch_client, first)["stoppedAt"]
     assert done["startedAt"] >= first_stopped
-    assert min(n["startedAt"] for n in nodes_of(batch_client, job_id)) >= first_stopped
+    # The main node may exit before the others start: they then end without starting.
+    assert min(n.get("startedAt", first_stopped) for n in nodes_of(batch_client, job_id)) >= first_stopped
+    assert nodes_of(batch_client, job_id)[0]["startedAt"] == done["startedAt"]
+
+
+def test_nodes_exist_from_submission_and_follow_their_queued_parent(batch_client):
+    queue = make_queue(batch_client, ce_state="DISABLED")  # nothing starts
+    blocker = submit(batch_client, queue, register(batch_client))
+    definition = register_mnp(batch_client, [("0", container("true")), ("1:", container("true"))], 2)
+    waiting = submit(batch_client, queue, definition, nodeOverrides={"numNodes": 3},
+                     dependsOn=[{"jobId": blocker}])
+    runnable = submit(batch_client, queue, definition)
+    # Described and listed at once: clients (Metaflow) poll every node from the moment they submit.
+    assert [describe(batch_client, f"{waiting}#{i}")["nodeDetails"] for i in range(3)] == [
+        {"nodeIndex": i, "isMainNode": i == 0} for i in range(3)]
+    wait_for_status(batch_client, waiting, ("PENDING",), timeout=10)
+    wait_for_status(batch_client, runnable, ("RUNNABLE",), timeout=10)
+    wait_until(lambda: len(nodes_of(batch_client, waiting, ("PENDING",))) == 3, 10)
+    assert [s["nodeProperties"] for s in nodes_of(batch_client, waiting, ("PENDING",))] == [
+        {"isMainNode": i == 0, "numNodes": 3, "nodeIndex": i} for i in range(3)]
+    wait_until(lambda: len(nodes_of(batch_client, runnable, ("RUNNABLE",))) == 2, 10)
+    assert batch_client.describe_jobs(jobs=[f"{waiting}#3"])["jobs"] == []
+    batch_client.cancel_job(jobId=waiting, reason="not today")
+    batch_client.terminate_job(jobId=runnable, reason="nor this one")
+    wait_until(lambda: len(nodes_of(batch_client, waiting, ("FAILED",))) == 3, 10)
+    wait_until(lambda: len(nodes_of(batch_client, runnable, ("FAILED",))) == 2, 10)
+    cancelled = [describe(batch_client, f"{waiting}#{i}") for i in range(3)]
+    assert {(n["statusReason"], n["isCancelled"], n["stoppedAt"] > 0) for n in cancelled} == {
+        ("not today", True, True)}
+    terminated = [describe(batch_client, f"{runnable}#{i}") for i in range(2)]
+    assert {(n["statusReason"], n["isTerminated"]) for n in terminated} == {("nor this one", True)}
+    # Nodes are never placed on their own: the blocker still waits, the CE had no room for anything.
+    assert describe(batch_client, blocker)["status"] == "RUNNABLE"
+
+
+@needs_docker
+def test_nodes_that_never_started_end_with_the_main_node(batch_client):
+    queue = make_queue(batch_client, max_vcpus=4)
+    main = {**container("true"), "image": "registry.invalid/nothing:1"}
+    definition = register_mnp(batch_client, [("0", main), ("1:", container("sleep 60"))], 3)
+    job_id = submit(batch_client, queue, definition)
+    parent = wait_for_status(batch_client, job_id, timeout=60)
+    assert (parent["status"], parent["statusReason"]) == ("FAILED", "Task failed to start")
+    assert parent["stoppedAt"] > 0 and "container" not in parent
+    assert parent["attempts"][-1]["container"]["reason"].startswith("CannotPullContainerError")
+    main_node = describe(batch_client, f"{job_id}#0")
+    assert (main_node["status"], main_node["statusReason"]) == ("FAILED", "Task failed to start")
+    others = [describe(batch_client, f"{job_id}#{i}") for i in (1, 2)]
+    assert [(n["status"], n["statusReason"], "startedAt" in n, n["stoppedAt"] > 0) for n in others] == [
+        ("FAILED", "Main node exited", False, True)] * 2
 
 
 @needs_docker

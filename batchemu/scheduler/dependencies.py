@@ -3,7 +3,8 @@ has SUCCEEDED, or FAILED (without running) once one of them has FAILED.
 
 Dependencies are rows of an edge table: a job ending is an index look-up for its dependents, whatever
 kind the edge is (plain, N_TO_N between same-index children, SEQUENTIAL between neighbouring children).
-An array child also waits for whatever its parent waits for.
+An array child also waits for whatever its parent waits for. The nodes of a multi-node job follow their
+parent (batchemu.multinode.follow_parents), not this.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def advance(tx: Tx, now: int, dwell_ms: int, ready: Callable[[dict, int], bool])
     failed (its dependents may fail next), or an array parent or child moved (arrays.roll_up, which ran
     before this, counts them). An ordinary job made RUNNABLE needs none: placement follows in this pass."""
     again = False
-    for _, job in tx.query_jobs({}, statuses=[states.SUBMITTED]):
+    for _, job in tx.query_jobs({}, statuses=[states.SUBMITTED], nodes=False):
         if ready(job, now):
             states.transition(job, states.PENDING, now)
             # Straight on to RUNNABLE with one write, as pending_verdicts would find in this same pass.

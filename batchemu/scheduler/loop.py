@@ -137,6 +137,7 @@ class Scheduler:
         with store.transaction() as tx:
             again |= arrays.roll_up(tx, clock(), self._ready)
             again |= dependencies.advance(tx, clock(), self._dwell_ms(), self._ready)
+            multinode.follow_parents(tx, clock())
             again |= service_jobs.advance(tx, clock(), self._ready)
         self._place(work)
         self._place_service_jobs(work)

@@ -253,6 +253,8 @@ def submit_job(ctx: Context, request: dict) -> dict:
                                       "statusSummary": arrays.status_summary({states.PENDING: array_size}),
                                       "statusSummaryLastUpdatedAt": now}
         tx.insert_job(job)
+        if multi_node:
+            multinode.create_nodes(tx, job, now)
         tx.add_dependencies((job_id, d["jobId"], None) for d in depends_on if "jobId" in d and "type" not in d)
         if array_size is not None:
             child = arrays.child_doc(job, JobRow(job_id="", array_index=0, status=states.PENDING, created_at=now,
