@@ -222,7 +222,7 @@ def task_spec(job: dict, payload: dict, attempt: int, config: Config, log_stream
         many = len(names) > 1
         containers.append(ContainerSpec(
             image=algorithm["TrainingImage"], command=list(algorithm.get("ContainerArguments") or ["train"]),
-            environment=environment, vcpus=0.0, memory_mib=None, log_group=LOG_GROUP, log_stream=stream,
+            environment=dict(environment), vcpus=0.0, memory_mib=None, log_group=LOG_GROUP, log_stream=stream,
             mount_points=points, name=host if many else DEFAULT_CONTAINER, hostname=host if many else None,
             essential=not many, ends_task_on_failure=many))
     return TaskSpec(
