@@ -187,7 +187,8 @@ def test_update_priority_and_terminate(batch_client):
                                                             schedulingPriority=1)
     bulk = batch_client.terminate_service_jobs(jobs=[submit(batch_client, queue), "unknown-id"], reason="bulk")
     assert bulk["successful"][1] == "unknown-id" and bulk["errors"] == []
-    assert describe(batch_client, bulk["successful"][0])["statusReason"] == "bulk"
+    # The job may have been placed before the call: it then ends once the scheduler has stopped it.
+    assert wait_status(batch_client, bulk["successful"][0])["statusReason"] == "bulk"
     assert client_error(batch_client.terminate_service_job, jobId="nope", reason="x") == "Job nope does not exist"
 
 
