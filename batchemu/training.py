@@ -1,10 +1,14 @@
 """The SageMaker training container contract on the local engine: a service job's CreateTrainingJob payload
-becomes one container started with `train`, whose /opt/ml folders live on the host.
+becomes one container per host (algo-1 ... algo-<InstanceCount>) started with `train`, whose /opt/ml
+folders live on the host.
 
     /opt/ml/input/config/   hyperparameters.json (values as strings), resourceconfig.json, inputdataconfig.json
+                            (the host's own: <training root>/jobs/<jobId>/attempt-<n>/<host>/input/config)
     /opt/ml/input/data/<c>/ each File-mode channel, read-only, from a local folder
-    /opt/ml/model/          <output>/<TrainingJobName>/output/model/ on the host (SageMaker would tar it to S3)
-    /opt/ml/output/         the attempt's folder; its `failure` file becomes the job's statusReason
+    /opt/ml/model/          <output>/<TrainingJobName>/output/model/ on the host (SageMaker would tar it to S3),
+                            shared by all hosts
+    /opt/ml/output/         the host's own folder (<...>/attempt-<n>/<host>/output); a `failure` file there
+                            becomes the job's statusReason
     /opt/ml/output/data/    <output>/<TrainingJobName>/output/data/
 
 A channel's `file://` URI names a host folder; an `s3://` URI is read in the folder that the server's S3 map
@@ -21,12 +25,12 @@ from pathlib import Path
 
 from batchemu.config import Config
 from batchemu.errors import ClientException
-from batchemu.executors import ContainerSpec, TaskSpec
+from batchemu.executors import DEFAULT_CONTAINER, ContainerSpec, TaskSpec
 
 PAYLOAD_MAX = 10 * 1024  # bytes of serviceRequestPayload (AWS Batch service limits)
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 ROOT = "/opt/ml"
-HOST = "algo-1"
+HOST_PREFIX = "algo-"  # hosts are algo-1 ... algo-<InstanceCount>
 FAILURE_MAX = 1024
 TRAINING_JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 INPUT_MODES = ("File", "FastFile")  # FastFile reads like File here: the folder is mounted either way
@@ -154,32 +158,36 @@ def _channels(payload: dict, config: Config) -> tuple[dict, list[tuple[Path, str
     return described, mounts
 
 
-def task_spec(job: dict, payload: dict, attempt: int, config: Config, log_stream: str) -> TaskSpec:
-    """The one-container task of one attempt, after writing its /opt/ml/input/config files; TrainingError when a
-    channel or the output cannot be mapped to local folders."""
+def hosts(payload: dict) -> list[str]:
+    """algo-1 ... algo-N: one host per instance of the payload's ResourceConfig.InstanceCount."""
+    return [f"{HOST_PREFIX}{n}" for n in range(1, instances(payload)[0] + 1)]
+
+
+def log_stream(name: str, host: str, epoch_seconds: int) -> str:
+    return f"{name}/{host}-{epoch_seconds}"
+
+
+def host_dir(config: Config, job_id: str, attempt: int, host: str) -> Path:
+    """A host's own /opt/ml/input/config and /opt/ml/output."""
+    return attempt_dir(config, job_id, attempt) / host
+
+
+def task_spec(job: dict, payload: dict, attempt: int, config: Config, log_streams: list[str]) -> TaskSpec:
+    """The task of one attempt: a container per host, after writing each host's /opt/ml/input/config files;
+    TrainingError when a channel or the output cannot be mapped to local folders. `log_streams`: one per host.
+
+    Several hosts share a task network of the attempt's own, on which each reaches the others by its host
+    name. Every host reads the same channels and writes to the same model and output data folders (SageMaker
+    aggregates what all hosts write there); each has its own config and failure file. A host's success
+    leaves the others running; its failure stops them."""
     name = payload["TrainingJobName"]
     instance_type = instances(payload)[1]
-    channels, mounts = _channels(payload, config)
-    here = attempt_dir(config, job["jobId"], attempt)
+    names = hosts(payload)
+    channels, data = _channels(payload, config)
     out = output_dir(config, payload)
-    for folder in (here / "input" / "config", here / "output", out / "model", out / "data"):
+    for folder in (out / "model", out / "data"):
         folder.mkdir(parents=True, exist_ok=True)
-    failure = here / "output" / "failure"
-    if failure.exists():
-        failure.unlink()
-    files = {
-        "hyperparameters.json": {k: _string(v) for k, v in (payload.get("HyperParameters") or {}).items()},
-        "resourceconfig.json": {"current_host": HOST, "current_instance_type": instance_type, "hosts": [HOST],
-                                "current_group_name": "homogeneousCluster",
-                                "instance_groups": [{"instance_group_name": "homogeneousCluster",
-                                                     "instance_type": instance_type, "hosts": [HOST]}],
-                                "network_interface_name": "eth0"},
-        "inputdataconfig.json": channels,
-    }
-    for file_name, content in files.items():
-        (here / "input" / "config" / file_name).write_text(json.dumps(content))
-    mounts = [(here / "input" / "config", f"{ROOT}/input/config", True), *((p, t, True) for p, t in mounts),
-              (here / "output", f"{ROOT}/output", False), (out / "data", f"{ROOT}/output/data", False),
+    shared = [*((path, target, True) for path, target in data), (out / "data", f"{ROOT}/output/data", False),
               (out / "model", f"{ROOT}/model", False)]
     algorithm = payload["AlgorithmSpecification"]
     environment = {str(k): _string(v) for k, v in (payload.get("Environment") or {}).items()}
@@ -189,22 +197,49 @@ def task_spec(job: dict, payload: dict, attempt: int, config: Config, log_stream
     })
     environment.setdefault("AWS_ACCESS_KEY_ID", "batchemu")
     environment.setdefault("AWS_SECRET_ACCESS_KEY", "batchemu")
-    container = ContainerSpec(
-        image=algorithm["TrainingImage"], command=list(algorithm.get("ContainerArguments") or ["train"]),
-        environment=environment, vcpus=0.0, memory_mib=None, log_group=LOG_GROUP, log_stream=log_stream,
-        mount_points=[{"sourceVolume": f"ml{i}", "containerPath": target, "readOnly": read_only}
-                      for i, (_, target, read_only) in enumerate(mounts)])
+    volumes: dict[tuple[Path, str, bool], str] = {}   # (host path, container path, read-only) -> volume name
+    containers = []
+    for host, stream in zip(names, log_streams, strict=True):
+        here = host_dir(config, job["jobId"], attempt, host)
+        for folder in (here / "input" / "config", here / "output"):
+            folder.mkdir(parents=True, exist_ok=True)
+        (here / "output" / "failure").unlink(missing_ok=True)
+        files = {
+            "hyperparameters.json": {k: _string(v) for k, v in (payload.get("HyperParameters") or {}).items()},
+            "resourceconfig.json": {"current_host": host, "current_instance_type": instance_type, "hosts": names,
+                                    "current_group_name": "homogeneousCluster",
+                                    "instance_groups": [{"instance_group_name": "homogeneousCluster",
+                                                         "instance_type": instance_type, "hosts": names}],
+                                    "network_interface_name": "eth0"},
+            "inputdataconfig.json": channels,
+        }
+        for file_name, content in files.items():
+            (here / "input" / "config" / file_name).write_text(json.dumps(content))
+        mounts = [(here / "input" / "config", f"{ROOT}/input/config", True), *shared[:len(data)],
+                  (here / "output", f"{ROOT}/output", False), *shared[len(data):]]
+        points = [{"sourceVolume": volumes.setdefault(mount, f"ml{len(volumes)}"), "containerPath": mount[1],
+                   "readOnly": mount[2]} for mount in mounts]
+        many = len(names) > 1
+        containers.append(ContainerSpec(
+            image=algorithm["TrainingImage"], command=list(algorithm.get("ContainerArguments") or ["train"]),
+            environment=dict(environment), vcpus=0.0, memory_mib=None, log_group=LOG_GROUP, log_stream=stream,
+            mount_points=points, name=host if many else DEFAULT_CONTAINER, hostname=host if many else None,
+            essential=not many, ends_task_on_failure=many))
     return TaskSpec(
-        job_id=job["jobId"], attempt=attempt, containers=[container],
-        volumes=[{"name": f"ml{i}", "host": {"sourcePath": os.fspath(path)}} for i, (path, _, _) in enumerate(mounts)],
+        job_id=job["jobId"], attempt=attempt, containers=containers,
+        volumes=[{"name": volume, "host": {"sourcePath": os.fspath(path)}} for (path, _, _), volume in volumes.items()],
+        network=f"{job['jobId']}-{attempt}" if len(names) > 1 else None,
         labels={"batchemu.service-job": "1", "batchemu.job-name": job["jobName"]},
     )
 
 
-def failure_reason(config: Config, job_id: str, attempt: int) -> str | None:
-    """The text the training container left in /opt/ml/output/failure, if any."""
-    try:
-        text = (attempt_dir(config, job_id, attempt) / "output" / "failure").read_text(errors="replace").strip()
-    except OSError:
-        return None
-    return text[:FAILURE_MAX] or None
+def failure_reason(config: Config, job_id: str, attempt: int, payload: dict) -> str | None:
+    """The text a host of the attempt left in its /opt/ml/output/failure (the first host's that did)."""
+    for host in hosts(payload):
+        try:
+            text = (host_dir(config, job_id, attempt, host) / "output" / "failure").read_text(errors="replace").strip()
+        except OSError:
+            continue
+        if text:
+            return text[:FAILURE_MAX]
+    return None

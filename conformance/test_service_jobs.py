@@ -44,20 +44,21 @@ def training(batch, target, prefix, pytestconfig):
     created.cleanup()
 
 
-def request(training: dict, hyperparameters: dict, max_runtime: int = 600) -> tuple[str, str]:
-    """(TrainingJobName, CreateTrainingJob JSON) of a one-instance job of the training image."""
+def request(training: dict, hyperparameters: dict, max_runtime: int = 600, instances: int = 1) -> tuple[str, str]:
+    """(TrainingJobName, CreateTrainingJob JSON) of a job of the training image."""
     name = f"{training['prefix']}-tj-{next(_names)}"
     return name, json.dumps({
         "TrainingJobName": name, "RoleArn": training["role"],
         "AlgorithmSpecification": {"TrainingImage": training["image"], "TrainingInputMode": "File"},
         "HyperParameters": hyperparameters,
         "OutputDataConfig": {"S3OutputPath": training["output"]},
-        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": instances, "VolumeSizeInGB": 1},
         "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime}})
 
 
-def submit(batch, training: dict, body: str, **extra) -> str:
-    return batch.submit_service_job(jobName=f"{training['prefix']}-sj-{next(_names)}", jobQueue=training["queue"],
+def submit(batch, training: dict, body: str, queue: str | None = None, **extra) -> str:
+    return batch.submit_service_job(jobName=f"{training['prefix']}-sj-{next(_names)}",
+                                    jobQueue=queue or training["queue"],
                                     serviceJobType="SAGEMAKER_TRAINING", serviceRequestPayload=body, **extra)["jobId"]
 
 
@@ -98,6 +99,33 @@ def test_training_job_runs_to_succeeded(batch, logs, target, training):
     events = logs.get_log_events(logGroupName=TRAINING_LOG_GROUP, logStreamName=streams[0]["logStreamName"],
                                  startFromHead=True)["events"]
     assert any('"epochs": "2"' in event["message"] for event in events)
+
+
+@covers("SubmitServiceJob", "DescribeServiceJob", group="service-jobs")
+@covers(group="logs")
+def test_two_instances_run_as_hosts_that_reach_each_other_by_name(batch, logs, target, training):
+    """Each host of the image finds the others by name (resourceconfig.json's hosts) and logs what it found."""
+    created = ServiceResources(batch, f"{training['prefix']}-mh")
+    try:
+        environment = created.environment(capacityLimits=[{"maxCapacity": 2, "capacityUnit": "NUM_INSTANCES"}])
+        queue = created.queue(environment["serviceEnvironmentArn"])["jobQueueName"]
+        name, body = request(training, {"epochs": "1"}, instances=2)
+        detail = wait(batch, submit(batch, training, body, queue=queue), target)
+        assert detail["status"] == "SUCCEEDED", detail.get("statusReason")
+        streams = logs.describe_log_streams(logGroupName=TRAINING_LOG_GROUP,
+                                            logStreamNamePrefix=f"{name}/")["logStreams"]
+        by_host = {}
+        for stream in streams:
+            matched = re.fullmatch(rf"{name}/(algo-\d+)-\d+", stream["logStreamName"])
+            if matched:
+                by_host[matched.group(1)] = stream["logStreamName"]
+        assert sorted(by_host) == ["algo-1", "algo-2"], [s["logStreamName"] for s in streams]
+        for host, other in (("algo-1", "algo-2"), ("algo-2", "algo-1")):
+            events = logs.get_log_events(logGroupName=TRAINING_LOG_GROUP, logStreamName=by_host[host],
+                                         startFromHead=True)["events"]
+            assert any(e["message"].startswith(f"{host}: {other} is ") for e in events), by_host[host]
+    finally:
+        created.cleanup()
 
 
 @covers("SubmitServiceJob", "DescribeServiceJob", group="service-jobs")

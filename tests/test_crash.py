@@ -150,3 +150,30 @@ def test_sigkill_mid_multi_node_job_then_restart_ends_it_and_leaves_nothing(tmp_
         assert [len(j["attempts"]) for j in (parent, main, other)] == [1, 1, 1]
     wait_until(lambda: not engine.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={label}"}), 15)
     wait_until(lambda: not engine.networks.list(filters={"label": f"{LABEL_INSTANCE}={label}"}), 15)
+
+
+@needs_docker
+def test_sigkill_mid_multi_host_training_job_then_restart_ends_it_and_leaves_nothing(tmp_path):
+    from tests.test_service_jobs import service_queue, wait_status
+    from tests.test_training import ROOT, training_request
+
+    subprocess.run(["bash", str(ROOT / "scripts" / "build-training-image.sh")], check=True)
+    state = str(tmp_path / "state.sqlite3")
+    label = hashlib.sha1(os.path.abspath(state).encode()).hexdigest()[:16]
+    engine = docker.from_env()
+    name = unique("tj")
+    with running_server(state, killed=True) as batch:
+        queue = service_queue(batch)
+        job_id = batch.submit_service_job(
+            jobName=unique("sj"), jobQueue=queue["name"], serviceJobType="SAGEMAKER_TRAINING",
+            serviceRequestPayload=training_request(name, {"sleep": "4", "epochs": "5"}, instances=2))["jobId"]
+        wait_status(batch, job_id, ("RUNNING",))
+        assert len(engine.containers.list(filters={"label": f"{LABEL_INSTANCE}={label}"})) == 2
+        assert engine.networks.list(filters={"label": f"{LABEL_INSTANCE}={label}"})
+    with running_server(state, killed=False) as batch:
+        detail = wait_status(batch, job_id, timeout=90)
+        assert (detail["status"], len(detail["attempts"])) == ("SUCCEEDED", 1), detail.get("statusReason")
+    model = tmp_path / "training" / "s3" / "my-bucket" / "models" / name / "output" / "model" / "model.txt"
+    assert model.read_text().startswith("epochs=5\n")
+    wait_until(lambda: not engine.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={label}"}), 15)
+    wait_until(lambda: not engine.networks.list(filters={"label": f"{LABEL_INSTANCE}={label}"}), 15)

@@ -5,6 +5,7 @@ real server. The training container itself runs in tests/test_training.py."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -186,7 +187,8 @@ def test_update_priority_and_terminate(batch_client):
                                                             schedulingPriority=1)
     bulk = batch_client.terminate_service_jobs(jobs=[submit(batch_client, queue), "unknown-id"], reason="bulk")
     assert bulk["successful"][1] == "unknown-id" and bulk["errors"] == []
-    assert describe(batch_client, bulk["successful"][0])["statusReason"] == "bulk"
+    # The job may have been placed before the call: it then ends once the scheduler has stopped it.
+    assert wait_status(batch_client, bulk["successful"][0])["statusReason"] == "bulk"
     assert client_error(batch_client.terminate_service_job, jobId="nope", reason="x") == "Job nope does not exist"
 
 
@@ -332,3 +334,17 @@ def test_job_queue_snapshot_of_a_training_queue(batch_client):
     snapshot = batch_client.get_job_queue_snapshot(jobQueue=queue["name"])
     assert [job["jobArn"].rsplit("/", 1)[1] for job in snapshot["frontOfQueue"]["jobs"]] == [low]
     assert snapshot["queueUtilization"]["totalCapacityUsage"] == [{"capacityUnit": "NUM_INSTANCES", "quantity": 2.0}]
+
+
+def test_every_host_of_a_multi_instance_job_has_its_config_and_log_stream(batch_client, logs_client, batchemu_config):
+    queue = service_queue(batch_client, capacity=3)
+    name = unique("tj")
+    job_id = submit(batch_client, queue, payload(name, instances=3))
+    assert wait_status(batch_client, job_id)["status"] == "SUCCEEDED"
+    streams = logs_client.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                               logStreamNamePrefix=f"{name}/")["logStreams"]
+    assert sorted(s["logStreamName"].rsplit("-", 1)[0] for s in streams) == [f"{name}/algo-{n}" for n in (1, 2, 3)]
+    for host in ("algo-1", "algo-2", "algo-3"):
+        config = json.loads((Path(batchemu_config.training_root) / "jobs" / job_id / "attempt-1" / host / "input"
+                             / "config" / "resourceconfig.json").read_text())
+        assert (config["current_host"], config["hosts"]) == (host, ["algo-1", "algo-2", "algo-3"])

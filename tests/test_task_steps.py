@@ -52,3 +52,18 @@ def test_the_first_failed_essential_container_decides_the_task():
                ContainerResult("a", Outcome.EXITED, 0), ContainerResult("b", Outcome.OOM_KILLED, 137)]
     assert TaskExit("j", 1, "t", results).main.name == "b"
     assert TaskExit("j", 1, "t", results[:2]).main.name == "a"
+
+
+def test_a_peer_that_ends_the_task_on_failure_leaves_the_others_running_when_it_succeeds():
+    def peer(name: str, state: str, code: int | None = None) -> Seen:
+        return Seen(name, state, code, essential=False, ends_task_on_failure=True)
+    done = step([peer("algo-1", RUNNING), peer("algo-2", EXITED, 0)])
+    assert (done.stop, done.over) == (False, False)
+    failed = step([peer("algo-1", RUNNING), peer("algo-2", EXITED, 1), peer("algo-3", PENDING)])
+    assert (failed.stop, failed.never, failed.over) == (True, {"algo-3"}, False)
+    refused = step([peer("algo-1", RUNNING), peer("algo-2", FAILED_TO_START)])
+    assert refused.stop
+    assert step([peer("algo-1", EXITED, 0), peer("algo-2", EXITED, 0)]).over
+    results = [ContainerResult("algo-1", Outcome.EXITED, 0, essential=False),
+               ContainerResult("algo-2", Outcome.EXITED, 2, essential=False)]
+    assert TaskExit("j", 1, "t", results).main.name == "algo-2"  # no essential container: all of them decide

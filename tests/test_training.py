@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from batchemu.config import Config
-from tests.conftest import needs_docker, unique
+from tests.conftest import needs_docker, unique, wait_until
 from tests.test_service_jobs import describe, service_queue, wait_status
 
 IMAGE = "batchemu-train:latest"
@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module", autouse=True)
 def training_image() -> None:
-    """Build the training image when missing (make docker builds it too)."""
-    if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True, check=False).returncode:
-        subprocess.run(["bash", str(ROOT / "scripts" / "build-training-image.sh")], check=True)
+    """Build the training image when missing or older than scripts/training-image/train (make docker builds
+    it too)."""
+    subprocess.run(["bash", str(ROOT / "scripts" / "build-training-image.sh")], check=True)
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def batchemu_config(tmp_path) -> Config:
 
 
 def training_request(name: str, hyperparameters: dict, channels: dict[str, str] | None = None,
-                     max_runtime: int = 300, output: str = "s3://my-bucket/models") -> str:
+                     max_runtime: int = 300, output: str = "s3://my-bucket/models", instances: int = 1) -> str:
     return json.dumps({
         "TrainingJobName": name, "RoleArn": "arn:aws:iam::123456789012:role/sm",
         "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
@@ -42,7 +42,7 @@ def training_request(name: str, hyperparameters: dict, channels: dict[str, str] 
             "S3DataSource": {"S3Uri": uri, "S3DataType": "S3Prefix", "S3DataDistributionType": "FullyReplicated"}}}
             for channel, uri in (channels or {}).items()],
         "OutputDataConfig": {"S3OutputPath": output},
-        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": instances, "VolumeSizeInGB": 1},
         "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime}})
 
 
@@ -66,7 +66,7 @@ def test_training_job_reads_config_and_channels_and_leaves_its_model(batch_clien
     assert detail["status"] == "SUCCEEDED", detail.get("statusReason")
     model = Path(batchemu_config.training_root) / "s3" / "my-bucket" / "models" / name / "output" / "model" / "model.txt"
     assert model.read_text() == f"epochs=3\ntrain_lines=3\njob={name}\n"
-    config = Path(batchemu_config.training_root) / "jobs" / detail["jobId"] / "attempt-1" / "input" / "config"
+    config = Path(batchemu_config.training_root) / "jobs" / detail["jobId"] / "attempt-1" / "algo-1" / "input" / "config"
     assert json.loads((config / "hyperparameters.json").read_text()) == {"epochs": "3", "rate": "0.1"}
     resources = json.loads((config / "resourceconfig.json").read_text())
     assert (resources["current_host"], resources["hosts"], resources["current_instance_type"]) == \
@@ -84,6 +84,61 @@ def test_training_job_reads_config_and_channels_and_leaves_its_model(batch_clien
     assert 'hyperparameters: {"epochs": "3", "rate": "0.1"}' in [event["message"] for event in events]
 
 
+def engine_objects(job_id: str) -> list[str]:
+    """Containers and networks of the job left on the engine."""
+    containers = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=batchemu.job-id={job_id}"],
+                                capture_output=True, text=True, check=True).stdout.split()
+    networks = subprocess.run(["docker", "network", "ls", "-q", "--filter", f"name=batchemu-net-{job_id}"],
+                              capture_output=True, text=True, check=True).stdout.split()
+    return containers + networks
+
+
+@needs_docker
+def test_two_hosts_reach_each_other_by_name_and_the_first_writes_the_model(batch_client, logs_client,
+                                                                             batchemu_config, tmp_path):
+    data = tmp_path / "local-data"
+    data.mkdir()
+    (data / "train.csv").write_text("1\n2\n")
+    queue = service_queue(batch_client)
+    name = unique("tj")
+    detail = run(batch_client, queue, training_request(name, {"epochs": "2"}, {"train": f"file://{data}"},
+                                                       instances=2), timeout=90)
+    assert detail["status"] == "SUCCEEDED", detail.get("statusReason")
+    output = Path(batchemu_config.training_root) / "s3" / "my-bucket" / "models" / name / "output"
+    assert (output / "model" / "model.txt").read_text() == f"epochs=2\ntrain_lines=2\njob={name}\n"
+    assert sorted(p.name for p in (output / "model").iterdir()) == ["model.txt"]
+    seen = {host: (output / "data" / f"{host}.txt").read_text() for host in ("algo-1", "algo-2")}
+    assert re.fullmatch(r"algo-1 saw algo-2=\d+\.\d+\.\d+\.\d+\n", seen["algo-1"]), seen
+    assert re.fullmatch(r"algo-2 saw algo-1=\d+\.\d+\.\d+\.\d+\n", seen["algo-2"]), seen
+    attempt = Path(batchemu_config.training_root) / "jobs" / detail["jobId"] / "attempt-1"
+    for host in ("algo-1", "algo-2"):
+        resources = json.loads((attempt / host / "input" / "config" / "resourceconfig.json").read_text())
+        assert (resources["current_host"], resources["hosts"], resources["instance_groups"][0]["hosts"]) == \
+            (host, ["algo-1", "algo-2"], ["algo-1", "algo-2"])
+    streams = logs_client.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                               logStreamNamePrefix=name)["logStreams"]
+    by_host = {re.fullmatch(rf"{name}/(algo-\d)-\d{{10}}", s["logStreamName"]).group(1): s["logStreamName"]
+               for s in streams}
+    assert sorted(by_host) == ["algo-1", "algo-2"]
+    for host, other in (("algo-1", "algo-2"), ("algo-2", "algo-1")):
+        messages = [e["message"] for e in logs_client.get_log_events(
+            logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=by_host[host])["events"]]
+        assert any(m.startswith(f"{host}: {other} is ") for m in messages), messages
+    wait_until(lambda: not engine_objects(detail["jobId"]), timeout=30)
+
+
+@needs_docker
+def test_a_failing_host_fails_the_job_and_stops_the_others(batch_client):
+    queue = service_queue(batch_client, capacity=3)
+    detail = run(batch_client, queue, training_request(
+        unique("tj"), {"fail": "RuntimeError: algo-2 lost its shard", "fail_host": "algo-2"}, instances=3),
+        timeout=90)
+    # The other hosts wait for algo-2's report, which never comes: only the stop ends them in time.
+    assert (detail["status"], detail["statusReason"]) == ("FAILED", "RuntimeError: algo-2 lost its shard")
+    assert detail["stoppedAt"] - detail["startedAt"] < 40_000
+    wait_until(lambda: not engine_objects(detail["jobId"]), timeout=30)
+
+
 @needs_docker
 def test_failure_file_becomes_the_status_reason_and_exit_codes_otherwise(batch_client):
     queue = service_queue(batch_client)
@@ -95,12 +150,15 @@ def test_failure_file_becomes_the_status_reason_and_exit_codes_otherwise(batch_c
 
 
 @needs_docker
-def test_max_runtime_ends_the_job(batch_client):
+@pytest.mark.parametrize("instances", [1, 2])
+def test_max_runtime_ends_the_job(batch_client, instances):
     queue = service_queue(batch_client)
-    detail = run(batch_client, queue, training_request(unique("tj"), {"sleep": "120"}, max_runtime=1), timeout=40)
+    detail = run(batch_client, queue, training_request(unique("tj"), {"sleep": "120"}, max_runtime=1,
+                                                       instances=instances), timeout=40)
     assert (detail["status"], detail["statusReason"]) == \
         ("FAILED", "MaxRuntimeExceeded: Training job runtime exceeded MaxRuntimeInSeconds of 1 seconds")
     assert detail["stoppedAt"] - detail["startedAt"] < 30_000
+    wait_until(lambda: not engine_objects(detail["jobId"]), timeout=30)
 
 
 @needs_docker
@@ -115,7 +173,8 @@ def test_a_channel_without_local_data_fails_the_job(batch_client, batchemu_confi
 
 
 @needs_docker
-def test_a_restarted_server_carries_a_running_training_job_to_its_end(tmp_path):
+@pytest.mark.parametrize("instances", [1, 2])
+def test_a_restarted_server_carries_a_running_training_job_to_its_end(tmp_path, instances):
     import boto3
     from botocore.config import Config as BotoConfig
 
@@ -135,7 +194,7 @@ def test_a_restarted_server_carries_a_running_training_job_to_its_end(tmp_path):
         queue = service_queue(client(first))
         job_id = client(first).submit_service_job(
             jobName="survivor", jobQueue=queue["name"], serviceJobType="SAGEMAKER_TRAINING",
-            serviceRequestPayload=training_request(name, {"sleep": "3", "epochs": "1"}))["jobId"]
+            serviceRequestPayload=training_request(name, {"sleep": "3", "epochs": "1"}, instances=instances))["jobId"]
         wait_status(client(first), job_id, ("RUNNING",))
     finally:
         first.stop()
@@ -146,5 +205,6 @@ def test_a_restarted_server_carries_a_running_training_job_to_its_end(tmp_path):
         assert len(detail["attempts"]) == 1
         model = tmp_path / "training" / "s3" / "my-bucket" / "models" / name / "output" / "model" / "model.txt"
         assert model.read_text().startswith("epochs=1\n")
+        wait_until(lambda: not engine_objects(job_id), timeout=30)
     finally:
         second.stop(remove_containers=True)

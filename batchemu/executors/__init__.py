@@ -14,7 +14,10 @@ A task, in the order an executor carries it out:
 - then each other container starts once every `depends_on` condition holds (START: the named container
   has started; COMPLETE: it has exited; SUCCESS: it has exited 0); one whose condition can no longer hold
   never starts (`Outcome.NOT_STARTED`);
-- when an essential container exits (or an init container fails), the others are stopped;
+- a container with a `hostname` has that host name, and on a task network the other containers reach it
+  by that name (a network alias; executors without name resolution, like simulate, have nothing to do);
+- when an essential container exits, an init container fails, or a container with `ends_task_on_failure`
+  fails (exits non-zero or cannot start), the others are stopped;
 - the task is over when nothing runs and nothing more can start: `collect_exits` reports it once, with
   one `ContainerResult` per container.
 
@@ -68,6 +71,12 @@ class ContainerSpec:
     linux_parameters: dict = field(default_factory=dict)       # wire form of LinuxParameters
     mount_points: list[dict] = field(default_factory=list)     # wire form of MountPoint, into TaskSpec.volumes
     gpus: int = 0
+    # Its host name; on TaskSpec.network also the name the task's other containers reach it by (None: the
+    # engine's choice, and no alias).
+    hostname: str | None = None
+    # A non-essential container whose failure (non-zero exit, or could not start) ends the task as an
+    # essential container's exit does, while its success does not (the hosts of a distributed job).
+    ends_task_on_failure: bool = False
 
 
 @dataclass

@@ -25,6 +25,7 @@ class Seen:
     essential: bool = True
     init: bool = False
     depends_on: list[tuple[str, str]] = field(default_factory=list)
+    ends_task_on_failure: bool = False
 
 
 @dataclass
@@ -55,7 +56,8 @@ def step(containers: list[Seen]) -> Step:
     out = Step()
     inits = [c for c in containers if c.init]
     ending = any(c.essential and not c.init and c.state in (EXITED, FAILED_TO_START) for c in containers)
-    ending |= any(c.state == FAILED_TO_START or (c.state == EXITED and c.exit_code != 0) for c in inits)
+    ending |= any(c.state == FAILED_TO_START or (c.state == EXITED and c.exit_code != 0)
+                  for c in containers if c.init or c.ends_task_on_failure)
     if ending:
         out.stop = True
         out.never = {c.name for c in containers if c.state == PENDING}

@@ -149,20 +149,21 @@ def apply(tx: Tx, config, decision: sp.Decision, now: int, work: on_host.Work) -
         info["serviceEnvironment"] = environment_arn
         payload = payload_of(job)
         name = payload.get("TrainingJobName") if isinstance(payload.get("TrainingJobName"), str) else job["jobName"]
-        info["logStream"] = f"{name}/{training.HOST}-{now // 1000}"
+        info["logStreams"] = [training.log_stream(name, host, now // 1000) for host in training.hosts(payload)]
         job["scheduledAt"] = now
         job["latestAttempt"] = {"serviceResourceId": {"name": "TrainingJobArn",
                                                       "value": training.training_job_arn(config, name)}}
         job.pop("statusReason", None)
         move(job, states.SCHEDULED, now)
         tx.insert_attempt(job_id, info["attempt"], environment_arn, now)
-        tx.ensure_log_stream(training.LOG_GROUP, info["logStream"], now)
+        for stream in info["logStreams"]:
+            tx.ensure_log_stream(training.LOG_GROUP, stream, now)
         tx.update_service_job(job)
         work.start_service.append(job_id)
 
 
 def start_spec(store, config, job_id: str) -> tuple[int, TaskSpec | None, str | None]:
-    """(attempt, the training container, or why the attempt cannot start) of a SCHEDULED job; attempt 0
+    """(attempt, the training task, or why the attempt cannot start) of a SCHEDULED job; attempt 0
     when the job is no longer SCHEDULED. Writes the attempt's /opt/ml/input/config files."""
     with store.read() as tx:
         job = tx.get_service_job(job_id)
@@ -174,7 +175,7 @@ def start_spec(store, config, job_id: str) -> tuple[int, TaskSpec | None, str | 
     if problem:
         return info["attempt"], None, problem
     try:
-        return info["attempt"], training.task_spec(job, payload, info["attempt"], config, info["logStream"]), None
+        return info["attempt"], training.task_spec(job, payload, info["attempt"], config, info["logStreams"]), None
     except training.TrainingError as exc:
         return info["attempt"], None, str(exc)
     except OSError as exc:
@@ -280,7 +281,7 @@ def _end_reason(job: dict, info: dict, attempt: dict, config) -> str | None:
     code = attempt.get("exit_code")
     if code == 0:
         return None
-    failure = training.failure_reason(config, job["jobId"], info["attempt"])
+    failure = training.failure_reason(config, job["jobId"], info["attempt"], payload_of(job))
     if failure:
         return failure
     if attempt.get("oom_killed"):

@@ -39,6 +39,7 @@ from batchemu.executors.docker import arguments as create
 from batchemu.executors.docker.engine import (
     LABEL_CONTAINER,
     LABEL_DEPENDS_ON,
+    LABEL_ENDS_ON_FAILURE,
     LABEL_ESSENTIAL,
     LABEL_INDEX,
     LABEL_INIT,
@@ -145,7 +146,8 @@ class DockerExecutor:
                 self._logs.track(created[container.name][0], labels)
             if all(status == "created" for _, status in created.values()):
                 seen = [tasks.Seen(c.name, tasks.PENDING, essential=c.essential, init=c.init,
-                                   depends_on=list(c.depends_on)) for c in task.containers]
+                                   depends_on=list(c.depends_on), ends_task_on_failure=c.ends_task_on_failure)
+                        for c in task.containers]
                 for name in tasks.step(seen).start:
                     self._start_container(client, created[name][0], name)
         except StartFailure:
@@ -485,7 +487,7 @@ def _seen(attrs: dict) -> tasks.Seen:
     depends_on = [tuple(d) for d in json.loads(labels.get(LABEL_DEPENDS_ON) or "[]")]
     return tasks.Seen(name=labels.get(LABEL_CONTAINER) or "default", state=phase, exit_code=state.get("ExitCode"),
                       essential=labels.get(LABEL_ESSENTIAL, "1") == "1", init=LABEL_INIT in labels,
-                      depends_on=depends_on)
+                      depends_on=depends_on, ends_task_on_failure=LABEL_ENDS_ON_FAILURE in labels)
 
 
 def _result(attrs: dict, seen: tasks.Seen, *, never: bool) -> ContainerResult:

@@ -10,6 +10,7 @@ from batchemu.executors import HOST_ALIAS, LABEL_ATTEMPT, LABEL_JOB_ID, Containe
 from batchemu.executors.docker.engine import (
     LABEL_CONTAINER,
     LABEL_DEPENDS_ON,
+    LABEL_ENDS_ON_FAILURE,
     LABEL_ESSENTIAL,
     LABEL_INDEX,
     LABEL_INIT,
@@ -34,6 +35,8 @@ def labels_of(task: TaskSpec, container: ContainerSpec, task_id: str, own: dict[
                        LABEL_ESSENTIAL: "1" if container.essential else "0"})
         if container.init:
             labels[LABEL_INIT] = "1"
+        if container.ends_task_on_failure:
+            labels[LABEL_ENDS_ON_FAILURE] = "1"
         if container.depends_on:
             labels[LABEL_DEPENDS_ON] = json.dumps([list(d) for d in container.depends_on])
         if task.network:
@@ -60,6 +63,12 @@ def create_arguments(task: TaskSpec, container: ContainerSpec, labels: dict[str,
     if task.network:
         # The network's own gateway: the engine's "host-gateway" is docker0's, which may not exist.
         arguments["extra_hosts"] = {HOST_ALIAS: gateway or "host-gateway"}
+    if container.hostname and network != "host":  # the engine refuses a host name on the host's network
+        arguments["hostname"] = container.hostname
+        if task.network:  # the others of the task resolve the name through the engine's DNS
+            del arguments["network_mode"]
+            arguments["network"] = network
+            arguments["networking_config"] = {network: {"Aliases": [container.hostname]}}
     if container.entrypoint is not None:
         arguments["entrypoint"] = list(container.entrypoint)
     if container.memory_mib:

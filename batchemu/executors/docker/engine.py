@@ -32,6 +32,7 @@ LABEL_CONTAINER = "batchemu.container"
 LABEL_INDEX = "batchemu.index"             # the container's place in its task's list
 LABEL_ESSENTIAL = "batchemu.essential"
 LABEL_INIT = "batchemu.init"
+LABEL_ENDS_ON_FAILURE = "batchemu.ends-task-on-failure"
 LABEL_DEPENDS_ON = "batchemu.depends-on"   # JSON [[name, condition], ...]
 LABEL_NETWORK = "batchemu.network"         # the shared task network a container or network belongs to
 
