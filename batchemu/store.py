@@ -210,11 +210,13 @@ class Tx:
     builds its document from its parent's through `child_doc`, so 10,000 children cost 10,000 small rows."""
 
     def __init__(self, conn: sqlite3.Connection, job_wire: Callable[[dict], str],
-                 summary_wire: Callable[[dict], str], child_doc: Callable[[dict, JobRow], dict]) -> None:
+                 summary_wire: Callable[[dict], str], child_doc: Callable[[dict, JobRow], dict],
+                 resource_written: Callable[[], None] = lambda: None) -> None:
         self.conn = conn
         self.job_wire = job_wire
         self.summary_wire = summary_wire
         self.child_doc = child_doc
+        self._resource_written = resource_written
         self._parents: dict[str, dict] = {}
 
     # -- counters --------------------------------------------------------------------------------------
@@ -230,6 +232,7 @@ class Tx:
         """Insert or replace a resource, keeping its creation order when it already exists."""
         row = self.conn.execute("SELECT seq FROM resources WHERE arn = ?", (arn,)).fetchone()
         seq = row[0] if row else self.next_value("resource-seq")
+        self._resource_written()
         self.conn.execute(
             "INSERT OR REPLACE INTO resources (arn, kind, name, seq, doc) VALUES (?, ?, ?, ?, ?)",
             (arn, kind, name, seq, json.dumps(doc)))
@@ -253,6 +256,14 @@ class Tx:
             args.append(limit)
         return [(r[0], json.loads(r[1])) for r in self.conn.execute(sql, args)]
 
+    def any_resource_in(self, kinds: Iterable[str], statuses: Iterable[str]) -> bool:
+        """Whether a resource of one of `kinds` has one of `statuses`."""
+        kinds, statuses = list(kinds), list(statuses)
+        return self.conn.execute(
+            f"SELECT 1 FROM resources WHERE kind IN ({', '.join('?' * len(kinds))})"
+            f" AND json_extract(doc, '$.status') IN ({', '.join('?' * len(statuses))}) LIMIT 1",
+            (*kinds, *statuses)).fetchone() is not None
+
     def resource_seq(self, arn: str) -> int | None:
         row = self.conn.execute("SELECT seq FROM resources WHERE arn = ?", (arn,)).fetchone()
         return row[0] if row else None
@@ -262,6 +273,7 @@ class Tx:
         return row[0] if row else None
 
     def delete_resource(self, arn: str) -> None:
+        self._resource_written()
         self.conn.execute("DELETE FROM resources WHERE arn = ?", (arn,))
 
     # -- jobs: documents -------------------------------------------------------------------------------
@@ -639,6 +651,10 @@ class Store:
         self._depth = 0
         self._owner: int | None = None
         self._readers = threading.local()
+        # Counts writes of resources (queues, compute environments, ...) made through this object, the only
+        # writer of its file: the scheduler settles resources again only after one, or while one is in
+        # transit. Bumped when written, so a rolled-back write only costs one more look.
+        self.resource_revision = 0
         # Readers get their own connections (WAL: they never wait for the writer); not for ":memory:",
         # where every connection would be a database of its own.
         self._shared_reads = path == ":memory:" or path.startswith("file::memory:")
@@ -677,7 +693,10 @@ class Store:
             self._conn.execute("COMMIT")
 
     def _tx(self, conn: sqlite3.Connection) -> Tx:
-        return Tx(conn, self._job_wire, self._summary_wire, self._child_doc)
+        return Tx(conn, self._job_wire, self._summary_wire, self._child_doc, self._resource_written)
+
+    def _resource_written(self) -> None:
+        self.resource_revision += 1
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:

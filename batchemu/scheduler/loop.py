@@ -19,7 +19,7 @@ from batchemu import arrays, attempts, intents, scaling
 from batchemu import job_states as states
 from batchemu.executors import EngineUnavailable, ImagePullError
 from batchemu.scheduler import dependencies, on_host, placement, snapshot, usage
-from batchemu.service import compute_environments, job_queues, quota_shares, service_environments
+from batchemu.service import compute_environments, job_queues, lookup, quota_shares, service_environments
 from batchemu.service.context import Context
 
 log = logging.getLogger("batchemu.scheduler")
@@ -49,6 +49,7 @@ class Scheduler:
         self._exits_pending = False
         self._streams_seen: set[tuple[str, str]] = set()  # log streams shipped to by this process
         self._engine: bool | None = None
+        self._resources_settled_at: int | None = None  # store.resource_revision when none was in transit
         executor.set_listener(self.notify)
         executor.set_log_sink(self._ship_logs)
 
@@ -91,8 +92,7 @@ class Scheduler:
         self._next_due = None
         self._engine = None
         store, clock = self.ctx.store, self.ctx.clock
-        for family in RESOURCE_RECONCILERS:
-            family.reconcile(self.ctx)
+        self._settle_resources()
         with store.read() as tx:
             hosted = sum(tx.count_jobs(list(states.ON_HOST)).values())
         running = None
@@ -130,6 +130,18 @@ class Scheduler:
         elif self._dwell_ms():
             # Rows waiting out their dwell are looked at again soon.
             self._due(time.time() + self.ctx.config.state_dwell / 4)
+
+    def _settle_resources(self) -> None:
+        """Advance resource statuses (CREATING -> VALID, DELETING -> gone, ...). Skipped while no resource
+        was written since a pass found none in a transient status: they only change by a write or in one."""
+        revision = self.ctx.store.resource_revision
+        if revision == self._resources_settled_at:
+            return
+        for family in RESOURCE_RECONCILERS:
+            family.reconcile(self.ctx)
+        with self.ctx.store.read() as tx:
+            transient = tx.any_resource_in((family.KIND for family in RESOURCE_RECONCILERS), lookup.TRANSIENT)
+        self._resources_settled_at = None if transient else revision
 
     def _engine_up(self) -> bool:
         """Whether the engine answers, asked at most once a pass."""
