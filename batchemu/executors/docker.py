@@ -52,6 +52,7 @@ LOG_POLL_SECONDS = 0.2
 DISCOVER_SECONDS = 2.0     # how often the log pump looks for running containers it was not told about
 RECONNECT_SECONDS = 1.0
 DIE_SETTLE_SECONDS = 2.0   # longest wait for a dead container to show as stopped before waking anyway
+EXIT_SCAN_SECONDS = 2.0    # longest time between two lists of stopped containers without a die event
 LOG_PAGE = 1000            # new lines asked per read; a full page means more wait, so everything is read
 # Docker stamps a line before it takes the log file's lock, so stdout and stderr lines can land slightly
 # out of timestamp order: each read goes back this far and skips the lines already shipped.
@@ -123,6 +124,11 @@ class DockerExecutor:
         self._listener: Callable[[], None] | None = None
         self._sink: LogSink | None = None
         self._events = None
+        # Set by every die event (and when the event stream (re)connects): collect_exits() lists the stopped
+        # containers only then, or after EXIT_SCAN_SECONDS, instead of on every scheduler pass.
+        self._died = threading.Event()
+        self._died.set()
+        self._last_exit_scan = 0.0
         self._faults = faults.FaultBook()
         self._stopping = threading.Event()
         self._threads = [threading.Thread(target=self._follow_events, name="batchemu-docker-events", daemon=True),
@@ -139,6 +145,9 @@ class DockerExecutor:
                     self._client = docker.from_env(timeout=API_TIMEOUT)
                 except DockerException as exc:
                     raise EngineUnavailable(f"Cannot connect to the Docker Engine: {exc}") from exc
+                # docker-py inspects a container before each logs read to learn whether it has a TTY; batchemu
+                # creates every container without one, so that extra engine call per read is skipped.
+                self._client.api._check_is_tty = _no_tty
             return self._client
 
     def _unreachable(self, exc: Exception) -> EngineUnavailable:
@@ -319,7 +328,21 @@ class DockerExecutor:
 
     def collect_exits(self) -> list[ContainerExit]:
         """Containers reported by an earlier call are removed now (in the background), once the scheduler
-        has recorded them; only containers not yet reported are inspected."""
+        has recorded them; only containers not yet reported are inspected. The engine is asked only after a
+        die event, while reported containers wait for removal, or EXIT_SCAN_SECONDS after it was last asked."""
+        with self._lock:
+            removals_due = bool(self._reported)
+        if not (removals_due or self._died.is_set() or time.monotonic() - self._last_exit_scan >= EXIT_SCAN_SECONDS):
+            return []
+        self._died.clear()  # before the list: a container that dies during it is looked for next time
+        self._last_exit_scan = time.monotonic()
+        try:
+            return self._scan_exits()
+        except BaseException:
+            self._died.set()
+            raise
+
+    def _scan_exits(self) -> list[ContainerExit]:
         client = self._engine()
         try:
             summaries = client.api.containers(all=True, filters={"label": self._label_filters(),
@@ -465,6 +488,7 @@ class DockerExecutor:
                 self._events.close()
                 break
             # Containers may have died while nobody listened.
+            self._died.set()
             self._notify()
             try:
                 for event in self._events:
@@ -490,6 +514,7 @@ class DockerExecutor:
             if client.api.containers(all=True, filters={"id": container_id, "status": STOPPED_STATES}):
                 break
             time.sleep(0.01)
+        self._died.set()
         self._notify()
 
     # -- logs -------------------------------------------------------------------------------------------
@@ -595,6 +620,10 @@ class DockerExecutor:
             ns = parse_timestamp_ns(stamp.decode("ascii", errors="replace"))
             if ns is not None:
                 yield ns, raw
+
+
+def _no_tty(container: str) -> bool:
+    return False
 
 
 def _explain(exc: APIError) -> str:
