@@ -117,6 +117,10 @@ SUMMARY_FIELDS = ("jobArn", "jobId", "jobName", "createdAt", "shareIdentifier", 
                   "nodeProperties")
 
 
+# The top-level keys of a job's document that job_summary reads.
+SUMMARY_SOURCES = (*SUMMARY_FIELDS, "container")
+
+
 def job_summary(doc: dict) -> dict:
     """The ListJobs JobSummary of a stored job."""
     summary = {key: doc[key] for key in SUMMARY_FIELDS if doc.get(key) is not None}
@@ -305,12 +309,13 @@ class Tx:
             doc = self._parents[parent_id] = json.loads(raw)
         return doc
 
-    def _document(self, row: JobRow, raw: str, *, shared: bool = False) -> dict:
+    def _document(self, row: JobRow, raw: str, *, shared: bool = False, only: tuple[str, ...] | None = None) -> dict:
         """A job's document; `shared` for one only serialized (an array child's then shares its parent's
-        nested values instead of copying them: most of the cost of listing children)."""
+        nested values instead of copying them: most of the cost of listing children); `only` for one read
+        for those keys alone (an array child's then has just them)."""
         if row["has_doc"]:
             return json.loads(raw)
-        return self.child_doc(self._parent(row["parent_id"]), row, shared=shared)
+        return self.child_doc(self._parent(row["parent_id"]), row, shared=shared, only=only)
 
     def get_job(self, job_id: str) -> dict | None:
         found = self.conn.execute(f"SELECT {_ROW_SELECT}, doc FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
@@ -401,7 +406,8 @@ class Tx:
                 out.append((row["seq"], row))
             elif summaries:
                 summary = (values[-1] if row["has_doc"]
-                           else self.summary_wire(job_summary(self._document(row, "", shared=True))))
+                           else self.summary_wire(job_summary(self._document(row, "", shared=True,
+                                                                             only=SUMMARY_SOURCES))))
                 out.append((row["seq"], summary))
             else:
                 out.append((row["seq"], self._document(row, values[-1])))
