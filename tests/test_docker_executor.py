@@ -308,3 +308,18 @@ def test_unreachable_engine(monkeypatch):
         executor.remove_all()  # teardown never raises
     finally:
         executor.close()
+
+
+def test_a_container_missing_from_running_is_in_the_next_collect_exits(harness, docker_client):
+    """The scheduler takes a container in neither running() nor the next collect_exits() for one the engine
+    lost; collect_exits() must not skip its list then, even when no die event is pending."""
+    h = harness()
+    spec = h.spec(["true"])
+    container_id = h.executor.start(spec)
+    docker_client.api.wait(container_id)
+    assert h.woken.wait(20), "no wake-up after the container exited"
+    # As if its die event were not handled yet and the last list of stopped containers were recent.
+    h.executor._died.clear()
+    h.executor._last_exit_scan = time.monotonic()
+    assert (spec.job_id, 1) not in h.executor.running()
+    assert container_id in [found.container_id for found in h.executor.collect_exits()]

@@ -324,6 +324,9 @@ class DockerExecutor:
             if key is not None:
                 result[key] = summary["Id"]
                 self._track(summary["Id"], labels)
+        # The scheduler takes a container missing from this list and from the next collect_exits() for one the
+        # engine lost: that call must list the stopped containers, even before the die event of one is handled.
+        self._died.set()
         return result
 
     def collect_exits(self) -> list[ContainerExit]:
