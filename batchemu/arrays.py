@@ -33,20 +33,27 @@ def child_dependencies(parent: dict, index: int) -> list[dict]:
     return out
 
 
-def child_doc(parent: dict, row: JobRow, *, shared: bool = False) -> dict:
+def child_doc(parent: dict, row: JobRow, *, shared: bool = False, only: tuple[str, ...] | None = None) -> dict:
     """The document of an array child that has none yet (its row and its parent's document). With
-    shared, it shares the parent's nested values: only for a document serialized and then dropped."""
+    shared, it shares the parent's nested values: only for a document serialized and then dropped. With
+    `only`, just those top-level keys (a ListJobs summary reads a few: a page of children is built 100 at once)."""
     index = row["array_index"]
-    doc = {key: value if shared else copy.deepcopy(value) for key, value in parent.items()
-           if key not in _PARENT_ONLY}
+    if only is None:
+        doc = {key: value if shared else copy.deepcopy(value) for key, value in parent.items()
+               if key not in _PARENT_ONLY}
+    else:
+        doc = {key: parent[key] if shared else copy.deepcopy(parent[key]) for key in only
+               if key in parent and key not in _PARENT_ONLY}
     doc.update(jobId=row["job_id"], jobArn=f"{parent['jobArn']}:{index}", status=row["status"],
-               createdAt=row["created_at"], arrayProperties={"index": index}, attempts=[],
-               dependsOn=child_dependencies(parent, index), isCancelled=bool(row["is_cancelled"]),
+               createdAt=row["created_at"], arrayProperties={"index": index}, isCancelled=bool(row["is_cancelled"]),
                isTerminated=bool(row["is_terminated"]))
     if row["status_reason"]:
         doc["statusReason"] = row["status_reason"]
     if row["stopped_at"]:
         doc["stoppedAt"] = row["stopped_at"]
+    if only is not None:
+        return doc
+    doc.update(attempts=[], dependsOn=child_dependencies(parent, index))
     info = parent.get("batchemu") or {}
     doc["batchemu"] = {key: info[key] for key in _INHERITED if key in info}
     doc["batchemu"].update(transitions=[[row["status"], row["entered_at"]]], parentId=parent["jobId"],

@@ -136,6 +136,10 @@ SUMMARY_FIELDS = ("jobArn", "jobId", "jobName", "createdAt", "shareIdentifier", 
                   "nodeProperties")
 
 
+# The top-level keys of a job's document that job_summary reads.
+SUMMARY_SOURCES = (*SUMMARY_FIELDS, "container")
+
+
 def job_summary(doc: dict) -> dict:
     """The ListJobs JobSummary of a stored job."""
     summary = {key: doc[key] for key in SUMMARY_FIELDS if doc.get(key) is not None}
@@ -235,11 +239,13 @@ class Tx:
     builds its document from its parent's through `child_doc`, so 10,000 children cost 10,000 small rows."""
 
     def __init__(self, conn: sqlite3.Connection, job_wire: Callable[[dict], str],
-                 summary_wire: Callable[[dict], str], child_doc: Callable[[dict, JobRow], dict]) -> None:
+                 summary_wire: Callable[[dict], str], child_doc: Callable[[dict, JobRow], dict],
+                 resource_written: Callable[[], None] = lambda: None) -> None:
         self.conn = conn
         self.job_wire = job_wire
         self.summary_wire = summary_wire
         self.child_doc = child_doc
+        self._resource_written = resource_written
         self._parents: dict[str, dict] = {}
 
     # -- counters --------------------------------------------------------------------------------------
@@ -255,6 +261,7 @@ class Tx:
         """Insert or replace a resource, keeping its creation order when it already exists."""
         row = self.conn.execute("SELECT seq FROM resources WHERE arn = ?", (arn,)).fetchone()
         seq = row[0] if row else self.next_value("resource-seq")
+        self._resource_written()
         self.conn.execute(
             "INSERT OR REPLACE INTO resources (arn, kind, name, seq, doc) VALUES (?, ?, ?, ?, ?)",
             (arn, kind, name, seq, json.dumps(doc)))
@@ -278,6 +285,14 @@ class Tx:
             args.append(limit)
         return [(r[0], json.loads(r[1])) for r in self.conn.execute(sql, args)]
 
+    def any_resource_in(self, kinds: Iterable[str], statuses: Iterable[str]) -> bool:
+        """Whether a resource of one of `kinds` has one of `statuses`."""
+        kinds, statuses = list(kinds), list(statuses)
+        return self.conn.execute(
+            f"SELECT 1 FROM resources WHERE kind IN ({', '.join('?' * len(kinds))})"
+            f" AND json_extract(doc, '$.status') IN ({', '.join('?' * len(statuses))}) LIMIT 1",
+            (*kinds, *statuses)).fetchone() is not None
+
     def resource_seq(self, arn: str) -> int | None:
         row = self.conn.execute("SELECT seq FROM resources WHERE arn = ?", (arn,)).fetchone()
         return row[0] if row else None
@@ -287,6 +302,7 @@ class Tx:
         return row[0] if row else None
 
     def delete_resource(self, arn: str) -> None:
+        self._resource_written()
         self.conn.execute("DELETE FROM resources WHERE arn = ?", (arn,))
 
     # -- jobs: documents -------------------------------------------------------------------------------
@@ -318,12 +334,13 @@ class Tx:
             doc = self._parents[parent_id] = json.loads(raw)
         return doc
 
-    def _document(self, row: JobRow, raw: str, *, shared: bool = False) -> dict:
+    def _document(self, row: JobRow, raw: str, *, shared: bool = False, only: tuple[str, ...] | None = None) -> dict:
         """A job's document; `shared` for one only serialized (an array child's then shares its parent's
-        nested values instead of copying them: most of the cost of listing children)."""
+        nested values instead of copying them: most of the cost of listing children); `only` for one read
+        for those keys alone (an array child's then has just them)."""
         if row["has_doc"]:
             return json.loads(raw)
-        return self.child_doc(self._parent(row["parent_id"]), row, shared=shared)
+        return self.child_doc(self._parent(row["parent_id"]), row, shared=shared, only=only)
 
     def get_job(self, job_id: str) -> dict | None:
         found = self.conn.execute(f"SELECT {_ROW_SELECT}, doc FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
@@ -417,7 +434,8 @@ class Tx:
                 out.append((row["seq"], row))
             elif summaries:
                 summary = (values[-1] if row["has_doc"]
-                           else self.summary_wire(job_summary(self._document(row, "", shared=True))))
+                           else self.summary_wire(job_summary(self._document(row, "", shared=True,
+                                                                             only=SUMMARY_SOURCES))))
                 out.append((row["seq"], summary))
             else:
                 out.append((row["seq"], self._document(row, values[-1])))
@@ -729,6 +747,10 @@ class Store:
         self._depth = 0
         self._owner: int | None = None
         self._readers = threading.local()
+        # Counts writes of resources (queues, compute environments, ...) made through this object, the only
+        # writer of its file: the scheduler settles resources again only after one, or while one is in
+        # transit. Bumped when written, so a rolled-back write only costs one more look.
+        self.resource_revision = 0
         # Readers get their own connections (WAL: they never wait for the writer); not for ":memory:",
         # where every connection would be a database of its own.
         self._shared_reads = path == ":memory:" or path.startswith("file::memory:")
@@ -767,7 +789,10 @@ class Store:
             self._conn.execute("COMMIT")
 
     def _tx(self, conn: sqlite3.Connection) -> Tx:
-        return Tx(conn, self._job_wire, self._summary_wire, self._child_doc)
+        return Tx(conn, self._job_wire, self._summary_wire, self._child_doc, self._resource_written)
+
+    def _resource_written(self) -> None:
+        self.resource_revision += 1
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:

@@ -166,3 +166,21 @@ def test_terminate_parent_stops_running_children(batch_client, queue):
     assert job["status"] == "FAILED" and job["statusReason"] == "enough"
     kids = children(batch_client, parent, jobStatus="FAILED")
     assert len(kids) == 6 and all(k["statusReason"] == "enough" for k in kids)
+
+
+def test_a_childs_summary_from_the_few_keys_it_reads_equals_the_one_from_its_whole_document():
+    """ListJobs builds a page of never-started children from their parent's summary keys only
+    (batchemu.arrays.child_doc(only=...)); the summaries must be those of the full documents."""
+    from batchemu.arrays import child_doc
+    from batchemu.store import SUMMARY_SOURCES, JobRow, job_summary
+    parent = {"jobArn": "arn:aws:batch:us-east-1:1:job/p", "jobId": "p", "jobName": "n", "jobQueue": "q",
+              "jobDefinition": "d", "status": "PENDING", "createdAt": 1, "shareIdentifier": "s",
+              "statusReason": "parent only", "startedAt": 5, "container": {"image": "i", "reason": "r"},
+              "dependsOn": [{"type": "SEQUENTIAL"}], "arrayProperties": {"size": 3, "statusSummary": {}},
+              "parameters": {"a": "b"}, "batchemu": {"vcpus": 1.0}}
+    for status, reason, stopped, cancelled in [("RUNNABLE", None, None, 0), ("FAILED", "Cancelled", 9, 1)]:
+        row = JobRow(job_id="p:2", array_index=2, status=status, created_at=3, entered_at=4, status_reason=reason,
+                     stopped_at=stopped, is_cancelled=cancelled, is_terminated=0)
+        full = job_summary(child_doc(parent, row))
+        assert job_summary(child_doc(parent, row, shared=True, only=SUMMARY_SOURCES)) == full
+        assert full["arrayProperties"] == {"index": 2} and full["container"] == {"exitCode": None, "reason": "r"}

@@ -27,7 +27,7 @@ from batchemu.scheduler import (
     snapshot,
     usage,
 )
-from batchemu.service import compute_environments, job_queues, quota_shares, service_environments
+from batchemu.service import compute_environments, job_queues, lookup, quota_shares, service_environments
 from batchemu.service.context import Context
 
 log = logging.getLogger("batchemu.scheduler")
@@ -36,6 +36,8 @@ log = logging.getLogger("batchemu.scheduler")
 RESOURCE_RECONCILERS = (compute_environments, service_environments, job_queues, quota_shares)
 STOP_TIMEOUT = 2.0         # seconds between SIGTERM and SIGKILL when a job is terminated
 VANISHED_CHECK_EVERY = 2.0
+ENGINE_UP_SECONDS = 1.0    # how long the engine's last "up" answer is trusted (an engine call that fails
+                           # meanwhile requeues its attempt or fails the pass, as it would have anyway)
 COALESCE_SECONDS = 0.005
 # Reasons the scheduler gives a RUNNABLE job that waits; cleared when it starts.
 BLOCKED_CODES = ("CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY", "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
@@ -57,6 +59,8 @@ class Scheduler:
         self._exits_pending = False
         self._streams_seen: set[tuple[str, str]] = set()  # log streams shipped to by this process
         self._engine: bool | None = None
+        self._engine_up_until = 0.0
+        self._resources_settled_at: int | None = None  # store.resource_revision when none was in transit
         executor.set_listener(self.notify)
         executor.set_log_sink(self._ship_logs)
 
@@ -84,6 +88,7 @@ class Scheduler:
             try:
                 self.reconcile()
             except Exception:  # one bad pass must not kill the loop; the next pass retries from the store
+                self._engine_up_until = 0.0  # ask the engine again: it may be what failed
                 log.exception("scheduler pass failed")
             timeout = self.ctx.config.tick
             if self._next_due is not None:
@@ -99,8 +104,7 @@ class Scheduler:
         self._next_due = None
         self._engine = None
         store, clock = self.ctx.store, self.ctx.clock
-        for family in RESOURCE_RECONCILERS:
-            family.reconcile(self.ctx)
+        self._settle_resources()
         with store.read() as tx:
             hosted = sum(tx.count_jobs(list(states.ON_HOST)).values())
             hosted_service = tx.count_service_jobs(states.SERVICE_ON_HOST)
@@ -154,10 +158,26 @@ class Scheduler:
             # Rows waiting out their dwell are looked at again soon.
             self._due(time.time() + self.ctx.config.state_dwell / 4)
 
+    def _settle_resources(self) -> None:
+        """Advance resource statuses (CREATING -> VALID, DELETING -> gone, ...). Skipped while no resource
+        was written since a pass found none in a transient status: they only change by a write or in one."""
+        revision = self.ctx.store.resource_revision
+        if revision == self._resources_settled_at:
+            return
+        for family in RESOURCE_RECONCILERS:
+            family.reconcile(self.ctx)
+        with self.ctx.store.read() as tx:
+            transient = tx.any_resource_in((family.KIND for family in RESOURCE_RECONCILERS), lookup.TRANSIENT)
+        self._resources_settled_at = None if transient else revision
+
     def _engine_up(self) -> bool:
         """Whether the engine answers, asked at most once a pass."""
         if self._engine is None:
-            self._engine = self.executor.status()[0]
+            if time.monotonic() < self._engine_up_until:
+                self._engine = True
+            else:
+                self._engine = self.executor.status()[0]
+                self._engine_up_until = time.monotonic() + ENGINE_UP_SECONDS if self._engine else 0.0
         return self._engine
 
     def _dwell_ms(self) -> int:

@@ -11,6 +11,7 @@ from batchemu.store import JobRow, Tx
 
 PLACEMENT_SCAN = 1000  # RUNNABLE jobs looked at per queue (per share on fair-share queues) and pass
 FULL_SCAN = 50         # ... when every compute environment of the queue is full (only the head matters)
+HEAD_SCAN = 4          # rows read first of a full FIFO queue: usually its head is a job that just waits
 FARGATE_TYPES = ("FARGATE", "FARGATE_SPOT")
 
 
@@ -26,6 +27,24 @@ def candidate(row: JobRow) -> placement.Candidate:
     consumables = tuple(sorted(json.loads(row["consumables"]).items())) if row["consumables"] else ()
     return placement.Candidate(job_id=row["job_id"], seq=row["seq"], vcpus=row["vcpus"], platform=row["platform"],
                                share=row["share_identifier"], priority=row["priority"], consumables=consumables)
+
+
+def _stops_placement(row: JobRow, largest: dict[str, float]) -> bool:
+    """Whether placement stops at this job of a full FIFO queue: it fits the queue's largest compute
+    environment and holds no consumable resources, so it just waits for room, and so does every job behind it."""
+    return row["vcpus"] <= largest.get(row["platform"], 0.0) and not row["consumables"]
+
+
+def _fifo_rows(tx: Tx, queue_arn: str, limit: int, ready, largest: dict[str, float] | None) -> list[JobRow]:
+    """The ready RUNNABLE rows of a FIFO queue that placement looks at. Of a full queue (`largest` given) only
+    those up to the first job placement stops at: read a few first, and up to `limit` only when none of those
+    stops it (heads too big for the queue or waiting for consumable resources)."""
+    if largest is not None:
+        rows = [row for row in tx.runnable_rows(queue_arn, limit=min(HEAD_SCAN, limit)) if ready(row)]
+        for index, row in enumerate(rows):
+            if _stops_placement(row, largest):
+                return rows[:index + 1]
+    return [row for row in tx.runnable_rows(queue_arn, limit=limit) if ready(row)]
 
 
 def build(tx: Tx, config, now: int, *, ready=lambda row: True, only_queue: str | None = None,
@@ -54,7 +73,7 @@ def build(tx: Tx, config, now: int, *, ready=lambda row: True, only_queue: str |
         limit = min(scan, FULL_SCAN) if full and only_queue is None else scan
         policy = usage.fair_share_policy(tx, doc["jobQueueArn"])
         if policy is None:
-            rows = tx.runnable_rows(doc["jobQueueArn"], limit=limit)
+            rows = _fifo_rows(tx, doc["jobQueueArn"], limit, ready, largest if full and only_queue is None else None)
             fair = None
         else:
             rows = [row for share in tx.runnable_shares(doc["jobQueueArn"])
@@ -65,7 +84,7 @@ def build(tx: Tx, config, now: int, *, ready=lambda row: True, only_queue: str |
                 usage=usage.current_usage(tx, doc["jobQueueArn"], policy, now),
                 compute_reservation=int(policy.get("computeReservation") or 0),
                 active_shares=tx.active_shares(doc["jobQueueArn"]))
-        rows = [row for row in rows if ready(row)]
+            rows = [row for row in rows if ready(row)]
         rows_by_id.update((row["job_id"], row) for row in rows)
         running = sum(row["vcpus"] for row in tx.on_host_rows(doc["jobQueueArn"])) if fair else 0.0
         queues.append(placement.Queue(
