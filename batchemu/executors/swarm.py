@@ -186,6 +186,8 @@ class SwarmExecutor(DockerExecutor):
                     template, name=name, labels=labels, mode=ServiceMode("replicated-job", replicas=1))
                 service_id = service["ID"]
             except APIError as exc:
+                if exc.status_code == 503:
+                    raise _not_managing(exc) from exc
                 if exc.status_code != 409:
                     raise ContainerStartError(
                         f"CannotCreateContainerError: Error response from daemon: {_explain(exc)}") from exc
@@ -194,6 +196,8 @@ class SwarmExecutor(DockerExecutor):
             self._await_start(client, spec, service_id)
         except _UNREACHABLE as exc:
             raise self._unreachable(exc) from exc
+        except APIError as exc:
+            raise _not_managing(exc) from exc
         log.debug("started service %s (%s) for job %s attempt %d", name, service_id[:12], spec.job_id, spec.attempt)
         return service_id
 
@@ -290,11 +294,9 @@ class SwarmExecutor(DockerExecutor):
         services = client.api.services(filters={"label": self._label_filters()})
         result = {}
         for service in services:
-            labels = service.get("Spec", {}).get("Labels") or {}
-            key = _attempt_key(labels)
+            key = _attempt_key(service.get("Spec", {}).get("Labels") or {})
             if key is not None:
                 result[service["ID"]] = key
-                self._track(service["ID"], labels)
         return result
 
     def _newest_tasks(self, client, services: dict[str, tuple[str, int]]) -> dict[str, _Task]:
@@ -319,6 +321,8 @@ class SwarmExecutor(DockerExecutor):
             task = tasks.get(service_id)
             if task is None or (task.state not in ENDED_STATES and not _lost(task, nodes)):
                 known[key] = (service_id, task.node_id if task else "")
+                if task is not None:  # the log pump follows live tasks only (ended ones ship their last lines once)
+                    self._track(service_id, task.labels)
         self._known = known
         return services, tasks, nodes
 
@@ -332,6 +336,8 @@ class SwarmExecutor(DockerExecutor):
             self._survey(client)
         except _UNREACHABLE as exc:
             raise self._unreachable(exc) from exc
+        except APIError as exc:
+            raise _not_managing(exc) from exc
         return {key: service_id for key, (service_id, _) in self._known.items()}
 
     def collect_exits(self) -> list[ContainerExit]:
@@ -363,6 +369,8 @@ class SwarmExecutor(DockerExecutor):
             return exits
         except _UNREACHABLE as exc:
             raise self._unreachable(exc) from exc
+        except APIError as exc:
+            raise _not_managing(exc) from exc
 
     def _stopped_exits(self, services: dict) -> list[ContainerExit]:
         """Attempts whose service stop() removed (its node was not the manager's): ended, exit code unknown."""
@@ -441,6 +449,8 @@ class SwarmExecutor(DockerExecutor):
         except _UNREACHABLE as exc:
             raise self._unreachable(exc) from exc
         except APIError as exc:
+            if exc.status_code == 503:
+                raise _not_managing(exc) from exc
             log.warning("could not stop service %s: %s", container_id[:12], _explain(exc))
 
     def inject_fault(self, job_id: str, attempt: int, container_id: str | None, fault: str) -> None:
@@ -511,6 +521,13 @@ class SwarmExecutor(DockerExecutor):
             ns = parse_timestamp_ns(stamp.decode("ascii", errors="replace"))
             if ns is not None:
                 yield ns, raw
+
+
+def _not_managing(exc: APIError) -> Exception:
+    """A 503 means the engine answers but its swarm does not (it left, lost quorum or is shutting down)."""
+    if exc.status_code == 503:
+        return EngineUnavailable(f"the swarm does not answer: {_explain(exc)}")
+    return exc
 
 
 def _task_of(service_id: str, key: tuple[str, int], task: dict) -> _Task:

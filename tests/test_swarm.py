@@ -1,0 +1,236 @@
+"""`--executor swarm` on a one-node Docker Swarm of the local engine: exits, OOM kills, start failures,
+terminate and timeouts, logs, labels and reservations on the services, adoption by a restarted server, and a
+swarm that stops answering.
+
+The module makes the local engine a swarm manager (`docker swarm init --advertise-addr 127.0.0.1`) when it is
+not in a swarm, and leaves that swarm at the end; a swarm that existed before is used and left alone. Plain
+containers (the other tests) are not affected by swarm mode.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import boto3
+import docker
+import pytest
+
+from batchemu.config import Config
+from batchemu.executors import swarm as swarm_module
+from batchemu.server import Server
+from tests.conftest import (
+    TEST_IMAGE,
+    describe,
+    docker_ready,
+    make_queue,
+    register,
+    submit,
+    wait_for_status,
+    wait_until,
+)
+from tests.test_engine_restart import PrivateEngine
+from tests.test_scheduling import wait_with_clock_ahead
+
+OOM = "OutOfMemoryError: Container killed due to memory usage"
+pytestmark = [pytest.mark.docker,
+              pytest.mark.skipif(not docker_ready(), reason=f"needs a Docker Engine with {TEST_IMAGE}")]
+
+
+def swarm_state(env: dict | None = None) -> tuple[str, bool]:
+    out = subprocess.run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}"],
+                         capture_output=True, text=True, check=True, env=env).stdout.split()
+    return out[0], out[1] == "true"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_node_swarm():
+    state, manager = swarm_state()
+    created = False
+    if state == "inactive":
+        subprocess.run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"], check=True, capture_output=True)
+        created = True
+    elif state != "active" or not manager:
+        pytest.skip(f"the local engine is a swarm {state} node, not a manager")
+    yield
+    if created:
+        subprocess.run(["docker", "swarm", "leave", "--force"], check=False, capture_output=True)
+
+
+@pytest.fixture
+def batchemu_config() -> Config:
+    return Config(host="127.0.0.1", port=0, state=":memory:", tick=0.5, executor="swarm")
+
+
+def _client(server: Server, service: str = "batch"):
+    return boto3.client(service, endpoint_url=server.url, region_name="us-east-1",
+                        aws_access_key_id="x", aws_secret_access_key="x")
+
+
+def _services(label: str) -> list[dict]:
+    return docker.from_env().api.services(filters={"label": f"batchemu.instance={label}"})
+
+
+def _log_lines(logs_client, job: dict) -> list[str]:
+    events = logs_client.get_log_events(logGroupName="/aws/batch/job",
+                                        logStreamName=job["container"]["logStreamName"])["events"]
+    return [event["message"] for event in events]
+
+
+def test_exit_codes_and_output_come_from_the_task(batch_client, logs_client, queue):
+    ok = submit(batch_client, queue, register(batch_client, ["sh", "-c", "echo out; echo err >&2"]))
+    bad = submit(batch_client, queue, register(batch_client, ["sh", "-c", "echo before; exit 3"]))
+    job = wait_for_status(batch_client, ok)
+    assert job["status"] == "SUCCEEDED" and job["container"]["exitCode"] == 0
+    assert sorted(_log_lines(logs_client, job)) == ["err", "out"]
+    job = wait_for_status(batch_client, bad)
+    assert job["status"] == "FAILED"
+    assert job["statusReason"] == "Essential container in task exited"
+    assert job["container"]["exitCode"] == 3
+    assert _log_lines(logs_client, job) == ["before"]
+
+
+def test_lines_reach_cloudwatch_while_the_job_runs(batch_client, logs_client, queue):
+    job_id = submit(batch_client, queue, register(batch_client, ["sh", "-c", "echo early; sleep 30"]))
+    job = wait_for_status(batch_client, job_id, ("RUNNING",))
+    wait_until(lambda: _log_lines(logs_client, describe(batch_client, job_id)) == ["early"], 20, 0.2)
+    batch_client.terminate_job(jobId=job_id, reason="seen")
+    assert wait_for_status(batch_client, job_id)["status"] == "FAILED"
+    assert job["container"]["logStreamName"]
+
+
+def test_memory_over_the_limit_is_oom_killed(batch_client, queue):
+    definition = register(batch_client, ["sh", "-c", "x=a; while true; do x=$x$x; done"], memory="8")
+    job = wait_for_status(batch_client, submit(batch_client, queue, definition))
+    assert job["status"] == "FAILED"
+    assert job["container"]["exitCode"] == 137
+    assert job["container"]["reason"] == OOM
+
+
+def test_missing_image_fails_to_start_with_cannot_pull_and_retries_act_on_it(batch_client, queue):
+    definition = register(batch_client, ["true"], image="registry.invalid/nothing:1",
+                          retryStrategy={"attempts": 2, "evaluateOnExit": [
+                              {"onReason": "CannotPullContainerError*", "action": "RETRY"}]})
+    job = wait_for_status(batch_client, submit(batch_client, queue, definition))
+    assert job["status"] == "FAILED", job
+    assert job["statusReason"] == "Task failed to start", job
+    assert job["container"]["reason"].startswith("CannotPullContainerError: "), job
+    assert "registry.invalid/nothing:1" in job["container"]["reason"], job
+    assert len(job["attempts"]) == 2, job
+
+
+def test_service_is_a_one_shot_job_with_labels_reservations_and_limits(batch_client, batchemu_server, queue):
+    job_id = submit(batch_client, queue, register(batch_client, ["sleep", "30"], vcpus="1", memory="96"))
+    wait_for_status(batch_client, job_id, ("RUNNING",))
+    [service] = [s for s in _services(batchemu_server.config.instance_label)
+                 if s["Spec"]["Labels"].get("batchemu.job-id") == job_id]
+    spec = service["Spec"]
+    assert spec["Labels"]["batchemu.attempt"] == "1" and spec["Labels"]["batchemu.managed"] == "1"
+    assert spec["Labels"]["batchemu.log-stream"] == describe(batch_client, job_id)["container"]["logStreamName"]
+    assert spec["Mode"]["ReplicatedJob"]["TotalCompletions"] == 1
+    template = spec["TaskTemplate"]
+    assert template["RestartPolicy"]["Condition"] == "none"
+    assert template["ContainerSpec"]["Args"] == ["sleep", "30"]
+    assert template["ContainerSpec"]["Labels"]["batchemu.job-id"] == job_id
+    limits, reservations = template["Resources"]["Limits"], template["Resources"]["Reservations"]
+    assert limits == reservations == {"NanoCPUs": 1_000_000_000, "MemoryBytes": 96 * 2**20}
+    batch_client.terminate_job(jobId=job_id, reason="done looking")
+    job = wait_for_status(batch_client, job_id)
+    assert job["status"] == "FAILED" and job["statusReason"] == "done looking"
+    # The ended attempt's service is removed.
+    wait_until(lambda: not [s for s in _services(batchemu_server.config.instance_label)
+                            if s["Spec"]["Labels"].get("batchemu.job-id") == job_id], 20, 0.2)
+
+
+def test_attempt_timeout_stops_the_task(batch_client, batchemu_server, queue):
+    definition = register(batch_client, ["sleep", "120"], timeout={"attemptDurationSeconds": 60})
+    job_id = submit(batch_client, queue, definition)
+    wait_for_status(batch_client, job_id, ("RUNNING",))
+    job = wait_with_clock_ahead(batch_client, batchemu_server, job_id, 61_000)
+    assert job["status"] == "FAILED"
+    assert job["statusReason"] == "Job attempt duration exceeded timeout"
+    assert job["container"]["exitCode"] in (137, 143)
+
+
+def test_health_and_dashboard_show_the_swarm_nodes(batchemu_server):
+    import requests
+    health = requests.get(batchemu_server.url + "/_batchemu/health", timeout=30).json()
+    executor = health["executor"]
+    assert executor["name"] == "swarm" and executor["reachable"], executor
+    assert executor["detail"].startswith("Docker Swarm of ")
+    node = executor["nodes"][0]
+    assert node["state"] == "ready" and node["role"] == "manager"
+    assert node["vcpus"] == os.cpu_count() and 0 <= node["freeVcpus"] <= node["vcpus"]
+    page = requests.get(batchemu_server.url + "/", timeout=30).text
+    assert 'data-executor="swarm"' in page and f'data-node="{node["id"]}"' in page
+
+
+def test_restarted_server_adopts_running_services_and_records_ended_ones(tmp_path):
+    state = str(tmp_path / "state.sqlite3")
+    config = {"host": "127.0.0.1", "port": 0, "state": state, "tick": 0.5, "executor": "swarm"}
+    first = Server(Config(**config)).start()
+    try:
+        client = _client(first)
+        queue = make_queue(client)
+        label = first.config.instance_label
+        running = submit(client, queue, register(client, ["sh", "-c", "echo one; sleep 6; echo two"]))
+        ended = submit(client, queue, register(client, ["sh", "-c", "sleep 1; exit 4"]))
+        for job_id in (running, ended):
+            wait_for_status(client, job_id, ("RUNNING",))
+    finally:
+        first.stop()
+    # While no server runs, the short job's task ends.
+    api = docker.from_env().api
+
+    def ended_task():
+        [service] = [s for s in _services(label) if s["Spec"]["Labels"]["batchemu.job-id"] == ended]
+        return [t for t in api.tasks(filters={"service": service["ID"]}) if t["Status"]["State"] == "failed"]
+    wait_until(ended_task, 30, 0.2)
+    second = Server(Config(**config)).start()
+    try:
+        client, logs = _client(second), _client(second, "logs")
+        job = wait_for_status(client, ended, timeout=30)
+        assert job["status"] == "FAILED" and job["container"]["exitCode"] == 4
+        job = wait_for_status(client, running, timeout=30)
+        assert job["status"] == "SUCCEEDED" and len(job["attempts"]) == 1
+        assert _log_lines(logs, job) == ["one", "two"]  # each line once, though read again after the restart
+        wait_until(lambda: not _services(label), 20, 0.2)
+    finally:
+        second.stop(remove_containers=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("dockerd"),
+                    reason="a private Docker Engine needs root and dockerd")
+def test_a_swarm_that_stops_answering_ends_its_attempts_as_lost_hosts(monkeypatch):
+    """A private engine is its own one-node swarm; killing it mid-job must end the job, then retries act."""
+    monkeypatch.setattr(swarm_module, "LOST_SWARM_SECONDS", 2.0)
+    engine = PrivateEngine()
+    engine.start()
+    server = None
+    try:
+        env = {**os.environ, "DOCKER_HOST": engine.socket}
+        subprocess.run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr",
+                        "127.0.0.1:23770"], check=True, capture_output=True, env=env)
+        image = subprocess.run(["docker", "save", TEST_IMAGE], capture_output=True, check=True).stdout
+        subprocess.run(["docker", "load"], input=image, capture_output=True, check=True, env=env)
+        monkeypatch.setenv("DOCKER_HOST", engine.socket)
+        server = Server(Config(host="127.0.0.1", port=0, state=":memory:", tick=0.5, executor="swarm")).start()
+        client = _client(server)
+        queue = make_queue(client)
+        definition = register(client, ["sleep", "300"], retryStrategy={"attempts": 2, "evaluateOnExit": [
+            {"onStatusReason": "Host EC2*", "action": "RETRY"}, {"onReason": "*", "action": "EXIT"}]})
+        job_id = submit(client, queue, definition, prefix="lost")
+        wait_for_status(client, job_id, ("RUNNING",), timeout=60)
+        node = docker.DockerClient(base_url=engine.socket).info()["Swarm"]["NodeID"]
+        engine.stop()
+        wait_until(lambda: describe(client, job_id).get("attempts"), 60, 0.2)
+        job = describe(client, job_id)
+        assert job["attempts"][0]["statusReason"] == f"Host EC2 (instance {node}) terminated."
+        assert "exitCode" not in job["attempts"][0]["container"]
+        # The retry waits in RUNNABLE until the swarm answers again: never a hung RUNNING job.
+        assert job["status"] in ("RUNNABLE", "STARTING"), job["status"]
+    finally:
+        if server is not None:
+            server.stop()
+        engine.remove()
