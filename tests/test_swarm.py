@@ -48,6 +48,8 @@ def swarm_state(env: dict | None = None) -> tuple[str, bool]:
 def one_node_swarm():
     state, manager = swarm_state()
     created = False
+    had_gwbridge = subprocess.run(["docker", "network", "inspect", "docker_gwbridge"], capture_output=True,
+                                  check=False).returncode == 0
     if state == "inactive":
         subprocess.run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"], check=True, capture_output=True)
         created = True
@@ -56,6 +58,8 @@ def one_node_swarm():
     yield
     if created:
         subprocess.run(["docker", "swarm", "leave", "--force"], check=False, capture_output=True)
+        if not had_gwbridge:  # swarm init made it
+            subprocess.run(["docker", "network", "rm", "docker_gwbridge"], check=False, capture_output=True)
 
 
 @pytest.fixture
