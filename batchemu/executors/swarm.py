@@ -74,6 +74,7 @@ ENDED_STATES = frozenset({"complete", "failed", "rejected", "shutdown", "orphane
 UNASSIGNED_STATES = frozenset({"new", "pending", "allocated"})
 GPU_KINDS = ("NVIDIA-GPU", "GPU")
 PULL_WORDS = ("No such image", "pull", "manifest", "repository")
+LOG_READ_SECONDS = 10.0        # longest read of one service's logs
 
 
 @dataclass
@@ -319,7 +320,9 @@ class SwarmExecutor(DockerExecutor):
         known = {}
         for service_id, key in services.items():
             task = tasks.get(service_id)
-            if task is None or (task.state not in ENDED_STATES and not _lost(task, nodes)):
+            if task is not None and _lost(task, nodes):
+                self._forget(service_id)
+            elif task is None or task.state not in ENDED_STATES:
                 known[key] = (service_id, task.node_id if task else "")
                 if task is not None:  # the log pump follows live tasks only (ended ones ship their last lines once)
                     self._track(service_id, task.labels)
@@ -361,7 +364,10 @@ class SwarmExecutor(DockerExecutor):
                 if exit is None:
                     continue
                 exit = self._faults.settle(exit)
-                self._ship_final_lines(client, service_id, task.labels)
+                if _lost(task, nodes):
+                    self._forget(service_id)  # its node cannot give its logs; lines shipped so far stay
+                else:
+                    self._ship_last_lines(client, service_id, task.labels)
                 exits.append(exit)
             with self._lock:
                 self._reported &= set(services)
@@ -371,6 +377,13 @@ class SwarmExecutor(DockerExecutor):
             raise self._unreachable(exc) from exc
         except APIError as exc:
             raise _not_managing(exc) from exc
+
+    def _ship_last_lines(self, client, service_id: str, labels: dict) -> None:
+        try:
+            self._ship_final_lines(client, service_id, labels)
+        except _UNREACHABLE as exc:  # a slow node must not hold up the exit
+            log.warning("could not read the last output of service %s: %s", service_id[:12], exc)
+            self._forget(service_id)
 
     def _stopped_exits(self, services: dict) -> list[ContainerExit]:
         """Attempts whose service stop() removed (its node was not the manager's): ended, exit code unknown."""
@@ -514,9 +527,15 @@ class SwarmExecutor(DockerExecutor):
 
     @staticmethod
     def _log_frames(client, container_id: str, since: float | None, tail: int | str) -> Iterator[tuple[int, bytes]]:
-        """(timestamp ns, line) of the service's output; the manager gathers it from whichever node ran it."""
-        for frame in client.api.service_logs(container_id, stdout=True, stderr=True, timestamps=True,
-                                             follow=False, since=since or 0, tail=tail):
+        """(timestamp ns, line) of the service's output; the manager gathers it from whichever node ran it.
+
+        Read whole with a timeout, not streamed: the SDK's stream has no timeout, and the manager never ends
+        the answer for a task on a node that went away."""
+        api = client.api
+        response = api._get(api._url("/services/{0}/logs", container_id), timeout=LOG_READ_SECONDS, params={
+            "stdout": 1, "stderr": 1, "timestamps": 1, "follow": 0, "since": since or 0, "tail": tail})
+        api._raise_for_status(response)
+        for frame in _demultiplex(response.content):
             stamp, _, raw = frame.partition(b" ")
             ns = parse_timestamp_ns(stamp.decode("ascii", errors="replace"))
             if ns is not None:
@@ -544,12 +563,23 @@ def _task_of(service_id: str, key: tuple[str, int], task: dict) -> _Task:
 
 
 def _lost(task: _Task, nodes: dict[str, str]) -> bool:
-    """The task was placed on a node that is down or has left the swarm, or Swarm gave it up as orphaned."""
+    """The task was placed on a node that is down or has left the swarm (Swarm then rejects it: "assigned
+    node no longer meets constraints"), or Swarm gave it up as orphaned. An exit reported before the node
+    went away stands."""
     if task.state == "orphaned":
         return True
-    if task.state in ENDED_STATES or not task.node_id:
+    if task.state in ("complete", "failed", "shutdown", "remove") or not task.node_id:
         return False
     return nodes.get(task.node_id, "down") in ("down", "disconnected")
+
+
+def _demultiplex(body: bytes) -> Iterator[bytes]:
+    """The messages of a multiplexed stdout/stderr body: 8-byte headers (stream, 0, 0, 0, big-endian size)."""
+    at = 0
+    while at + 8 <= len(body):
+        size = int.from_bytes(body[at + 4:at + 8], "big")
+        yield body[at + 8:at + 8 + size]
+        at += 8 + size
 
 
 def _lost_reason(node_id: str) -> str:
