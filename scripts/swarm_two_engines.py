@@ -14,11 +14,12 @@ What it does, and undoes at the end (also on failure or Ctrl-C):
      `docker save | docker -H ... load` (there is no registry);
   4. batchemu serve --executor swarm, a compute environment of maxvCpus 2 x nodes' CPUs, and a job set whose
      vCPUs exceed one node's CPUs; it records which node ran each job from the tasks' node ids;
-  5. unless --no-node-loss: jobs with a retry strategy on `Host EC2*`, then the worker's link is cut
+  5. (after the measurements of 6, but for SubmitJob and listing) unless --no-node-loss: jobs with a retry strategy on `Host EC2*`, then the worker's link is cut
      mid-job; the jobs on it end with `Host EC2 (instance <node id>) terminated.` and are retried on the
      manager;
-  6. measures what limits the design: SubmitJob rate of one client, the time one scheduler pass spends
-     listing services and tasks as their number grows.
+  6. measures what limits the design: a lone job's submit-to-end time, 30 short jobs' throughput, the
+     SubmitJob rate of one client, and the time one scheduler pass spends listing services and tasks as
+     their number grows.
 Prints a JSON summary (also written to build/swarm-two-engines.json).
 """
 
@@ -227,7 +228,11 @@ def _watch_nodes(manager, job_ids: set[str], seen: dict[str, set[str]]) -> None:
                 for s in manager.api.services(filters={"label": "batchemu.managed=1"})}
     if not services:
         return
-    for task in manager.api.tasks(filters={"service": list(services)}):
+    try:
+        tasks = manager.api.tasks(filters={"service": list(services)})
+    except docker.errors.NotFound:  # one was removed meanwhile
+        tasks = manager.api.tasks()
+    for task in tasks:
         job_id = services.get(task["ServiceID"])
         if job_id in job_ids and task.get("NodeID"):
             seen.setdefault(job_id, set()).add(task["NodeID"])
@@ -266,12 +271,28 @@ def _max_overlap(jobs: list[dict]) -> int:
     return best
 
 
+def measure_latency(batch, queue: str, count: int = 5) -> float:
+    """Median seconds from SubmitJob to SUCCEEDED of a lone `true` job (one at a time)."""
+    definition = batch.register_job_definition(
+        jobDefinitionName="lone", type="container", containerProperties={
+            "image": IMAGE, "command": ["true"], "resourceRequirements": [
+                {"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "32"}]})["jobDefinitionArn"]
+    samples = []
+    for i in range(count):
+        began = time.perf_counter()
+        job_id = batch.submit_job(jobName=f"lone-{i}", jobQueue=queue, jobDefinition=definition)["jobId"]
+        wait_until(lambda job_id=job_id: batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"] in ("SUCCEEDED", "FAILED"),
+                   60, "a lone job", 0.02)
+        samples.append(time.perf_counter() - began)
+    return round(sorted(samples)[count // 2], 2)
+
+
 def measure_throughput(batch, manager, queue: str, count: int = 30) -> dict:
-    """`true` jobs of 0.5 vCPU through the swarm: each is a service created, placed, run, read and removed."""
+    """`true` jobs of 1 vCPU through the swarm: each is a service created, placed, run, read and removed."""
     definition = batch.register_job_definition(
         jobDefinitionName="quick", type="container", containerProperties={
             "image": IMAGE, "command": ["true"], "resourceRequirements": [
-                {"type": "VCPU", "value": "0.5"}, {"type": "MEMORY", "value": "32"}]})["jobDefinitionArn"]
+                {"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "32"}]})["jobDefinitionArn"]
     jobs, seen, elapsed = _run_set(batch, manager, queue, definition, count, 300)
     latencies = sorted((j["stoppedAt"] - j["createdAt"]) / 1000 for j in jobs)
     return {"jobs": count, "succeeded": sum(j["status"] == "SUCCEEDED" for j in jobs),
@@ -361,9 +382,10 @@ def main() -> int:
         say(f"spread: {summary['spread']}")
         if len(per_node) < 2:
             raise RuntimeError(f"only {len(per_node)} node(s) ran jobs: {per_node}")
+        summary["latency"] = measure_latency(batch, queue)
+        summary["throughput"] = measure_throughput(batch, manager, queue)
         if not args.no_node_loss:
             summary["nodeLoss"] = node_loss(batch, manager, queue, worker, args)
-        summary["throughput"] = measure_throughput(batch, manager, queue)
         summary["submitJobsPerSecond"] = measure_submissions(batch, definition)
         summary["listing"] = measure_listing(manager)
         say(f"summary: {json.dumps(summary)}")

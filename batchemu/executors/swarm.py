@@ -303,8 +303,12 @@ class SwarmExecutor(DockerExecutor):
     def _newest_tasks(self, client, services: dict[str, tuple[str, int]]) -> dict[str, _Task]:
         if not services:
             return {}
+        try:
+            listed = client.api.tasks(filters={"service": list(services)})
+        except NotFound:  # one of them was removed meanwhile: the filter refuses names it does not know
+            listed = client.api.tasks()
         newest: dict[str, dict] = {}
-        for task in client.api.tasks(filters={"service": list(services)}):
+        for task in listed:
             known = newest.get(task.get("ServiceID"))
             if task.get("ServiceID") in services and (known is None or task.get("CreatedAt", "") > known.get("CreatedAt", "")):
                 newest[task["ServiceID"]] = task
