@@ -124,6 +124,23 @@ def test_missing_image_fails_to_start_with_cannot_pull_and_retries_act_on_it(bat
     assert len(job["attempts"]) == 2, job
 
 
+def test_a_start_failure_found_after_waiting_for_room_is_still_a_start_failure(batch_client):
+    """The node's CPUs are all reserved, so the second job's task waits (start() returns meanwhile) and is
+    rejected for its missing image only when the first job ends."""
+    cpus = os.cpu_count() or 1
+    queue = make_queue(batch_client, max_vcpus=cpus + 1)
+    blocker = submit(batch_client, queue, register(batch_client, ["sleep", "5"], vcpus=str(cpus)))
+    wait_for_status(batch_client, blocker, ("RUNNING",))
+    missing = submit(batch_client, queue, register(batch_client, ["true"], image="registry.invalid/later:1"))
+    wait_for_status(batch_client, missing, ("RUNNING",), timeout=30)
+    assert describe(batch_client, blocker)["status"] == "RUNNING"  # it did wait for room
+    job = wait_for_status(batch_client, missing, timeout=60)
+    assert job["status"] == "FAILED", job
+    assert job["statusReason"] == "Task failed to start", job
+    assert job["container"]["reason"].startswith("CannotPullContainerError: "), job
+    assert wait_for_status(batch_client, blocker)["status"] == "SUCCEEDED"
+
+
 def test_service_is_a_one_shot_job_with_labels_reservations_and_limits(batch_client, batchemu_server, queue):
     job_id = submit(batch_client, queue, register(batch_client, ["sleep", "30"], vcpus="1", memory="96"))
     wait_for_status(batch_client, job_id, ("RUNNING",))
