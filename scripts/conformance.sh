@@ -65,7 +65,7 @@ ensure_swarm() {
     case "$state" in
         "inactive "*)
             docker network inspect docker_gwbridge >/dev/null 2>&1 || had_gwbridge=0
-            docker swarm init --advertise-addr 127.0.0.1 >/dev/null
+            docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 >/dev/null
             made_swarm=1
             say "made a one-node swarm on the local engine" ;;
         "active true") say "the local engine is a swarm manager already: using that swarm, leaving it alone" ;;

@@ -51,7 +51,8 @@ def one_node_swarm():
     had_gwbridge = subprocess.run(["docker", "network", "inspect", "docker_gwbridge"], capture_output=True,
                                   check=False).returncode == 0
     if state == "inactive":
-        subprocess.run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"], check=True, capture_output=True)
+        subprocess.run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377"],
+                       check=True, capture_output=True)
         created = True
     elif state != "active" or not manager:
         pytest.skip(f"the local engine is a swarm {state} node, not a manager")
@@ -139,6 +140,30 @@ def test_a_start_failure_found_after_waiting_for_room_is_still_a_start_failure(b
     assert job["statusReason"] == "Task failed to start", job
     assert job["container"]["reason"].startswith("CannotPullContainerError: "), job
     assert wait_for_status(batch_client, blocker)["status"] == "SUCCEEDED"
+
+
+def test_gpus_need_a_node_that_advertises_them(batch_client, queue):
+    definition = register(batch_client, ["true"], containerProperties={"resourceRequirements": [
+        {"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}, {"type": "GPU", "value": "1"}]})
+    job = wait_for_status(batch_client, submit(batch_client, queue, definition))
+    assert job["status"] == "FAILED" and job["statusReason"] == "Task failed to start", job
+    assert job["container"]["reason"] == ("CannotStartContainerError: the job needs 1 GPU(s) and no node of the "
+                                          "swarm advertises a GPU generic resource")
+
+
+def test_injected_faults_end_the_running_task(batch_client, batchemu_server, queue):
+    import requests
+    definition = register(batch_client, ["sleep", "60"])
+    oom, reclaimed = submit(batch_client, queue, definition), submit(batch_client, queue, definition)
+    for job_id, fault in ((oom, "oom"), (reclaimed, "spot-reclaim")):
+        wait_for_status(batch_client, job_id, ("RUNNING",))
+        answer = requests.post(batchemu_server.url + "/_batchemu/faults", json={"jobId": job_id, "fault": fault},
+                               timeout=30)
+        assert answer.status_code == 200, answer.text
+    job = wait_for_status(batch_client, oom)
+    assert job["container"]["exitCode"] == 137 and job["container"]["reason"] == OOM, job
+    job = wait_for_status(batch_client, reclaimed)
+    assert job["statusReason"].startswith("Host EC2 (instance i-") and "exitCode" not in job["container"], job
 
 
 def test_service_is_a_one_shot_job_with_labels_reservations_and_limits(batch_client, batchemu_server, queue):
