@@ -22,10 +22,11 @@ install: $(BIN)/batchemu
 serve: install
 	$(BIN)/batchemu serve $(ARGS)
 
-## docker: make sure a Docker Engine runs (installs Debian's docker.io as root) and the test image exists
+## docker: make sure a Docker Engine runs (installs Debian's docker.io as root) and the test images exist
 docker:
 	bash scripts/ensure-docker.sh
 	bash scripts/build-test-image.sh
+	bash scripts/build-training-image.sh
 
 ## browser: Debian's chromium for the dashboard's browser tests (as root; about 2 minutes the first time)
 browser:

@@ -8,11 +8,12 @@ the scheduler calls them inside its transactions.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import uuid
 
 from batchemu import job_states as states
 from batchemu.config import Config
-from batchemu.executors import ContainerSpec
+from batchemu.executors import HOST_ALIAS, ContainerSpec, Outcome, StartFailure, TaskExit, TaskSpec
 from batchemu.service.job_container import gpus_of
 
 # Phases of an attempt, as data: PLACED (recorded; the engine not asked yet) -> STARTED (container running)
@@ -47,6 +48,41 @@ START_FAILED_REASON = "Task failed to start"
 LATE_START_FAILURES = ("CannotPullContainerError:", "CannotStartContainerError:", "CannotCreateContainerError:")
 # What AWS reports when the host under a task disappears; Nextflow retries on "Host EC2*".
 VANISHED_REASON = "Host EC2 (instance i-batchemu) terminated."
+# The container reason of a container the engine could not pull, create or start, as ECS words it.
+START_ERRORS = {Outcome.PULL_FAILED: "CannotPullContainerError", Outcome.CREATE_FAILED: "CannotCreateContainerError",
+                Outcome.START_FAILED: "CannotStartContainerError"}
+
+
+def instance_id(job_id: str, attempt: int) -> str:
+    """A stable made-up EC2 instance id for the host of one attempt."""
+    return "i-" + hashlib.sha1(f"{job_id}/{attempt}".encode()).hexdigest()[:17]
+
+
+def lost_host_reason(job_id: str, attempt: int) -> str:
+    """What AWS gives a job whose host went away (Spot reclaim, instance failure)."""
+    return f"Host EC2 (instance {instance_id(job_id, attempt)}) terminated."
+
+
+def start_error(failure: StartFailure) -> str:
+    """The container reason of a task that could not start."""
+    return f"{START_ERRORS.get(failure.outcome, START_ERRORS[Outcome.START_FAILED])}: {failure.detail}"
+
+
+def exit_fields(exit: TaskExit) -> dict:
+    """The attempt's exit_code, oom_killed and engine_error (AWS's statusReason when the engine, not the
+    job, ended it) from the container whose end decides the task."""
+    main = exit.main
+    if main.outcome in (Outcome.EXITED, Outcome.OOM_KILLED):
+        return {"exit_code": main.exit_code, "oom_killed": int(main.outcome is Outcome.OOM_KILLED),
+                "engine_error": None}
+    if main.outcome is Outcome.HOST_LOST:
+        # An engine that knows the lost host names it (a swarm node), else the attempt's own instance.
+        error = main.detail if (main.detail or "").startswith("Host EC2") else lost_host_reason(exit.job_id, exit.attempt)
+    elif main.outcome is Outcome.NOT_STARTED:
+        error = f"CannotStartContainerError: container {main.name} never started: its dependencies were not met"
+    else:
+        error = start_error(StartFailure(main.outcome, main.detail or "", main.name))
+    return {"exit_code": None, "oom_killed": 0, "engine_error": error}
 
 
 def log_location(job: dict) -> tuple[str, str]:
@@ -77,12 +113,18 @@ def begin_attempt(job: dict, config: Config, compute_environment: dict, now: int
     states.transition(job, states.STARTING, now)
 
 
-def container_spec(job: dict, config: Config, queue_name: str) -> ContainerSpec:
-    """The container of the job's current attempt, with the environment AWS Batch gives every job."""
+def task_spec(job: dict, config: Config, queue_name: str, *, network: str | None = None,
+              environment: dict[str, str] | None = None) -> TaskSpec:
+    """The task of the job's current attempt: its one container, with the environment AWS Batch gives
+    every job (plus `environment`), on `network` if given."""
     info = states.internal(job)
     container = job["container"]
+    environment_extra = environment
     environment = {item["name"]: item.get("value", "") for item in container.get("environment") or []}
     endpoint = config.endpoint_url
+    if network and config.host in ("0.0.0.0", "::", ""):
+        # On a task network 127.0.0.1 is the container itself; a server on every address is at the host.
+        endpoint = f"http://{HOST_ALIAS}:{config.port}"
     fargate = info.get("platform") == "FARGATE"
     environment.update({
         "AWS_BATCH_JOB_ID": job["jobId"],
@@ -99,24 +141,24 @@ def container_spec(job: dict, config: Config, queue_name: str) -> ContainerSpec:
     if index is not None:
         environment["AWS_BATCH_JOB_ARRAY_INDEX"] = str(index)
         environment["AWS_BATCH_JOB_ARRAY_SIZE"] = str(info.get("arraySize", ""))
+    environment.update(environment_extra or {})
     # A job that calls AWS needs credentials; AWS gives it a task role, we give it placeholders.
     environment.setdefault("AWS_ACCESS_KEY_ID", "batchemu")
     environment.setdefault("AWS_SECRET_ACCESS_KEY", "batchemu")
-    return ContainerSpec(
-        job_id=job["jobId"], attempt=info["attempt"], image=container.get("image", ""),
-        command=list(container.get("command") or []), environment=environment,
+    only = ContainerSpec(
+        image=container.get("image", ""), command=list(container.get("command") or []), environment=environment,
         vcpus=float(info.get("vcpus", 1.0)), memory_mib=info.get("memoryMib"),
         log_group=info["logGroup"], log_stream=container["logStreamName"],
         user=container.get("user"), privileged=bool(container.get("privileged")),
         readonly_root_filesystem=bool(container.get("readonlyRootFilesystem")),
         ulimits=container.get("ulimits") or [], linux_parameters=container.get("linuxParameters") or {},
-        volumes=container.get("volumes") or [], mount_points=container.get("mountPoints") or [],
-        gpus=gpus_of(container),
-        labels={"batchemu.job-queue": queue_name, "batchemu.job-name": job["jobName"]},
-    )
+        mount_points=container.get("mountPoints") or [], gpus=gpus_of(container))
+    return TaskSpec(job_id=job["jobId"], attempt=info["attempt"], containers=[only],
+                    volumes=container.get("volumes") or [], network=network,
+                    labels={"batchemu.job-queue": queue_name, "batchemu.job-name": job["jobName"]})
 
 
-def _matches(pattern: str | None, value: str | None) -> bool:
+def matches(pattern: str | None, value: str | None) -> bool:
     if pattern is None:
         return True
     return value is not None and fnmatch.fnmatchcase(value.lower(), pattern.lower())
@@ -133,17 +175,21 @@ def should_retry(job: dict, exit_code: int | None, status_reason: str, reason: s
         return False
     code = None if exit_code is None else str(exit_code)
     for rule in strategy.get("evaluateOnExit") or []:
-        if (_matches(rule.get("onStatusReason"), status_reason) and _matches(rule.get("onReason"), reason)
-                and _matches(rule.get("onExitCode"), code)):
+        if (matches(rule.get("onStatusReason"), status_reason) and matches(rule.get("onReason"), reason)
+                and matches(rule.get("onExitCode"), code)):
             return rule.get("action", "").upper() == "RETRY"
     return True
 
 
 def finish_attempt(job: dict, now: int, *, exit_code: int | None, reason: str | None,
-                   status_reason: str, timed_out: bool = False) -> None:
-    """Record the ended attempt and move the job to SUCCEEDED, back to RUNNABLE (retry) or FAILED."""
-    container = job["container"]
-    attempt_container = {key: container.get(key) for key in ("containerInstanceArn", "taskArn", "logStreamName")}
+                   status_reason: str, timed_out: bool = False, attempt_container: dict | None = None) -> None:
+    """Record the ended attempt and move the job to SUCCEEDED, back to RUNNABLE (retry) or FAILED. A job
+    without a container of its own (a multi-node parent) gives its main node's as `attempt_container`."""
+    container = job.get("container")
+    if container is not None:
+        attempt_container = {key: container.get(key) for key in ("containerInstanceArn", "taskArn", "logStreamName")}
+    attempt_container = dict(attempt_container or {})
+    container = container if container is not None else {}
     if exit_code is not None:
         attempt_container["exitCode"] = exit_code
         container["exitCode"] = exit_code

@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--image-map", action="append", type=_image_map_entry, metavar="FROM=TO",
                        help="run the local image TO when a job names FROM; repeatable (default: "
                             "$BATCHEMU_IMAGE_MAP, comma-separated)")
+    serve.add_argument("--s3-map", action="append", type=_image_map_entry, metavar="S3_PREFIX=FOLDER",
+                       help="read and write S3 URIs under S3_PREFIX (training channels, S3OutputPath) in the "
+                            "local FOLDER; repeatable (default: $BATCHEMU_S3_MAP, comma-separated)")
+    serve.add_argument("--training-dir", default="", metavar="PATH",
+                       help="folder of service jobs' training files and models (default: "
+                            "$BATCHEMU_TRAINING_DIR, else training/ beside the state file)")
     serve.add_argument("--no-scheduler", action="store_true",
                        help="serve the API only; never start containers")
     serve.add_argument("--verbose", "-v", action="store_true", help="log every request")
@@ -97,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
                     keep_containers=args.keep_containers, network=args.network,
                     scale_down_delay=args.scale_down_delay, deny_privileged=args.deny_privileged,
                     deny_host_volumes=args.deny_host_volumes, executor=args.executor,
-                    simulate_seconds=args.simulate_seconds)
+                    simulate_seconds=args.simulate_seconds, training_dir=args.training_dir)
+    if args.s3_map:
+        config.s3_map = {source: target for entries in args.s3_map for source, target in entries.items()}
     if args.image_map:
         config.image_map = {source: target for entries in args.image_map for source, target in entries.items()}
     if args.auth:

@@ -47,6 +47,23 @@ def _env_image_map() -> dict[str, str]:
         raise ValueError(f"BATCHEMU_IMAGE_MAP: {exc}") from None
 
 
+def _env_s3_map() -> dict[str, str]:
+    try:
+        return parse_image_map(os.environ.get("BATCHEMU_S3_MAP", ""))
+    except ValueError as exc:
+        raise ValueError(f"BATCHEMU_S3_MAP: {exc}") from None
+
+
+def default_training_dir(state: str) -> str:
+    """$BATCHEMU_TRAINING_DIR, else `training/` beside a state file, else a folder under the temp dir."""
+    if os.environ.get("BATCHEMU_TRAINING_DIR"):
+        return os.environ["BATCHEMU_TRAINING_DIR"]
+    if state == ":memory:" or state.startswith("file::memory:"):
+        import tempfile
+        return str(Path(tempfile.gettempdir()) / "batchemu-training")
+    return str(Path(state).resolve().parent / "training")
+
+
 @dataclass
 class Config:
     host: str = "127.0.0.1"
@@ -80,8 +97,16 @@ class Config:
     simulate_seconds: float = field(default_factory=lambda: _env_float("BATCHEMU_SIMULATE_SECONDS", 0.2))
     # Image name -> local image name to run instead (before the ECR URI rule of batchemu.executors.images).
     image_map: dict[str, str] = field(default_factory=_env_image_map)
+    # S3 URI prefix -> local folder: training channels and outputs under such a prefix are read and written there.
+    s3_map: dict[str, str] = field(default_factory=_env_s3_map)
+    # Where service jobs' training folders (config, output, models without an S3OutputPath) live; "" = default.
+    training_dir: str = ""
     # Label put on every container this server starts (the pytest plugin removes them by it).
     instance_label: str = ""
+
+    @property
+    def training_root(self) -> str:
+        return self.training_dir or default_training_dir(self.state)
 
     @property
     def endpoint_url(self) -> str:

@@ -18,6 +18,21 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     FAILED: frozenset(),
 }
 
+# Service jobs (SageMaker Training through Batch) add SCHEDULED, "handed to SageMaker", between RUNNABLE and
+# STARTING; a scheduled, starting or running job goes back to RUNNABLE when preempted or retried.
+SCHEDULED = "SCHEDULED"
+SERVICE_TRANSITIONS: dict[str, frozenset[str]] = {
+    SUBMITTED: frozenset({PENDING, FAILED}),
+    PENDING: frozenset({RUNNABLE, FAILED}),
+    RUNNABLE: frozenset({SCHEDULED, FAILED}),
+    SCHEDULED: frozenset({STARTING, RUNNABLE, FAILED}),
+    STARTING: frozenset({RUNNING, RUNNABLE, FAILED}),
+    RUNNING: frozenset({SUCCEEDED, FAILED, RUNNABLE}),
+    SUCCEEDED: frozenset(),
+    FAILED: frozenset(),
+}
+SERVICE_ON_HOST = (SCHEDULED, STARTING, RUNNING)
+
 ACTIVE = (SUBMITTED, PENDING, RUNNABLE, STARTING, RUNNING)
 QUEUED = (SUBMITTED, PENDING, RUNNABLE)  # CancelJob acts on these only, as AWS does
 ON_HOST = (STARTING, RUNNING)
@@ -39,9 +54,11 @@ def entered_at(job: dict) -> int:
     return history[-1][1]
 
 
-def transition(job: dict, status: str, now: int, reason: str | None = None) -> None:
-    """Move `job` to `status`, keeping the time of every transition; reject moves the table lacks."""
-    if status not in TRANSITIONS[job["status"]]:
+def transition(job: dict, status: str, now: int, reason: str | None = None,
+               table: dict[str, frozenset[str]] = TRANSITIONS) -> None:
+    """Move `job` to `status`, keeping the time of every transition; reject moves the table lacks (service
+    jobs pass their own table)."""
+    if status not in table[job["status"]]:
         raise IllegalTransition(f"job {job['jobId']}: {job['status']} -> {status}")
     job["status"] = status
     internal(job).setdefault("transitions", []).append([status, now])

@@ -87,6 +87,19 @@ CREATE TABLE IF NOT EXISTS attempts (
     timed_out INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (job_id, attempt)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS service_jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL UNIQUE,
+    job_queue_arn TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    job_name TEXT NOT NULL,
+    share_identifier TEXT,
+    quota_share_name TEXT,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS service_jobs_by_queue ON service_jobs (job_queue_arn, status, seq);
+CREATE INDEX IF NOT EXISTS service_jobs_by_status ON service_jobs (status, seq);
 CREATE TABLE IF NOT EXISTS share_usage (
     job_queue_arn TEXT NOT NULL,
     share_identifier TEXT NOT NULL,
@@ -120,6 +133,10 @@ SUMMARY_FIELDS = ("jobArn", "jobId", "jobName", "createdAt", "shareIdentifier", 
 def job_summary(doc: dict) -> dict:
     """The ListJobs JobSummary of a stored job."""
     summary = {key: doc[key] for key in SUMMARY_FIELDS if doc.get(key) is not None}
+    if doc.get("nodeProperties"):
+        summary["nodeProperties"] = {"numNodes": doc["nodeProperties"]["numNodes"]}
+    elif doc.get("nodeDetails"):
+        summary["nodeProperties"] = {**doc["nodeDetails"], "numNodes": (doc.get("batchemu") or {}).get("numNodes")}
     container = doc.get("container") or {}
     if container.get("exitCode") is not None or container.get("reason"):
         summary["container"] = {"exitCode": container.get("exitCode"), "reason": container.get("reason")}
@@ -139,7 +156,9 @@ def job_columns(doc: dict) -> dict[str, Any]:
         "entered_at": history[-1][1], "status_reason": doc.get("statusReason"),
         "started_at": doc.get("startedAt"), "stopped_at": doc.get("stoppedAt"),
         "is_cancelled": int(bool(doc.get("isCancelled"))), "is_terminated": int(bool(doc.get("isTerminated"))),
-        "platform": info.get("platform", "EC2"), "vcpus": float(info.get("vcpus", 1.0)),
+        # A node of a multi-node job holds no vCPUs of its own: its parent holds every node's.
+        "platform": info.get("platform", "EC2"),
+        "vcpus": 0.0 if info.get("nodeIndex") is not None else float(info.get("vcpus", 1.0)),
         "memory": info.get("memoryMib"), "gpus": int(info.get("gpus", 0)),
         "share_identifier": doc.get("shareIdentifier"), "priority": int(doc.get("schedulingPriority") or 0),
         "consumables": json.dumps(consumables) if consumables else None,
@@ -560,6 +579,64 @@ class Tx:
         self.conn.execute(
             "INSERT OR REPLACE INTO share_usage (job_queue_arn, share_identifier, vcpu_seconds, updated_at)"
             " VALUES (?, ?, ?, ?)", (queue_arn, share, vcpu_seconds, now))
+
+    # -- service jobs (SageMaker Training through Batch): a table of their own, never in ListJobs --------
+    def insert_service_job(self, doc: dict) -> None:
+        self.conn.execute(
+            "INSERT INTO service_jobs (job_id, job_queue_arn, status, created_at, job_name, share_identifier,"
+            " quota_share_name, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (doc["jobId"], doc["jobQueue"], doc["status"], doc["createdAt"], doc["jobName"],
+             doc.get("shareIdentifier"), doc.get("quotaShareName"), json.dumps(doc)))
+
+    def update_service_job(self, doc: dict) -> None:
+        self.conn.execute("UPDATE service_jobs SET status = ?, doc = ? WHERE job_id = ?",
+                          (doc["status"], json.dumps(doc), doc["jobId"]))
+
+    def get_service_job(self, job_id: str) -> dict | None:
+        row = self.conn.execute("SELECT doc FROM service_jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def service_jobs(self, statuses: Iterable[str]) -> list[dict]:
+        """Documents of the service jobs in these statuses, in submit order."""
+        statuses = list(statuses)
+        rows = self.conn.execute(f"SELECT doc FROM service_jobs WHERE status IN ({','.join('?' * len(statuses))})"
+                                 " ORDER BY seq", statuses)
+        return [json.loads(r[0]) for r in rows]
+
+    def count_service_jobs(self, statuses: Iterable[str], queue_arn: str | None = None) -> int:
+        statuses = list(statuses)
+        sql = f"SELECT COUNT(*) FROM service_jobs WHERE status IN ({','.join('?' * len(statuses))})"
+        if queue_arn is not None:
+            sql += " AND job_queue_arn = ?"
+            statuses.append(queue_arn)
+        return self.conn.execute(sql, statuses).fetchone()[0]
+
+    def query_service_jobs(self, *, queue_arn: str | None = None, statuses: list[str] | None = None,
+                           after_seq: int = 0, limit: int = 100, descending: bool = False,
+                           name_prefix: str | None = None, name_equals: str | None = None,
+                           created_after: int | None = None, created_before: int | None = None,
+                           share: str | None = None, quota_share: str | None = None) -> list[tuple[int, dict]]:
+        """(seq, doc) of service jobs matching, in submit order (newest first when descending)."""
+        clauses, args = ["1 = 1"], []
+        for clause, value in (("job_queue_arn = ?", queue_arn), ("created_at > ?", created_after),
+                              ("created_at < ?", created_before), ("share_identifier = ?", share),
+                              ("quota_share_name = ?", quota_share), ("lower(job_name) = ?", name_equals)):
+            if value is not None:
+                clauses.append(clause)
+                args.append(value)
+        if statuses:
+            clauses.append(f"status IN ({','.join('?' * len(statuses))})")
+            args.extend(statuses)
+        if name_prefix is not None:
+            clauses.append("substr(lower(job_name), 1, ?) = ?")
+            args.extend([len(name_prefix), name_prefix])
+        if after_seq:
+            clauses.append("seq < ?" if descending else "seq > ?")
+            args.append(after_seq)
+        order = "DESC" if descending else ""
+        rows = self.conn.execute(f"SELECT seq, doc FROM service_jobs WHERE {' AND '.join(clauses)}"
+                                 f" ORDER BY seq {order} LIMIT ?", (*args, limit))
+        return [(r[0], json.loads(r[1])) for r in rows]
 
     # -- CloudWatch Logs -------------------------------------------------------------------------------
     def ensure_log_stream(self, group: str, stream: str, created_at: int) -> None:

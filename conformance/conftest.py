@@ -37,6 +37,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run against real AWS Batch with the default credential chain and region (costs money)")
     group.addoption("--aws-queue", default=None, help="with --aws: an existing job queue for job scenarios")
     group.addoption("--image", default="batchemu-test:latest", help="container image of the job scenarios")
+    group.addoption("--training-image", default="batchemu-train:latest",
+                    help="SageMaker-style training image of the service-job scenarios (see scripts/training-image)")
+    group.addoption("--training-role", default=None,
+                    help="RoleArn of the training jobs (needed with --aws, where service-job scenarios cost money)")
+    group.addoption("--training-output", default="s3://conformance-training/output",
+                    help="S3OutputPath of the training jobs")
     group.addoption("--region", default=None, help="region of the clients (default us-east-1, or AWS's default)")
     group.addoption("--service-role", default=None, help="serviceRole ARN for the compute environments created")
     group.addoption("--instance-role", default="ecsInstanceRole", help="instanceRole of those compute environments")

@@ -35,6 +35,8 @@ GROUPS = {
     "errors": "malformed requests answer 400 ClientException with a JSON body, never 500",
     "arrays": "array jobs: children `<parent>:<index>`, parent statuses and statusSummary, the index inside, "
               "ListJobs(arrayJobId), a failed child fails the parent, cancel/terminate reach the children",
+    "multinode": "multi-node parallel jobs: node children `<job>#<index>`, the main node's address in the "
+                 "others, the main node decides, nodeOverrides, ListJobs(multiNodeJobId), refusals",
     "typed-dependencies": "SEQUENTIAL and N_TO_N dependencies, a dependency on an array waits for every "
                           "child, a failed dependency fails the dependent, at most 20 dependencies",
     "fair-share": "shareIdentifier on fair-share queues only; dispatch order by share and priority; "
@@ -44,6 +46,9 @@ GROUPS = {
     "scaling": "desiredvCpus follows demand; lowering it by hand is refused",
     "service-environments": "service environments, SAGEMAKER_TRAINING job queues and quota shares: create, "
                             "describe, update, delete; container jobs refused on such queues",
+    "service-jobs": "SageMaker training jobs through a SAGEMAKER_TRAINING queue: status path to SUCCEEDED or "
+                    "FAILED, the training contract (train argument, hyperparameters, model), logs, listing, "
+                    "priority updates, termination, capacity in instances",
     "request-rules": "what SubmitJob accepts and refuses: empty tags, lower-case evaluateOnExit actions, "
                      "timeouts under 60 s, array sizes",
 }

@@ -100,10 +100,11 @@ def describe(batch_client, job_id: str) -> dict:
 
 
 def wait_for_status(batch_client, job_id: str, statuses=TERMINAL, timeout: float = 60.0,
-                    seen: list | None = None) -> dict:
-    """Poll DescribeJobs until the job is in one of `statuses`; record every status seen in `seen`."""
+                    seen: list | None = None, describe_with=None) -> dict:
+    """Poll DescribeJobs (or `describe_with(client, job_id)`) until the job is in one of `statuses`; record
+    every status seen in `seen`."""
     def check():
-        job = describe(batch_client, job_id)
+        job = (describe_with or describe)(batch_client, job_id)
         if seen is not None and (not seen or seen[-1] != job["status"]):
             seen.append(job["status"])
         return job if job["status"] in statuses else None

@@ -244,7 +244,7 @@ def test_aws_cli_scenario(aws):
     assert aws.ok("batch", "describe-jobs", "--jobs", job_id)["jobs"][0]["status"] == "SUCCEEDED"
 
     loose = "[default]\nparameter_validation = false\n"
-    unknown_queue, wrong_type, missing, unknown_job, not_built = together(
+    unknown_queue, wrong_type, missing, unknown_job, service_job = together(
         lambda: aws.fails("batch", "submit-job", "--job-name", "x", "--job-queue", "nope", "--job-definition",
                           "cli-jd"),
         lambda: aws.fails("batch", "create-job-queue", "--cli-input-json", json.dumps(
@@ -262,7 +262,9 @@ def test_aws_cli_scenario(aws):
                                "Member must be an integer")
     assert missing.endswith("Value null at 'jobDefinition' failed to satisfy constraint: Member must not be null")
     assert unknown_job == {"jobs": []}
-    assert "(NotImplemented) when calling the SubmitServiceJob operation: SubmitServiceJob" in not_built
+    assert service_job.endswith("(ClientException) when calling the SubmitServiceJob operation: jobQueue cli-q is "
+                                "not a SAGEMAKER_TRAINING job queue: service jobs need one (SubmitJob takes "
+                                "container jobs)")
 
     together(lambda: aws.ok("batch", "deregister-job-definition", "--job-definition", "cli-jd:1"),
              lambda: aws.ok("batch", "delete-scheduling-policy", "--arn", policy["arn"]),

@@ -4,17 +4,21 @@ container of the server is left behind."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import boto3
 import docker
 
 from batchemu.executors import LABEL_INSTANCE
-from tests.conftest import make_queue, needs_docker, register, unique, wait_until
+from tests.conftest import TEST_IMAGE, make_queue, needs_docker, register, unique, wait_until
+
+NODE = {"image": TEST_IMAGE, "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}]}
 
 
 def serve(state: str, *flags: str) -> tuple[subprocess.Popen, str]:
@@ -104,3 +108,45 @@ def test_sigkill_with_jobs_in_every_state_and_exits_during_the_downtime(tmp_path
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
     wait_until(lambda: not engine.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={label}"}), 15)
+
+
+@contextlib.contextmanager
+def running_server(state: str, *, killed: bool) -> Iterator:
+    """A batch client of a server on `state`, SIGKILLed (killed) or stopped with SIGTERM afterwards."""
+    process, url = serve(state)
+    try:
+        yield client(url)
+    finally:
+        if killed:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+        else:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+@needs_docker
+def test_sigkill_mid_multi_node_job_then_restart_ends_it_and_leaves_nothing(tmp_path):
+    state = str(tmp_path / "state.sqlite3")
+    label = hashlib.sha1(os.path.abspath(state).encode()).hexdigest()[:16]
+    engine = docker.from_env()
+    with running_server(state, killed=True) as batch:
+        queue = make_queue(batch, max_vcpus=2)
+        ranges = [{"targetNodes": "0", "container": {**NODE, "command": ["sh", "-c", "sleep 4; exit 0"]}},
+                  {"targetNodes": "1", "container": {**NODE, "command": ["sleep", "120"]}}]
+        definition = batch.register_job_definition(jobDefinitionName=unique("mnp"), type="multinode",
+                                                   nodeProperties={"numNodes": 2, "mainNode": 0,
+                                                                   "nodeRangeProperties": ranges})
+        job_id = batch.submit_job(jobName=unique("mnp"), jobQueue=queue["name"],
+                                  jobDefinition=definition["jobDefinitionArn"])["jobId"]
+        wait_until(lambda: [j["status"] for j in batch.describe_jobs(jobs=[f"{job_id}#0", f"{job_id}#1"])[
+            "jobs"]] == ["RUNNING", "RUNNING"], 60)
+        assert engine.networks.list(filters={"label": f"{LABEL_INSTANCE}={label}"})
+    with running_server(state, killed=False) as batch:
+        wait_until(lambda: batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"] in ("SUCCEEDED", "FAILED"), 90)
+        parent, main, other = batch.describe_jobs(jobs=[job_id, f"{job_id}#0", f"{job_id}#1"])["jobs"]
+        assert (parent["status"], main["status"], main["container"]["exitCode"]) == ("SUCCEEDED", "SUCCEEDED", 0)
+        assert (other["status"], other["statusReason"]) == ("FAILED", "Main node exited")
+        assert [len(j["attempts"]) for j in (parent, main, other)] == [1, 1, 1]
+    wait_until(lambda: not engine.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={label}"}), 15)
+    wait_until(lambda: not engine.networks.list(filters={"label": f"{LABEL_INSTANCE}={label}"}), 15)

@@ -16,10 +16,12 @@ from batchemu.executors import (
     LABEL_INSTANCE,
     LABEL_JOB_ID,
     LABEL_MANAGED,
-    ContainerExit,
     ContainerSpec,
     EngineUnavailable,
-    ImagePullError,
+    Outcome,
+    StartFailure,
+    TaskExit,
+    TaskSpec,
 )
 from batchemu.executors.docker import LABEL_LOG_GROUP, LABEL_LOG_STREAM, DockerExecutor
 
@@ -50,7 +52,7 @@ class Harness:
         self.executor = DockerExecutor(self.config)
         self.lines: dict[str, list[tuple[int, str]]] = {}
         self.groups: set[str] = set()
-        self.exits: dict[str, ContainerExit] = {}
+        self.exits: dict[str, TaskExit] = {}
         self.woken = threading.Event()
         self._lock = threading.Lock()
         self.executor.set_log_sink(self._sink)
@@ -61,31 +63,46 @@ class Harness:
             self.groups.add(group)
             self.lines.setdefault(stream, []).extend(lines)
 
-    def spec(self, command: list[str], **fields) -> ContainerSpec:
-        job_id = str(uuid.uuid4())
+    def container(self, command: list[str], job_id: str, **fields) -> ContainerSpec:
         fields.setdefault("memory_mib", 64)
-        return ContainerSpec(job_id=job_id, attempt=fields.pop("attempt", 1), image=fields.pop("image", IMAGE),
-                             command=command, environment=fields.pop("environment", {}), vcpus=1,
-                             log_group="/aws/batch/job", log_stream=f"jd/default/{job_id}", **fields)
+        name = fields.get("name", "default")
+        return ContainerSpec(image=fields.pop("image", IMAGE), command=command, environment=fields.pop("environment", {}),
+                             vcpus=1, log_group="/aws/batch/job", log_stream=f"jd/{name}/{job_id}", **fields)
 
-    def text(self, spec: ContainerSpec) -> list[str]:
+    def spec(self, command: list[str], **fields) -> TaskSpec:
+        """A one-container task, as every job of a containerProperties definition runs."""
+        job_id = str(uuid.uuid4())
+        task = {key: fields.pop(key) for key in ("attempt", "labels", "volumes", "network") if key in fields}
+        return TaskSpec(job_id=job_id, attempt=task.pop("attempt", 1), containers=[self.container(command, job_id, **fields)],
+                        **task)
+
+    def text(self, spec: TaskSpec, index: int = 0) -> list[str]:
         with self._lock:
-            return [line for _, line in self.lines.get(spec.log_stream, [])]
+            return [line for _, line in self.lines.get(spec.containers[index].log_stream, [])]
 
-    def wait_exit(self, container_id: str, timeout: float = 30.0) -> ContainerExit:
+    def wait_task(self, task_id: str, timeout: float = 30.0) -> TaskExit:
         deadline = time.monotonic() + timeout
-        while container_id not in self.exits:
-            assert time.monotonic() < deadline, f"container {container_id[:12]} did not exit within {timeout} s"
+        while task_id not in self.exits:
+            assert time.monotonic() < deadline, f"task {task_id} did not end within {timeout} s"
             for found in self.executor.collect_exits():
-                assert found.container_id not in self.exits, "an exit was reported twice"
-                self.exits[found.container_id] = found
+                assert found.task_id not in self.exits, "an exit was reported twice"
+                self.exits[found.task_id] = found
             self.woken.wait(0.5)
             self.woken.clear()
-        return self.exits[container_id]
+        return self.exits[task_id]
 
-    def run(self, command: list[str], **fields) -> tuple[ContainerSpec, ContainerExit]:
+    def wait_exit(self, task_id: str, timeout: float = 30.0):
+        """The result of a one-container task's container."""
+        exit = self.wait_task(task_id, timeout)
+        assert len(exit.containers) == 1
+        return exit.containers[0]
+
+    def start(self, spec: TaskSpec) -> str:
+        return self.executor.start(spec).task_id
+
+    def run(self, command: list[str], **fields):
         spec = self.spec(command, **fields)
-        return spec, self.wait_exit(self.executor.start(spec))
+        return spec, self.wait_exit(self.start(spec))
 
 
 def wait_until(predicate, timeout: float = 20.0):
@@ -121,8 +138,10 @@ def test_exit_codes_and_times_are_reported(harness):
     h = harness()
     ok_spec, ok = h.run(["true"])
     failed_spec, failed = h.run(["sh", "-c", "exit 7"])
-    assert (ok.job_id, ok.attempt, ok.exit_code, ok.oom_killed, ok.error) == (ok_spec.job_id, 1, 0, False, None)
-    assert (failed.job_id, failed.exit_code, failed.oom_killed) == (failed_spec.job_id, 7, False)
+    reported = {(e.job_id, e.attempt) for e in h.exits.values()}
+    assert reported == {(ok_spec.job_id, 1), (failed_spec.job_id, 1)}
+    assert (ok.outcome, ok.exit_code, ok.detail) == (Outcome.EXITED, 0, None)
+    assert (failed.outcome, failed.exit_code) == (Outcome.EXITED, 7)
     now_ms = time.time() * 1000
     for exit in (ok, failed):
         assert isinstance(exit.started_at, int) and isinstance(exit.finished_at, int)
@@ -133,8 +152,7 @@ def test_exit_codes_and_times_are_reported(harness):
 def test_memory_over_the_limit_is_oom_killed(harness):
     h = harness()
     _, exit = h.run(["sh", "-c", 'x=$(head -c 64m /dev/zero | tr "\\0" a); echo survived'], memory_mib=8)
-    assert exit.exit_code == 137
-    assert exit.oom_killed is True
+    assert (exit.outcome, exit.exit_code) == (Outcome.OOM_KILLED, 137)
     assert "survived" not in h.text(_)
 
 
@@ -146,13 +164,13 @@ def test_command_and_environment_reach_the_container(harness):
     assert sorted(h.text(spec)) == sorted(["foo=bar baz", "to stderr", "zero|one two"])
     assert h.groups == {"/aws/batch/job"}
     now_ms = time.time() * 1000
-    assert all(abs(stamp - now_ms) < 600_000 for stamp, _ in h.lines[spec.log_stream])
+    assert all(abs(stamp - now_ms) < 600_000 for stamp, _ in h.lines[spec.containers[0].log_stream])
 
 
 def test_lines_are_shipped_while_the_container_runs(harness):
     h = harness()
     spec = h.spec(["sh", "-c", "echo a; sleep 2; echo b"])
-    container_id = h.executor.start(spec)
+    container_id = h.start(spec)
     wait_until(lambda: "a" in h.text(spec))
     assert "b" not in h.text(spec)
     assert h.executor.running() == {(spec.job_id, 1): container_id}
@@ -174,18 +192,19 @@ def test_every_line_is_shipped_once_up_to_the_exit(harness):
 
 def test_missing_image_fails_with_cannot_pull(harness, docker_client):
     h = harness()
-    with pytest.raises(ImagePullError) as raised:
+    with pytest.raises(StartFailure) as raised:
         h.executor.start(h.spec(["true"], image="batchemu-no-such-image:1"))
-    assert str(raised.value).startswith("CannotPullContainerError: ")
+    assert raised.value.outcome is Outcome.PULL_FAILED
     assert "batchemu-no-such-image" in str(raised.value) or "registry" in str(raised.value)
     assert docker_client.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={h.config.instance_label}"}) == []
 
 
 def test_command_not_found_fails_with_cannot_start(harness, docker_client):
     h = harness()
-    with pytest.raises(ImagePullError) as raised:
+    with pytest.raises(StartFailure) as raised:
         h.executor.start(h.spec(["no-such-command"]))
-    assert str(raised.value).startswith("CannotStartContainerError: ")
+    assert raised.value.outcome is Outcome.START_FAILED
+    assert str(raised.value).startswith("Error response from daemon: ")
     assert "no-such-command" in str(raised.value)
     assert docker_client.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={h.config.instance_label}"}) == []
 
@@ -199,11 +218,11 @@ def test_container_carries_labels_and_limits(harness, docker_client, tmp_path):
                                     "tmpfs": [{"containerPath": "/scratch", "size": 16, "mountOptions": ["noexec"]}]},
                   volumes=[{"name": "data", "host": {"sourcePath": str(tmp_path)}}],
                   mount_points=[{"sourceVolume": "data", "containerPath": "/data", "readOnly": True}])
-    container = docker_client.containers.get(h.executor.start(spec))
+    container = docker_client.containers.get(h.start(spec))
     assert container.name == f"batchemu-{spec.job_id}-2"
     assert container.labels == {LABEL_JOB_ID: spec.job_id, LABEL_ATTEMPT: "2", LABEL_MANAGED: "1",
                                 LABEL_INSTANCE: h.config.instance_label, LABEL_LOG_GROUP: "/aws/batch/job",
-                                LABEL_LOG_STREAM: spec.log_stream, "team": "data"}
+                                LABEL_LOG_STREAM: spec.containers[0].log_stream, "team": "data"}
     host = container.attrs["HostConfig"]
     assert host["Memory"] == host["MemorySwap"] == 96 * 1024 * 1024
     assert host["NanoCpus"] == 1_000_000_000
@@ -222,12 +241,12 @@ def test_container_carries_labels_and_limits(harness, docker_client, tmp_path):
 def test_stop_ends_a_sleeping_container(harness):
     h = harness()
     spec = h.spec(["sleep", "60"])
-    container_id = h.executor.start(spec)
+    container_id = h.start(spec)
     assert (spec.job_id, 1) in h.executor.running()
     h.executor.stop(container_id, timeout=1)
     exit = h.wait_exit(container_id)
     assert exit.exit_code in (137, 143)  # sh as PID 1 ignores SIGTERM, so SIGKILL after the timeout
-    assert exit.oom_killed is False
+    assert exit.outcome is Outcome.EXITED
     assert h.executor.running() == {}
     h.executor.stop(container_id, timeout=1)  # already gone: not an error
     h.executor.stop("0" * 64, timeout=1)
@@ -258,7 +277,7 @@ def test_keep_containers_keeps_them_and_reports_once(harness, docker_client):
 
 def test_listener_is_called_when_a_container_dies(harness):
     h = harness()
-    container_id = h.executor.start(h.spec(["sh", "-c", "sleep 0.5"]))
+    container_id = h.start(h.spec(["sh", "-c", "sleep 0.5"]))
     h.woken.clear()
     assert h.woken.wait(20), "no wake-up after the container exited"
     assert h.wait_exit(container_id).exit_code == 0
@@ -267,7 +286,7 @@ def test_listener_is_called_when_a_container_dies(harness):
 def test_a_new_executor_adopts_running_containers(harness):
     first = harness()
     spec = first.spec(["sh", "-c", "echo early; sleep 1.5; echo late; exit 5"])
-    container_id = first.executor.start(spec)
+    container_id = first.start(spec)
     first.executor.close()
     second = harness(keep_containers=False)
     second.config.instance_label = first.config.instance_label
@@ -279,10 +298,10 @@ def test_a_new_executor_adopts_running_containers(harness):
 
 def test_remove_all_removes_this_instance_only(harness, docker_client):
     mine, other = harness(), harness()
-    mine.executor.start(mine.spec(["sleep", "60"]))
-    mine.executor.start(mine.spec(["sleep", "60"]))
+    mine.start(mine.spec(["sleep", "60"]))
+    mine.start(mine.spec(["sleep", "60"]))
     their_spec = other.spec(["sleep", "60"])
-    theirs = other.executor.start(their_spec)
+    theirs = other.start(their_spec)
     assert len(mine.executor.running()) == 2
     mine.executor.remove_all()
     assert mine.executor.running() == {}
@@ -299,8 +318,9 @@ def test_unreachable_engine(monkeypatch):
         assert reachable is False
         assert "Cannot connect to the Docker Engine" in detail
         with pytest.raises(EngineUnavailable):
-            executor.start(ContainerSpec(job_id="j", attempt=1, image=IMAGE, command=["true"], environment={},
-                                         vcpus=1, memory_mib=64, log_group="g", log_stream="s"))
+            executor.start(TaskSpec(job_id="j", attempt=1, containers=[ContainerSpec(
+                image=IMAGE, command=["true"], environment={}, vcpus=1, memory_mib=64, log_group="g",
+                log_stream="s")]))
         with pytest.raises(EngineUnavailable):
             executor.running()
         with pytest.raises(EngineUnavailable):
@@ -308,3 +328,131 @@ def test_unreachable_engine(monkeypatch):
         executor.remove_all()  # teardown never raises
     finally:
         executor.close()
+
+
+# -- tasks of several containers ------------------------------------------------------------------------
+
+def test_init_containers_run_in_order_on_a_shared_volume_before_the_others(harness, docker_client):
+    h = harness()
+    job_id = str(uuid.uuid4())
+    mount = [{"sourceVolume": "work", "containerPath": "/work"}]
+    containers = [
+        h.container(["sh", "-c", "echo one >> /work/order"], job_id, name="first", init=True, essential=False,
+                    mount_points=mount),
+        h.container(["sh", "-c", "echo two >> /work/order"], job_id, name="second", init=True, essential=False,
+                    mount_points=mount),
+        h.container(["sh", "-c", "echo main >> /work/order; cat /work/order"], job_id, name="main",
+                    mount_points=mount),
+    ]
+    spec = TaskSpec(job_id=job_id, attempt=1, containers=containers, volumes=[{"name": "work"}])
+    task_id = h.start(spec)
+    exit = h.wait_task(task_id)
+    assert [(c.name, c.outcome, c.exit_code) for c in exit.containers] == [
+        ("first", Outcome.EXITED, 0), ("second", Outcome.EXITED, 0), ("main", Outcome.EXITED, 0)]
+    assert h.text(spec, 2) == ["one", "two", "main"]  # each container has its own stream
+    assert exit.main.name == "main"
+
+    def volumes_gone() -> bool:
+        h.executor.collect_exits()  # removes what the previous call reported
+        return not docker_client.volumes.list(filters={"label": f"batchemu.task={task_id}"})
+    wait_until(volumes_gone)
+
+
+def test_a_failed_init_container_fails_the_task_and_nothing_else_starts(harness):
+    h = harness()
+    job_id = str(uuid.uuid4())
+    spec = TaskSpec(job_id=job_id, attempt=1, containers=[
+        h.container(["sh", "-c", "exit 3"], job_id, name="setup", init=True, essential=False),
+        h.container(["echo", "never"], job_id, name="main")])
+    exit = h.wait_task(h.start(spec))
+    assert [(c.name, c.outcome, c.exit_code) for c in exit.containers] == [
+        ("setup", Outcome.EXITED, 3), ("main", Outcome.NOT_STARTED, None)]
+    assert exit.main.name == "main" and exit.main.outcome is Outcome.NOT_STARTED
+
+
+def test_dependencies_and_the_essential_container_end_the_sidecar(harness):
+    h = harness()
+    job_id = str(uuid.uuid4())
+    spec = TaskSpec(job_id=job_id, attempt=1, containers=[
+        h.container(["sleep", "60"], job_id, name="sidecar", essential=False),
+        h.container(["sh", "-c", "echo prepared"], job_id, name="prepare", essential=False,
+                    depends_on=[("sidecar", "START")]),
+        h.container(["sh", "-c", "echo work; exit 4"], job_id, name="work", depends_on=[("prepare", "SUCCESS")]),
+        h.container(["echo", "never"], job_id, name="on-failure", essential=False,
+                    depends_on=[("missing", "COMPLETE")])])
+    exit = h.wait_task(h.start(spec))
+    by_name = {c.name: c for c in exit.containers}
+    assert (by_name["prepare"].exit_code, by_name["work"].exit_code) == (0, 4)
+    assert by_name["sidecar"].outcome is Outcome.EXITED and by_name["sidecar"].exit_code in (137, 143)
+    assert by_name["on-failure"].outcome is Outcome.NOT_STARTED
+    assert exit.main.name == "work"
+    assert h.text(spec, 2) == ["work"]
+
+
+def test_tasks_on_one_network_reach_each_other_and_the_network_goes_with_them(harness, docker_client):
+    h = harness()
+    group = f"job-{uuid.uuid4().hex[:8]}"
+    server = h.spec(["sh", "-c", "echo ready | nc -l -p 7000"], network=group)
+    started = h.executor.start(server)
+    assert started.address and started.address.count(".") == 3
+    networks = docker_client.networks.list(filters={"label": f"batchemu.network={group}"})
+    assert [n.attrs["Labels"].get(LABEL_INSTANCE) for n in networks] == [h.config.instance_label]
+    client = h.spec(["sh", "-c", f"sleep 0.5; nc {started.address} 7000"], network=group)
+    client_id = h.start(client)
+    assert h.wait_exit(client_id).exit_code == 0
+    assert h.wait_exit(started.task_id).exit_code == 0
+    assert h.text(client) == ["ready"]
+
+    def network_gone() -> bool:
+        h.executor.collect_exits()
+        return not docker_client.networks.list(filters={"label": f"batchemu.network={group}"})
+    wait_until(network_gone)
+
+
+def test_remove_all_removes_task_networks(harness, docker_client):
+    h = harness()
+    group = f"job-{uuid.uuid4().hex[:8]}"
+    h.start(h.spec(["sleep", "60"], network=group))
+    assert docker_client.networks.list(filters={"label": f"batchemu.network={group}"})
+    h.executor.remove_all()
+    assert not docker_client.networks.list(filters={"label": f"batchemu.network={group}"})
+    assert h.executor.running() == {}
+
+
+def test_a_new_executor_carries_on_a_task_and_removes_its_network(harness, docker_client):
+    first = harness()
+    group = f"job-{uuid.uuid4().hex[:8]}"
+    spec = first.spec(["sh", "-c", "sleep 1; exit 6"], network=group)
+    task_id = first.start(spec)
+    first.executor.close()  # a server killed mid-task: its container and network stay
+    second = harness()
+    second.config.instance_label = first.config.instance_label
+    assert second.wait_exit(task_id).exit_code == 6
+
+    def gone() -> bool:
+        second.executor.collect_exits()
+        return not docker_client.networks.list(filters={"label": f"batchemu.network={group}"}) and not \
+            docker_client.containers.list(all=True, filters={"label": f"{LABEL_JOB_ID}={spec.job_id}"})
+    wait_until(gone)
+
+
+def test_a_network_whose_containers_vanished_is_removed_by_the_next_server(harness, docker_client):
+    first = harness()
+    group = f"job-{uuid.uuid4().hex[:8]}"
+    task_id = first.start(first.spec(["sleep", "60"], network=group))
+    first.executor.close()
+    docker_client.api.remove_container(task_id, force=True)  # the engine lost it
+    second = harness()
+    second.config.instance_label = first.config.instance_label
+    second.executor.collect_exits()
+    assert not docker_client.networks.list(filters={"label": f"batchemu.network={group}"})
+
+
+def test_a_task_that_cannot_start_leaves_no_network(harness, docker_client):
+    h = harness()
+    group = f"job-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(StartFailure) as raised:
+        h.executor.start(h.spec(["no-such-command"], network=group))
+    assert raised.value.outcome is Outcome.START_FAILED
+    assert not docker_client.networks.list(filters={"label": f"batchemu.network={group}"})
+    assert docker_client.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={h.config.instance_label}"}) == []

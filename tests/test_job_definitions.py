@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import client_error
+from tests.conftest import client_error, make_queue
 
 CONTAINER = {"image": "busybox", "command": ["echo", "hi"],
              "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "128"}]}
@@ -282,3 +282,70 @@ def test_resolve_job_definition(batchemu_server, batch_client):
         assert resolve_job_definition(tx, ctx, "res:9") is None
         assert resolve_job_definition(tx, ctx, "nothing") is None
         assert resolve_job_definition(tx, ctx, "arn:aws:batch:eu-west-1:1:job-queue/x") is None
+
+
+def _task(*containers):
+    resources = [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "128"}]
+    return {"taskProperties": [{"containers": [{"image": "busybox", "resourceRequirements": resources, **c}
+                                               for c in containers]}]}
+
+
+RESERVED = [{"name": "AWS_BATCH_MINE", "value": "x"}]
+
+# (keyword arguments of RegisterJobDefinition, fragment of the refusal): every place a definition sets variables.
+RESERVED_CASES = [
+    ({"containerProperties": {**CONTAINER, "environment": RESERVED}}, "containerProperties.environment[1]"),
+    ({"ecsProperties": _task({"name": "a"}, {"name": "b", "environment": RESERVED})},
+     "ecsProperties.taskProperties[0].containers[1].environment[1]"),
+    ({"eksProperties": {"podProperties": {"containers": [{"image": "busybox", "env": RESERVED}]}}},
+     "eksProperties.podProperties.containers[0].env[1]"),
+    ({"eksProperties": {"podProperties": {"containers": [{"image": "busybox"}],
+                                          "initContainers": [{"name": "init", "image": "busybox", "env": RESERVED}]}}},
+     "eksProperties.podProperties.initContainers[0].env[1]"),
+    ({"type": "multinode", "nodeProperties": {"numNodes": 2, "mainNode": 0, "nodeRangeProperties": [
+        {"targetNodes": "0:1", "container": {**CONTAINER, "environment": RESERVED}}]}},
+     "containerProperties.environment[1]"),
+]
+
+
+def test_aws_batch_prefix_is_refused_in_every_definition(batch_client):
+    for kwargs, where in RESERVED_CASES:
+        message = client_error(register, client=batch_client, name="reserved", **kwargs)
+        assert where in message and "AWS_BATCH_MINE" in message and "reserved" in message, (kwargs, message)
+    # The prefix is what is reserved, not any name that contains it.
+    register(batch_client, "allowed", containerProperties={**CONTAINER, "environment": [
+        {"name": "MY_AWS_BATCH_QUEUE", "value": "q"}]})
+
+
+def test_aws_batch_prefix_is_refused_in_container_overrides(batch_client):
+    queue = make_queue(batch_client)["name"]
+    register(batch_client, "plain")
+    message = client_error(batch_client.submit_job, jobName="j", jobQueue=queue, jobDefinition="plain",
+                           containerOverrides={"environment": [{"name": "AWS_BATCH_JOB_ID", "value": "forged"}]})
+    assert "containerOverrides.environment[1]" in message and "reserved" in message
+
+
+TASK_CASES = [
+    (_task(*[{"name": f"c{i}"} for i in range(11)]), "at most 10 containers"),
+    (_task({"name": "a"}, {"name": "b", "dependsOn": [{"containerName": "nope", "condition": "START"}]}),
+     "depends on container nope"),
+    (_task({"name": "a"}, {"name": "b", "dependsOn": [{"containerName": "a", "condition": "COMPLETE"}]}),
+     "COMPLETE condition can't be set on an essential container: a"),
+    (_task({"name": "a"}, {"name": "b", "dependsOn": [{"containerName": "a", "condition": "LATER"}]}),
+     "condition LATER is not valid"),
+]
+
+
+def test_ecs_task_rules(batch_client):
+    for ecs, fragment in TASK_CASES:
+        message = client_error(register, client=batch_client, name="task", ecsProperties=ecs)
+        assert fragment in message, (ecs, message)
+    # SUCCESS on a non-essential container is what sidecar set-ups use.
+    register(batch_client, "task", ecsProperties=_task(
+        {"name": "setup", "essential": False},
+        {"name": "main", "dependsOn": [{"containerName": "setup", "condition": "SUCCESS"}]}))
+
+
+def test_eks_container_names_are_unique(batch_client):
+    pod = {"containers": [{"name": "main", "image": "busybox"}], "initContainers": [{"name": "main", "image": "busybox"}]}
+    assert "unique name" in client_error(register, client=batch_client, name="pod", eksProperties={"podProperties": pod})

@@ -163,17 +163,12 @@ def test_sagemaker_queue_rules(batch_client):
     assert detail["serviceEnvironmentOrder"] == [{"order": 1, "serviceEnvironment": other_arn}]
 
 
-def test_container_jobs_are_refused_and_service_jobs_not_built(batch_client):
+def test_container_jobs_are_refused_there(batch_client):
     queue = service_queue(batch_client, create_env(batch_client)["serviceEnvironmentArn"])["jobQueueName"]
     definition = register(batch_client)["jobDefinitionArn"]
     assert client_error(batch_client.submit_job, jobName="j", jobQueue=queue, jobDefinition=definition) == \
         (f"jobQueue {queue} is a SAGEMAKER_TRAINING job queue: it takes service jobs (SubmitServiceJob), not "
          "container jobs")
-    with pytest.raises(Exception) as caught:
-        batch_client.submit_service_job(jobName="j", jobQueue=queue, serviceJobType="SAGEMAKER_TRAINING",
-                                        serviceRequestPayload="{}")
-    assert caught.value.response["Error"]["Code"] == "NotImplemented"
-    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
 
 
 class TestWithDwell:

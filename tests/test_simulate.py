@@ -11,7 +11,7 @@ import pytest
 
 from batchemu.config import Config
 from batchemu.executors.registry import create_executor
-from tests.conftest import describe, make_queue, register, unique, wait_for_status, wait_until
+from tests.conftest import describe, make_queue, register, submit, unique, wait_for_status, wait_until
 from tests.test_scheduling import max_overlap, wait_with_clock_ahead
 
 OOM = "OutOfMemoryError: Container killed due to memory usage"
@@ -29,11 +29,6 @@ def simulated(batch_client, command=None, *, environment: dict[str, str] | None 
         properties["environment"] = [{"name": k, "value": v} for k, v in environment.items()]
     return register(batch_client, command or ["true"], image="registry.invalid/nothing:1",
                     containerProperties=properties, **extra)
-
-
-def submit(batch_client, queue: dict, definition: dict, **extra) -> str:
-    return batch_client.submit_job(jobName=unique("job"), jobQueue=queue["name"],
-                                   jobDefinition=definition["jobDefinitionArn"], **extra)["jobId"]
 
 
 def env_override(**variables: str) -> dict:
@@ -156,23 +151,46 @@ def test_unknown_executor_is_refused_by_name():
 
 
 def test_simulated_runs_are_reported_once_and_stop_ends_them():
-    from batchemu.executors import ContainerSpec
+    from batchemu.executors import ContainerSpec, TaskSpec
+
+    def task(attempt: int, environment: dict) -> TaskSpec:
+        return TaskSpec(job_id="j", attempt=attempt, containers=[ContainerSpec(
+            image="i", command=["true"], environment=environment, vcpus=1, memory_mib=None, log_group="g",
+            log_stream="s")])
     executor = create_executor(Config(state=":memory:", executor="simulate", simulate_seconds=30))
     woken = []
     executor.set_listener(lambda: woken.append(1))
     try:
-        spec = ContainerSpec(job_id="j", attempt=1, image="i", command=["true"], environment={}, vcpus=1,
-                             memory_mib=None, log_group="g", log_stream="s")
-        run_id = executor.start(spec)
+        run_id = executor.start(task(1, {})).task_id
         assert executor.running() == {("j", 1): run_id}
         assert executor.collect_exits() == []
         executor.stop(run_id)
         assert woken and executor.running() == {}
         exits = executor.collect_exits()
-        assert [(e.job_id, e.attempt, e.exit_code) for e in exits] == [("j", 1, 143)]
+        assert [(e.job_id, e.attempt, e.main.exit_code) for e in exits] == [("j", 1, 143)]
         assert executor.collect_exits() == []
-        quick = executor.start(ContainerSpec(**{**spec.__dict__, "attempt": 2,
-                                                "environment": {"BATCHEMU_SIMULATE_SECONDS": "0"}}))
-        wait_until(lambda: [e.exit_code for e in executor.collect_exits() if e.container_id == quick] == [0], 5)
+        quick = executor.start(task(2, {"BATCHEMU_SIMULATE_SECONDS": "0"})).task_id
+        wait_until(lambda: [e.main.exit_code for e in executor.collect_exits() if e.task_id == quick] == [0], 5)
     finally:
         executor.close()
+
+
+def test_a_multi_node_job_runs_its_nodes_and_its_main_node_decides(batch_client, queue):
+    def node(exit_code: str, seconds: str) -> dict:
+        return {"image": "registry.invalid/nothing:1", "command": ["true"], "environment": [
+                    {"name": "BATCHEMU_SIMULATE_EXIT_CODE", "value": exit_code},
+                    {"name": "BATCHEMU_SIMULATE_SECONDS", "value": seconds}],
+                "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}]}
+    # Node 1 is the main node and outlasts the others; the inner range 2 wins for node 2.
+    definition = batch_client.register_job_definition(
+        jobDefinitionName=unique("mnp"), type="multinode", nodeProperties={
+            "numNodes": 3, "mainNode": 1, "nodeRangeProperties": [
+                {"targetNodes": "0:2", "container": node("0", "0")}, {"targetNodes": "1", "container": node("0", "2")},
+                {"targetNodes": "2", "container": node("4", "0")}]})
+    job_id = submit(batch_client, queue, definition)
+    parent = wait_for_status(batch_client, job_id, timeout=30)
+    assert parent["status"] == "SUCCEEDED"
+    nodes = [describe(batch_client, f"{job_id}#{i}") for i in range(3)]
+    assert [n["nodeDetails"]["isMainNode"] for n in nodes] == [False, True, False]
+    assert [(n["status"], n["container"]["exitCode"]) for n in nodes] == [
+        ("SUCCEEDED", 0), ("SUCCEEDED", 0), ("FAILED", 4)]

@@ -1,12 +1,15 @@
 """An executor without a container engine: every attempt "runs" for a while, then exits as its job asked.
 
-The scheduler cannot tell it from Docker: attempts are started, listed as running, stopped and reported
-once as exits. A run lasts `config.simulate_seconds` and exits 0 unless the job's environment (definition
-or overrides) says otherwise:
+The scheduler cannot tell it from Docker: tasks are started, listed as running, stopped and reported
+once as exits, every container of a task ending together. A run lasts `config.simulate_seconds` and exits
+0 unless the environment of the task's first container (definition or overrides) says otherwise:
 
     BATCHEMU_SIMULATE_SECONDS    how long this run takes
     BATCHEMU_SIMULATE_EXIT_CODE  its exit code
-    BATCHEMU_SIMULATE_REASON     an engine outcome named by AWS's container reason (see REASONS)
+    BATCHEMU_SIMULATE_REASON     an engine outcome named by AWS's container reason: OutOfMemoryError...,
+                                 Host EC2..., CannotPullContainerError: DETAIL, CannotCreateContainerError:
+                                 DETAIL, CannotStartContainerError: DETAIL (CannotInspectContainerError
+                                 counts as a start failure)
 
 One background thread wakes the scheduler when the next run is due to end; runs live in memory, so a
 restarted server finds its running jobs lost, as a host that went away.
@@ -25,7 +28,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from batchemu.config import Config
-from batchemu.executors import ContainerExit, ContainerSpec, ImagePullError, LogSink, faults
+from batchemu.executors import (
+    ContainerResult,
+    LogSink,
+    Outcome,
+    StartedTask,
+    StartFailure,
+    TaskExit,
+    TaskSpec,
+    faults,
+)
 
 log = logging.getLogger("batchemu.executors.simulate")
 
@@ -36,14 +48,14 @@ SIGTERM_EXIT = 143  # a stopped run ends as a process killed by SIGTERM
 OOM_EXIT = 137
 # BATCHEMU_SIMULATE_REASON prefixes and what the engine would have reported; anything else fails the start.
 OOM_PREFIX = "OutOfMemoryError"
-START_FAILURE_PREFIXES = ("CannotPullContainerError", "CannotStartContainerError", "CannotCreateContainerError",
-                          "CannotInspectContainerError")
+START_FAILURES = {"CannotPullContainerError": Outcome.PULL_FAILED, "CannotCreateContainerError": Outcome.CREATE_FAILED,
+                  "CannotStartContainerError": Outcome.START_FAILED,
+                  "CannotInspectContainerError": Outcome.START_FAILED}
 LOST_HOST_PREFIX = "Host EC2"
 
 
-class SimulatedStartError(ImagePullError):
-    """The job asked for a start failure; str() is its container reason (the scheduler treats it as a pull
-    or start failure alike)."""
+def _start_failure(detail: str) -> StartFailure:
+    return StartFailure(Outcome.START_FAILED, detail)
 
 
 @dataclass
@@ -51,11 +63,11 @@ class _Run:
     job_id: str
     attempt: int
     run_id: str
+    names: list[str]         # of the task's containers
     ends_at: float           # time.monotonic()
     started_at: int          # epoch ms
     exit_code: int | None
-    oom_killed: bool = False
-    error: str | None = None
+    outcome: Outcome = Outcome.EXITED
     ended: bool = False      # stopped, or past ends_at
     reported: bool = False
 
@@ -67,9 +79,9 @@ def _number(environment: dict[str, str], name: str, kind, default):
     try:
         value = kind(text.strip())
     except ValueError:
-        raise SimulatedStartError(f"CannotStartContainerError: {name}={text!r} is not a number") from None
+        raise _start_failure(f"{name}={text!r} is not a number") from None
     if isinstance(value, float) and not math.isfinite(value) or value < 0:
-        raise SimulatedStartError(f"CannotStartContainerError: {name}={text!r} must be a number >= 0")
+        raise _start_failure(f"{name}={text!r} must be a number >= 0")
     return value
 
 
@@ -93,43 +105,47 @@ class SimulatedExecutor:
     def status(self) -> tuple[bool, str]:
         return True, "simulated executor: attempts run without containers"
 
-    def start(self, spec: ContainerSpec) -> str:
-        if self._faults.take_pull_failure(spec.job_id):
-            raise SimulatedStartError(faults.pull_failure_reason(spec.image))
-        environment = spec.environment
+    def start(self, task: TaskSpec) -> StartedTask:
+        first = task.containers[0]
+        if self._faults.take_pull_failure(task.job_id):
+            raise StartFailure(Outcome.PULL_FAILED, faults.pull_failure_detail(first.image))
+        environment = first.environment
         seconds = _number(environment, SECONDS_VARIABLE, float, self.config.simulate_seconds)
         reason = (environment.get(REASON_VARIABLE) or "").strip()
         oom = reason.startswith(OOM_PREFIX)
         exit_code = _number(environment, EXIT_CODE_VARIABLE, int, OOM_EXIT if oom else 0)
-        error = None
-        if reason.startswith(START_FAILURE_PREFIXES):
-            raise SimulatedStartError(reason)
+        outcome = Outcome.OOM_KILLED if oom else Outcome.EXITED
+        prefix, _, detail = reason.partition(": ")
+        if prefix in START_FAILURES:
+            raise StartFailure(START_FAILURES[prefix], detail)
         if reason.startswith(LOST_HOST_PREFIX):
-            exit_code, error = None, reason
+            exit_code, outcome = None, Outcome.HOST_LOST
         elif reason and not oom:
-            raise SimulatedStartError(
-                f"CannotStartContainerError: {REASON_VARIABLE}={reason!r} is none of {OOM_PREFIX}..., "
-                f"{LOST_HOST_PREFIX}... or {', '.join(p + '...' for p in START_FAILURE_PREFIXES)}")
+            raise _start_failure(
+                f"{REASON_VARIABLE}={reason!r} is none of {OOM_PREFIX}..., "
+                f"{LOST_HOST_PREFIX}... or {', '.join(p + ': ...' for p in START_FAILURES)}")
         now = time.time()
-        run = _Run(job_id=spec.job_id, attempt=spec.attempt, run_id=f"simulated-{uuid.uuid4().hex}",
-                   ends_at=time.monotonic() + seconds, started_at=int(now * 1000), exit_code=exit_code,
-                   oom_killed=oom, error=error)
+        run = _Run(job_id=task.job_id, attempt=task.attempt, run_id=f"simulated-{uuid.uuid4().hex}",
+                   names=[c.name for c in task.containers], ends_at=time.monotonic() + seconds,
+                   started_at=int(now * 1000), exit_code=exit_code, outcome=outcome)
         with self._lock:
             self._runs[run.run_id] = run
             heapq.heappush(self._due, (run.ends_at, run.run_id))
             self._lock.notify_all()
-        self._ship(spec, run.started_at)
-        return run.run_id
+        for container in task.containers:
+            self._ship(container.image, container.command, container.log_group, container.log_stream,
+                       run.started_at)
+        return StartedTask(task_id=run.run_id)
 
-    def _ship(self, spec: ContainerSpec, at: int) -> None:
+    def _ship(self, image: str, command: list[str], group: str, stream: str, at: int) -> None:
         sink = self._sink
         if sink is None:
             return
-        line = f"simulated run of {spec.image} {shlex.join(spec.command)}".rstrip()
+        line = f"simulated run of {image} {shlex.join(command)}".rstrip()
         try:
-            sink(spec.log_group, spec.log_stream, [(at, line)])
+            sink(group, stream, [(at, line)])
         except Exception:
-            log.exception("log sink failed for %s", spec.log_stream)
+            log.exception("log sink failed for %s", stream)
 
     def _settle(self) -> None:
         """Mark runs past their end as ended (called with the lock held)."""
@@ -143,7 +159,7 @@ class SimulatedExecutor:
             self._settle()
             return {(run.job_id, run.attempt): run.run_id for run in self._runs.values() if not run.ended}
 
-    def collect_exits(self) -> list[ContainerExit]:
+    def collect_exits(self) -> list[TaskExit]:
         finished_at = int(time.time() * 1000)
         exits = []
         with self._lock:
@@ -153,32 +169,33 @@ class SimulatedExecutor:
                     del self._runs[run_id]  # handed out by the previous call
                 elif run.ended:
                     run.reported = True
-                    exits.append(ContainerExit(
-                        job_id=run.job_id, attempt=run.attempt, container_id=run_id, exit_code=run.exit_code,
-                        oom_killed=run.oom_killed, error=run.error, started_at=run.started_at,
-                        finished_at=max(finished_at, run.started_at)))
+                    results = [ContainerResult(name=name, outcome=run.outcome, exit_code=run.exit_code,
+                                               started_at=run.started_at,
+                                               finished_at=max(finished_at, run.started_at)) for name in run.names]
+                    exits.append(TaskExit(job_id=run.job_id, attempt=run.attempt, task_id=run_id,
+                                          containers=results))
         return exits
 
-    def stop(self, container_id: str, timeout: float = 10.0) -> None:
+    def stop(self, task_id: str, timeout: float = 10.0) -> None:
         with self._lock:
-            run = self._runs.get(container_id)
+            run = self._runs.get(task_id)
             if run is None or run.ended:
                 return
-            run.ended, run.exit_code, run.oom_killed, run.error = True, SIGTERM_EXIT, False, None
+            run.ended, run.exit_code, run.outcome = True, SIGTERM_EXIT, Outcome.EXITED
         self._notify()
 
-    def inject_fault(self, job_id: str, attempt: int, container_id: str | None, fault: str) -> None:
+    def inject_fault(self, job_id: str, attempt: int, task_id: str | None, fault: str) -> None:
         if fault == faults.PULL_FAILURE:
             self._faults.arm_pull_failure(job_id)
             return
         with self._lock:
-            run = self._runs.get(container_id or "")
+            run = self._runs.get(task_id or "")
             if run is None or run.ended:
                 raise faults.FaultRefused(f"attempt {attempt} of job {job_id} has ended already")
             run.ended = True
-            exit = ContainerExit(job_id=job_id, attempt=attempt, container_id=run.run_id, exit_code=None)
-            faults.apply(fault, exit)
-            run.exit_code, run.oom_killed, run.error = exit.exit_code, exit.oom_killed, exit.error
+            result = ContainerResult(name="", outcome=Outcome.EXITED)
+            faults.apply(fault, result)
+            run.exit_code, run.outcome = result.exit_code, result.outcome
         self._notify()
 
     def remove_all(self) -> None:

@@ -15,10 +15,18 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from batchemu import arrays, attempts, intents, scaling
+from batchemu import arrays, attempts, intents, multinode, scaling
 from batchemu import job_states as states
-from batchemu.executors import EngineUnavailable, ImagePullError
-from batchemu.scheduler import dependencies, on_host, placement, snapshot, usage
+from batchemu.executors import EngineUnavailable, StartFailure
+from batchemu.scheduler import (
+    dependencies,
+    on_host,
+    placement,
+    service_jobs,
+    service_placement,
+    snapshot,
+    usage,
+)
 from batchemu.service import compute_environments, job_queues, quota_shares, service_environments
 from batchemu.service.context import Context
 
@@ -95,6 +103,8 @@ class Scheduler:
             family.reconcile(self.ctx)
         with store.read() as tx:
             hosted = sum(tx.count_jobs(list(states.ON_HOST)).values())
+            hosted_service = tx.count_service_jobs(states.SERVICE_ON_HOST)
+            hosted += hosted_service
         running = None
         if hosted and self._engine_up() and time.monotonic() - self._last_vanished_check >= VANISHED_CHECK_EVERY:
             # Listed before exits are collected: a container missing from both is really gone.
@@ -116,13 +126,25 @@ class Scheduler:
             with store.transaction() as tx:
                 again |= on_host.progress(tx, self.ctx, clock, self._ready, self._is_busy,
                                           engine_up, running, work)
+                ended, nodes = multinode.progress(tx, self.ctx, clock())
+                again |= ended or bool(nodes)
+                work.start.extend(nodes)
+        if hosted_service:
+            engine_up = self._engine_up()
+            with store.transaction() as tx:
+                again |= service_jobs.progress(tx, self.ctx.config, clock(), self._ready, self._is_busy,
+                                               engine_up, running, work)
         with store.transaction() as tx:
             again |= arrays.roll_up(tx, clock(), self._ready)
             again |= dependencies.advance(tx, clock(), self._dwell_ms(), self._ready)
+            again |= service_jobs.advance(tx, clock(), self._ready)
         self._place(work)
+        self._place_service_jobs(work)
         scaling.reconcile(self.ctx, scaling.demand_by_compute_environment)
         for job_id in work.start:
             self._submit(job_id, self._start_container, job_id)
+        for job_id in work.start_service:
+            self._submit(job_id, self._start_training, job_id)
         for job_id, container_id in work.stop:
             self._submit(job_id, self._stop_container, job_id, container_id)
         if again:
@@ -184,15 +206,33 @@ class Scheduler:
                 job = tx.get_job(job_id)
                 if job is None or job["status"] != states.RUNNABLE or ce_arn not in ces:
                     continue  # cancelled (or its CE deleted) since the snapshot
-                attempts.begin_attempt(job, config, ces[ce_arn], now)
-                tx.insert_attempt(job_id, states.internal(job)["attempt"], ce_arn, now)
                 if job.get("statusReason", "").startswith(BLOCKED_CODES):
                     job.pop("statusReason")
                 states.internal(job)["jobQueueName"] = queue_names.get(queue_arn, "")
+                if multinode.is_parent(job):
+                    work.start.extend(multinode.begin(tx, config, job, ces[ce_arn], now))
+                else:
+                    attempts.begin_attempt(job, config, ces[ce_arn], now)
+                    tx.insert_attempt(job_id, states.internal(job)["attempt"], ce_arn, now)
+                    tx.ensure_log_stream(states.internal(job)["logGroup"], job["container"]["logStreamName"], now)
+                    work.start.append(job_id)
                 usage.attempt_began(tx, job)
-                tx.ensure_log_stream(states.internal(job)["logGroup"], job["container"]["logStreamName"], now)
                 tx.update_job(job)
-                work.start.append(job_id)
+
+    def _place_service_jobs(self, work: on_host.Work) -> None:
+        """RUNNABLE -> SCHEDULED for service jobs that fit their service environment and quota share, and
+        preemptions that make room; decided on a read snapshot, applied to jobs still as it saw them."""
+        now = self.ctx.clock()
+        with self.ctx.store.read() as tx:
+            queues, environments = service_jobs.snapshot(tx, lambda job: self._ready(job, now))
+        decision = service_placement.decide(queues, environments)
+        if decision.placements and not self._engine_up():
+            decision.placements = []
+        if decision.placements or decision.waiting or decision.preempt:
+            with self.ctx.store.transaction() as tx:
+                service_jobs.apply(tx, self.ctx.config, decision, now, work)
+        if decision.preempt:
+            self.notify()
 
     def _wait(self, tx, row, reason: str, now: int) -> None:
         """Give a waiting job its reason, and cancel it when a time limit action of its queue is due."""
@@ -252,25 +292,48 @@ class Scheduler:
             if job is None or job["status"] != states.STARTING:
                 return
             info = states.internal(job)
-            spec = attempts.container_spec(job, self.ctx.config, info.get("jobQueueName", ""))
+            network, environment = (multinode.node_environment(tx, job) if info.get("nodeIndex") is not None
+                                    else (None, None))
+            spec = attempts.task_spec(job, self.ctx.config, info.get("jobQueueName", ""), network=network,
+                                      environment=environment)
             attempt = info["attempt"]
-        outcome: dict = {}
+        outcome, address = self._launch(spec)
+        self._record_start(job_id, attempt, outcome,
+                           node_address=address if info.get("nodeIndex") is not None else None)
+
+    def _start_training(self, job_id: str) -> None:
+        attempt, spec, problem = service_jobs.start_spec(self.ctx.store, self.ctx.config, job_id)
+        if not attempt:
+            return
+        if spec is None:
+            self._record_start(job_id, attempt, {"phase": attempts.START_FAILED, "start_error": problem})
+        else:
+            self._record_start(job_id, attempt, self._launch(spec)[0])
+
+    def _launch(self, spec) -> tuple[dict, str | None]:
+        """The attempt's phase (and task id, or start error) after asking the engine to start the task, and
+        the task's address on its network."""
         try:
-            outcome = {"phase": attempts.STARTED, "container_id": self.executor.start(spec)}
-        except ImagePullError as exc:
-            outcome = {"phase": attempts.START_FAILED, "start_error": str(exc)}
+            started = self.executor.start(spec)
+            return {"phase": attempts.STARTED, "container_id": started.task_id}, started.address
+        except StartFailure as exc:
+            return {"phase": attempts.START_FAILED, "start_error": attempts.start_error(exc)}, None
         except EngineUnavailable:
-            outcome = {"phase": attempts.REQUEUED}
+            return {"phase": attempts.REQUEUED}, None
         except Exception as exc:  # noqa: BLE001 - any engine refusal is CannotStartContainerError, as AWS says
-            outcome = {"phase": attempts.START_FAILED, "start_error": f"CannotStartContainerError: {exc}"}
+            return {"phase": attempts.START_FAILED, "start_error": f"CannotStartContainerError: {exc}"}, None
+
+    def _record_start(self, job_id: str, attempt: int, outcome: dict, node_address: str | None = None) -> None:
         with self.ctx.store.transaction() as tx:
             row = tx.get_attempt(job_id, attempt)
             if row is None or not attempts.can_move(row, outcome["phase"]):
                 return  # ended meanwhile (terminated before the container was created)
             tx.update_attempt(job_id, attempt, **outcome)
+            if node_address:
+                multinode.started(tx, tx.get_job(job_id), node_address)
 
-    def _stop_container(self, job_id: str, container_id: str) -> None:
-        self.executor.stop(container_id, timeout=STOP_TIMEOUT)
+    def _stop_container(self, job_id: str, task_id: str) -> None:
+        self.executor.stop(task_id, timeout=STOP_TIMEOUT)
 
     def _ship_logs(self, group: str, stream: str, events: list[tuple[int, str]]) -> None:
         if not events:

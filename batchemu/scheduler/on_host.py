@@ -22,18 +22,18 @@ class Work:
     """Engine calls one pass asks for (made after its transaction, never inside it)."""
 
     start: list[str] = field(default_factory=list)                   # job ids
-    stop: list[tuple[str, str]] = field(default_factory=list)        # (job id, container id)
+    start_service: list[str] = field(default_factory=list)           # service job ids
+    stop: list[tuple[str, str]] = field(default_factory=list)        # (job id, task id)
 
 
 def record_exits(tx: Tx, exits) -> None:
-    """Store each reported container exit on its attempt (never on a finished or another attempt)."""
+    """Store each reported task exit on its attempt (never on a finished or another attempt)."""
     for exit in exits:
         attempt = tx.get_attempt(exit.job_id, exit.attempt)
         if attempt is None or not attempts.can_move(attempt, attempts.EXITED):
             continue
-        tx.update_attempt(exit.job_id, exit.attempt, phase=attempts.EXITED, exit_code=exit.exit_code,
-                          oom_killed=int(exit.oom_killed), engine_error=exit.error,
-                          container_id=attempt["container_id"] or exit.container_id)
+        tx.update_attempt(exit.job_id, exit.attempt, phase=attempts.EXITED, **attempts.exit_fields(exit),
+                          container_id=attempt["container_id"] or exit.task_id)
 
 
 def progress(tx: Tx, ctx, now_of, ready, busy, engine_up: bool, running: tuple[set, int] | None,
@@ -41,8 +41,8 @@ def progress(tx: Tx, ctx, now_of, ready, busy, engine_up: bool, running: tuple[s
     """One step for every job on a host; whether one left the host (capacity freed)."""
     freed = False
     for _, job in tx.query_jobs({}, statuses=list(states.ON_HOST)):
-        if busy(job["jobId"]):
-            continue
+        if busy(job["jobId"]) or job.get("nodeProperties"):
+            continue  # a multi-node parent runs no task of its own (batchemu.multinode)
         now = now_of()
         info = states.internal(job)
         attempt = tx.get_attempt(job["jobId"], info.get("attempt", 0))
@@ -59,10 +59,7 @@ def progress(tx: Tx, ctx, now_of, ready, busy, engine_up: bool, running: tuple[s
         except Exception:  # one job's fault must not stop the pass for the others; it is tried again
             log.exception("progress of job %s failed", job["jobId"])
             continue
-        if changes.pop("_delete", False):
-            tx.delete_attempt(attempt["job_id"], attempt["attempt"])
-        elif changes:
-            tx.update_attempt(attempt["job_id"], attempt["attempt"], **changes)
+        save_attempt(tx, attempt, changes)
         if (job["status"], len(job.get("attempts") or []), repr(info), job.get("startedAt")) != before:
             if job["status"] not in states.ON_HOST:
                 usage.attempt_ended(tx, ctx, job, now)
@@ -71,7 +68,15 @@ def progress(tx: Tx, ctx, now_of, ready, busy, engine_up: bool, running: tuple[s
     return freed
 
 
-def _stop(job: dict, attempt: dict, changes: dict, now: int, work: Work) -> None:
+def save_attempt(tx: Tx, attempt: dict, changes: dict) -> None:
+    """Store what a pass changed on an attempt (`_delete`: a requeued attempt that never happened)."""
+    if changes.pop("_delete", False):
+        tx.delete_attempt(attempt["job_id"], attempt["attempt"])
+    elif changes:
+        tx.update_attempt(attempt["job_id"], attempt["attempt"], **changes)
+
+
+def request_stop(job: dict, attempt: dict, changes: dict, now: int, work: Work) -> None:
     """Ask for a stop, again when an earlier one has not taken effect (the engine was busy or down)."""
     if now - (attempt.get("stop_sent_at") or -RESTOP_MS) >= RESTOP_MS:
         changes["stop_sent_at"] = now
@@ -95,7 +100,7 @@ def _starting(job: dict, info: dict, attempt: dict, changes: dict, now: int, rea
         _finish(job, attempt, changes, now, exit_code=None, reason=reason, status_reason=status_reason)
     elif phase in (attempts.STARTED, attempts.EXITED):
         if info.get("terminateReason") and phase == attempts.STARTED:
-            _stop(job, attempt, changes, now, work)
+            request_stop(job, attempt, changes, now, work)
         if ready(job, now):
             states.transition(job, states.RUNNING, now)
             job["startedAt"] = now
@@ -118,7 +123,7 @@ def _running(job: dict, info: dict, attempt: dict, changes: dict, now: int, read
         changes["timed_out"] = 1
         attempt = {**attempt, "timed_out": 1}
     if info.get("terminateReason") or attempt.get("timed_out"):
-        _stop(job, attempt, changes, now, work)
+        request_stop(job, attempt, changes, now, work)
     elif (running is not None and states.entered_at(job) < running[1] - VANISHED_GRACE_MS
           and (job["jobId"], info.get("attempt")) not in running[0]):
         # Neither running nor reported stopped: the engine lost it (restart, manual removal).

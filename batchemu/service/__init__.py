@@ -14,6 +14,7 @@ from batchemu.service import (
     quota_shares,
     scheduling_policies,
     service_environments,
+    service_jobs,
     tags,
 )
 from batchemu.service.context import Context
@@ -28,6 +29,7 @@ HANDLERS: dict[str, Handler] = {
     **consumable_resources.OPERATIONS,
     **service_environments.OPERATIONS,
     **quota_shares.OPERATIONS,
+    **service_jobs.OPERATIONS,
     **tags.OPERATIONS,
     **jobs.OPERATIONS,
     **job_listing.OPERATIONS,

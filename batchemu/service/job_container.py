@@ -10,6 +10,9 @@ REF = re.compile(r"Ref::([A-Za-z0-9_\-]+)")
 
 DEFAULT_VCPUS = 1.0
 
+# AWS Batch sets its own variables under this prefix and refuses it in definitions and overrides (job_env_vars.html).
+RESERVED_ENVIRONMENT_PREFIX = "AWS_BATCH"
+
 
 def substitute_parameters(command: list[str], parameters: dict[str, str]) -> list[str]:
     """Replace `Ref::name` placeholders that name a known parameter; unknown ones stay as written."""
@@ -18,12 +21,17 @@ def substitute_parameters(command: list[str], parameters: dict[str, str]) -> lis
     return [one(arg) for arg in command]
 
 
-def check_environment(environment: list[dict], where: str) -> None:
-    """A container's variables are set by name: an entry without one (the model allows it) is refused."""
+def check_environment(environment: list[dict], where: str, field: str = "environment") -> None:
+    """A container's variables are set by name: an entry without one (the model allows it) is refused, and so is
+    a name under AWS Batch's protected prefix."""
     for index, item in enumerate(environment, 1):
-        if not item.get("name"):
-            raise ClientException(f"{where}.environment[{index}] has no name: every environment variable "
+        name = item.get("name")
+        if not name:
+            raise ClientException(f"{where}.{field}[{index}] has no name: every environment variable "
                                   "needs a name")
+        if name.startswith(RESERVED_ENVIRONMENT_PREFIX):
+            raise ClientException(f"{where}.{field}[{index}]: environment variable {name} is not allowed: names "
+                                  f"starting with {RESERVED_ENVIRONMENT_PREFIX} are reserved for AWS Batch")
 
 
 def _merge_by_key(base: list[dict], overrides: list[dict], key: str) -> list[dict]:

@@ -36,6 +36,8 @@ FARGATE_MEMORY = {
     Decimal(16): set(range(32768, 122881, 8192)),
     Decimal(32): {61440, 122880, 249856},
 }
+MAX_TASK_CONTAINERS = 10
+TASK_DEPENDENCY_CONDITIONS = ("START", "COMPLETE", "SUCCESS")
 FARGATE_LOG_DRIVERS = ("awslogs", "splunk", "awsfirelens")
 FARGATE_UNSUPPORTED_LINUX = ("devices", "maxSwap", "sharedMemorySize", "swappiness", "tmpfs")
 # Lists AWS returns as [] in containerProperties when they were not given.
@@ -194,21 +196,52 @@ def _check_ecs_properties(ecs: dict, *, fargate: bool) -> dict:
     names = [c.get("name") for c in containers]
     if len(containers) > 1 and (None in names or len(set(names)) != len(names)):
         raise _invalid("Each container of a multi-container job must have a unique name.")
-    for container in containers:
+    if len(containers) > MAX_TASK_CONTAINERS:
+        raise _invalid(f"taskProperties can contain at most {MAX_TASK_CONTAINERS} containers.")
+    essential = {c.get("name") for c in containers if c.get("essential", True)}
+    for index, container in enumerate(containers):
         _resources({"resourceRequirements": container.get("resourceRequirements")}, fargate=fargate)
-    if not any(c.get("essential", True) for c in containers):
+        check_environment(container.get("environment") or [], f"ecsProperties.taskProperties[0].containers[{index}]")
+        for dependency in container.get("dependsOn") or []:
+            _check_task_dependency(dependency, container, names, essential)
+    if not essential:
         raise _invalid("At least one container must be essential.")
     return copy.deepcopy(ecs)
+
+
+def _check_task_dependency(dependency: dict, container: dict, names: list, essential: set) -> None:
+    target, condition = dependency.get("containerName"), dependency.get("condition")
+    if target not in names or target == container.get("name"):
+        raise _invalid(f"Container {container.get('name')} depends on container {target}, which is not another "
+                       "container of the task.")
+    if condition not in TASK_DEPENDENCY_CONDITIONS:
+        raise _invalid(f"dependsOn condition {condition} is not valid; valid conditions are "
+                       f"{', '.join(TASK_DEPENDENCY_CONDITIONS)}.")
+    if condition in ("COMPLETE", "SUCCESS") and target in essential:
+        raise _invalid(f"The {condition} condition can't be set on an essential container: {target}.")
 
 
 def _check_eks_properties(eks: dict) -> dict:
     pod = eks.get("podProperties") or {}
     if not pod.get("containers"):
         raise _invalid("eksProperties.podProperties.containers must contain at least one container.")
+    for kind in ("containers", "initContainers"):
+        containers = pod.get(kind) or []
+        if len(containers) > MAX_TASK_CONTAINERS:
+            raise _invalid(f"podProperties.{kind} can contain at most {MAX_TASK_CONTAINERS} containers.")
+        for index, container in enumerate(containers):
+            check_environment(container.get("env") or [], f"eksProperties.podProperties.{kind}[{index}]", "env")
+    names = [c.get("name") or "Default" for kind in ("initContainers", "containers") for c in pod.get(kind) or []]
+    if len(set(names)) != len(names):
+        raise _invalid("Each container of a pod must have a unique name.")
     return copy.deepcopy(eks)
 
 
-def _node_range(target: str, num_nodes: int) -> tuple[int, int]:
+MAX_NODES = 1000  # nodes of one multi-node job (multi-node-parallel-jobs.html)
+
+
+def node_bounds(target: str, num_nodes: int) -> tuple[int, int]:
+    """(low, high) of a targetNodes range: `a:b` inclusive, `:b` from 0, `a:` to the last node."""
     start, sep, end = target.partition(":")
     try:
         low = int(start) if start else 0
@@ -222,8 +255,8 @@ def _node_range(target: str, num_nodes: int) -> tuple[int, int]:
 
 def _check_node_properties(nodes: dict) -> dict:
     num_nodes, main_node = nodes["numNodes"], nodes["mainNode"]
-    if num_nodes < 1:
-        raise _invalid("numNodes must be at least 1.")
+    if not 1 <= num_nodes <= MAX_NODES:
+        raise _invalid(f"numNodes must be between 1 and {MAX_NODES}.")
     if not 0 <= main_node < num_nodes:
         raise _invalid("mainNode must be less than numNodes.")
     ranges = nodes["nodeRangeProperties"]
@@ -232,7 +265,7 @@ def _check_node_properties(nodes: dict) -> dict:
     nodes = copy.deepcopy(nodes)
     covered: set[int] = set()
     for node_range in nodes["nodeRangeProperties"]:
-        low, high = _node_range(node_range["targetNodes"], num_nodes)
+        low, high = node_bounds(node_range["targetNodes"], num_nodes)
         covered.update(range(low, high + 1))
         given = [k for k in ("container", "ecsProperties", "eksProperties") if node_range.get(k) is not None]
         if len(given) != 1:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from batchemu import job_states as states
-from batchemu.errors import ClientException, NotBuiltError
+from batchemu.errors import ClientException
 from batchemu.protocol.serializer import Serialized
-from batchemu.scheduler import placement, snapshot
+from batchemu.scheduler import placement, service_jobs, service_placement, snapshot
 from batchemu.service import job_queues
 from batchemu.service.context import Context
 from batchemu.service.pagination import decode_token, encode_token, page_size
@@ -24,16 +24,17 @@ def _epoch_ms(name: str, value: str) -> int:
             f"The value of filter {name} must be a number of milliseconds since the epoch, not {value}") from None
 
 
-def _filter_arguments(filters: list[dict]) -> dict:
+def filter_arguments(filters: list[dict], allowed: tuple[str, ...] = FILTERS) -> dict:
+    """Keyword arguments of a store query for a ListJobs (or ListServiceJobs) filter list."""
     if len(filters) > 1:
         raise ClientException("Only one filter can be used at a time")
     if not filters:
         return {}
     name, values = filters[0].get("name"), filters[0].get("values") or []
     if not name:
-        raise ClientException(f"A filter needs a name: one of {', '.join(FILTERS)}")
-    if name not in FILTERS:
-        raise ClientException(f"Invalid filter name {name}: must be one of {', '.join(FILTERS)}")
+        raise ClientException(f"A filter needs a name: one of {', '.join(allowed)}")
+    if name not in allowed:
+        raise ClientException(f"Invalid filter name {name}: must be one of {', '.join(allowed)}")
     if len(values) != 1:
         raise ClientException(f"Filter {name} takes exactly one value")
     value = values[0]
@@ -46,6 +47,8 @@ def _filter_arguments(filters: list[dict]) -> dict:
         return {"definition": value}
     if name == "SHARE_IDENTIFIER":
         return {"share": value}
+    if name == "QUOTA_SHARE_NAME":
+        return {"quota_share": value}
     if name == "BEFORE_CREATED_AT":
         return {"created_before": _epoch_ms(name, value)}
     return {"created_after": _epoch_ms(name, value)}
@@ -57,7 +60,7 @@ def list_jobs(ctx: Context, request: dict) -> dict:
         raise ClientException("Exactly one of jobQueue, arrayJobId or multiNodeJobId must be specified")
     limit = page_size(request.get("maxResults"), default=1000, limit=1000)
     after = decode_token(request.get("nextToken"))
-    filters = _filter_arguments(request.get("filters") or [])
+    filters = filter_arguments(request.get("filters") or [])
     share = filters.pop("share", None)
     with ctx.store.read() as tx:
         if request.get("jobQueue"):
@@ -72,9 +75,11 @@ def list_jobs(ctx: Context, request: dict) -> dict:
                 raise ClientException(f"Job {request['arrayJobId']} does not exist or is not an array job")
             where = {"parent_id": parent["job_id"]}
         else:
-            if tx.get_row(request["multiNodeJobId"]) is None:
-                raise ClientException(f"Job {request['multiNodeJobId']} does not exist")
-            raise NotBuiltError("ListJobs of multi-node children")
+            parent = tx.get_job(request["multiNodeJobId"])
+            if parent is None or not parent.get("nodeProperties"):
+                raise ClientException(f"Job {request['multiNodeJobId']} does not exist or is not a multi-node "
+                                      "parallel job")
+            where = {"parent_id": parent["jobId"]}
         if share is not None:
             where["share_identifier"] = share
         # With a filter, jobStatus is ignored and the newest jobs come first (AWS ListJobs documentation);
@@ -90,12 +95,30 @@ def list_jobs(ctx: Context, request: dict) -> dict:
     return Serialized((body + "}").encode())
 
 
+def _service_queue_snapshot(ctx: Context, tx, queue: dict, now: int) -> dict:
+    """GetJobQueueSnapshot of a SAGEMAKER_TRAINING queue: its RUNNABLE service jobs in dispatch order, and the
+    instances its scheduled, starting and running jobs hold."""
+    queues, _ = service_jobs.snapshot(tx, lambda job: True)
+    view = next((q for q in queues if q.arn == queue["jobQueueArn"]), None)
+    order = service_placement.dispatch_order(view)[:SNAPSHOT_SIZE] if view else []
+    jobs = [tx.get_service_job(job.job_id) for job in order]
+    in_use = sum(job.instances for job in view.running) if view else 0
+    return {
+        "frontOfQueue": {"jobs": [{"jobArn": job["jobArn"], "earliestTimeAtPosition": states.entered_at(job)}
+                                  for job in jobs], "lastUpdatedAt": now},
+        "queueUtilization": {"totalCapacityUsage": [{"capacityUnit": "NUM_INSTANCES", "quantity": float(in_use)}],
+                             "lastUpdatedAt": now},
+    }
+
+
 def get_job_queue_snapshot(ctx: Context, request: dict) -> dict:
     now = ctx.clock()
     with ctx.store.read() as tx:
         queue = job_queues.job_queue(tx, request["jobQueue"])
         if queue is None:
             raise ClientException(f"jobQueue {request['jobQueue']} does not exist")
+        if queue.get("jobQueueType") == job_queues.SAGEMAKER_TRAINING:
+            return _service_queue_snapshot(ctx, tx, queue, now)
         arn = queue["jobQueueArn"]
         view, rows = snapshot.build(tx, ctx.config, now, only_queue=arn, scan=SNAPSHOT_SIZE)
         order = placement.dispatch_order(view.queues[0])[:SNAPSHOT_SIZE] if view.queues else []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from batchemu.errors import ClientException
+from batchemu.scheduler import service_jobs
 from batchemu.service import compute_environments, lookup, service_environments
 from batchemu.service.context import Context
 from batchemu.store import Tx
@@ -223,9 +224,11 @@ def describe_job_queues(ctx: Context, request: dict) -> dict:
                                 arn_key="jobQueueArn", limit_max=MAX_DESCRIBE)
 
 
-def _terminate_jobs(tx: Tx, queue: dict) -> bool:
+def _terminate_jobs(tx: Tx, queue: dict, now: int) -> bool:
     """Record terminate on the unfinished jobs of a deleted queue, as AWS does; whether any newly were."""
-    return tx.set_intent("job_queue_arn = ? AND is_terminated = 0 AND (intent IS NULL OR intent != 'terminate')",
+    service = [service_jobs.terminate(tx, job, QUEUE_DELETED, now) for _, job in tx.query_service_jobs(
+        queue_arn=queue["jobQueueArn"], statuses=list(lookup.SERVICE_UNFINISHED), limit=10_000)]
+    return any(service) | tx.set_intent("job_queue_arn = ? AND is_terminated = 0 AND (intent IS NULL OR intent != 'terminate')",
                          (queue["jobQueueArn"],), "terminate", QUEUE_DELETED) > 0
 
 
@@ -238,7 +241,7 @@ def reconcile(ctx: Context) -> None:
         for _, doc in tx.list_resources(KIND):
             if doc["status"] == "DELETING":
                 if lookup.settled(ctx, doc):
-                    terminated = _terminate_jobs(tx, doc) or terminated
+                    terminated = _terminate_jobs(tx, doc, now) or terminated
                 if lookup.queue_deletion_due(ctx, tx, doc):
                     tx.delete_resource(doc["jobQueueArn"])
             elif doc["status"] in lookup.TRANSIENT and lookup.settled(ctx, doc):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from batchemu import arrays, intents
+from batchemu import arrays, intents, multinode
 from batchemu import job_states as states
 from batchemu.errors import ClientException, NotBuiltError
 from batchemu.protocol.serializer import Serialized
@@ -114,20 +114,27 @@ def _check_share(tx, queue: dict, request: dict) -> None:
                               "share scheduling policy.")
 
 
-def submit_job(ctx: Context, request: dict) -> dict:
-    name = request["jobName"]
+def check_job_name(name: str) -> None:
+    """AWS's rule for the jobName of SubmitJob and SubmitServiceJob."""
     if not JOB_NAME.fullmatch(name):
         raise ClientException(
             "jobName must be 1-128 characters long, start with a letter or number, and contain only "
             "letters, numbers, hyphens (-) and underscores (_)")
+
+
+def submit_job(ctx: Context, request: dict) -> dict:
+    name = request["jobName"]
+    check_job_name(name)
     # An empty arrayProperties (no size) submits an ordinary job.
     array_size = (request.get("arrayProperties") or {}).get("size")
     if array_size is not None and not arrays.MIN_SIZE <= array_size <= arrays.MAX_SIZE:
         raise ClientException(f"Array job size must be between {arrays.MIN_SIZE} and {arrays.MAX_SIZE}, "
                               f"got {array_size}")
-    for unsupported in ("nodeOverrides", "eksPropertiesOverride", "ecsPropertiesOverride"):
+    for unsupported in ("eksPropertiesOverride", "ecsPropertiesOverride"):
         if request.get(unsupported) is not None:
             raise NotBuiltError(f"SubmitJob with {unsupported}")
+    if request.get("containerOverrides") is not None and request.get("nodeOverrides") is not None:
+        raise ClientException("Container overrides and node overrides are mutually exclusive, only one can be set.")
     timeout = (request.get("timeout") or {}).get("attemptDurationSeconds")
     if timeout is not None and timeout < MIN_TIMEOUT:
         raise ClientException("The minimum value for the timeout is 60 seconds.")
@@ -146,9 +153,12 @@ def submit_job(ctx: Context, request: dict) -> dict:
         definition = job_definitions.resolve_job_definition(tx, ctx, request["jobDefinition"])
         if definition is None or definition.get("status") != "ACTIVE":
             raise ClientException(f"jobDefinition {request['jobDefinition']} does not exist or is INACTIVE")
-        if definition.get("type") == "multinode" or definition.get("nodeProperties"):
-            raise NotBuiltError("SubmitJob of a multinode job definition")
-        if not definition.get("containerProperties"):
+        multi_node = definition.get("type") == "multinode" or bool(definition.get("nodeProperties"))
+        if multi_node and array_size is not None:
+            raise ClientException("Array properties are not supported for multi-node parallel jobs.")
+        if not multi_node and request.get("nodeOverrides") is not None:
+            raise ClientException("Node overrides can only be specified for multi-node parallel jobs.")
+        if not multi_node and not definition.get("containerProperties"):
             raise NotBuiltError("SubmitJob of an ecsProperties or eksProperties job definition")
         # A definition registered before the server denied host access is refused when used.
         host_access.check(definition, ctx.config)
@@ -156,8 +166,14 @@ def submit_job(ctx: Context, request: dict) -> dict:
         _check_share(tx, queue, request)
         depends_on = _check_dependencies(tx, request.get("dependsOn") or [], array_size)
         parameters = {**(definition.get("parameters") or {}), **(request.get("parameters") or {})}
-        container = resolve_container(definition["containerProperties"],
-                                      request.get("containerOverrides") or {}, parameters)
+        if multi_node:
+            node_properties = multinode.resolve(definition["nodeProperties"], request.get("nodeOverrides"),
+                                                parameters)
+            container, held = None, multinode.totals(node_properties)
+        else:
+            container = resolve_container(definition["containerProperties"],
+                                          request.get("containerOverrides") or {}, parameters)
+            held = {"vcpus": vcpus_of(container), "memoryMib": memory_mib_of(container), "gpus": gpus_of(container)}
         consumable_properties = request.get("consumableResourcePropertiesOverride") or definition.get(
             "consumableResourceProperties")
         job_id = str(uuid.uuid4())
@@ -170,7 +186,6 @@ def submit_job(ctx: Context, request: dict) -> dict:
             "createdAt": now,
             "jobDefinition": definition["jobDefinitionArn"],
             "parameters": parameters,
-            "container": container,
             "dependsOn": depends_on,
             "attempts": [],
             "tags": request.get("tags") or {},
@@ -179,15 +194,17 @@ def submit_job(ctx: Context, request: dict) -> dict:
             "isTerminated": False,
             "batchemu": {
                 "transitions": [[states.SUBMITTED, now]],
-                "vcpus": vcpus_of(container),
-                "memoryMib": memory_mib_of(container),
-                "gpus": gpus_of(container),
+                **held,
                 "platform": _platform(definition),
                 "definitionName": definition["jobDefinitionName"],
                 "consumables": _consumables(tx, ctx, consumable_properties),
                 "attempt": 0,
             },
         }
+        if multi_node:
+            job["nodeProperties"] = node_properties
+        else:
+            job["container"] = container
         for key, source in (("retryStrategy", "retryStrategy"), ("timeout", "timeout")):
             value = request.get(source) or definition.get(source)
             if value:

@@ -10,6 +10,7 @@ from batchemu.store import Tx
 
 JOB_QUEUE_KIND = "job-queue"
 UNFINISHED = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
+SERVICE_UNFINISHED = (*UNFINISHED, "SCHEDULED")
 
 # Statuses a resource passes through on its way to VALID (or out of the store, for DELETING).
 TRANSIENT = ("CREATING", "UPDATING", "DELETING")
@@ -85,7 +86,8 @@ def queue_deletion_due(ctx: Context, tx: Tx, queue: dict) -> bool:
     still unfinished (AWS terminates a deleted queue's jobs before the queue goes)."""
     return (queue["status"] == "DELETING" and settled(ctx, queue)
             and not tx.query_jobs({"job_queue_arn": queue["jobQueueArn"]}, statuses=list(UNFINISHED), limit=1,
-                                  rows_only=True))
+                                  rows_only=True)
+            and not tx.count_service_jobs(SERVICE_UNFINISHED, queue["jobQueueArn"]))
 
 
 def queues_using(ctx: Context, tx: Tx, compute_environment_arn: str) -> bool:

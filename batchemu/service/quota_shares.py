@@ -4,7 +4,7 @@ ListQuotaShares, with the CREATING/UPDATING/DELETING lifecycle that `reconcile` 
 
 A stored quota share is its `DescribeQuotaShare` output in wire form plus "batchemu" bookkeeping. Its ARN,
 `job-queue/<queue>/quota-share/<name>`, is our inference: AWS documents none, and names are unique per
-queue only. Capacity accounting, borrowing and preemption belong to service jobs, which are not built yet.
+queue only. Capacity accounting, borrowing and preemption are the scheduler's (batchemu.scheduler.service_placement).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from batchemu.errors import ClientException
+from batchemu.scheduler import service_jobs
 from batchemu.service import job_queues, lookup, service_environments
 from batchemu.service.context import Context
 from batchemu.service.pagination import decode_token, encode_token, page_size
@@ -25,6 +26,7 @@ MAX_CAPACITY_LIMITS = 5
 MAX_LIST = 100
 LEND_AND_BORROW = "LEND_AND_BORROW"
 UNLIMITED_BORROW = -1
+SHARE_DELETED = "Quota share deleted"  # our wording: AWS documents that a deleted share's jobs are terminated
 
 
 def _quota_share(tx: Tx, arn: str) -> dict:
@@ -168,12 +170,16 @@ def list_quota_shares(ctx: Context, request: dict) -> dict:
 
 
 def reconcile(ctx: Context) -> None:
-    """Finish due transitions: CREATING/UPDATING become VALID, DELETING leaves the store; the shares of a
-    job queue that has left the store go with it."""
+    """Finish due transitions: CREATING/UPDATING become VALID, DELETING leaves the store once its unfinished
+    service jobs are terminated; the shares of a job queue that has left the store go with it."""
     with ctx.store.transaction() as tx:
         for _, doc in tx.list_resources(KIND):
             if tx.get_resource(lookup.JOB_QUEUE_KIND, doc["jobQueueArn"]) is None:
                 tx.delete_resource(doc["quotaShareArn"])
+            elif doc["status"] == "DELETING" and lookup.settled(ctx, doc):
+                for _, job in tx.query_service_jobs(queue_arn=doc["jobQueueArn"], quota_share=doc["quotaShareName"],
+                                                    statuses=list(lookup.SERVICE_UNFINISHED), limit=10_000):
+                    service_jobs.terminate(tx, job, SHARE_DELETED, ctx.clock())
     lookup.settle(ctx, KIND, "quotaShareArn", "quotaShareName")
 
 

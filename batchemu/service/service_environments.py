@@ -4,7 +4,7 @@ DescribeServiceEnvironments and their status lifecycle.
 A stored service environment is its `ServiceEnvironmentDetail` in wire form, plus our bookkeeping under
 "batchemu" (which the output shape drops). Handlers set CREATING, UPDATING or DELETING; `reconcile`,
 called by the scheduler on every pass, moves them on to VALID or out of the store, as for compute
-environments. Service jobs, which would run against this capacity, are not built yet.
+environments. Service jobs run against this capacity (batchemu.scheduler.service_placement).
 """
 
 from __future__ import annotations

@@ -1,0 +1,508 @@
+"""Runs tasks as containers on the local Docker Engine through the docker SDK: the lifecycle.
+
+A task's containers are all created by start(), which starts what can start at once; collect_exits()
+then carries each task on from what the engine shows (batchemu.executors.tasks.step) and reports it once
+it is over. Two background threads: the die-event follower (events.py) and the log pump (logs.py).
+Containers, task volumes and task networks carry labels (job, attempt, instance, task), so a restarted
+server adopts its tasks and removes what finished ones left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.utils import parse_repository_tag
+
+from batchemu.config import Config
+from batchemu.executors import (
+    LABEL_JOB_ID,
+    ContainerResult,
+    ContainerSpec,
+    EngineUnavailable,
+    LogSink,
+    Outcome,
+    StartedTask,
+    StartFailure,
+    TaskExit,
+    TaskSpec,
+    faults,
+    images,
+    tasks,
+)
+from batchemu.executors.docker import arguments as create
+from batchemu.executors.docker.engine import (
+    LABEL_CONTAINER,
+    LABEL_DEPENDS_ON,
+    LABEL_ESSENTIAL,
+    LABEL_INDEX,
+    LABEL_INIT,
+    LABEL_LOG_GROUP,
+    LABEL_LOG_STREAM,
+    LABEL_NETWORK,
+    LABEL_TASK,
+    UNREACHABLE,
+    Engine,
+    attempt_key,
+    container_name,
+    daemon_said,
+    epoch_ms,
+    explain,
+    network_name,
+    remove_container_quietly,
+    task_name,
+    task_of,
+)
+from batchemu.executors.docker.events import DieEvents
+from batchemu.executors.docker.logs import LogPump
+
+__all__ = ["LABEL_LOG_GROUP", "LABEL_LOG_STREAM", "LABEL_NETWORK", "LABEL_TASK", "DockerExecutor"]
+
+log = logging.getLogger("batchemu.executors.docker")
+
+LIVE_STATES = ("running", "paused", "restarting")
+
+
+class DockerExecutor:
+    """The Executor of batchemu.executors on the Docker Engine of DOCKER_HOST (or the local socket)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._engine = Engine(config)
+        self._lock = threading.Lock()  # guards the sets below
+        self._reported: set[str] = set()   # tasks handed out (their containers removed on the next call)
+        self._removing: set[str] = set()   # tasks being removed on the removal pool
+        self._starting: set[str] = set()   # tasks inside start()
+        self._stopping_tasks: set[str] = set()  # tasks whose containers are being stopped
+        self._networks_in_use: dict[str, int] = {}  # network group -> starts under way that join it
+        self._removals = ThreadPoolExecutor(max_workers=2, thread_name_prefix="batchemu-docker-rm")
+        self._host_cpus: int | None = None
+        self._swept = False   # idle task networks left by an earlier server removed on the first collect
+        self._faults = faults.FaultBook()
+        self._stopping = threading.Event()
+        self._logs = LogPump(self._engine, self._stopping)
+        self._events = DieEvents(self._engine, self._stopping, self._logs.exited)
+        for thread in (self._events.thread, self._logs.thread):
+            thread.start()
+
+    def status(self) -> tuple[bool, str]:
+        try:
+            client = self._engine.client()
+            version = client.api.version()
+        except EngineUnavailable as exc:
+            return False, str(exc)
+        except UNREACHABLE as exc:
+            return False, str(self._engine.unreachable(exc))
+        except DockerException as exc:
+            return False, f"Docker Engine error: {exc}"
+        return True, f"Docker Engine {version.get('Version')} (API {client.api.api_version})"
+
+    # -- starting ---------------------------------------------------------------------------------------
+
+    def start(self, task: TaskSpec) -> StartedTask:
+        client = self._engine.client()
+        if self._faults.take_pull_failure(task.job_id):
+            raise StartFailure(Outcome.PULL_FAILED, faults.pull_failure_detail(task.containers[0].image))
+        task_id = task_name(task.job_id, task.attempt)
+        with self._lock:
+            self._starting.add(task_id)
+            if task.network:
+                self._networks_in_use[task.network] = self._networks_in_use.get(task.network, 0) + 1
+        failed = True
+        try:
+            started = self._start(client, task, task_id)
+            failed = False
+            return started
+        except UNREACHABLE as exc:
+            raise self._engine.unreachable(exc) from exc
+        finally:
+            with self._lock:
+                self._starting.discard(task_id)
+                if task.network:
+                    self._networks_in_use[task.network] -= 1
+                    if not self._networks_in_use[task.network]:
+                        del self._networks_in_use[task.network]
+            if failed and task.network:
+                self._remove_idle_networks(client)  # nothing of a task that did not start stays behind
+
+    def _start(self, client: docker.DockerClient, task: TaskSpec, task_id: str) -> StartedTask:
+        network, gateway = (self._ensure_network(client, task.network) if task.network
+                            else (self.config.network or "host", None))
+        volumes = {name: self._ensure_volume(client, task_id, name) for name in create.shared_volumes(task)}
+        created: dict[str, tuple[str, str]] = {}   # name -> (container id, status)
+        try:
+            for container in task.containers:
+                image = self._resolve_image(client, container)
+                labels = create.labels_of(task, container, task_id, self._engine.own_labels())
+                arguments = create.create_arguments(task, container, labels, network=network, gateway=gateway,
+                                                    host_cpus=self._cpu_count(client), task_volumes=volumes)
+                created[container.name] = self._create(client, task, task_id, container, image, arguments)
+                self._logs.track(created[container.name][0], labels)
+            if all(status == "created" for _, status in created.values()):
+                seen = [tasks.Seen(c.name, tasks.PENDING, essential=c.essential, init=c.init,
+                                   depends_on=list(c.depends_on)) for c in task.containers]
+                for name in tasks.step(seen).start:
+                    self._start_container(client, created[name][0], name)
+        except StartFailure:
+            self._remove_task(client, task_id, [cid for cid, _ in created.values()])
+            raise
+        address = None
+        if task.network:
+            first = created[task.containers[0].name][0]
+            networks = client.api.inspect_container(first)["NetworkSettings"]["Networks"] or {}
+            address = (networks.get(network) or {}).get("IPAddress") or None
+        log.debug("started task %s of job %s attempt %d", task_id, task.job_id, task.attempt)
+        return StartedTask(task_id=task_id, address=address)
+
+    def _ensure_network(self, client: docker.DockerClient, group: str) -> tuple[str, str | None]:
+        """(name, gateway address on the host) of the group's task network, made if absent."""
+        name = network_name(group)
+        if not client.api.networks(names=[name]):
+            try:
+                client.api.create_network(name, driver="bridge", check_duplicate=True,
+                                          labels={**self._engine.own_labels(), LABEL_NETWORK: group})
+            except APIError as exc:
+                if exc.status_code != 409:  # made meanwhile by another node of the job
+                    raise StartFailure(Outcome.CREATE_FAILED, daemon_said(exc)) from exc
+        try:
+            configs = (client.api.inspect_network(name).get("IPAM") or {}).get("Config") or []
+        except NotFound as exc:
+            raise StartFailure(Outcome.CREATE_FAILED, f"network {name} was removed meanwhile") from exc
+        gateway = next((c["Gateway"] for c in configs if c.get("Gateway") and ":" not in c["Gateway"]), None)
+        return name, gateway
+
+    def _ensure_volume(self, client: docker.DockerClient, task_id: str, volume: str) -> str:
+        name = container_name(task_id, f"volume-{volume}")
+        try:
+            client.api.create_volume(name, labels={**self._engine.own_labels(), LABEL_TASK: task_id})
+        except APIError as exc:
+            raise StartFailure(Outcome.CREATE_FAILED, daemon_said(exc)) from exc
+        return name
+
+    def _resolve_image(self, client: docker.DockerClient, container: ContainerSpec) -> str:
+        """The local image to run for the container's `image` (batchemu.executors.images), pulled if need be."""
+        *local_only, last = images.candidates(container.image, self.config.image_map)
+        for candidate in local_only:
+            if self._present(client, candidate, container.name):
+                log.debug("image %s runs as the local %s", container.image, candidate)
+                return candidate
+        if self._present(client, last, container.name):
+            return last
+        repository, tag = parse_repository_tag(last)
+        log.info("pulling image %s", last)
+        try:
+            for progress in client.api.pull(repository, tag=tag or "latest", stream=True, decode=True):
+                if isinstance(progress, dict) and progress.get("error"):
+                    raise StartFailure(Outcome.PULL_FAILED, progress["error"], container.name)
+        except APIError as exc:
+            raise StartFailure(Outcome.PULL_FAILED, daemon_said(exc), container.name) from exc
+        return last
+
+    @staticmethod
+    def _present(client: docker.DockerClient, image: str, name: str) -> bool:
+        try:
+            client.images.get(image)
+            return True
+        except (ImageNotFound, NotFound):
+            return False
+        except APIError as exc:
+            raise StartFailure(Outcome.PULL_FAILED, daemon_said(exc), name) from exc
+
+    def _create(self, client: docker.DockerClient, task: TaskSpec, task_id: str, container: ContainerSpec,
+                image: str, arguments: dict) -> tuple[str, str]:
+        name = container_name(task_id, container.name)
+        try:
+            return client.containers.create(image, name=name, **arguments).id, "created"
+        except APIError as exc:
+            if exc.status_code != 409:
+                raise StartFailure(Outcome.CREATE_FAILED, daemon_said(exc), container.name) from exc
+            # The attempt's container exists already (a start that timed out, a restart): carry on with it.
+            existing = client.containers.get(name)
+            if attempt_key(existing.labels) != (task.job_id, task.attempt):
+                raise StartFailure(Outcome.CREATE_FAILED, daemon_said(exc), container.name) from exc
+            return existing.id, existing.status
+
+    def _start_container(self, client: docker.DockerClient, container_id: str, name: str) -> None:
+        try:
+            client.api.start(container_id)
+        except APIError as exc:
+            raise StartFailure(Outcome.START_FAILED, daemon_said(exc), name) from exc
+
+    def _cpu_count(self, client: docker.DockerClient) -> int:
+        if self._host_cpus is None:
+            self._host_cpus = int(client.info().get("NCPU") or 1)
+        return self._host_cpus
+
+    # -- state of our tasks -----------------------------------------------------------------------------
+
+    def _list(self, client: docker.DockerClient, *extra: str, **filters) -> dict[str, list[dict]]:
+        """task id -> container summaries of this server's containers."""
+        summaries = client.api.containers(all=True, filters={"label": self._engine.label_filters(*extra), **filters})
+        out: dict[str, list[dict]] = {}
+        for summary in summaries:
+            labels = summary.get("Labels") or {}
+            if attempt_key(labels) is not None:
+                out.setdefault(task_of(labels, summary["Id"]), []).append(summary)
+        return out
+
+    def running(self) -> dict[tuple[str, int], str]:
+        """Tasks with a container that runs or is still to start. Raises EngineUnavailable rather than
+        answer "none" when the engine cannot be asked."""
+        client = self._engine.client()
+        try:
+            listed = self._list(client)
+        except UNREACHABLE as exc:
+            raise self._engine.unreachable(exc) from exc
+        with self._lock:
+            reported = set(self._reported)
+        return {attempt_key(members[0]["Labels"]): task_id for task_id, members in listed.items()
+                if task_id not in reported and any(m.get("State") in (*LIVE_STATES, "created") for m in members)}
+
+    def collect_exits(self) -> list[TaskExit]:
+        """Tasks reported by an earlier call are removed now (in the background), once the scheduler has
+        recorded them; the others are carried on, and reported when over."""
+        client = self._engine.client()
+        try:
+            listed = self._list(client)
+            exits = []
+            with self._lock:
+                reported, starting = set(self._reported), set(self._starting)
+            for task_id, members in listed.items():
+                if task_id in reported:
+                    if not self.config.keep_containers:
+                        self._remove_later(task_id, [m["Id"] for m in members])
+                    continue
+                states = {m.get("State") for m in members}
+                if task_id in starting or states == {"created"} or states <= set(LIVE_STATES):
+                    # Being started (or left mid-start by a server that died, which the restarted scheduler
+                    # resumes by name), or running: nothing to do.
+                    continue
+                exit = self._advance(client, task_id, members)
+                if exit is not None:
+                    exits.append(exit)
+            if not self._swept:
+                self._swept = True
+                self._remove_idle_networks(client)
+            with self._lock:
+                # Forget tasks the engine no longer lists (removed), so the set stays small.
+                self._reported &= set(listed)
+                self._reported |= {e.task_id for e in exits}
+            return exits
+        except UNREACHABLE as exc:
+            raise self._engine.unreachable(exc) from exc
+
+    def _advance(self, client: docker.DockerClient, task_id: str, members: list[dict]) -> TaskExit | None:
+        """Start what may start, stop what must stop; the task's exit once it is over."""
+        containers = []
+        for member in members:
+            try:
+                containers.append(client.api.inspect_container(member["Id"]))
+            except NotFound:
+                return None  # removed under us (remove_all): nothing to report
+        containers.sort(key=lambda attrs: int((attrs["Config"]["Labels"] or {}).get(LABEL_INDEX) or 0))
+        seen = [_seen(attrs) for attrs in containers]
+        step = tasks.step(seen)
+        ids = {s.name: attrs["Id"] for s, attrs in zip(seen, containers)}
+        for name in step.start:
+            try:
+                self._start_container(client, ids[name], name)
+            except StartFailure as exc:
+                log.info("container %s of task %s did not start: %s", name, task_id, exc)
+        if step.stop:
+            self._stop_later(task_id, [ids[s.name] for s in seen if s.state == tasks.RUNNING])
+        if not step.over:
+            return None
+        key = attempt_key(containers[0]["Config"]["Labels"])
+        results = []
+        for attrs, view in zip(containers, seen):
+            results.append(_result(attrs, view, never=view.name in step.never))
+            self._logs.ship_final_lines(client, attrs["Id"], attrs["Config"]["Labels"] or {})
+        return self._faults.settle(TaskExit(job_id=key[0], attempt=key[1], task_id=task_id, containers=results))
+
+    def _stop_later(self, task_id: str, container_ids: list[str]) -> None:
+        with self._lock:
+            if task_id in self._stopping_tasks or not container_ids:
+                return
+            self._stopping_tasks.add(task_id)
+
+        def stop() -> None:
+            try:
+                for container_id in container_ids:
+                    self._stop_container(container_id, 10.0)
+            finally:
+                with self._lock:
+                    self._stopping_tasks.discard(task_id)
+        try:
+            self._removals.submit(stop)
+        except RuntimeError:  # closing
+            with self._lock:
+                self._stopping_tasks.discard(task_id)
+
+    def _remove_later(self, task_id: str, container_ids: list[str]) -> None:
+        """Remove a reported task on the removal pool, so the scheduler's pass does not wait for it."""
+        with self._lock:
+            if task_id in self._removing:
+                return
+            self._removing.add(task_id)
+
+        def remove() -> None:
+            try:
+                self._remove_task(self._engine.client(), task_id, container_ids)
+            finally:
+                with self._lock:
+                    self._removing.discard(task_id)
+        try:
+            self._removals.submit(remove)
+        except RuntimeError:  # closing: the next server's pass removes it
+            with self._lock:
+                self._removing.discard(task_id)
+
+    def _remove_task(self, client: docker.DockerClient, task_id: str, container_ids: list[str]) -> None:
+        """The task's containers, then its volumes, then task networks left without containers."""
+        for container_id in container_ids:
+            self._logs.forget(container_id)
+            remove_container_quietly(client, container_id)
+        try:
+            for volume in (client.api.volumes(filters={"label": f"{LABEL_TASK}={task_id}"}) or {}).get("Volumes") or []:
+                client.api.remove_volume(volume["Name"], force=True)
+        except (DockerException, *UNREACHABLE) as exc:
+            log.warning("could not remove the volumes of task %s: %s", task_id, exc)
+        self._remove_idle_networks(client)
+
+    def _remove_idle_networks(self, client: docker.DockerClient) -> None:
+        """Task networks no container is attached to and no start is about to join."""
+        try:
+            networks = client.api.networks(filters={"label": self._engine.label_filters()})
+            for network in networks:
+                group = (network.get("Labels") or {}).get(LABEL_NETWORK)
+                with self._lock:
+                    if group in self._networks_in_use:
+                        continue
+                    if client.api.inspect_network(network["Id"]).get("Containers"):
+                        continue
+                    try:
+                        client.api.remove_network(network["Id"])
+                    except NotFound:
+                        pass
+                    except APIError as exc:  # a container joined meanwhile
+                        log.debug("task network %s stays: %s", network.get("Name"), explain(exc))
+        except (DockerException, *UNREACHABLE) as exc:
+            log.warning("could not remove idle task networks: %s", exc)
+
+    def stop(self, task_id: str, timeout: float = 10.0) -> None:
+        """A task already gone is fine; an engine that refuses is logged (the exit is what counts)."""
+        client = self._engine.client()
+        try:
+            members = self._members(client, task_id)
+        except UNREACHABLE as exc:
+            raise self._engine.unreachable(exc) from exc
+        for container_id in members:
+            self._stop_container(container_id, timeout)
+
+    def _members(self, client: docker.DockerClient, task_id: str) -> list[str]:
+        return [m["Id"] for m in self._list(client).get(task_id, [])]
+
+    def _stop_container(self, container_id: str, timeout: float) -> None:
+        client = self._engine.client()
+        try:
+            client.api.stop(container_id, timeout=max(0, math.ceil(timeout)))
+        except NotFound:
+            pass
+        except UNREACHABLE as exc:
+            raise self._engine.unreachable(exc) from exc
+        except APIError as exc:
+            log.warning("could not stop container %s: %s", container_id[:12], explain(exc))
+
+    def inject_fault(self, job_id: str, attempt: int, task_id: str | None, fault: str) -> None:
+        """Kill the task's containers (SIGKILL, as a host that vanishes) and report the fault's outcome."""
+        if fault == faults.PULL_FAILURE:
+            self._faults.arm_pull_failure(job_id)
+            return
+        client = self._engine.client()
+        try:
+            members = self._list(client, f"{LABEL_JOB_ID}={job_id}", status=list(LIVE_STATES)).get(task_id or "", [])
+        except UNREACHABLE as exc:
+            raise self._engine.unreachable(exc) from exc
+        if not members:
+            raise faults.FaultRefused(f"attempt {attempt} of job {job_id} has ended already")
+        self._faults.mark(task_id, fault)
+        killed = 0
+        for member in members:
+            try:
+                client.api.kill(member["Id"])
+                killed += 1
+            except (NotFound, APIError):
+                continue  # ended meanwhile
+        if not killed:
+            self._faults.unmark(task_id)
+            raise faults.FaultRefused(f"attempt {attempt} of job {job_id} has ended already")
+
+    def remove_all(self) -> None:
+        try:
+            client = self._engine.client()
+            listed = self._list(client)
+        except (EngineUnavailable, DockerException, *UNREACHABLE) as exc:
+            log.warning("could not list containers to remove: %s", exc)
+            return
+        for task_id, members in listed.items():
+            self._remove_task(client, task_id, [m["Id"] for m in members])
+        self._remove_idle_networks(client)
+
+    def set_listener(self, on_event) -> None:
+        self._events.listener = on_event
+
+    def set_log_sink(self, sink: LogSink) -> None:
+        self._logs.sink = sink
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._removals.shutdown(wait=True)
+        self._events.close()
+        for thread in (self._events.thread, self._logs.thread):
+            if thread is not threading.current_thread():
+                thread.join(timeout=5)
+
+
+def _seen(attrs: dict) -> tasks.Seen:
+    """A container as batchemu.executors.tasks reads it, from its inspection."""
+    labels = attrs.get("Config", {}).get("Labels") or {}
+    state = attrs.get("State", {})
+    status = state.get("Status")
+    started = epoch_ms(state.get("StartedAt")) is not None
+    if state.get("Error") and not started:
+        phase = tasks.FAILED_TO_START
+    elif status == "created":
+        phase = tasks.PENDING
+    elif status in LIVE_STATES:
+        phase = tasks.RUNNING
+    else:
+        phase = tasks.EXITED
+    depends_on = [tuple(d) for d in json.loads(labels.get(LABEL_DEPENDS_ON) or "[]")]
+    return tasks.Seen(name=labels.get(LABEL_CONTAINER) or "default", state=phase, exit_code=state.get("ExitCode"),
+                      essential=labels.get(LABEL_ESSENTIAL, "1") == "1", init=LABEL_INIT in labels,
+                      depends_on=depends_on)
+
+
+def _result(attrs: dict, seen: tasks.Seen, *, never: bool) -> ContainerResult:
+    state = attrs.get("State", {})
+    result = ContainerResult(name=seen.name, outcome=Outcome.EXITED, essential=seen.essential,
+                             container_id=attrs["Id"], started_at=epoch_ms(state.get("StartedAt")),
+                             finished_at=epoch_ms(state.get("FinishedAt")))
+    if seen.state == tasks.FAILED_TO_START:
+        result.outcome, result.detail = Outcome.START_FAILED, f"Error response from daemon: {state['Error']}"
+        result.started_at = result.finished_at = None
+    elif never or seen.state == tasks.PENDING:
+        result.outcome, result.started_at, result.finished_at = Outcome.NOT_STARTED, None, None
+    else:
+        result.exit_code = state.get("ExitCode")
+        if result.started_at is not None and result.finished_at is not None:
+            # The engine stamps StartedAt after the process runs: a quick one can "finish" before it started.
+            result.finished_at = max(result.finished_at, result.started_at)
+        if state.get("OOMKilled"):
+            result.outcome = Outcome.OOM_KILLED
+    return result

@@ -1,0 +1,182 @@
+"""The log pump: new stdout/stderr lines of every container of ours, shipped to the log sink every
+LOG_POLL_SECONDS under the container's own stream (from its labels, so adopted containers ship on)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import docker
+from docker.errors import DockerException, NotFound
+
+from batchemu.executors import EngineUnavailable, LogSink
+from batchemu.executors.docker.engine import (
+    LABEL_LOG_GROUP,
+    LABEL_LOG_STREAM,
+    UNREACHABLE,
+    Engine,
+    parse_timestamp_ns,
+)
+
+log = logging.getLogger("batchemu.executors.docker")
+
+LOG_POLL_SECONDS = 0.2
+DISCOVER_SECONDS = 2.0     # how often the pump looks for running containers it was not told about
+RECONNECT_SECONDS = 1.0
+LOG_PAGE = 1000            # new lines asked per read; a full page means more wait, so everything is read
+# Docker stamps a line before it takes the log file's lock, so stdout and stderr lines can land slightly
+# out of timestamp order: each read goes back this far and skips the lines already shipped.
+LOG_OVERLAP_NS = 500_000_000
+LIVE_STATES = ["running", "paused"]
+
+
+@dataclass
+class _LogCursor:
+    """How far the output of one container has been shipped."""
+
+    container_id: str
+    log_group: str
+    log_stream: str
+    last_ns: int = 0
+    # (timestamp ns, raw line) of lines shipped within LOG_OVERLAP_NS of last_ns, to skip them on re-read.
+    recent: list[tuple[int, bytes]] = field(default_factory=list)
+    exited: bool = False   # a die event was seen: one more read gets every line
+    drained: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+# (client, id, since seconds or None, tail) -> (timestamp ns, raw line) of each stdout/stderr message
+FrameReader = Callable[[docker.DockerClient, str, "float | None", "int | str"], Iterator[tuple[int, bytes]]]
+
+
+class LogPump:
+    """Cursors over the output of engine objects (containers by default). Another engine's executor passes
+    its own `frames` reader (Swarm: service logs) and `discover=False` when it tracks its objects itself."""
+
+    def __init__(self, engine: Engine, stopping: threading.Event, *, frames: FrameReader | None = None,
+                 discover: bool = True, name: str = "batchemu-docker-logs") -> None:
+        self._engine = engine
+        self._stopping = stopping
+        self._frames: FrameReader = frames or _log_frames
+        self._discovers = discover
+        self._lock = threading.Lock()
+        self._cursors: dict[str, _LogCursor] = {}
+        self.sink: LogSink | None = None
+        self.thread = threading.Thread(target=self._pump, name=name, daemon=True)
+
+    def track(self, container_id: str, labels: dict) -> _LogCursor | None:
+        group, stream = labels.get(LABEL_LOG_GROUP), labels.get(LABEL_LOG_STREAM)
+        if not group or not stream:
+            return None
+        with self._lock:
+            cursor = self._cursors.get(container_id)
+            if cursor is None:
+                cursor = self._cursors[container_id] = _LogCursor(container_id, group, stream)
+            return cursor
+
+    def forget(self, container_id: str) -> None:
+        with self._lock:
+            self._cursors.pop(container_id, None)
+
+    def exited(self, container_id: str) -> None:
+        """A die event: the next read is the last one."""
+        with self._lock:
+            cursor = self._cursors.get(container_id)
+        if cursor is not None:
+            cursor.exited = True
+
+    def _discover(self, client: docker.DockerClient) -> None:
+        for summary in client.api.containers(filters={"label": self._engine.label_filters(), "status": LIVE_STATES}):
+            self.track(summary["Id"], summary.get("Labels") or {})
+
+    def _pump(self) -> None:
+        next_discovery = 0.0
+        while not self._stopping.wait(LOG_POLL_SECONDS):
+            if self.sink is None:
+                continue
+            try:
+                client = self._engine.client()
+                if self._discovers and time.monotonic() >= next_discovery:
+                    next_discovery = time.monotonic() + DISCOVER_SECONDS
+                    self._discover(client)
+                with self._lock:
+                    cursors = [c for c in self._cursors.values() if not c.drained]
+                for cursor in cursors:
+                    self._ship_new_lines(client, cursor)
+            except (EngineUnavailable, *UNREACHABLE):
+                self._stopping.wait(RECONNECT_SECONDS)
+            except Exception:
+                log.exception("log pump pass failed")
+
+    def ship_final_lines(self, client: docker.DockerClient, container_id: str, labels: dict) -> None:
+        cursor = self.track(container_id, labels)
+        if cursor is not None:
+            # Read again even after the pump's last read: the engine may have flushed lines since.
+            with cursor.lock:
+                cursor.exited, cursor.drained = True, False
+            try:
+                self._ship_new_lines(client, cursor)
+            except DockerException as exc:
+                log.warning("could not read the last output of container %s: %s", container_id[:12], exc)
+        self.forget(container_id)
+
+    def _ship_new_lines(self, client: docker.DockerClient, cursor: _LogCursor) -> None:
+        sink = self.sink
+        if sink is None:
+            return
+        with cursor.lock:
+            if cursor.drained:
+                return
+            exited = cursor.exited  # read before the logs: that read then holds every line
+            try:
+                lines = self._read_new_lines(client, cursor)
+            except NotFound:
+                cursor.drained = True
+                self.forget(cursor.container_id)
+                return
+            if lines:
+                try:
+                    sink(cursor.log_group, cursor.log_stream, lines)
+                except Exception:
+                    log.exception("log sink failed for %s", cursor.log_stream)
+            cursor.drained = exited
+
+    def _read_new_lines(self, client: docker.DockerClient, cursor: _LogCursor) -> list[tuple[int, str]]:
+        window_start = max(cursor.last_ns - LOG_OVERLAP_NS, 0)
+        since = (window_start // 1000) / 1e6 if window_start else None
+        page = LOG_PAGE + len(cursor.recent)
+        frames = list(self._frames(client, cursor.container_id, since, page))
+        if len(frames) >= page:
+            frames = list(self._frames(client, cursor.container_id, since, "all"))
+        already = Counter(cursor.recent)
+        lines: list[tuple[int, str]] = []
+        for stamp, raw in frames:
+            if stamp < window_start:
+                continue
+            if already[(stamp, raw)]:
+                already[(stamp, raw)] -= 1
+                continue
+            cursor.recent.append((stamp, raw))
+            cursor.last_ns = max(cursor.last_ns, stamp)
+            text = raw.decode("utf-8", errors="replace").rstrip("\n")
+            if text:  # CloudWatch Logs has no empty events
+                lines.append((stamp // 1_000_000, text))
+        floor = cursor.last_ns - LOG_OVERLAP_NS
+        cursor.recent = [entry for entry in cursor.recent if entry[0] >= floor]
+        lines.sort(key=lambda line: line[0])  # stdout and stderr can land a little out of order
+        return lines
+
+
+def _log_frames(client: docker.DockerClient, container_id: str, since: float | None,
+                tail: int | str) -> Iterator[tuple[int, bytes]]:
+    """(timestamp ns, line) of each stdout/stderr message; one multiplexed frame is one message."""
+    for frame in client.api.logs(container_id, stdout=True, stderr=True, timestamps=True, stream=True,
+                                 follow=False, since=since, tail=tail):
+        stamp, _, raw = frame.partition(b" ")
+        ns = parse_timestamp_ns(stamp.decode("ascii", errors="replace"))
+        if ns is not None:
+            yield ns, raw

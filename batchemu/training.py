@@ -1,0 +1,210 @@
+"""The SageMaker training container contract on the local engine: a service job's CreateTrainingJob payload
+becomes one container started with `train`, whose /opt/ml folders live on the host.
+
+    /opt/ml/input/config/   hyperparameters.json (values as strings), resourceconfig.json, inputdataconfig.json
+    /opt/ml/input/data/<c>/ each File-mode channel, read-only, from a local folder
+    /opt/ml/model/          <output>/<TrainingJobName>/output/model/ on the host (SageMaker would tar it to S3)
+    /opt/ml/output/         the attempt's folder; its `failure` file becomes the job's statusReason
+    /opt/ml/output/data/    <output>/<TrainingJobName>/output/data/
+
+A channel's `file://` URI names a host folder; an `s3://` URI is read in the folder that the server's S3 map
+(`--s3-map`) gives its longest matching prefix, else under `<training root>/s3/<bucket>/<key>`; the
+S3OutputPath is resolved the same way (no S3OutputPath: `<training root>/models`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from batchemu.config import Config
+from batchemu.errors import ClientException
+from batchemu.executors import ContainerSpec, TaskSpec
+
+PAYLOAD_MAX = 10 * 1024  # bytes of serviceRequestPayload (AWS Batch service limits)
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+ROOT = "/opt/ml"
+HOST = "algo-1"
+FAILURE_MAX = 1024
+TRAINING_JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+INPUT_MODES = ("File", "FastFile")  # FastFile reads like File here: the folder is mounted either way
+
+
+class TrainingError(Exception):
+    """A payload SageMaker would take at submit but not run; str() is the attempt's statusReason."""
+
+
+def parse_payload(text: str) -> dict:
+    """The CreateTrainingJob request of a SubmitServiceJob; Batch reads it (its InstanceCount is the capacity
+    the job takes), so text that is not a JSON object is refused at submit."""
+    if len(text.encode()) > PAYLOAD_MAX:
+        raise ClientException(f"serviceRequestPayload must be at most {PAYLOAD_MAX} bytes, got {len(text.encode())}")
+    try:
+        payload = json.loads(text)
+    except ValueError as exc:
+        raise ClientException(f"serviceRequestPayload is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise ClientException("serviceRequestPayload must be a JSON object: a SageMaker CreateTrainingJob request")
+    return payload
+
+
+def _null(path: str) -> str:
+    return (f"ValidationException: 1 validation error detected: Value null at '{path}' failed to satisfy "
+            "constraint: Member must not be null")
+
+
+def validation_error(payload: dict) -> str | None:
+    """SageMaker's CreateTrainingJob refusal of the payload, in its words, or None when it would run."""
+    name = payload.get("TrainingJobName")
+    if name is None:
+        return _null("trainingJobName")
+    if not isinstance(name, str) or not TRAINING_JOB_NAME.fullmatch(name):
+        return (f"ValidationException: 1 validation error detected: Value '{name}' at 'trainingJobName' failed "
+                "to satisfy constraint: Member must satisfy regular expression pattern: "
+                "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+    algorithm = payload.get("AlgorithmSpecification")
+    if not isinstance(algorithm, dict) or not algorithm.get("TrainingImage"):
+        return _null("algorithmSpecification.trainingImage")
+    resources = payload.get("ResourceConfig")
+    if not isinstance(resources, dict):
+        return _null("resourceConfig")
+    if not isinstance(resources.get("InstanceCount"), int) or resources["InstanceCount"] < 1:
+        return ("ValidationException: 1 validation error detected: Value at 'resourceConfig.instanceCount' failed "
+                "to satisfy constraint: Member must have value greater than or equal to 1")
+    if not resources.get("InstanceType"):
+        return _null("resourceConfig.instanceType")
+    if not isinstance(payload.get("StoppingCondition"), dict):
+        return _null("stoppingCondition")
+    if not isinstance(payload.get("HyperParameters", {}), dict):
+        return "ValidationException: HyperParameters must be a map of strings"
+    return None
+
+
+def instances(payload: dict) -> tuple[int, str]:
+    """(InstanceCount, InstanceType) the job asks for: the capacity it holds while scheduled or running."""
+    resources = payload.get("ResourceConfig") if isinstance(payload.get("ResourceConfig"), dict) else {}
+    count = resources.get("InstanceCount")
+    return (count if isinstance(count, int) and count >= 1 else 1), str(resources.get("InstanceType") or "")
+
+
+def training_job_arn(config: Config, name: str) -> str:
+    return f"arn:aws:sagemaker:{config.region}:{config.account_id}:training-job/{name.lower()}"
+
+
+def max_runtime_ms(payload: dict) -> int | None:
+    condition = payload.get("StoppingCondition")
+    seconds = condition.get("MaxRuntimeInSeconds") if isinstance(condition, dict) else None
+    return int(seconds * 1000) if isinstance(seconds, (int, float)) and seconds > 0 else None
+
+
+def local_path(uri: str, config: Config) -> Path:
+    """The host path of a `file://` or `s3://` URI (see the module docstring); TrainingError otherwise."""
+    if uri.startswith("file://"):
+        return Path(uri[len("file://"):])
+    if uri.startswith("s3://"):
+        def under(prefix: str) -> bool:
+            return uri == prefix.rstrip("/") or uri.startswith(prefix.rstrip("/") + "/")
+        prefixes = sorted(filter(under, config.s3_map), key=len, reverse=True)
+        if prefixes:
+            return Path(config.s3_map[prefixes[0]]) / uri[len(prefixes[0].rstrip("/")):].lstrip("/")
+        return Path(config.training_root) / "s3" / uri[len("s3://"):]
+    raise TrainingError(f"ClientError: {uri} is neither an s3:// nor a file:// URI")
+
+
+def attempt_dir(config: Config, job_id: str, attempt: int) -> Path:
+    return Path(config.training_root) / "jobs" / job_id / f"attempt-{attempt}"
+
+
+def output_dir(config: Config, payload: dict) -> Path:
+    """<output>/<TrainingJobName>/output: where the model and output data of the job land on the host."""
+    uri = (payload.get("OutputDataConfig") or {}).get("S3OutputPath")
+    base = local_path(uri, config) if uri else Path(config.training_root) / "models"
+    return base / payload["TrainingJobName"] / "output"
+
+
+def _string(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _channels(payload: dict, config: Config) -> tuple[dict, list[tuple[Path, str]]]:
+    """inputdataconfig.json and (host path, container path) of each channel."""
+    default_mode = (payload.get("AlgorithmSpecification") or {}).get("TrainingInputMode") or "File"
+    described, mounts = {}, []
+    for channel in payload.get("InputDataConfig") or []:
+        name = channel.get("ChannelName", "")
+        mode = channel.get("InputMode") or default_mode
+        if mode not in INPUT_MODES:
+            raise TrainingError(f"ClientError: channel {name}: input mode {mode} is not supported locally, use File")
+        source = (channel.get("DataSource") or {}).get("S3DataSource") or {}
+        if not source.get("S3Uri"):
+            raise TrainingError(f"ClientError: channel {name} needs DataSource.S3DataSource.S3Uri (an s3:// or "
+                                "file:// URI); other data sources are not supported locally")
+        path = local_path(source["S3Uri"], config)
+        if not path.exists():
+            raise TrainingError(f"ClientError: Data download failed: channel {name}: {source['S3Uri']} is the "
+                                f"local path {path}, which does not exist")
+        target = f"{ROOT}/input/data/{name}"
+        mounts.append((path, f"{target}/{path.name}" if path.is_file() else target))
+        described[name] = {"TrainingInputMode": mode,
+                           "S3DistributionType": source.get("S3DataDistributionType", "FullyReplicated"),
+                           "RecordWrapperType": channel.get("RecordWrapperType", "None"),
+                           **({"ContentType": channel["ContentType"]} if channel.get("ContentType") else {})}
+    return described, mounts
+
+
+def task_spec(job: dict, payload: dict, attempt: int, config: Config, log_stream: str) -> TaskSpec:
+    """The one-container task of one attempt, after writing its /opt/ml/input/config files; TrainingError when a
+    channel or the output cannot be mapped to local folders."""
+    name = payload["TrainingJobName"]
+    instance_type = instances(payload)[1]
+    channels, mounts = _channels(payload, config)
+    here = attempt_dir(config, job["jobId"], attempt)
+    out = output_dir(config, payload)
+    for folder in (here / "input" / "config", here / "output", out / "model", out / "data"):
+        folder.mkdir(parents=True, exist_ok=True)
+    failure = here / "output" / "failure"
+    if failure.exists():
+        failure.unlink()
+    files = {
+        "hyperparameters.json": {k: _string(v) for k, v in (payload.get("HyperParameters") or {}).items()},
+        "resourceconfig.json": {"current_host": HOST, "current_instance_type": instance_type, "hosts": [HOST],
+                                "current_group_name": "homogeneousCluster",
+                                "instance_groups": [{"instance_group_name": "homogeneousCluster",
+                                                     "instance_type": instance_type, "hosts": [HOST]}],
+                                "network_interface_name": "eth0"},
+        "inputdataconfig.json": channels,
+    }
+    for file_name, content in files.items():
+        (here / "input" / "config" / file_name).write_text(json.dumps(content))
+    mounts = [(here / "input" / "config", f"{ROOT}/input/config", True), *((p, t, True) for p, t in mounts),
+              (here / "output", f"{ROOT}/output", False), (out / "data", f"{ROOT}/output/data", False),
+              (out / "model", f"{ROOT}/model", False)]
+    algorithm = payload["AlgorithmSpecification"]
+    environment = {str(k): _string(v) for k, v in (payload.get("Environment") or {}).items()}
+    environment.update({
+        "TRAINING_JOB_NAME": name, "TRAINING_JOB_ARN": training_job_arn(config, name),
+        "AWS_REGION": config.region, "AWS_DEFAULT_REGION": config.region,
+    })
+    environment.setdefault("AWS_ACCESS_KEY_ID", "batchemu")
+    environment.setdefault("AWS_SECRET_ACCESS_KEY", "batchemu")
+    container = ContainerSpec(
+        image=algorithm["TrainingImage"], command=list(algorithm.get("ContainerArguments") or ["train"]),
+        environment=environment, vcpus=0.0, memory_mib=None, log_group=LOG_GROUP, log_stream=log_stream,
+        mount_points=[{"sourceVolume": f"ml{i}", "containerPath": target, "readOnly": read_only}
+                      for i, (_, target, read_only) in enumerate(mounts)])
+    return TaskSpec(
+        job_id=job["jobId"], attempt=attempt, containers=[container],
+        volumes=[{"name": f"ml{i}", "host": {"sourcePath": os.fspath(path)}} for i, (path, _, _) in enumerate(mounts)],
+        labels={"batchemu.service-job": "1", "batchemu.job-name": job["jobName"]},
+    )
+
+
+def failure_reason(config: Config, job_id: str, attempt: int) -> str | None:
+    """The text the training container left in /opt/ml/output/failure, if any."""
+    try:
+        text = (attempt_dir(config, job_id, attempt) / "output" / "failure").read_text(errors="replace").strip()
+    except OSError:
+        return None
+    return text[:FAILURE_MAX] or None
