@@ -14,10 +14,12 @@ What it does, and undoes at the end (also on failure or Ctrl-C):
      `docker save | docker -H ... load` (there is no registry);
   4. batchemu serve --executor swarm, a compute environment of maxvCpus 2 x nodes' CPUs, and a job set whose
      vCPUs exceed one node's CPUs; it records which node ran each job from the tasks' node ids;
-  5. (after the measurements of 6, but for SubmitJob and listing) unless --no-node-loss: jobs with a retry strategy on `Host EC2*`, then the worker's link is cut
+  5. a multi-node job of two nodes, each as large as a node's CPUs, so one runs on each engine: the worker
+     node reaches the main node at its overlay address (AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS);
+  6. (after the measurements of 7, but for SubmitJob and listing) unless --no-node-loss: jobs with a retry strategy on `Host EC2*`, then the worker's link is cut
      mid-job; the jobs on it end with `Host EC2 (instance <node id>) terminated.` and are retried on the
      manager;
-  6. measures what limits the design: a lone job's submit-to-end time, 30 short jobs' throughput, the
+  7. measures what limits the design: a lone job's submit-to-end time, 30 short jobs' throughput, the
      SubmitJob rate of one client, and the time one scheduler pass spends listing services and tasks as
      their number grows.
 Prints a JSON summary (also written to build/swarm-two-engines.json).
@@ -361,7 +363,7 @@ def main() -> int:
                            "address": n["Status"]["Addr"]} for n in manager.api.nodes()}
         summary["nodes"] = nodes
         url = rig.batchemu()
-        batch, _logs = _clients(url)
+        batch, logs = _clients(url)
         node_cpus = max(n["cpus"] for n in nodes.values())
         queue = _queue(batch, "spread", int(node_cpus * len(nodes)))
         definition = batch.register_job_definition(
@@ -382,6 +384,7 @@ def main() -> int:
         say(f"spread: {summary['spread']}")
         if len(per_node) < 2:
             raise RuntimeError(f"only {len(per_node)} node(s) ran jobs: {per_node}")
+        summary["multiNode"] = multinode_across(batch, logs, manager, queue, node_cpus)
         summary["latency"] = measure_latency(batch, queue)
         summary["throughput"] = measure_throughput(batch, manager, queue)
         if not args.no_node_loss:
@@ -397,6 +400,46 @@ def main() -> int:
     out.write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def multinode_across(batch, logs, manager, queue: str, node_cpus: float) -> dict:
+    """A two-node job whose nodes cannot share an engine: the worker node reads a line the main node serves
+    at its address on the job's overlay network."""
+    env = "echo node=$AWS_BATCH_JOB_NODE_INDEX main=${AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS:-self}"
+    main = env + "; echo hello-from-main | nc -l -p 7000"
+    worker = env + '; until nc "$AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS" 7000; do sleep 0.2; done'
+
+    def node(command: str) -> dict:
+        return {"image": IMAGE, "command": ["sh", "-c", command], "resourceRequirements": [
+            {"type": "VCPU", "value": str(int(node_cpus))}, {"type": "MEMORY", "value": "32"}]}
+    definition = batch.register_job_definition(
+        jobDefinitionName="across", type="multinode", nodeProperties={
+            "numNodes": 2, "mainNode": 0, "nodeRangeProperties": [
+                {"targetNodes": "0", "container": node(main)}, {"targetNodes": "1", "container": node(worker)}]},
+    )["jobDefinitionArn"]
+    say(f"multi-node: 2 nodes of {int(node_cpus)} vCPUs each (one per engine)")
+    job_id = batch.submit_job(jobName="across", jobQueue=queue, jobDefinition=definition)["jobId"]
+    children = {f"{job_id}#0", f"{job_id}#1"}
+    seen: dict[str, set[str]] = {}
+
+    def ended():
+        _watch_nodes(manager, children, seen)
+        job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+        return job if job["status"] in ("SUCCEEDED", "FAILED") else None
+    job = wait_until(ended, 180, "the multi-node job")
+    nodes = batch.describe_jobs(jobs=sorted(children))["jobs"]
+    worker_job = next(n for n in nodes if n["jobId"].endswith("#1"))
+    lines = [e["message"] for e in logs.get_log_events(
+        logGroupName="/aws/batch/job", logStreamName=worker_job["container"]["logStreamName"])["events"]]
+    result = {"status": job["status"], "mainNodeAddress": next(
+        (n["container"].get("networkInterfaces", [{}])[0].get("privateIpv4Address") for n in nodes
+         if n["jobId"].endswith("#0")), None),
+        "enginesOfNodes": {k.rsplit("#", 1)[1]: sorted(v) for k, v in seen.items()}, "workerOutput": lines}
+    result["onDistinctEngines"] = len({node for v in seen.values() for node in v}) == 2
+    say(f"multi-node: {result}")
+    if job["status"] != "SUCCEEDED" or not result["onDistinctEngines"]:
+        raise RuntimeError(f"the multi-node job across both engines did not succeed: {result}")
+    return result
 
 
 def node_loss(batch, manager, queue: str, worker: str, args) -> dict:

@@ -9,6 +9,7 @@ containers (the other tests) are not affected by swarm mode.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import subprocess
@@ -18,7 +19,9 @@ import docker
 import pytest
 
 from batchemu.config import Config
+from batchemu.executors import Outcome, TaskSpec
 from batchemu.executors import swarm as swarm_module
+from batchemu.executors.swarm import SwarmExecutor
 from batchemu.server import Server
 from tests.conftest import (
     TEST_IMAGE,
@@ -30,7 +33,9 @@ from tests.conftest import (
     wait_for_status,
     wait_until,
 )
+from tests.test_docker_executor import Harness
 from tests.test_engine_restart import PrivateEngine
+from tests.test_multinode import ENV, container, nodes_of, register_mnp
 from tests.test_scheduling import wait_with_clock_ahead
 
 OOM = "OutOfMemoryError: Container killed due to memory usage"
@@ -280,3 +285,92 @@ def test_a_swarm_that_stops_answering_ends_its_attempts_as_lost_hosts(monkeypatc
         if server is not None:
             server.stop()
         engine.remove()
+
+
+# -- tasks of several containers and multi-node jobs --------------------------------------------------------
+
+@pytest.fixture
+def swarm_harness():
+    created = []
+
+    def make(**config) -> Harness:
+        created.append(Harness(executor=SwarmExecutor, **config))
+        return created[-1]
+
+    yield make
+    for each in created:
+        each.executor.remove_all()
+        each.executor.close()
+
+
+def _networks(label: str) -> list[dict]:
+    return docker.from_env().api.networks(filters={"label": f"batchemu.instance={label}"})
+
+
+def test_an_ecs_like_task_runs_its_init_containers_dependencies_and_essential_rules(swarm_harness):
+    """Init containers in order on a task volume, a sidecar the others reach by address on the task's overlay
+    network, a dependency that can never hold, and the essential container's end stopping the sidecar."""
+    h = swarm_harness()
+    job_id = "ecs-" + os.urandom(4).hex()
+    mount = [{"sourceVolume": "work", "containerPath": "/work"}]
+    spec = TaskSpec(job_id=job_id, attempt=1, volumes=[{"name": "work"}], containers=[
+        h.container(["sh", "-c", "echo one >> /work/order"], job_id, name="first", init=True, essential=False,
+                    mount_points=mount),
+        h.container(["sh", "-c", "echo ready | nc -l -p 7000; sleep 60"], job_id, name="sidecar", essential=False),
+        h.container(["sh", "-c", "cat /work/order; until nc tasks.batchemu-" + job_id + "-1-sidecar 7000; do sleep 0.2; "
+                     "done; exit 4"], job_id, name="main", depends_on=[("sidecar", "START"), ("first", "SUCCESS")],
+                    mount_points=mount),
+        h.container(["echo", "never"], job_id, name="on-failure", essential=False,
+                    depends_on=[("missing", "COMPLETE")])])
+    started = h.executor.start(spec)
+    [network] = _networks(h.config.instance_label)
+    assert network["Driver"] == "overlay" and network["Labels"]["batchemu.task"] == started.task_id
+    assert started.address and started.address.count(".") == 3
+    exit = h.wait_task(started.task_id, timeout=90)
+    by_name = {c.name: c for c in exit.containers}
+    assert (by_name["first"].outcome, by_name["first"].exit_code) == (Outcome.EXITED, 0)
+    assert (by_name["main"].outcome, by_name["main"].exit_code) == (Outcome.EXITED, 4)
+    assert by_name["sidecar"].outcome is Outcome.EXITED and by_name["sidecar"].exit_code in (137, 143)
+    assert by_name["on-failure"].outcome is Outcome.NOT_STARTED
+    assert exit.main.name == "main"
+    # Each container has its own stream (the name resolves a moment after the sidecar starts: nc retries).
+    assert [line for line in h.text(spec, 2) if not line.startswith("nc: ")] == ["one", "ready"]
+
+    def gone() -> bool:
+        h.executor.collect_exits()  # removes what the previous call reported
+        return not _services(h.config.instance_label) and not _networks(h.config.instance_label)
+    wait_until(gone, 30, 0.2)
+
+
+def test_a_new_executor_starts_the_containers_a_task_had_left_to_start(swarm_harness):
+    """The plan of a task rides on its network: a restarted server starts the main container after the init
+    container that ran while no server did."""
+    first = swarm_harness()
+    job_id = "plan-" + os.urandom(4).hex()
+    spec = TaskSpec(job_id=job_id, attempt=1, containers=[
+        first.container(["sleep", "2"], job_id, name="setup", init=True, essential=False),
+        first.container(["sh", "-c", "echo main; exit 5"], job_id, name="main")])
+    task_id = first.start(spec)
+    first.executor.close()
+    second = swarm_harness()
+    second.config.instance_label = first.config.instance_label
+    exit = second.wait_task(task_id, timeout=60)
+    assert [(c.name, c.outcome, c.exit_code) for c in exit.containers] == [
+        ("setup", Outcome.EXITED, 0), ("main", Outcome.EXITED, 5)]
+    assert second.text(spec, 1) == ["main"]
+
+
+def test_multi_node_job_nodes_reach_the_main_node_at_its_overlay_address(batch_client, logs_client):
+    queue = make_queue(batch_client, max_vcpus=2)
+    main = ENV + "; echo hello | nc -l -p 7000"
+    worker = ENV + '; until nc "$AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS" 7000; do sleep 0.2; done'
+    definition = register_mnp(batch_client, [("0", container(main)), ("1", container(worker))], 2)
+    job_id = submit(batch_client, queue, definition)
+    parent = wait_for_status(batch_client, job_id, timeout=90)
+    assert parent["status"] == "SUCCEEDED", parent
+    nodes = [describe(batch_client, s["jobId"]) for s in nodes_of(batch_client, job_id)]
+    address = nodes[0]["container"]["networkInterfaces"][0]["privateIpv4Address"]
+    # An address of the swarm's overlay pool (the job's network is gone with the job), not the host's.
+    pools = docker.from_env().info()["Swarm"]["Cluster"].get("DefaultAddrPool") or ["10.0.0.0/8"]
+    assert any(ipaddress.ip_address(address) in ipaddress.ip_network(pool) for pool in pools), (address, pools)
+    assert _log_lines(logs_client, nodes[1]) == [f"index=1 num=2 main=0 addr={address} id={job_id}#1", "hello"]

@@ -141,6 +141,9 @@ class SwarmExecutor:
         self._removing: set[str] = set()
         self._ending: set[str] = set()                # services being stopped on the pool
         self._stopped: dict[str, str] = {}            # service name removed by a stop -> its task id
+        # task id -> container -> (result, view) of containers that ended while their task went on (their
+        # services are removed at once)
+        self._done: dict[str, dict[str, tuple[ContainerResult, tasks.Seen]]] = {}
         self._known: dict[tuple[str, int], tuple[str, str]] = {}   # live attempt -> (task id, node id)
         self._unreachable_since: float | None = None
         self._local_node = ""
@@ -191,6 +194,12 @@ class SwarmExecutor:
 
     def _client(self) -> docker.DockerClient:
         return self._engine.client()
+
+    def _local(self, client: docker.DockerClient) -> str:
+        """The node id of the manager the client talks to (whose containers we can inspect and stop)."""
+        if not self._local_node:
+            self._local_node = (client.info().get("Swarm") or {}).get("NodeID") or ""
+        return self._local_node
 
     def cluster(self) -> dict:
         """The swarm's nodes with their capacity and what our and others' running tasks reserve on them."""
@@ -266,7 +275,8 @@ class SwarmExecutor:
             for name in tasks.step([s.view(tasks.PENDING) for s in plan]).start:
                 service_id = self._create(client, by_name[name], first_node)
                 started.append(service_id)
-                swarm_task = self._await_start(client, service_id, by_name[name].container)
+                service_id, swarm_task = self._await_start(client, service_id, by_name[name].container)
+                started[-1] = service_id
                 if swarm_task is not None and swarm_task.node_id and len(plan) > 1:
                     first_node = first_node or swarm_task.node_id
         except StartFailure:
@@ -389,29 +399,45 @@ class SwarmExecutor:
         self._logs.track(service_id, service.labels)
         return service_id
 
-    def _await_start(self, client: docker.DockerClient, service_id: str, name: str) -> _Task | None:
-        """Wait until the swarm task runs or ends; one that never got a container is a start failure. A task
-        no node has room for yet is left pending: it starts when capacity frees up."""
+    def _await_start(self, client: docker.DockerClient, service_id: str, name: str) -> tuple[str, _Task | None]:
+        """(service id, swarm task) once the task runs or ends; one that never got a container is a start
+        failure. A task no node has room for yet is left pending: it starts when capacity frees up."""
         began = time.monotonic()
         task = None
         while not self._stopping.is_set():
             task = self._newest_tasks(client, [service_id]).get(service_id)
             elapsed = time.monotonic() - began
             if task is not None:
-                if task.state in ENDED_STATES:
+                if _bumped(task) and self._node_states(client).get(task.node_id) == "ready":
+                    service_id, task = self._requeue(client, service_id), None
+                elif task.state in ENDED_STATES:
                     failure = _start_failure(task)
                     if failure:
                         raise StartFailure(*failure, name)
-                    return task
-                if task.state == "running":
-                    return task
-                if task.state in UNASSIGNED_STATES and elapsed >= PENDING_WAIT_SECONDS:
+                    return service_id, task
+                elif task.state == "running":
+                    return service_id, task
+                elif task.state in UNASSIGNED_STATES and elapsed >= PENDING_WAIT_SECONDS:
                     log.info("service %s waits for a swarm node with room", service_id[:12])
-                    return task
+                    return service_id, task
             if elapsed >= START_WAIT_SECONDS:
-                return task
+                return service_id, task
             time.sleep(0.1)
-        return task
+        return service_id, task
+
+    def _requeue(self, client: docker.DockerClient, service_id: str) -> str:
+        """Swarm's constraint enforcer counts the reservations of completed job tasks still listed on a node,
+        and rejects a task that does not fit beside them ("assigned node no longer meets constraints") though
+        the node has room: such a task never ran, so its service is made again and waits for room."""
+        attrs = client.api.inspect_service(service_id)
+        spec = attrs["Spec"]
+        self._logs.forget(service_id)
+        _remove_service_quietly(client, service_id)
+        log.info("service %s was rejected for room it has: made again", spec["Name"])
+        created = client.api.create_service(spec["TaskTemplate"], name=spec["Name"], labels=spec.get("Labels"),
+                                            mode=ServiceMode("replicated-job", replicas=1))
+        self._logs.track(created["ID"], spec.get("Labels") or {})
+        return created["ID"]
 
     @staticmethod
     def _find_service(client: docker.DockerClient, name: str) -> str | None:
@@ -565,12 +591,17 @@ class SwarmExecutor:
         plan = self._plan(client, task_id, members)
         with self._lock:
             stopped = {name for name, owner in self._stopped.items() if owner == task_id}
+            done = dict(self._done.get(task_id) or {})
         views, found = [], []
         for service in plan:
             service_id = members.get(service.name)
             task = swarm_tasks.get(service_id) if service_id else None
+            if service_id is not None and task is not None and _bumped(task) and nodes.get(task.node_id) == "ready":
+                service_id, task = self._requeue(client, service_id), None
             found.append((service_id, task))
-            if service_id is None:
+            if service.container in done:
+                views.append(done[service.container][1])
+            elif service_id is None:
                 views.append(service.view(tasks.EXITED if service.name in stopped else tasks.PENDING))
             elif task is not None and _lost(task, nodes):
                 views.append(service.view(tasks.EXITED))
@@ -597,15 +628,28 @@ class SwarmExecutor:
                 if service_id is not None and view.state in (tasks.RUNNING, tasks.PENDING):
                     self._end_later(service_id)
         if not step.over:
+            for service, (service_id, task), view in zip(plan, found, views):
+                if view.state == tasks.EXITED and task is not None and service.container not in done \
+                        and not _lost(task, nodes):
+                    # Ended while the task goes on: read it now and remove its service, whose reservation
+                    # Swarm's constraint enforcer would count against the node until then (see _requeue).
+                    result = self._result(client, service, service_id, task, view, nodes, never=False)
+                    with self._lock:
+                        self._done.setdefault(task_id, {})[service.container] = (result, view)
+                    _remove_service_quietly(client, service_id)
             return None
         key = attempt_key(plan[0].labels)
         results = []
         for service, (service_id, task), view in zip(plan, found, views):
+            if service.container in done:
+                results.append(done[service.container][0])
+                continue
             results.append(self._result(client, service, service_id, task, view, nodes,
                                         never=view.name in step.never))
         self._known.pop(key, None)
-        with self._lock:  # its stops are part of this exit
+        with self._lock:  # its stops and ended containers are part of this exit
             self._stopped = {name: owner for name, owner in self._stopped.items() if owner != task_id}
+            self._done.pop(task_id, None)
         return self._faults.settle(TaskExit(job_id=key[0], attempt=key[1], task_id=task_id, containers=results))
 
     def _result(self, client: docker.DockerClient, service: _Service, service_id: str | None, task: _Task | None,
@@ -631,7 +675,7 @@ class SwarmExecutor:
             return result
         self._ship_last_lines(client, service_id, task.labels)
         result.exit_code = task.exit_code
-        state = _local_container_state(client, task) if task.node_id == self._local_node else None
+        state = _local_container_state(client, task) if task.node_id == self._local(client) else None
         if state is not None:
             result.started_at = _epoch_ms(state.get("StartedAt"))
             if result.started_at is not None and result.finished_at is not None:
@@ -775,7 +819,7 @@ class SwarmExecutor:
             spec = client.api.inspect_service(service_id)["Spec"]
         except NotFound:
             return False
-        if task is not None and task.node_id == self._local_node and task.container_id:
+        if task is not None and task.node_id == self._local(client) and task.container_id:
             try:
                 if kill:
                     client.api.kill(task.container_id)
@@ -950,6 +994,11 @@ def _task_of(service_id: str, task: dict) -> _Task:
                  node_id=task.get("NodeID") or "", container_id=container.get("ContainerID") or "",
                  exit_code=exit_code, error=status.get("Err") or "", timestamp=status.get("Timestamp") or "",
                  memory_limited=bool(limits.get("MemoryBytes")), addresses=addresses)
+
+
+def _bumped(task: _Task) -> bool:
+    """Rejected by Swarm's constraint enforcer before it ran (see SwarmExecutor._requeue)."""
+    return task.state == "rejected" and not task.container_id and "no longer meets constraints" in task.error
 
 
 def _lost(task: _Task, nodes: dict[str, str]) -> bool:
