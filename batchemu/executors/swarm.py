@@ -647,6 +647,16 @@ class SwarmExecutor:
             results.append(self._result(client, service, service_id, task, view, nodes,
                                         never=view.name in step.never))
         self._known.pop(key, None)
+        if not self.config.keep_containers:
+            # At once, not after the scheduler recorded the exit as under Docker: Swarm's constraint enforcer
+            # counts a completed job task's reservation until its service is gone (see _requeue).
+            for service_id in members.values():
+                self._logs.forget(service_id)
+                _remove_service_quietly(client, service_id)
+            self._remove_task_volumes(client, task_id)
+            with self._lock:
+                self._plans.pop(task_id, None)
+                self._sweep = True
         with self._lock:  # its stops and ended containers are part of this exit
             self._stopped = {name: owner for name, owner in self._stopped.items() if owner != task_id}
             self._done.pop(task_id, None)
