@@ -311,7 +311,8 @@ def measure_listing(manager, counts=(0, 50, 100, 200)) -> list[dict]:
             while len(made) < count:
                 template = TaskTemplate(ContainerSpec(IMAGE, args=["true"]), resources=Resources(cpu_reservation=10**15),
                                         restart_policy=RestartPolicy(condition="none"))
-                made.append(manager.api.create_service(template, labels={PROBE_LABEL: "1", "batchemu.managed": "1"},
+                made.append(manager.api.create_service(template, name=f"batchemu-probe-{len(made)}",
+                                                       labels={PROBE_LABEL: "1", "batchemu.managed": "1"},
                                                        mode=ServiceMode("replicated-job", replicas=1))["ID"])
             samples = []
             for _ in range(5):
@@ -436,9 +437,7 @@ def multinode_across(batch, logs, manager, queue: str, node_cpus: float) -> dict
          if n["jobId"].endswith("#0")), None),
         "enginesOfNodes": {k.rsplit("#", 1)[1]: sorted(v) for k, v in seen.items()}, "workerOutput": lines}
     result["onDistinctEngines"] = len({node for v in seen.values() for node in v}) == 2
-    say(f"multi-node: {result}")
-    if job["status"] != "SUCCEEDED" or not result["onDistinctEngines"]:
-        raise RuntimeError(f"the multi-node job across both engines did not succeed: {result}")
+    say(f"multi-node: {result}")  # recorded, not fatal: the measurements after it still run
     return result
 
 
