@@ -46,11 +46,13 @@ clients:
 	-grep -qxF '$(METAFLOW_PACKAGES)' .clients/metaflow/installed 2>/dev/null || ($(PYTHON) -m venv .clients/metaflow && \
 	  .clients/metaflow/bin/pip install --quiet $(METAFLOW_PACKAGES) && echo '$(METAFLOW_PACKAGES)' > .clients/metaflow/installed)
 
-## test: everything CI runs: the test suite, then the conformance suite against batchemu
+## test: everything CI runs: the test suite, then the conformance suite against batchemu, with Docker and
+## again with --executor swarm (on a one-node swarm made for the run, see scripts/conformance.sh)
 test: install docker browser
 	-$(MAKE) --no-print-directory clients
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 	bash scripts/conformance.sh batchemu
+	bash scripts/conformance.sh swarm
 
 unit: install
 	$(BIN)/python -m pytest -q tests -m "not docker"

@@ -287,13 +287,18 @@ class OperationFastPath:
         return self.router.literal("POST", raw)
 
 
-def health_report(ctx: Context, engine_status: Callable[[], tuple[bool, str]]) -> dict:
+def health_report(ctx: Context, engine_status: Callable[[], tuple[bool, str]],
+                  cluster: Callable[[], dict | None] = lambda: None) -> dict:
     """Version, state and the active executor; `docker` says whether the Docker Engine answers when it is
-    the executor (kept under that name for clients that read it)."""
+    the executor (kept under that name for clients that read it). An executor of several machines (swarm)
+    adds its nodes and their free capacity under `executor.nodes`."""
     reachable, detail = engine_status()
     report = {"service": "batchemu", "version": __version__, "state": ctx.config.state,
               "region": ctx.config.region, "accountId": ctx.config.account_id,
               "executor": {"name": ctx.config.executor, "reachable": reachable, "detail": detail}}
+    nodes = cluster() if reachable else None
+    if nodes is not None:
+        report["executor"].update(nodes)
     if ctx.config.executor == "docker":
         report["docker"] = {"reachable": reachable, "detail": detail}
     return report

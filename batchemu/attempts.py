@@ -48,6 +48,8 @@ TIMEOUT_REASON = "Job attempt duration exceeded timeout"
 # statusReason of an attempt whose container never started (pull or start failure); the engine's words,
 # e.g. `CannotPullContainerError: ...`, are the container's reason.
 START_FAILED_REASON = "Task failed to start"
+# Engine errors that are start failures though reported as the container's end (it never ran).
+LATE_START_FAILURES = ("CannotPullContainerError:", "CannotStartContainerError:", "CannotCreateContainerError:")
 # What AWS reports when the host under a task disappears; Nextflow retries on "Host EC2*".
 VANISHED_REASON = "Host EC2 (instance i-batchemu) terminated."
 # The container reason of a container the engine could not pull, create or start, as ECS words it.
@@ -73,6 +75,9 @@ def start_error(failure: StartFailure) -> str:
 def _engine_reason(exit: TaskExit, result: ContainerResult) -> str:
     """AWS's words for a container that ended without an exit code of its own."""
     if result.outcome is Outcome.HOST_LOST:
+        # An engine that knows the lost host names it (a swarm node), else the attempt's own instance.
+        if (result.detail or "").startswith("Host EC2"):
+            return result.detail
         return lost_host_reason(exit.job_id, exit.attempt)
     if result.outcome is Outcome.NOT_STARTED:
         return f"CannotStartContainerError: container {result.name} never started: its dependencies were not met"
@@ -239,6 +244,10 @@ def start_failure(start_error: str) -> tuple[str, str]:
 def end_of(job: dict, attempt: dict) -> tuple[int | None, str | None, str]:
     """(exitCode, container reason, statusReason) for an attempt whose container ended, in AWS's words."""
     if attempt.get("engine_error"):
+        if attempt["engine_error"].startswith(LATE_START_FAILURES):
+            # The engine found out after start() returned (a Swarm task rejected on its node): still a start
+            # failure, in AWS's words.
+            return (None, *start_failure(attempt["engine_error"]))
         return None, None, attempt["engine_error"]
     exit_code = attempt.get("exit_code")
     reason = OOM_REASON if attempt.get("oom_killed") else None

@@ -53,9 +53,9 @@ class Server:
             self.scheduler = Scheduler(self.ctx, self.executor)
             self.ctx.notify = self.scheduler.notify
         self.app = create_app(self.ctx, HANDLERS, {"logs": logs_service.OPERATIONS},
-                              lambda: health_report(self.ctx, self._engine_status),
+                              self.health,
                               lambda request: faults.inject(self.ctx, self.executor, request),
-                              dashboard=create_blueprint(self.ctx))
+                              dashboard=create_blueprint(self.ctx, self.health))
         # cheroot keeps connections alive (werkzeug's server closes every one) and serves from a thread pool.
         # cheroot's default listen backlog of 5 drops the SYNs of a client pool opening 16 connections at once;
         # each dropped one waits a second for the kernel to retry.
@@ -67,6 +67,11 @@ class Server:
         # Port 0 asks the OS for a free port; the endpoint must name the real one.
         self.config.port = self.httpd.bind_addr[1]
         self._thread: threading.Thread | None = None
+
+    def health(self) -> dict:
+        """What GET /_batchemu/health answers (the dashboard shows its executor part)."""
+        cluster = getattr(self.executor, "cluster", None)
+        return health_report(self.ctx, self._engine_status, cluster or (lambda: None))
 
     def _engine_status(self) -> tuple[bool, str]:
         if self.executor is None:

@@ -3,6 +3,9 @@
 #
 #   bash scripts/conformance.sh batchemu   # start batchemu on a free port, run the suite, print the table
 #   bash scripts/conformance.sh compare    # also run it against a moto server (in .venv-moto), two columns
+#   bash scripts/conformance.sh swarm      # the suite against batchemu --executor swarm on a one-node swarm of
+#                                          # the local engine: made for the run and left after it, unless the
+#                                          # engine was a swarm member already (that swarm is left alone)
 #
 # Environment: VENV (default .venv), OUT (default build/conformance), PYTEST_ARGS (extra pytest args).
 # Exit status: the batchemu run's pytest status (compare mode too; moto's failures are information).
@@ -15,9 +18,19 @@ out="${OUT:-build/conformance}"
 py="$venv/bin/python"
 mkdir -p "$out"
 pids=()
+made_swarm=0
+had_gwbridge=1
 
 say() { echo "conformance: $*" >&2; }
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done; }
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+    if [ "$made_swarm" = 1 ]; then
+        say "leaving the one-node swarm made for this run"
+        docker swarm leave --force >/dev/null 2>&1 || true
+        # swarm init made docker_gwbridge when the engine had none: take it away again.
+        [ "$had_gwbridge" = 1 ] || docker network rm docker_gwbridge >/dev/null 2>&1 || true
+    fi
+}
 trap cleanup EXIT
 
 free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -45,11 +58,26 @@ run_suite() {
     return $status
 }
 
-start_batchemu() {
+# ensure_swarm: make the local engine a one-node swarm manager for this run unless it is in a swarm already.
+ensure_swarm() {
+    local state
+    state="$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}')"
+    case "$state" in
+        "inactive "*)
+            docker network inspect docker_gwbridge >/dev/null 2>&1 || had_gwbridge=0
+            docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 >/dev/null
+            made_swarm=1
+            say "made a one-node swarm on the local engine" ;;
+        "active true") say "the local engine is a swarm manager already: using that swarm, leaving it alone" ;;
+        *) say "the local engine is a swarm member but not a manager ($state): cannot run jobs on it"; return 1 ;;
+    esac
+}
+
+start_batchemu() {  # start_batchemu [serve flags...]
     local port state
     port="$(free_port)"
     state="$(mktemp -d)/state.sqlite3"
-    "$venv/bin/batchemu" serve --port "$port" --state "$state" >"$out/batchemu.log" 2>&1 &
+    "$venv/bin/batchemu" serve --port "$port" --state "$state" "$@" >"$out/batchemu.log" 2>&1 &
     pids+=("$!")
     BATCHEMU_URL="http://127.0.0.1:$port"
     wait_http "$BATCHEMU_URL/_batchemu/health" batchemu "$!"
@@ -80,6 +108,13 @@ case "$mode" in
             | tee "$out/coverage.md"
         exit $status
         ;;
+    swarm)
+        ensure_swarm
+        start_batchemu --executor swarm
+        status=0
+        run_suite batchemu-swarm "$BATCHEMU_URL" "$out/batchemu-swarm.json" || status=$?
+        exit $status
+        ;;
     compare)
         start_batchemu
         start_moto
@@ -95,7 +130,7 @@ case "$mode" in
         exit $status
         ;;
     *)
-        echo "usage: $0 batchemu|compare" >&2
+        echo "usage: $0 batchemu|swarm|compare" >&2
         exit 2
         ;;
 esac

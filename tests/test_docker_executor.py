@@ -47,9 +47,9 @@ pytestmark = [pytest.mark.docker, pytest.mark.skipif(_problem is not None, reaso
 class Harness:
     """An executor with its own instance label, a log sink and a listener that record what they get."""
 
-    def __init__(self, **config) -> None:
+    def __init__(self, executor=DockerExecutor, **config) -> None:
         self.config = Config(state=":memory:", instance_label=uuid.uuid4().hex, **config)
-        self.executor = DockerExecutor(self.config)
+        self.executor = executor(self.config)
         self.lines: dict[str, list[tuple[int, str]]] = {}
         self.groups: set[str] = set()
         self.exits: dict[str, TaskExit] = {}

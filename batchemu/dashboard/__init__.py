@@ -6,6 +6,7 @@ each page every 2 seconds. Every read goes through the service layer (batchemu.d
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from flask import Blueprint, Response, abort, render_template, request
@@ -43,8 +44,9 @@ def _status_argument() -> str | None:
     return status or None
 
 
-def create_blueprint(ctx: Context) -> Blueprint:
-    """The dashboard's routes: `/` and everything under PREFIX, GET (and HEAD) only."""
+def create_blueprint(ctx: Context, health: Callable[[], dict] = dict) -> Blueprint:
+    """The dashboard's routes: `/` and everything under PREFIX, GET (and HEAD) only. `health` is the server's
+    health report; the overview shows its executor (and a swarm's nodes)."""
     bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                    static_url_path=f"{PREFIX}/static")
 
@@ -89,7 +91,7 @@ def create_blueprint(ctx: Context) -> Blueprint:
                   for queue in queues}
         return render_template("overview.html", queues=queues, counts=counts,
                                compute_environments=reads.compute_environment_list(ctx),
-                               in_use=reads.vcpus_in_use(ctx))
+                               in_use=reads.vcpus_in_use(ctx), executor=health().get("executor"))
 
     @bp.get(f"{PREFIX}/queues/<name>")
     def queue(name: str) -> str:

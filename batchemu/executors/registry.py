@@ -18,7 +18,12 @@ def _simulate(config: Config) -> Executor:
     return SimulatedExecutor(config)
 
 
-EXECUTORS: dict[str, Callable[[Config], Executor]] = {"docker": _docker, "simulate": _simulate}
+def _swarm(config: Config) -> Executor:
+    from batchemu.executors.swarm import SwarmExecutor
+    return SwarmExecutor(config)
+
+
+EXECUTORS: dict[str, Callable[[Config], Executor]] = {"docker": _docker, "simulate": _simulate, "swarm": _swarm}
 
 
 def create_executor(config: Config) -> Executor:

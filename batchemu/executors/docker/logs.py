@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import docker
@@ -49,14 +49,24 @@ class _LogCursor:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+# (client, id, since seconds or None, tail) -> (timestamp ns, raw line) of each stdout/stderr message
+FrameReader = Callable[[docker.DockerClient, str, "float | None", "int | str"], Iterator[tuple[int, bytes]]]
+
+
 class LogPump:
-    def __init__(self, engine: Engine, stopping: threading.Event) -> None:
+    """Cursors over the output of engine objects (containers by default). Another engine's executor passes
+    its own `frames` reader (Swarm: service logs) and `discover=False` when it tracks its objects itself."""
+
+    def __init__(self, engine: Engine, stopping: threading.Event, *, frames: FrameReader | None = None,
+                 discover: bool = True, name: str = "batchemu-docker-logs") -> None:
         self._engine = engine
         self._stopping = stopping
+        self._frames: FrameReader = frames or _log_frames
+        self._discovers = discover
         self._lock = threading.Lock()
         self._cursors: dict[str, _LogCursor] = {}
         self.sink: LogSink | None = None
-        self.thread = threading.Thread(target=self._pump, name="batchemu-docker-logs", daemon=True)
+        self.thread = threading.Thread(target=self._pump, name=name, daemon=True)
 
     def track(self, container_id: str, labels: dict) -> _LogCursor | None:
         group, stream = labels.get(LABEL_LOG_GROUP), labels.get(LABEL_LOG_STREAM)
@@ -90,7 +100,7 @@ class LogPump:
                 continue
             try:
                 client = self._engine.client()
-                if time.monotonic() >= next_discovery:
+                if self._discovers and time.monotonic() >= next_discovery:
                     next_discovery = time.monotonic() + DISCOVER_SECONDS
                     self._discover(client)
                 with self._lock:
@@ -139,9 +149,9 @@ class LogPump:
         window_start = max(cursor.last_ns - LOG_OVERLAP_NS, 0)
         since = (window_start // 1000) / 1e6 if window_start else None
         page = LOG_PAGE + len(cursor.recent)
-        frames = list(_log_frames(client, cursor.container_id, since, page))
+        frames = list(self._frames(client, cursor.container_id, since, page))
         if len(frames) >= page:
-            frames = list(_log_frames(client, cursor.container_id, since, "all"))
+            frames = list(self._frames(client, cursor.container_id, since, "all"))
         already = Counter(cursor.recent)
         lines: list[tuple[int, str]] = []
         for stamp, raw in frames:
