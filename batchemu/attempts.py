@@ -160,7 +160,7 @@ def task_spec(job: dict, config: Config, queue_name: str, *, network: str | None
     labels = {"batchemu.job-queue": queue_name, "batchemu.job-name": job["jobName"]}
     batch = batch_environment(job, config, queue_name, environment, network=network)
     if job_task.kind_of(job):
-        return task_attempts.task_spec(job, batch, labels)
+        return task_attempts.task_spec(job, batch, labels, network)
     container = job["container"]
     environment = container_environment(container.get("environment") or [], batch)
     only = ContainerSpec(
@@ -209,6 +209,9 @@ def finish_attempt(job: dict, now: int, *, exit_code: int | None, reason: str | 
     if job_task.kind_of(job):
         task_attempts.end(job, json.loads(containers) if containers else None, job.get("startedAt") or now, now,
                           status_reason)
+        # The deciding container's end, which a task job shows nowhere else (a multi-node parent reads its
+        # main node's).
+        states.internal(job)["taskExit"] = [exit_code, reason]
     else:
         container = job.get("container")
         if container is not None:

@@ -8,11 +8,12 @@ every node from the start: Metaflow polls each `<id>#<i>` until it is found). Wh
 its nodes follow it (`follow_parents`: SUBMITTED, PENDING, RUNNABLE, or FAILED as it did); placement and
 dependencies never look at them. The main node begins when the parent is placed, the others once the main
 node is RUNNING. On a host a node is a job like any other (batchemu.scheduler.on_host starts, watches and
-ends its one-container task); `progress` here does what belongs to the job as a whole: the parent's
-status, stopping the other nodes when the main node has exited or the job timed out or was terminated
-(a node that never started ends FAILED with the same reason), and the parent's attempt once every node has
-stopped. A node never retries; a parent whose main node failed does, by its retryStrategy, and its nodes
-go back to RUNNABLE with it.
+ends its task: one container, or those of its range's ecsProperties, decided by the essential ones);
+`progress` here does what belongs to the job as a whole: the parent's status, stopping the other nodes
+when the main node has exited or the job timed out or was terminated (a node that never started ends
+FAILED with the same reason), and the parent's attempt once every node has stopped. A node never
+retries; a parent whose main node failed does, by its retryStrategy, and its nodes go back to RUNNABLE
+with it.
 """
 
 from __future__ import annotations
@@ -22,15 +23,18 @@ import copy
 from batchemu import attempts
 from batchemu import job_states as states
 from batchemu.config import Config
-from batchemu.errors import ClientException, NotBuiltError
+from batchemu.errors import ClientException
 from batchemu.scheduler import usage
-from batchemu.service import job_definitions
+from batchemu.service import job_definitions, job_task
 from batchemu.service.job_container import gpus_of, memory_mib_of, resolve_container, vcpus_of
 from batchemu.store import Tx
 
 # What the other nodes of a job are stopped with when its main node has exited (our words: AWS's are
 # not documented).
 MAIN_NODE_EXITED = "Main node exited"
+# Why eksProperties node ranges are refused: AWS's NodeProperties reference says so, though its
+# NodeRangeProperty has an eksProperties member.
+EKS_NODES_REFUSED = "Node properties can't be specified for Amazon EKS based job definitions."
 # What a node takes from its parent's document (the rest is its own).
 _NODE_INHERITS = ("jobName", "jobQueue", "jobDefinition", "parameters", "tags", "propagateTags",
                   "platformCapabilities")
@@ -83,32 +87,58 @@ def resolve(definition_nodes: dict, overrides: dict | None, parameters: dict[str
         for node_range in nodes["nodeRangeProperties"]:
             job_definitions.node_bounds(node_range["targetNodes"], num_nodes)  # every range within the nodes
     targets = {r["targetNodes"]: r for r in nodes["nodeRangeProperties"]}
+    given: dict[str, dict] = {}
     for override in overrides.get("nodePropertyOverrides") or []:
         node_range = targets.get(override["targetNodes"])
         if node_range is None:
             raise ClientException("NodeOverride targets should match job definition. Non matching targets - "
                                   f"{override['targetNodes']}")
-        if override.get("ecsPropertiesOverride") or override.get("eksPropertiesOverride"):
-            raise NotBuiltError("SubmitJob with ecsPropertiesOverride or eksPropertiesOverride in nodeOverrides")
-        if node_range.get("container") is None:
-            raise NotBuiltError("SubmitJob of a multinode job definition with ecsProperties node ranges")
-        node_range["container"] = resolve_container(node_range["container"],
-                                                    override.get("containerOverrides") or {}, {})
+        _check_override_kind(node_range, override)
+        given[override["targetNodes"]] = override
     for node_range in nodes["nodeRangeProperties"]:
-        if node_range.get("container") is None:
-            raise NotBuiltError("SubmitJob of a multinode job definition with ecsProperties node ranges")
-        node_range["container"] = resolve_container(node_range["container"], {}, parameters)
+        override = given.get(node_range["targetNodes"]) or {}
+        if node_range.get("ecsProperties"):
+            node_range["ecsProperties"] = job_task.resolve_ecs(node_range["ecsProperties"],
+                                                               override.get("ecsPropertiesOverride"), parameters,
+                                                               fargate=False)
+        elif node_range.get("container") is not None:
+            node_range["container"] = resolve_container(node_range["container"],
+                                                        override.get("containerOverrides") or {}, parameters)
+        else:  # eksProperties: refused at RegisterJobDefinition since; a definition stored before is refused here
+            raise ClientException(EKS_NODES_REFUSED)
     for index in range(nodes["numNodes"]):
         range_of(nodes, index)
     return nodes
 
 
+def _check_override_kind(node_range: dict, override: dict) -> None:
+    """An override of a node range must be of the range's kind (containerOverrides for a container range,
+    ecsPropertiesOverride for an ecsProperties one)."""
+    target = override["targetNodes"]
+    if override.get("eksPropertiesOverride"):
+        raise ClientException(f"nodePropertyOverrides[{target}]: eksPropertiesOverride can't be specified: "
+                              + EKS_NODES_REFUSED)
+    if override.get("ecsPropertiesOverride") and not node_range.get("ecsProperties"):
+        raise ClientException(f"nodePropertyOverrides[{target}]: ecsPropertiesOverride can only override a node "
+                              "range of ecsProperties; this range has container properties (use containerOverrides).")
+    if override.get("containerOverrides") and node_range.get("ecsProperties"):
+        raise ClientException(f"nodePropertyOverrides[{target}]: containerOverrides can't override a node range of "
+                              "ecsProperties; use ecsPropertiesOverride.")
+
+
+def reservation(node_range: dict) -> tuple[float, int | None, int]:
+    """(vCPUs, memory MiB or None, GPUs) one node of a range reserves."""
+    if node_range.get("ecsProperties"):
+        return job_task.reservation({"ecsProperties": node_range["ecsProperties"]})
+    container = node_range["container"]
+    return vcpus_of(container), memory_mib_of(container), gpus_of(container)
+
+
 def totals(nodes: dict) -> dict:
     """What the job holds while on a host: the sum over its nodes (capacity is all-or-nothing)."""
-    containers = [range_of(nodes, i)["container"] for i in range(nodes["numNodes"])]
-    memory = [memory_mib_of(c) for c in containers]
-    return {"vcpus": sum(vcpus_of(c) for c in containers), "gpus": sum(gpus_of(c) for c in containers),
-            "memoryMib": sum(m for m in memory if m) or None}
+    held = [reservation(range_of(nodes, i)) for i in range(nodes["numNodes"])]
+    return {"vcpus": sum(v for v, _, _ in held), "gpus": sum(g for _, _, g in held),
+            "memoryMib": sum(m for _, m, _ in held if m) or None}
 
 
 def is_parent(job: dict) -> bool:
@@ -134,11 +164,19 @@ def node_environment(tx: Tx, node: dict) -> tuple[str, dict[str, str]]:
     return network_of(info["parentId"], info["attempt"]), environment
 
 
+def _addressed(node: dict) -> dict:
+    """The container whose address is the node's: its only one, or (ecsProperties) its first essential one."""
+    if job_task.kind_of(node) == job_task.ECS:
+        containers = job_task.ecs_containers(node)
+        return next((c for c in containers if c.get("essential", True)), containers[0])
+    return node["container"]
+
+
 def started(tx: Tx, node: dict, address: str | None) -> None:
     """Record the address a node's task has on the job's network; the main node's is the parent's."""
     if not address:
         return
-    node["container"]["networkInterfaces"] = [{"privateIpv4Address": address}]
+    _addressed(node)["networkInterfaces"] = [{"privateIpv4Address": address}]
     tx.update_job(node)
     info = states.internal(node)
     parent = tx.get_job(info["parentId"])
@@ -149,16 +187,18 @@ def started(tx: Tx, node: dict, address: str | None) -> None:
 
 def _node_doc(parent: dict, index: int, now: int, status: str) -> dict:
     nodes = parent["nodeProperties"]
-    container = copy.deepcopy(range_of(nodes, index)["container"])
+    node_range = range_of(nodes, index)
+    runs = ({"ecsProperties": copy.deepcopy(node_range["ecsProperties"])} if node_range.get("ecsProperties")
+            else {"container": copy.deepcopy(node_range["container"])})
     parent_info = states.internal(parent)
+    vcpus, memory_mib, gpus = reservation(node_range)
     doc = {key: copy.deepcopy(parent[key]) for key in _NODE_INHERITS if key in parent}
     doc.update(jobId=node_id(parent["jobId"], index), jobArn=f"{parent['jobArn']}#{index}", status=status,
-               createdAt=now, container=container, attempts=[], dependsOn=[], isCancelled=False,
+               createdAt=now, **runs, attempts=[], dependsOn=[], isCancelled=False,
                isTerminated=False, nodeDetails={"nodeIndex": index, "isMainNode": index == nodes["mainNode"]})
     doc["batchemu"] = {"transitions": [[status, now]], "parentId": parent["jobId"], "nodeIndex": index,
-                       "numNodes": nodes["numNodes"],
-                       "vcpus": vcpus_of(container), "memoryMib": memory_mib_of(container),
-                       "gpus": gpus_of(container), "platform": parent_info.get("platform", "EC2"),
+                       "numNodes": nodes["numNodes"], "vcpus": vcpus, "memoryMib": memory_mib,
+                       "gpus": gpus, "platform": parent_info.get("platform", "EC2"),
                        "definitionName": parent_info.get("definitionName"), "attempt": 0}
     return doc
 
@@ -210,7 +250,7 @@ def _requeue(node: dict, now: int) -> None:
     node.update(status=states.RUNNABLE, isTerminated=False)
     for key in ("statusReason", "startedAt", "stoppedAt"):
         node.pop(key, None)
-    node["container"].pop("networkInterfaces", None)
+    _addressed(node).pop("networkInterfaces", None)
     states.internal(node).pop("terminateReason", None)
     states.internal(node)["transitions"].append([states.RUNNABLE, now])
 
@@ -228,7 +268,8 @@ def _begin_node(tx: Tx, config: Config, parent: dict, compute_environment: dict,
     attempts.begin_attempt(node, config, compute_environment, now)
     tx.update_job(node)
     tx.insert_attempt(node["jobId"], info["attempt"], compute_environment["computeEnvironmentArn"], now)
-    tx.ensure_log_stream(states.internal(node)["logGroup"], node["container"]["logStreamName"], now)
+    for group, stream in attempts.log_streams(node):
+        tx.ensure_log_stream(group, stream, now)
     return node["jobId"]
 
 
@@ -305,10 +346,16 @@ def _step(tx: Tx, ctx, parent: dict, now: int) -> list[str]:
 def _finish(parent: dict, main: dict, now: int) -> None:
     """The parent's attempt ends as its main node's did."""
     info = states.internal(parent)
-    container = main.get("container") or {}
     last = (main.get("attempts") or [{}])[-1]
-    attempts.finish_attempt(parent, now, exit_code=container.get("exitCode"), reason=container.get("reason"),
+    if job_task.kind_of(main) == job_task.ECS:
+        exit_code, reason = states.internal(main).get("taskExit") or (None, None)
+        task = main["ecsProperties"]["taskProperties"][0]
+        attempt_container = {"containerInstanceArn": task.get("containerInstanceArn"), "taskArn": task.get("taskArn"),
+                             "logStreamName": _addressed(main).get("logStreamName")}
+    else:
+        container = main.get("container") or {}
+        exit_code, reason = container.get("exitCode"), container.get("reason")
+        attempt_container = {key: container.get(key) for key in ("containerInstanceArn", "taskArn", "logStreamName")}
+    attempts.finish_attempt(parent, now, exit_code=exit_code, reason=reason,
                             status_reason=main.get("statusReason") or last.get("statusReason") or "",
-                            timed_out=bool(info.get("timedOut")),
-                            attempt_container={key: container.get(key) for key in
-                                               ("containerInstanceArn", "taskArn", "logStreamName")})
+                            timed_out=bool(info.get("timedOut")), attempt_container=attempt_container)

@@ -91,8 +91,10 @@ def _eks_container(container: dict, pod: dict, environment: dict[str, str], stre
         mount_points=job_task.eks_mount_points(container))
 
 
-def task_spec(job: dict, environment: dict[str, str], labels: dict[str, str]) -> TaskSpec:
-    """The task of the current attempt; `environment` is what AWS Batch sets in every container."""
+def task_spec(job: dict, environment: dict[str, str], labels: dict[str, str],
+              network: str | None = None) -> TaskSpec:
+    """The task of the current attempt on `network` (None: the executor's default); `environment` is what
+    AWS Batch sets in every container."""
     info = states.internal(job)
     if job_task.kind_of(job) == job_task.ECS:
         task = job["ecsProperties"]["taskProperties"][0]
@@ -108,7 +110,7 @@ def task_spec(job: dict, environment: dict[str, str], labels: dict[str, str]) ->
                       for kind in job_task.EKS_KINDS for c in pod.get(kind) or []]
         volumes = job_task.eks_task_volumes(pod)
     return TaskSpec(job_id=job["jobId"], attempt=info["attempt"], containers=containers, volumes=volumes,
-                    labels=labels)
+                    network=network, labels=labels)
 
 
 def end(job: dict, containers: list[dict] | None, started_at: int, stopped_at: int, status_reason: str) -> None:

@@ -142,3 +142,34 @@ def test_submit_refuses_what_a_multi_node_job_cannot_take(batch, held_env, mnp_d
         assert client_error_code(caught.value) == "ClientException", extra
         if message is not None:
             assert caught.value.response["Error"]["Message"] == message
+
+
+@covers("RegisterJobDefinition", "SubmitJob", "DescribeJobs", group="multinode")
+@covers(group="ecs-tasks")
+def test_ecs_node_ranges_reach_the_main_node_and_a_sidecar_does_not_decide_a_node(batch, target, shared_env,
+                                                                                   resources, jobs, logs, prefix):
+    # NodeRangeProperty.ecsProperties: each node is a task of the range's containers; its essential ones decide it.
+    def task(command: str) -> dict:
+        return {"taskProperties": [{"containers": [
+            {"name": "main", "image": target.image, "command": ["sh", "-c", command], "resourceRequirements": [
+                {"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "32"}]},
+            {"name": "sidecar", "image": target.image, "essential": False, "command": ["sh", "-c", "exit 3"],
+             "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "32"}]}]}]}
+    definition = batch.register_job_definition(
+        jobDefinitionName=resources.name("mnp-ecs"), type="multinode", nodeProperties={
+            "numNodes": 2, "mainNode": 0, "nodeRangeProperties": [
+                {"targetNodes": "0", "ecsProperties": task(SERVE)}, {"targetNodes": "1", "ecsProperties": task(CONNECT)}]})
+    resources.job_definitions.append(definition["jobDefinitionArn"])
+    job_id = jobs.submit(f"{prefix}-mnp-ecs", shared_env.queue, definition["jobDefinitionArn"])
+    parent = jobs.wait_one(job_id).last
+    assert parent["status"] == "SUCCEEDED", parent.get("statusReason")
+    nodes = jobs.describe([f"{job_id}#0", f"{job_id}#1"])
+    for node in nodes.values():
+        assert node["status"] == "SUCCEEDED", node.get("statusReason")
+        containers = {c["name"]: c for c in node["ecsProperties"]["taskProperties"][0]["containers"]}
+        assert (containers["main"]["exitCode"], containers["sidecar"]["exitCode"]) == (0, 3)
+    main, other = (nodes[f"{job_id}#{i}"]["ecsProperties"]["taskProperties"][0]["containers"][0] for i in range(2))
+    assert log_lines(logs, main["logStreamName"]) == ["index=0 num=2 main=0 addr=none"]
+    lines = log_lines(logs, other["logStreamName"])
+    assert lines[0].startswith("index=1 num=2 main=0 addr=") and not lines[0].endswith("addr=none")
+    assert lines[1:] == ["hello"]

@@ -240,3 +240,97 @@ def test_terminate_stops_every_node(batch_client):
     assert len(parent["attempts"]) == 1  # a terminated job is not retried
     nodes = [describe(batch_client, f"{job_id}#{i}") for i in range(2)]
     assert [(n["status"], n["statusReason"]) for n in nodes] == [("FAILED", "stopped by the operator")] * 2
+
+
+def ecs_range(*containers: dict) -> dict:
+    """An ecsProperties node range's task: containers of the test image, 1 vCPU and 64 MiB each."""
+    return {"taskProperties": [{"containers": [
+        {"image": TEST_IMAGE, "resourceRequirements": [{"type": "VCPU", "value": "1"},
+                                                        {"type": "MEMORY", "value": "64"}], **c}
+        for c in containers]}]}
+
+
+def stream_lines(logs_client, stream: str) -> list[str]:
+    events = logs_client.get_log_events(logGroupName="/aws/batch/job", logStreamName=stream, startFromHead=True)
+    return [e["message"] for e in events["events"]]
+
+
+def register_ecs_mnp(batch_client, ranges: list[tuple[str, dict]], num_nodes: int) -> dict:
+    return batch_client.register_job_definition(
+        jobDefinitionName=unique("mnp-ecs"), type="multinode", nodeProperties={
+            "numNodes": num_nodes, "mainNode": 0,
+            "nodeRangeProperties": [{"targetNodes": target, "ecsProperties": task} for target, task in ranges]})
+
+
+@needs_docker
+def test_ecs_node_ranges_find_the_main_node_and_a_sidecar_does_not_fail_a_node(batch_client, logs_client):
+    queue = make_queue(batch_client, max_vcpus=4)
+    failing_sidecar = {"name": "sidecar", "essential": False, "command": ["sh", "-c", "exit 3"]}
+    definition = register_ecs_mnp(batch_client, [
+        ("0", ecs_range({"name": "main", "command": ["sh", "-c", ENV + "; echo hello-node | nc -l -p 7000"]},
+                        failing_sidecar)),
+        ("1", ecs_range({"name": "main", "command": ["sh", "-c", ENV + '; echo "greeting=$GREETING"; '
+                                                      'until nc "$AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS" '
+                                                      '7000; do sleep 0.2; done']},
+                        failing_sidecar))], 2)
+    job_id = submit(batch_client, queue, definition, nodeOverrides={"nodePropertyOverrides": [
+        {"targetNodes": "1", "ecsPropertiesOverride": {"taskProperties": [{"containers": [
+            {"name": "main", "environment": [{"name": "GREETING", "value": "overridden"}]}]}]}}]})
+    parent = wait_for_status(batch_client, job_id, timeout=90)
+    assert parent["status"] == "SUCCEEDED", parent.get("statusReason")
+    main_node, worker = (describe(batch_client, f"{job_id}#{i}") for i in range(2))
+    for node in (main_node, worker):
+        assert node["status"] == "SUCCEEDED" and "container" not in node
+        containers = {c["name"]: c for c in node["ecsProperties"]["taskProperties"][0]["containers"]}
+        # The sidecar's failure is shown, and did not fail its node.
+        assert (containers["main"]["exitCode"], containers["sidecar"]["exitCode"]) == (0, 3)
+        assert all(c["logStreamName"] for c in containers.values())
+        assert [c["exitCode"] for c in node["attempts"][-1]["taskProperties"][0]["containers"]] == [0, 3]
+    main_container = main_node["ecsProperties"]["taskProperties"][0]["containers"][0]
+    address = main_container["networkInterfaces"][0]["privateIpv4Address"]
+    worker_stream = worker["ecsProperties"]["taskProperties"][0]["containers"][0]["logStreamName"]
+    wait_until(lambda: "hello-node" in stream_lines(logs_client, worker_stream), 20)  # it reached the main node
+    lines = stream_lines(logs_client, worker_stream)
+    assert f"index=1 num=2 main=0 addr={address} id={job_id}#1" in lines
+    assert "greeting=overridden" in lines  # the range's ecsPropertiesOverride, by container name
+    main_stream = main_container["logStreamName"]
+    assert f"index=0 num=2 main=0 addr=none id={job_id}#0" in stream_lines(logs_client, main_stream)
+    assert parent["attempts"][-1]["container"]["exitCode"] == 0
+
+
+def test_ecs_node_range_overrides_are_validated(batch_client):
+    queue = make_queue(batch_client, ce_state="DISABLED")
+    task = ecs_range({"name": "main", "command": ["echo", "Ref::word"]}, {"name": "side", "essential": False})
+    definition = register_ecs_mnp(batch_client, [("0", task), ("1", ecs_range({"name": "main"}))], 2)
+    common = {"jobName": "x", "jobQueue": queue["name"], "jobDefinition": definition["jobDefinitionArn"]}
+
+    def refused(override: dict) -> str:
+        return client_error(batch_client.submit_job, **common, nodeOverrides={"nodePropertyOverrides": [
+            {"targetNodes": "0", **override}]})
+
+    def ecs_override(*containers: dict) -> dict:
+        return {"ecsPropertiesOverride": {"taskProperties": [{"containers": list(containers)}]}}
+
+    assert "use ecsPropertiesOverride" in refused({"containerOverrides": {"command": ["x"]}})
+    assert "container nope is not a container of the job definition" in refused(
+        ecs_override({"name": "nope", "command": ["x"]}))
+    assert "AWS_BATCH" in refused(ecs_override({"name": "main", "environment": [{"name": "AWS_BATCH_X", "value": "1"}]}))
+    assert "Amazon EKS" in refused({"eksPropertiesOverride": {"podProperties": {"containers": [{"name": "x"}]}}})
+    plain = register_mnp(batch_client, [("0:1", container("true"))], 2)
+    assert "use containerOverrides" in client_error(
+        batch_client.submit_job, **{**common, "jobDefinition": plain["jobDefinitionArn"]},
+        nodeOverrides={"nodePropertyOverrides": [{"targetNodes": "0:1", **ecs_override({"name": "main"})}]})
+    # A valid override changes the range's container by name; parameters apply; each node shows its task.
+    job_id = batch_client.submit_job(**common, parameters={"word": "hi"}, nodeOverrides={"nodePropertyOverrides": [
+        {"targetNodes": "0", **ecs_override({"name": "side", "command": ["sleep", "1"]})}]})["jobId"]
+    main_node, worker = (describe(batch_client, f"{job_id}#{i}") for i in range(2))
+    assert [(c["name"], c.get("command")) for c in main_node["ecsProperties"]["taskProperties"][0]["containers"]] == [
+        ("main", ["echo", "hi"]), ("side", ["sleep", "1"])]
+    assert [c["name"] for c in worker["ecsProperties"]["taskProperties"][0]["containers"]] == ["main"]
+    assert "container" not in main_node and main_node["nodeDetails"] == {"nodeIndex": 0, "isMainNode": True}
+    assert "ecsProperties" not in describe(batch_client, job_id)  # the parent shows nodeProperties only
+    eks = {"podProperties": {"containers": [{"image": TEST_IMAGE}]}}
+    assert "Node properties can't be specified for Amazon EKS based job definitions" in client_error(
+        batch_client.register_job_definition, jobDefinitionName=unique("mnp-eks"), type="multinode",
+        nodeProperties={"numNodes": 1, "mainNode": 0, "nodeRangeProperties": [
+            {"targetNodes": "0", "eksProperties": eks}]})

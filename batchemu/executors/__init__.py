@@ -97,7 +97,7 @@ class TaskSpec:
 @dataclass
 class StartedTask:
     task_id: str                 # what running(), stop() and TaskExit name the task by
-    address: str | None = None   # IPv4 address of the task's first container on TaskSpec.network
+    address: str | None = None   # IPv4 address on TaskSpec.network of the task's first essential container
 
 
 class Outcome(enum.Enum):

@@ -282,7 +282,10 @@ def _check_node_properties(nodes: dict) -> dict:
         elif given[0] == "ecsProperties":
             node_range["ecsProperties"] = _check_ecs_properties(node_range["ecsProperties"], fargate=False)
         else:
-            node_range["eksProperties"] = _check_eks_properties(node_range["eksProperties"])
+            # AWS's NodeProperties reference: "Node properties can't be specified for Amazon EKS based job
+            # definitions" (its NodeRangeProperty has eksProperties all the same; the refusal is the safer reading).
+            raise _invalid("Node properties can't be specified for Amazon EKS based job definitions "
+                           "(eksProperties in a node range).")
         if node_range.get("consumableResourceProperties"):
             raise _invalid("consumableResourceProperties is not supported in node ranges yet.")
     if covered != set(range(num_nodes)):

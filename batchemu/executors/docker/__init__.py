@@ -155,7 +155,7 @@ class DockerExecutor:
             raise
         address = None
         if task.network:
-            first = created[task.containers[0].name][0]
+            first = created[next((c for c in task.containers if c.essential), task.containers[0]).name][0]
             networks = client.api.inspect_container(first)["NetworkSettings"]["Networks"] or {}
             address = (networks.get(network) or {}).get("IPAddress") or None
         log.debug("started task %s of job %s attempt %d", task_id, task.job_id, task.attempt)
