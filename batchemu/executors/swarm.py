@@ -5,7 +5,7 @@ task on a node whose free reservations fit its vCPUs and memory; batchemu still 
 the compute environment's maxvCpus. A task of several containers, and every task that names a shared
 network (the nodes of a multi-node job), joins an attachable overlay network (labelled, removed once no
 service of ours uses it), so its containers reach each other by address on whichever node they run;
-StartedTask.address is the first container's address on it. The containers of one task are placed on the
+StartedTask.address is the first essential container's address on it. The containers of one task are placed on the
 node of its first one, as ECS places a task on one instance (task volumes are node-local). Init containers,
 dependsOn and essential flags are batchemu.executors.tasks.step: a container is a service once it may start.
 
@@ -288,7 +288,8 @@ class SwarmExecutor:
             raise
         address = None
         if group:
-            head = self._find_service(client, plan[0].name)
+            first = next((s for s in plan if s.view(tasks.PENDING).essential), plan[0])
+            head = self._find_service(client, first.name)
             if head is not None:
                 address = self._address(client, head, network)
         log.debug("started task %s of job %s attempt %d", task_id, task.job_id, task.attempt)
