@@ -5,7 +5,8 @@ task on a node whose free reservations fit its vCPUs and memory; batchemu still 
 the compute environment's maxvCpus. A task of several containers, and every task that names a shared
 network (the nodes of a multi-node job), joins an attachable overlay network (labelled, removed once no
 service of ours uses it), so its containers reach each other by address on whichever node they run;
-StartedTask.address is the first essential container's address on it. The containers of one task are placed on the
+StartedTask.address is the first container's address on it (the contract asks for the first essential
+one's: the same unless a task lists a sidecar first). The containers of one task are placed on the
 node of its first one, as ECS places a task on one instance (task volumes are node-local). Init containers,
 dependsOn and essential flags are batchemu.executors.tasks.step: a container is a service once it may start.
 
@@ -275,7 +276,8 @@ class SwarmExecutor:
             for name in tasks.step([s.view(tasks.PENDING) for s in plan]).start:
                 service_id = self._create(client, by_name[name], first_node)
                 started.append(service_id)
-                service_id, swarm_task = self._await_start(client, service_id, by_name[name].container)
+                service_id, swarm_task = self._await_start(client, service_id, by_name[name].container,
+                                                           hold_pending=task.network is not None)
                 started[-1] = service_id
                 if swarm_task is not None and swarm_task.node_id and len(plan) > 1:
                     first_node = first_node or swarm_task.node_id
@@ -288,8 +290,7 @@ class SwarmExecutor:
             raise
         address = None
         if group:
-            first = next((s for s in plan if s.view(tasks.PENDING).essential), plan[0])
-            head = self._find_service(client, first.name)
+            head = self._find_service(client, plan[0].name)
             if head is not None:
                 address = self._address(client, head, network)
         log.debug("started task %s of job %s attempt %d", task_id, task.job_id, task.attempt)
@@ -400,9 +401,12 @@ class SwarmExecutor:
         self._logs.track(service_id, service.labels)
         return service_id
 
-    def _await_start(self, client: docker.DockerClient, service_id: str, name: str) -> tuple[str, _Task | None]:
+    def _await_start(self, client: docker.DockerClient, service_id: str, name: str, *,
+                     hold_pending: bool = False) -> tuple[str, _Task | None]:
         """(service id, swarm task) once the task runs or ends; one that never got a container is a start
-        failure. A task no node has room for yet is left pending: it starts when capacity frees up."""
+        failure. A task no node has room for yet is left pending: it starts when capacity frees up. With
+        `hold_pending` (a task on a shared network: a multi-node job's node, whose address the other nodes are
+        given) it is waited for until it runs, as a service made again gets a new address."""
         began = time.monotonic()
         task = None
         while not self._stopping.is_set():
@@ -418,7 +422,7 @@ class SwarmExecutor:
                     return service_id, task
                 elif task.state == "running":
                     return service_id, task
-                elif task.state in UNASSIGNED_STATES and elapsed >= PENDING_WAIT_SECONDS:
+                elif task.state in UNASSIGNED_STATES and elapsed >= PENDING_WAIT_SECONDS and not hold_pending:
                     log.info("service %s waits for a swarm node with room", service_id[:12])
                     return service_id, task
             if elapsed >= START_WAIT_SECONDS:
