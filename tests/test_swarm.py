@@ -360,6 +360,37 @@ def test_a_new_executor_starts_the_containers_a_task_had_left_to_start(swarm_har
     assert second.text(spec, 1) == ["main"]
 
 
+def test_a_task_the_constraint_enforcer_rejects_while_it_runs_runs_once_to_its_own_end(swarm_harness, monkeypatch):
+    """Swarm's constraint enforcer counts the reservations of completed job tasks and, on a node update, may mark
+    a running task "rejected" (Err "assigned node no longer meets constraints") while its container runs on: only
+    the manager's record changes. Here the manager's answer is made to say that, as the enforcer writes it; the
+    container's own end must decide (not the exit code 0 the record froze), and the container runs once."""
+    h = swarm_harness()
+    spec = h.spec(["sh", "-c", "echo begin; sleep 3; echo end; exit 3"])
+    task_id = h.start(spec)
+    client = docker.from_env()
+    [service] = client.api.services(filters={"label": f"batchemu.instance={h.config.instance_label}"})
+    listed = docker.api.APIClient.tasks
+
+    def enforced(api, filters=None):
+        out = listed(api, filters=filters)
+        for task in out:
+            if task.get("ServiceID") == service["ID"]:
+                status = task.setdefault("Status", {})
+                status.update(State="rejected", Message="task rejected by constraint enforcer",
+                              Err="assigned node no longer meets constraints")
+                status.setdefault("ContainerStatus", {}).setdefault("ExitCode", 0)
+        return out
+
+    wait_until(lambda: client.api.tasks(filters={"service": service["ID"]})[0]["Status"]["State"] == "running",
+               30, 0.1)
+    monkeypatch.setattr(docker.api.APIClient, "tasks", enforced)
+    exit = h.wait_exit(task_id, timeout=60)
+    assert (exit.outcome, exit.exit_code) == (Outcome.EXITED, 3)
+    assert h.text(spec) == ["begin", "end"]
+    assert len(client.api.services(filters={"name": service["Spec"]["Name"]})) == 0  # removed, not made again
+
+
 def test_multi_node_job_nodes_reach_the_main_node_at_its_overlay_address(batch_client, logs_client):
     queue = make_queue(batch_client, max_vcpus=2)
     main = ENV + "; echo hello | nc -l -p 7000"

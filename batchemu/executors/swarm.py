@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import docker
 from docker.errors import APIError, DockerException, NotFound
@@ -82,6 +82,7 @@ log = logging.getLogger("batchemu.executors.swarm")
 
 WATCH_SECONDS = 0.5            # how often the watcher lists our tasks to wake the scheduler on an end
 START_WAIT_SECONDS = 120.0     # longest start() waits for an assigned task to run (its node may pull)
+BUMP_SETTLE_SECONDS = 2.0      # a task rejected without a container is made again only after this
 PENDING_WAIT_SECONDS = 2.0     # a task still unassigned after this waits for capacity after start() returns
 STOP_GRACE_NS = 10 * 1_000_000_000
 # Seconds the swarm may be unreachable before the attempts on it end as lost hosts.
@@ -108,6 +109,7 @@ class _Task:
     timestamp: str
     memory_limited: bool
     addresses: dict[str, str]   # network name -> IPv4 address
+    swarm_id: str = ""
 
 
 @dataclass
@@ -483,7 +485,13 @@ class SwarmExecutor:
             known = newest.get(task.get("ServiceID"))
             if task.get("ServiceID") in wanted and (known is None or task.get("CreatedAt", "") > known.get("CreatedAt", "")):
                 newest[task["ServiceID"]] = task
-        return {service_id: _task_of(service_id, task) for service_id, task in newest.items()}
+        found = {service_id: _task_of(service_id, task) for service_id, task in newest.items()}
+        for service_id, task in found.items():
+            if _enforced(task) and task.node_id == self._local(client):
+                task = found[service_id] = _as_run_locally(client, task)
+            if _enforced(task) and not task.container_id and not _bumped(task):
+                found[service_id] = replace(task, state="pending")  # its agent may be starting it yet
+        return found
 
     def _plan(self, client: docker.DockerClient, task_id: str, services: dict[str, str]) -> list[_Service]:
         """The task's services in order: ours from start(), else its network's plan label, else what the
@@ -619,6 +627,16 @@ class SwarmExecutor:
                 views.append(service.view(tasks.EXITED, task.exit_code))
         step = tasks.step(views)
         node = next((t.node_id for _, t in found if t is not None and t.node_id), None)
+        if not step.over:  # before any start, so that Swarm places the next ones without these
+            for service, (service_id, task), view in zip(plan, found, views):
+                if view.state == tasks.EXITED and task is not None and service.container not in done \
+                        and not _lost(task, nodes):
+                    # Ended while the task goes on: read it now and remove its service, whose reservation
+                    # Swarm's constraint enforcer would count against the node until then (see _requeue).
+                    result = self._result(client, service, service_id, task, view, nodes, never=False)
+                    with self._lock:
+                        self._done.setdefault(task_id, {})[service.container] = (result, view)
+                    _remove_service_quietly(client, service_id)
         by_name = {s.container: s for s in plan}
         for name in step.start:
             index = [s.container for s in plan].index(name)
@@ -633,15 +651,6 @@ class SwarmExecutor:
                 if service_id is not None and view.state in (tasks.RUNNING, tasks.PENDING):
                     self._end_later(service_id)
         if not step.over:
-            for service, (service_id, task), view in zip(plan, found, views):
-                if view.state == tasks.EXITED and task is not None and service.container not in done \
-                        and not _lost(task, nodes):
-                    # Ended while the task goes on: read it now and remove its service, whose reservation
-                    # Swarm's constraint enforcer would count against the node until then (see _requeue).
-                    result = self._result(client, service, service_id, task, view, nodes, never=False)
-                    with self._lock:
-                        self._done.setdefault(task_id, {})[service.container] = (result, view)
-                    _remove_service_quietly(client, service_id)
             return None
         key = attempt_key(plan[0].labels)
         results = []
@@ -1008,12 +1017,39 @@ def _task_of(service_id: str, task: dict) -> _Task:
     return _Task(service_id=service_id, labels=labels, state=status.get("State", ""),
                  node_id=task.get("NodeID") or "", container_id=container.get("ContainerID") or "",
                  exit_code=exit_code, error=status.get("Err") or "", timestamp=status.get("Timestamp") or "",
-                 memory_limited=bool(limits.get("MemoryBytes")), addresses=addresses)
+                 memory_limited=bool(limits.get("MemoryBytes")), addresses=addresses, swarm_id=task.get("ID") or "")
+
+
+def _enforced(task: _Task) -> bool:
+    """Rejected by Swarm's constraint enforcer, which may happen before or after its container started."""
+    return task.state == "rejected" and "no longer meets constraints" in task.error
 
 
 def _bumped(task: _Task) -> bool:
-    """Rejected by Swarm's constraint enforcer before it ran (see SwarmExecutor._requeue)."""
-    return task.state == "rejected" and not task.container_id and "no longer meets constraints" in task.error
+    """Rejected by Swarm's constraint enforcer before it ran (see SwarmExecutor._requeue): no container, and
+    none appeared for a while (the node's agent may still be creating one it was given just before)."""
+    if not _enforced(task) or task.container_id:
+        return False
+    rejected_ns = parse_timestamp_ns(task.timestamp)
+    return rejected_ns is None or time.time_ns() - rejected_ns >= BUMP_SETTLE_SECONDS * 1e9
+
+
+def _as_run_locally(client: docker.DockerClient, task: _Task) -> _Task:
+    """The enforcer's "rejected" only changes the manager's record: the node's agent runs the container on to
+    its end and reports nothing more. On the local engine its container tells the truth: running, or ended
+    with its exit code. A rejected task with no container stays as it is (see _bumped)."""
+    try:
+        found = client.api.containers(all=True, filters={"label": f"com.docker.swarm.task.id={task.swarm_id}"})
+        state = client.api.inspect_container(found[0]["Id"]).get("State") or {} if found else None
+    except (NotFound, APIError):
+        return task
+    if not found or state is None:
+        return task
+    if state.get("Running") or state.get("Status") in ("created", "restarting"):
+        return replace(task, state="running", container_id=found[0]["Id"], exit_code=None, error="")
+    code = int(state.get("ExitCode") or 0)
+    return replace(task, state="complete" if code == 0 else "failed", container_id=found[0]["Id"], exit_code=code,
+                   error="" if code == 0 else f"task: non-zero exit ({code})", timestamp=state.get("FinishedAt") or "")
 
 
 def _lost(task: _Task, nodes: dict[str, str]) -> bool:
