@@ -1,5 +1,5 @@
 """`--executor swarm` on a one-node Docker Swarm of the local engine: exits, OOM kills, start failures,
-terminate and timeouts, logs, labels and reservations on the services, adoption by a restarted server, and a
+terminate and timeouts, logs, labels, limits and placement of the services, adoption by a restarted server, and a
 swarm that stops answering.
 
 The module makes the local engine a swarm manager (`docker swarm init --advertise-addr 127.0.0.1`) when it is
@@ -130,21 +130,47 @@ def test_missing_image_fails_to_start_with_cannot_pull_and_retries_act_on_it(bat
     assert len(job["attempts"]) == 2, job
 
 
-def test_a_start_failure_found_after_waiting_for_room_is_still_a_start_failure(batch_client):
-    """The node's CPUs are all reserved, so the second job's task waits (start() returns meanwhile) and is
-    rejected for its missing image only when the first job ends."""
+def test_jobs_beyond_a_nodes_cpus_run_side_by_side_as_on_one_docker_host(batch_client, batchemu_server):
+    """batchemu places tasks itself (no Swarm reservations, see SwarmExecutor._choose_node): two jobs that each
+    take all of the node's CPUs run at once, as the Docker executor runs them on one host, and the health
+    page counts what they take."""
+    import requests
     cpus = os.cpu_count() or 1
-    queue = make_queue(batch_client, max_vcpus=cpus + 1)
-    blocker = submit(batch_client, queue, register(batch_client, ["sleep", "5"], vcpus=str(cpus)))
-    wait_for_status(batch_client, blocker, ("RUNNING",))
-    missing = submit(batch_client, queue, register(batch_client, ["true"], image="registry.invalid/later:1"))
-    wait_for_status(batch_client, missing, ("RUNNING",), timeout=30)
-    assert describe(batch_client, blocker)["status"] == "RUNNING"  # it did wait for room
-    job = wait_for_status(batch_client, missing, timeout=60)
-    assert job["status"] == "FAILED", job
-    assert job["statusReason"] == "Task failed to start", job
-    assert job["container"]["reason"].startswith("CannotPullContainerError: "), job
-    assert wait_for_status(batch_client, blocker)["status"] == "SUCCEEDED"
+    queue = make_queue(batch_client, max_vcpus=2 * cpus)
+    definition = register(batch_client, ["sleep", "6"], vcpus=str(cpus))
+    jobs = [submit(batch_client, queue, definition) for _ in range(2)]
+    for job_id in jobs:
+        wait_for_status(batch_client, job_id, ("RUNNING",))
+    assert [describe(batch_client, job_id)["status"] for job_id in jobs] == ["RUNNING", "RUNNING"]
+    [node] = requests.get(batchemu_server.url + "/_batchemu/health", timeout=30).json()["executor"]["nodes"]
+    assert node["runningTasks"] >= 2 and node["freeVcpus"] == 0, node
+    for job_id in jobs:
+        assert wait_for_status(batch_client, job_id)["status"] == "SUCCEEDED"
+
+
+def test_a_task_goes_to_the_node_its_vcpus_and_memory_fit_best():
+    """Of two ready nodes, the one that batchemu's live tasks leave room on; with room on neither, the freest."""
+    executor = SwarmExecutor.__new__(SwarmExecutor)
+
+    def node(node_id: str, cpus: int, state: str = "ready", availability: str = "active") -> dict:
+        return {"ID": node_id, "Status": {"State": state}, "Spec": {"Availability": availability},
+                "Description": {"Resources": {"NanoCPUs": cpus * 10**9, "MemoryBytes": 8 * 2**30}}}
+    nodes = [node("big-busy", 8), node("small-idle", 2), node("down", 64, state="down"),
+             node("drained", 64, availability="drain")]
+    used = {"big-busy": [7 * 10**9, 2**30, 7]}
+    executor._node_use = lambda client: used
+    h = Harness.__new__(Harness)
+
+    def task(vcpus: int) -> TaskSpec:
+        spec = TaskSpec(job_id="j", attempt=1, containers=[h.container(["true"], "j")])
+        spec.containers[0].vcpus = vcpus
+        return spec
+    assert executor._choose_node(None, nodes, task(1)) == "small-idle"   # 2 free against 1
+    assert executor._choose_node(None, nodes, task(2)) == "small-idle"
+    used["small-idle"] = [2 * 10**9, 2**30, 1]
+    assert executor._choose_node(None, nodes, task(1)) == "big-busy"     # 1 free against 0
+    assert executor._choose_node(None, nodes, task(4)) == "big-busy"     # fits nowhere: the freest
+    assert executor._choose_node(None, nodes[2:], task(1)) is None      # no ready node: Swarm waits
 
 
 def test_gpus_need_a_node_that_advertises_them(batch_client, queue):
@@ -171,7 +197,7 @@ def test_injected_faults_end_the_running_task(batch_client, batchemu_server, que
     assert job["statusReason"].startswith("Host EC2 (instance i-") and "exitCode" not in job["container"], job
 
 
-def test_service_is_a_one_shot_job_with_labels_reservations_and_limits(batch_client, batchemu_server, queue):
+def test_service_is_a_one_shot_job_with_labels_limits_and_its_node(batch_client, batchemu_server, queue):
     job_id = submit(batch_client, queue, register(batch_client, ["sleep", "30"], vcpus="1", memory="96"))
     wait_for_status(batch_client, job_id, ("RUNNING",))
     [service] = [s for s in _services(batchemu_server.config.instance_label)
@@ -184,8 +210,10 @@ def test_service_is_a_one_shot_job_with_labels_reservations_and_limits(batch_cli
     assert template["RestartPolicy"]["Condition"] == "none"
     assert template["ContainerSpec"]["Args"] == ["sleep", "30"]
     assert template["ContainerSpec"]["Labels"]["batchemu.job-id"] == job_id
-    limits, reservations = template["Resources"]["Limits"], template["Resources"]["Reservations"]
-    assert limits == reservations == {"NanoCPUs": 1_000_000_000, "MemoryBytes": 96 * 2**20}
+    assert template["Resources"]["Limits"] == {"NanoCPUs": 1_000_000_000, "MemoryBytes": 96 * 2**20}
+    assert not template["Resources"].get("Reservations")  # counted for ever by Swarm 20.10's enforcer
+    node = docker.from_env().info()["Swarm"]["NodeID"]
+    assert template["Placement"]["Constraints"] == [f"node.id=={node}"]  # placed by batchemu
     batch_client.terminate_job(jobId=job_id, reason="done looking")
     job = wait_for_status(batch_client, job_id)
     assert job["status"] == "FAILED" and job["statusReason"] == "done looking"
@@ -389,6 +417,49 @@ def test_a_task_the_constraint_enforcer_rejects_while_it_runs_runs_once_to_its_o
     assert (exit.outcome, exit.exit_code) == (Outcome.EXITED, 3)
     assert h.text(spec) == ["begin", "end"]
     assert len(client.api.services(filters={"name": service["Spec"]["Name"]})) == 0  # removed, not made again
+
+
+def test_a_restarted_server_does_not_run_again_a_container_that_ended_while_its_task_went_on(swarm_harness):
+    """The service of a container that ended while its task goes on is removed at once (Swarm's enforcer counts
+    its reservation); its result is kept in the swarm, so a new executor neither runs it again nor loses it."""
+    first = swarm_harness()
+    job_id = "kept-" + os.urandom(4).hex()
+    mount = [{"sourceVolume": "work", "containerPath": "/work"}]
+    spec = TaskSpec(job_id=job_id, attempt=1, volumes=[{"name": "work"}], containers=[
+        first.container(["sh", "-c", "echo ran >> /work/runs; exit 0"], job_id, name="setup", init=True,
+                        essential=False, mount_points=mount),
+        first.container(["sh", "-c", "sleep 4; cat /work/runs; exit 5"], job_id, name="main", mount_points=mount)])
+    task_id = first.start(spec)
+
+    def setup_removed() -> bool:
+        assert not first.executor.collect_exits()
+        names = [s["Spec"]["Name"] for s in _services(first.config.instance_label)]
+        return len(names) == 1 and names[0].endswith("-main")
+    wait_until(setup_removed, 30, 0.2)
+    first.executor.close()
+    second = swarm_harness()
+    second.config.instance_label = first.config.instance_label
+    exit = second.wait_task(task_id, timeout=60)
+    assert [(c.name, c.outcome, c.exit_code) for c in exit.containers] == [
+        ("setup", Outcome.EXITED, 0), ("main", Outcome.EXITED, 5)]
+    assert second.text(spec, 1) == ["ran"]
+    assert not docker.from_env().api.configs(filters={"label": f"batchemu.instance={first.config.instance_label}"})
+
+
+def test_a_container_with_a_host_name_is_reached_by_it_on_the_task_network(swarm_harness):
+    """As SageMaker's algo-1..N hosts of a training job: each container has its host name, and the others
+    reach it by that name."""
+    h = swarm_harness()
+    job_id = "hosts-" + os.urandom(4).hex()
+    spec = TaskSpec(job_id=job_id, attempt=1, containers=[
+        h.container(["sh", "-c", "hostname; echo hi | nc -l -p 7001"], job_id, name="algo-1", hostname="algo-1",
+                    essential=False),
+        h.container(["sh", "-c", "hostname; until nc algo-1 7001; do sleep 0.2; done"], job_id, name="algo-2",
+                    hostname="algo-2")])
+    exit = h.wait_task(h.start(spec), timeout=60)
+    assert exit.main.name == "algo-2" and exit.main.exit_code == 0
+    assert [line for line in h.text(spec, 1) if not line.startswith("nc: ")] == ["algo-2", "hi"]
+    assert h.text(spec, 0) == ["algo-1"]
 
 
 def test_multi_node_job_nodes_reach_the_main_node_at_its_overlay_address(batch_client, logs_client):

@@ -26,6 +26,8 @@ meanwhile; the plan of a task with containers still to start is a label of its n
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 import math
@@ -34,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import docker
 from docker.errors import APIError, DockerException, NotFound
@@ -44,6 +46,7 @@ from docker.types import DriverConfig, Mount, Resources, RestartPolicy, ServiceM
 from batchemu.config import Config
 from batchemu.executors import (
     HOST_ALIAS,
+    LABEL_MANAGED,
     ContainerResult,
     ContainerSpec,
     EngineUnavailable,
@@ -93,6 +96,7 @@ GPU_KINDS = ("NVIDIA-GPU", "GPU")
 PULL_WORDS = ("No such image", "pull", "manifest", "repository")
 LOG_READ_SECONDS = 10.0        # longest read of one service's logs
 LABEL_PLAN = "batchemu.plan"   # on a task's own network: JSON of every container's service, to start later
+LABEL_DONE = "batchemu.done"   # on a swarm config: the result of a container that ended while its task went on
 
 
 @dataclass
@@ -110,6 +114,8 @@ class _Task:
     memory_limited: bool
     addresses: dict[str, str]   # network name -> IPv4 address
     swarm_id: str = ""
+    nano_cpus: int = 0          # its limits: what it takes of its node (see SwarmExecutor._choose_node)
+    memory_bytes: int = 0
 
 
 @dataclass
@@ -147,6 +153,7 @@ class SwarmExecutor:
         # task id -> container -> (result, view) of containers that ended while their task went on (their
         # services are removed at once)
         self._done: dict[str, dict[str, tuple[ContainerResult, tasks.Seen]]] = {}
+        self._done_loaded: set[str] = set()           # tasks whose kept results (_save_done) were read
         self._known: dict[tuple[str, int], tuple[str, str]] = {}   # live attempt -> (task id, node id)
         self._unreachable_since: float | None = None
         self._local_node = ""
@@ -205,36 +212,63 @@ class SwarmExecutor:
         return self._local_node
 
     def cluster(self) -> dict:
-        """The swarm's nodes with their capacity and what our and others' running tasks reserve on them."""
+        """The swarm's nodes with their capacity and what batchemu's running tasks take of it."""
         try:
             client = self._client()
             nodes = client.api.nodes()
-            listed = client.api.tasks(filters={"desired-state": "running"})
+            used = self._node_use(client)
         except (EngineUnavailable, DockerException, *UNREACHABLE) as exc:
             return {"nodes": [], "error": str(exc)}
-        reserved: dict[str, list[int]] = {}
-        for task in listed:
-            if task.get("Status", {}).get("State") in ENDED_STATES or not task.get("NodeID"):
-                continue
-            reservation = (task.get("Spec", {}).get("Resources") or {}).get("Reservations") or {}
-            used = reserved.setdefault(task["NodeID"], [0, 0, 0])
-            used[0] += int(reservation.get("NanoCPUs") or 0)
-            used[1] += int(reservation.get("MemoryBytes") or 0)
-            used[2] += 1
         result = []
         for node in nodes:
             resources = node.get("Description", {}).get("Resources") or {}
             cpus, memory = int(resources.get("NanoCPUs") or 0), int(resources.get("MemoryBytes") or 0)
-            used = reserved.get(node["ID"], [0, 0, 0])
+            taken = used.get(node["ID"], [0, 0, 0])
             result.append({
                 "id": node["ID"], "hostname": node.get("Description", {}).get("Hostname", ""),
                 "role": node.get("Spec", {}).get("Role", ""), "state": node.get("Status", {}).get("State", ""),
                 "availability": node.get("Spec", {}).get("Availability", ""),
                 "address": node.get("Status", {}).get("Addr", ""),
                 "vcpus": cpus / 1e9, "memoryMiB": memory // 2**20,
-                "freeVcpus": max(cpus - used[0], 0) / 1e9, "freeMemoryMiB": max(memory - used[1], 0) // 2**20,
-                "runningTasks": used[2], "gpus": _gpus(resources)})
+                "freeVcpus": max(cpus - taken[0], 0) / 1e9, "freeMemoryMiB": max(memory - taken[1], 0) // 2**20,
+                "runningTasks": taken[2], "gpus": _gpus(resources)})
         return {"nodes": result}
+
+    def _node_use(self, client: docker.DockerClient) -> dict[str, list[int]]:
+        """node id -> [nano CPUs, memory bytes, tasks] that the live tasks of batchemu's services take."""
+        services = client.api.services(filters={"label": [f"{LABEL_MANAGED}=1"]})
+        used: dict[str, list[int]] = {}
+        for task in self._newest_tasks(client, [service["ID"] for service in services]).values():
+            if task.node_id and task.state not in ENDED_STATES:
+                taken = used.setdefault(task.node_id, [0, 0, 0])
+                taken[0] += task.nano_cpus
+                taken[1] += task.memory_bytes
+                taken[2] += 1
+        return used
+
+    def _choose_node(self, client: docker.DockerClient, nodes: list[dict], task: TaskSpec) -> str | None:
+        """The node a task runs on: of the ready, active nodes, one whose CPUs and memory that batchemu's live
+        tasks leave free hold the task's, the freest (most vCPUs, then memory); with none free enough, the
+        freest anyway, as a busy Docker host runs one more container. Swarm is not asked to place by
+        reservations: its constraint enforcer (Docker 20.10) counts the reservations of every completed job
+        task, for ever (also once its service is removed), and rejects tasks, running ones included, when they
+        add up past a node's capacity. None (Swarm places the task) for GPU jobs and when no node is ready."""
+        if any(c.gpus for c in task.containers):
+            return None
+        ready = [n for n in nodes if n.get("Status", {}).get("State") == "ready"
+                 and n.get("Spec", {}).get("Availability") == "active"]
+        if len(ready) < 2:
+            return ready[0]["ID"] if ready else None
+        used = self._node_use(client)
+        cpus = sum(int(float(c.vcpus or 0) * 1e9) for c in task.containers)
+        memory = sum(max(int(c.memory_mib or 0), MIN_MEMORY_MIB) * 2**20 for c in task.containers)
+
+        def room(node: dict) -> tuple[bool, int, int]:
+            taken = used.get(node["ID"], [0, 0, 0])
+            free_cpus = _node_resource(node, "NanoCPUs") - taken[0]
+            free_memory = _node_resource(node, "MemoryBytes") - taken[1]
+            return free_cpus >= cpus and free_memory >= memory, free_cpus, free_memory
+        return max(ready, key=room)["ID"]
 
     # -- starting ---------------------------------------------------------------------------------------
 
@@ -272,7 +306,7 @@ class SwarmExecutor:
         with self._lock:
             self._plans[task_id] = plan
         by_name = {s.container: s for s in plan}
-        first_node = None
+        first_node = self._choose_node(client, nodes, task)
         started: list[str] = []
         try:
             for name in tasks.step([s.view(tasks.PENDING) for s in plan]).start:
@@ -281,7 +315,7 @@ class SwarmExecutor:
                 service_id, swarm_task = self._await_start(client, service_id, by_name[name].container,
                                                            hold_pending=task.network is not None)
                 started[-1] = service_id
-                if swarm_task is not None and swarm_task.node_id and len(plan) > 1:
+                if swarm_task is not None and swarm_task.node_id:
                     first_node = first_node or swarm_task.node_id
         except StartFailure:
             for service_id in started:
@@ -340,22 +374,21 @@ class SwarmExecutor:
             args=list(spec.command) or None, env=[f"{k}={v}" for k, v in spec.environment.items()],
             user=spec.user or None, labels=labels, mounts=_mounts(task, spec, task_id, self._engine.own_labels()) or None,
             read_only=bool(spec.readonly_root_filesystem) or None, init=bool(linux.get("initProcessEnabled")) or None,
-            stop_grace_period=STOP_GRACE_NS, hosts=hosts)
+            stop_grace_period=STOP_GRACE_NS, hosts=hosts,
+            hostname=spec.hostname if spec.hostname and network != "host" else None)
         if spec.ulimits:
             container["Ulimits"] = [{"Name": u["name"], "Soft": int(u["softLimit"]), "Hard": int(u["hardLimit"])}
                                     for u in spec.ulimits]
         largest_cpus = max((_node_resource(n, "NanoCPUs") for n in nodes), default=0)
-        largest_memory = max((_node_resource(n, "MemoryBytes") for n in nodes), default=0)
         resources: dict = {}
         if spec.vcpus and spec.vcpus > 0:
             # A reservation larger than every node would wait forever: as on Docker, cap it at the largest.
             nano = int(float(spec.vcpus) * 1e9)
             nano = min(nano, largest_cpus) if largest_cpus else nano
-            resources.update(cpu_reservation=nano, cpu_limit=nano)
+            resources.update(cpu_limit=nano)
         if spec.memory_mib:
             memory = max(int(spec.memory_mib), MIN_MEMORY_MIB) * 2**20
-            resources.update(mem_limit=memory,
-                             mem_reservation=min(memory, largest_memory) if largest_memory else memory)
+            resources.update(mem_limit=memory)
         if spec.gpus:
             kind = next((k for n in nodes for k in _gpus(n.get("Description", {}).get("Resources") or {})), None)
             if kind is None:
@@ -364,7 +397,9 @@ class SwarmExecutor:
             resources["generic_resources"] = {kind: int(spec.gpus)}
         template = TaskTemplate(container, resources=Resources(**resources) if resources else None,
                                 restart_policy=RestartPolicy(condition="none", max_attempts=0),
-                                log_driver=DriverConfig("json-file"), networks=[network])
+                                log_driver=DriverConfig("json-file"),
+                                networks=[{"Target": network, "Aliases": [spec.hostname]}
+                                          if spec.hostname and group else network])
         return _Service(name=container_name(task_id, spec.name), container=spec.name, labels=labels,
                         template=json.loads(json.dumps(template)))
 
@@ -602,6 +637,7 @@ class SwarmExecutor:
                  swarm_tasks: dict[str, _Task], nodes: dict[str, str]) -> TaskExit | None:
         """Create the services that may start, stop the ones that must; the task's exit once it is over."""
         plan = self._plan(client, task_id, members)
+        self._load_done(client, task_id, plan)
         with self._lock:
             stopped = {name for name, owner in self._stopped.items() if owner == task_id}
             done = dict(self._done.get(task_id) or {})
@@ -634,6 +670,7 @@ class SwarmExecutor:
                     # Ended while the task goes on: read it now and remove its service, whose reservation
                     # Swarm's constraint enforcer would count against the node until then (see _requeue).
                     result = self._result(client, service, service_id, task, view, nodes, never=False)
+                    self._save_done(client, task_id, service, result)
                     with self._lock:
                         self._done.setdefault(task_id, {})[service.container] = (result, view)
                     _remove_service_quietly(client, service_id)
@@ -671,6 +708,8 @@ class SwarmExecutor:
             with self._lock:
                 self._plans.pop(task_id, None)
                 self._sweep = True
+        if len(plan) > 1:
+            self._remove_done(client, task_id)
         with self._lock:  # its stops and ended containers are part of this exit
             self._stopped = {name: owner for name, owner in self._stopped.items() if owner != task_id}
             self._done.pop(task_id, None)
@@ -752,6 +791,64 @@ class SwarmExecutor:
                 for key, (task_id, node_id) in known.items()]
 
     # -- ending and removing ----------------------------------------------------------------------------
+
+    # -- containers that ended while their task went on -------------------------------------------------
+
+    def _save_done(self, client: docker.DockerClient, task_id: str, service: _Service, result: ContainerResult) -> None:
+        """Keep the result in the swarm (a config object) before the service goes: a restarted server must not
+        start that container again."""
+        data = json.dumps({**asdict(result), "outcome": result.outcome.name}).encode()
+        name = "batchemu-done-" + hashlib.sha256(service.name.encode()).hexdigest()[:32]
+        try:
+            client.api.create_config(name, data, labels={**self._engine.own_labels(), LABEL_TASK: task_id,
+                                                         LABEL_DONE: service.container})
+        except APIError as exc:
+            if exc.status_code != 409:  # 409: kept already by an earlier pass
+                log.warning("could not keep the result of %s: %s", service.name, explain(exc))
+
+    def _load_done(self, client: docker.DockerClient, task_id: str, plan: list[_Service]) -> None:
+        """Once per task and server: the results kept by _save_done (a server that ran before this one)."""
+        with self._lock:
+            if task_id in self._done_loaded or len(plan) < 2:
+                return
+        by_name = {s.container: s for s in plan}
+        found = {}
+        for config in self._done_configs(client, task_id):
+            labels = config.get("Spec", {}).get("Labels") or {}
+            service = by_name.get(labels.get(LABEL_DONE, ""))
+            try:
+                raw = json.loads(base64.b64decode(config["Spec"].get("Data") or b""))
+                result = ContainerResult(**{**raw, "outcome": Outcome[raw["outcome"]]})
+            except (ValueError, KeyError, TypeError):
+                continue
+            if service is not None:
+                found[service.container] = (result, service.view(tasks.EXITED, result.exit_code))
+        with self._lock:
+            self._done_loaded.add(task_id)
+            if found:
+                self._done.setdefault(task_id, {}).update(found)
+
+    def _done_configs(self, client: docker.DockerClient, task_id: str | None) -> list[dict]:
+        wanted = self._engine.label_filters(LABEL_DONE)
+        if task_id is not None:
+            wanted.append(f"{LABEL_TASK}={task_id}")
+        try:
+            return client.api.configs(filters={"label": wanted})
+        except APIError as exc:
+            log.warning("could not list kept results: %s", explain(exc))
+            return []
+
+    def _remove_done(self, client: docker.DockerClient, task_id: str | None) -> None:
+        for config in self._done_configs(client, task_id):
+            try:
+                client.api.remove_config(config["ID"])
+            except APIError:
+                pass
+        with self._lock:
+            if task_id is None:
+                self._done_loaded.clear()
+            else:
+                self._done_loaded.discard(task_id)
 
     def _end_later(self, service_id: str) -> None:
         with self._lock:
@@ -908,6 +1005,7 @@ class SwarmExecutor:
             _remove_service_quietly(client, service["ID"])
         for task_id in task_ids:
             self._remove_task_volumes(client, task_id)
+        self._remove_done(client, None)
         deadline = time.monotonic() + 15
         self._sweep = True
         while self._sweep and time.monotonic() < deadline:  # tasks detach from their networks a moment later
@@ -1017,7 +1115,8 @@ def _task_of(service_id: str, task: dict) -> _Task:
     return _Task(service_id=service_id, labels=labels, state=status.get("State", ""),
                  node_id=task.get("NodeID") or "", container_id=container.get("ContainerID") or "",
                  exit_code=exit_code, error=status.get("Err") or "", timestamp=status.get("Timestamp") or "",
-                 memory_limited=bool(limits.get("MemoryBytes")), addresses=addresses, swarm_id=task.get("ID") or "")
+                 memory_limited=bool(limits.get("MemoryBytes")), addresses=addresses, swarm_id=task.get("ID") or "",
+                 nano_cpus=int(limits.get("NanoCPUs") or 0), memory_bytes=int(limits.get("MemoryBytes") or 0))
 
 
 def _enforced(task: _Task) -> bool:
