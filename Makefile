@@ -46,14 +46,15 @@ clients:
 	-grep -qxF '$(METAFLOW_PACKAGES)' .clients/metaflow/installed 2>/dev/null || ($(PYTHON) -m venv .clients/metaflow && \
 	  .clients/metaflow/bin/pip install --quiet $(METAFLOW_PACKAGES) && echo '$(METAFLOW_PACKAGES)' > .clients/metaflow/installed)
 
-## test: everything CI runs: the test suite (tests/test_swarm.py included), then the conformance suite against batchemu
+## test: everything CI runs: the test suite (tests/test_swarm.py included), then the conformance suite against batchemu,
+## then again against --executor swarm on a one-node swarm made for the run
 test: install docker browser
 	-$(MAKE) --no-print-directory clients
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 	bash scripts/conformance.sh batchemu
+	bash scripts/conformance.sh swarm
 
-## conformance-swarm: the conformance suite against --executor swarm on a one-node swarm made for the run (not in
-## `make test` while 9 of its scenarios fail in a full run: see "Running on several machines" in README.md)
+## conformance-swarm: the conformance suite against --executor swarm alone (the last step of make test)
 conformance-swarm: install docker
 	bash scripts/conformance.sh swarm
 

@@ -13,6 +13,7 @@ import ipaddress
 import os
 import shutil
 import subprocess
+import threading
 
 import boto3
 import docker
@@ -149,28 +150,39 @@ def test_jobs_beyond_a_nodes_cpus_run_side_by_side_as_on_one_docker_host(batch_c
 
 
 def test_a_task_goes_to_the_node_its_vcpus_and_memory_fit_best():
-    """Of two ready nodes, the one that batchemu's live tasks leave room on; with room on neither, the freest."""
+    """Of the ready, active nodes, one that batchemu's live tasks (and the starts under way) leave room on, the
+    freest; with room on none, the freest anyway."""
     executor = SwarmExecutor.__new__(SwarmExecutor)
+    executor._lock, executor._choosing, executor._placing = threading.Lock(), threading.Lock(), {}
+    listed: dict = {}
+    executor._newest_tasks = lambda client, service_ids: listed
+
+    class Api:
+        @staticmethod
+        def services(filters=None):
+            return []
+    client = type("Client", (), {"api": Api()})()
 
     def node(node_id: str, cpus: int, state: str = "ready", availability: str = "active") -> dict:
         return {"ID": node_id, "Status": {"State": state}, "Spec": {"Availability": availability},
                 "Description": {"Resources": {"NanoCPUs": cpus * 10**9, "MemoryBytes": 8 * 2**30}}}
-    nodes = [node("big-busy", 8), node("small-idle", 2), node("down", 64, state="down"),
-             node("drained", 64, availability="drain")]
-    used = {"big-busy": [7 * 10**9, 2**30, 7]}
-    executor._node_use = lambda client: used
+    nodes = [node("big", 4), node("small", 2), node("down", 64, state="down"), node("drained", 64, availability="drain")]
     h = Harness.__new__(Harness)
 
     def task(vcpus: int) -> TaskSpec:
         spec = TaskSpec(job_id="j", attempt=1, containers=[h.container(["true"], "j")])
         spec.containers[0].vcpus = vcpus
         return spec
-    assert executor._choose_node(None, nodes, task(1)) == "small-idle"   # 2 free against 1
-    assert executor._choose_node(None, nodes, task(2)) == "small-idle"
-    used["small-idle"] = [2 * 10**9, 2**30, 1]
-    assert executor._choose_node(None, nodes, task(1)) == "big-busy"     # 1 free against 0
-    assert executor._choose_node(None, nodes, task(4)) == "big-busy"     # fits nowhere: the freest
-    assert executor._choose_node(None, nodes[2:], task(1)) is None      # no ready node: Swarm waits
+    # Three starts under way at once: each choice counts for the next.
+    assert [executor._choose_node(client, nodes, task(2), f"t{i}") for i in range(3)] == ["big", "small", "big"]
+    # Room on none (0 vCPUs free on each): the freest anyway, here by memory (big holds two tasks, small one).
+    assert executor._choose_node(client, nodes, task(1), "t3") == "small"
+    executor._placing.clear()
+    listed["s"] = swarm_module._Task(service_id="s", labels={}, state="running", node_id="big", container_id="c",
+                                     exit_code=None, error="", timestamp="", memory_limited=True, addresses={},
+                                     nano_cpus=3 * 10**9, memory_bytes=2**30)
+    assert executor._choose_node(client, nodes, task(2)) == "small"      # the live task takes 3 of big's 4
+    assert executor._choose_node(client, nodes[2:], task(1)) is None     # no ready node: Swarm waits
 
 
 def test_gpus_need_a_node_that_advertises_them(batch_client, queue):

@@ -1,8 +1,8 @@
 """Runs tasks on a Docker Swarm: one `replicated-job` service (one replica, no restart) per container.
 
-The Docker client points at a manager node (DOCKER_HOST or the local socket). Swarm places each service's
-task on a node whose free reservations fit its vCPUs and memory; batchemu still caps what runs at once by
-the compute environment's maxvCpus. A task of several containers, and every task that names a shared
+The Docker client points at a manager node (DOCKER_HOST or the local socket). batchemu places each task on
+a node itself (_choose_node: no Swarm reservations, which Swarm 20.10's constraint enforcer counts for ever
+once a job task completed); what runs at once is capped by the compute environment's maxvCpus. A task of several containers, and every task that names a shared
 network (the nodes of a multi-node job), joins an attachable overlay network (labelled, removed once no
 service of ours uses it), so its containers reach each other by address on whichever node they run;
 StartedTask.address is the first container's address on it (the contract asks for the first essential
@@ -14,14 +14,17 @@ What the engine reports, in engine terms (batchemu.attempts turns them into AWS'
 
     task complete / failed        the container's exit code; OOM from the container when it ran on the
                                   manager's own node, else exit 137 under a memory limit that we did not stop
-    task rejected (no container)  a start failure (PULL_FAILED for a missing image)
+    task rejected (no container)  a start failure (PULL_FAILED for a missing image), unless the
+                                  constraint enforcer rejected it (made again, or followed through
+                                  its container on the manager's node: _as_run_locally)
     node down or gone, orphaned   HOST_LOST, detail `Host EC2 (instance <node id>) terminated.`
     swarm unreachable             after LOST_SWARM_SECONDS every task we knew of ends as a lost host
 
 A replicated-job cannot be stopped in place: stopping a container stops it when its task runs on the
 manager's node, else removes its service (its exit code is then unknown). Services carry the labels
 containers carry under Docker, so a restarted server adopts running tasks and records those that ended
-meanwhile; the plan of a task with containers still to start is a label of its network.
+meanwhile; the plan of a task with containers still to start is a label of its network, and the results
+of containers that ended while their task went on are swarm configs.
 """
 
 from __future__ import annotations
@@ -143,8 +146,10 @@ class SwarmExecutor:
         self.config = config
         self._engine = Engine(config)
         self._lock = threading.Lock()
+        self._choosing = threading.Lock()
         self._plans: dict[str, list[_Service]] = {}   # task id -> its services, in the task's order
         self._starting: set[str] = set()              # tasks inside start()
+        self._placing: dict[str, tuple[str, int, int]] = {}   # task inside start() -> (node, nano CPUs, bytes)
         self._groups_in_use: dict[str, int] = {}      # network group -> starts under way that join it
         self._reported: set[str] = set()              # tasks handed out (their services removed next)
         self._removing: set[str] = set()
@@ -237,38 +242,45 @@ class SwarmExecutor:
     def _node_use(self, client: docker.DockerClient) -> dict[str, list[int]]:
         """node id -> [nano CPUs, memory bytes, tasks] that the live tasks of batchemu's services take."""
         services = client.api.services(filters={"label": [f"{LABEL_MANAGED}=1"]})
+        with self._lock:  # tasks being started: counted from what they were given, listed or not yet
+            placing = dict(self._placing)
         used: dict[str, list[int]] = {}
+        for node_id, cpus, memory in placing.values():
+            taken = used.setdefault(node_id, [0, 0, 0])
+            taken[0], taken[1], taken[2] = taken[0] + cpus, taken[1] + memory, taken[2] + 1
         for task in self._newest_tasks(client, [service["ID"] for service in services]).values():
-            if task.node_id and task.state not in ENDED_STATES:
+            key = attempt_key(task.labels)
+            if task.node_id and task.state not in ENDED_STATES and (key is None or task_name(*key) not in placing):
                 taken = used.setdefault(task.node_id, [0, 0, 0])
                 taken[0] += task.nano_cpus
                 taken[1] += task.memory_bytes
                 taken[2] += 1
         return used
 
-    def _choose_node(self, client: docker.DockerClient, nodes: list[dict], task: TaskSpec) -> str | None:
+    def _choose_node(self, client: docker.DockerClient, nodes: list[dict], task: TaskSpec,
+                     task_id: str | None = None) -> str | None:
         """The node a task runs on: of the ready, active nodes, one whose CPUs and memory that batchemu's live
         tasks leave free hold the task's, the freest (most vCPUs, then memory); with none free enough, the
         freest anyway, as a busy Docker host runs one more container. Swarm is not asked to place by
         reservations: its constraint enforcer (Docker 20.10) counts the reservations of every completed job
         task, for ever (also once its service is removed), and rejects tasks, running ones included, when they
-        add up past a node's capacity. None (Swarm places the task) for GPU jobs and when no node is ready."""
+        add up past a node's capacity. None (Swarm places the task) for GPU jobs and when no node is ready.
+        Starts run side by side: the choice is counted (`_placing`) until start() returns."""
         if any(c.gpus for c in task.containers):
             return None
         ready = [n for n in nodes if n.get("Status", {}).get("State") == "ready"
                  and n.get("Spec", {}).get("Availability") == "active"]
         if len(ready) < 2:
             return ready[0]["ID"] if ready else None
-        used = self._node_use(client)
         cpus = sum(int(float(c.vcpus or 0) * 1e9) for c in task.containers)
         memory = sum(max(int(c.memory_mib or 0), MIN_MEMORY_MIB) * 2**20 for c in task.containers)
-
-        def room(node: dict) -> tuple[bool, int, int]:
-            taken = used.get(node["ID"], [0, 0, 0])
-            free_cpus = _node_resource(node, "NanoCPUs") - taken[0]
-            free_memory = _node_resource(node, "MemoryBytes") - taken[1]
-            return free_cpus >= cpus and free_memory >= memory, free_cpus, free_memory
-        return max(ready, key=room)["ID"]
+        with self._choosing:  # one choice at a time, each counted before the next
+            used = self._node_use(client)
+            chosen = max(ready, key=lambda node: _room(node, used, cpus, memory))["ID"]
+            if task_id is not None:
+                with self._lock:
+                    self._placing[task_id] = (chosen, cpus, memory)
+        return chosen
 
     # -- starting ---------------------------------------------------------------------------------------
 
@@ -291,6 +303,7 @@ class SwarmExecutor:
         finally:
             with self._lock:
                 self._starting.discard(task_id)
+                self._placing.pop(task_id, None)
                 if group:
                     self._groups_in_use[group] -= 1
                     if not self._groups_in_use[group]:
@@ -306,7 +319,7 @@ class SwarmExecutor:
         with self._lock:
             self._plans[task_id] = plan
         by_name = {s.container: s for s in plan}
-        first_node = self._choose_node(client, nodes, task)
+        first_node = self._choose_node(client, nodes, task, task_id)
         started: list[str] = []
         try:
             for name in tasks.step([s.view(tasks.PENDING) for s in plan]).start:
@@ -468,9 +481,8 @@ class SwarmExecutor:
         return service_id, task
 
     def _requeue(self, client: docker.DockerClient, service_id: str) -> str:
-        """Swarm's constraint enforcer counts the reservations of completed job tasks still listed on a node,
-        and rejects a task that does not fit beside them ("assigned node no longer meets constraints") though
-        the node has room: such a task never ran, so its service is made again and waits for room."""
+        """A task Swarm's constraint enforcer rejected ("assigned node no longer meets constraints") before a
+        container of it started never ran: its service is made again."""
         attrs = client.api.inspect_service(service_id)
         spec = attrs["Spec"]
         self._logs.forget(service_id)
@@ -667,8 +679,7 @@ class SwarmExecutor:
             for service, (service_id, task), view in zip(plan, found, views):
                 if view.state == tasks.EXITED and task is not None and service.container not in done \
                         and not _lost(task, nodes):
-                    # Ended while the task goes on: read it now and remove its service, whose reservation
-                    # Swarm's constraint enforcer would count against the node until then (see _requeue).
+                    # Ended while the task goes on: read and keep its result, and remove its service now.
                     result = self._result(client, service, service_id, task, view, nodes, never=False)
                     self._save_done(client, task_id, service, result)
                     with self._lock:
@@ -699,8 +710,8 @@ class SwarmExecutor:
                                         never=view.name in step.never))
         self._known.pop(key, None)
         if not self.config.keep_containers:
-            # At once, not after the scheduler recorded the exit as under Docker: Swarm's constraint enforcer
-            # counts a completed job task's reservation until its service is gone (see _requeue).
+            # At once, not after the scheduler recorded the exit as under Docker: a service left until then
+            # would be listed by every look at the swarm meanwhile.
             for service_id in members.values():
                 self._logs.forget(service_id)
                 _remove_service_quietly(client, service_id)
@@ -1198,6 +1209,14 @@ def _local_container_state(client: docker.DockerClient, task: _Task) -> dict | N
 def _epoch_ms(text: str | None) -> int | None:
     ns = parse_timestamp_ns(text or "")
     return None if ns is None else ns // 1_000_000
+
+
+def _room(node: dict, used: dict[str, list[int]], cpus: int, memory: int) -> tuple[bool, int, int]:
+    """(whether the node's free CPUs and memory hold the task's, free CPUs, free memory)."""
+    taken = used.get(node["ID"], [0, 0, 0])
+    free_cpus = _node_resource(node, "NanoCPUs") - taken[0]
+    free_memory = _node_resource(node, "MemoryBytes") - taken[1]
+    return free_cpus >= cpus and free_memory >= memory, free_cpus, free_memory
 
 
 def _node_resource(node: dict, name: str) -> int:
