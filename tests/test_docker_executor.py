@@ -456,3 +456,45 @@ def test_a_task_that_cannot_start_leaves_no_network(harness, docker_client):
     assert raised.value.outcome is Outcome.START_FAILED
     assert not docker_client.networks.list(filters={"label": f"batchemu.network={group}"})
     assert docker_client.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={h.config.instance_label}"}) == []
+
+
+def test_a_container_missing_from_running_is_in_the_next_collect_exits(harness, docker_client):
+    """The scheduler takes a task in neither running() nor the next collect_exits() for one the engine lost;
+    collect_exits() must list the containers then, even when no die event is pending and the last list is
+    recent."""
+    h = harness()
+    spec = h.spec(["true"])
+    task_id = h.start(spec)
+    docker_client.api.wait(task_id)
+    assert h.woken.wait(20), "no wake-up after the container exited"
+    # As if its die event were not handled yet, and the list of containers just read.
+    h.executor._events.died.clear()
+    h.executor._events.forget(task_id)
+    h.executor._last_exit_scan = time.monotonic()
+    assert (spec.job_id, 1) not in h.executor.running()
+    assert task_id in [found.task_id for found in h.executor.collect_exits()]
+
+
+def test_a_pass_without_a_die_event_asks_the_engine_nothing(harness):
+    """Between die events (and the periodic list), collect_exits() makes no engine call; the exit of a
+    container is reported from its die event's inspection."""
+    h = harness()
+    spec, exit = h.run(["sh", "-c", "exit 3"])
+    assert exit.exit_code == 3
+    h.executor.collect_exits()  # the removal of the reported task is handed to the removal pool
+    client = h.executor._engine.client()
+    calls, me = [], threading.get_ident()  # the log pump and the removal pool share the client
+    original = client.api.send
+
+    def send(request, **kw):
+        if threading.get_ident() == me:
+            calls.append(request.path_url)
+        return original(request, **kw)
+    client.api.send = send
+    try:
+        h.executor._events.died.clear()
+        h.executor._last_exit_scan = time.monotonic()
+        assert h.executor.collect_exits() == []
+        assert calls == []
+    finally:
+        client.api.send = original

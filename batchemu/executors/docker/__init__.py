@@ -13,10 +13,13 @@ import json
 import logging
 import math
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.models.containers import _create_container_args
 from docker.utils import parse_repository_tag
 
 from batchemu.config import Config
@@ -67,6 +70,7 @@ __all__ = ["LABEL_LOG_GROUP", "LABEL_LOG_STREAM", "LABEL_NETWORK", "LABEL_TASK",
 log = logging.getLogger("batchemu.executors.docker")
 
 LIVE_STATES = ("running", "paused", "restarting")
+EXIT_SCAN_SECONDS = 2.0   # longest time between two lists of this server's containers without a die event
 
 
 class DockerExecutor:
@@ -77,6 +81,8 @@ class DockerExecutor:
         self._engine = Engine(config)
         self._lock = threading.Lock()  # guards the sets below
         self._reported: set[str] = set()   # tasks handed out (their containers removed on the next call)
+        self._due: dict[str, _Removal] = {}  # tasks reported by the last collect_exits(), to remove on the next
+        self._last_exit_scan = 0.0
         self._removing: set[str] = set()   # tasks being removed on the removal pool
         self._starting: set[str] = set()   # tasks inside start()
         self._stopping_tasks: set[str] = set()  # tasks whose containers are being stopped
@@ -219,7 +225,10 @@ class DockerExecutor:
                 image: str, arguments: dict) -> tuple[str, str]:
         name = container_name(task_id, container.name)
         try:
-            return client.containers.create(image, name=name, **arguments).id, "created"
+            # What client.containers.create() sends, without the inspection it makes of the new container.
+            created = client.api.create_container(**_create_container_args(
+                {**arguments, "image": image, "name": name, "version": client.api._version}))
+            return created["Id"], "created"
         except APIError as exc:
             if exc.status_code != 409:
                 raise StartFailure(Outcome.CREATE_FAILED, daemon_said(exc), container.name) from exc
@@ -260,6 +269,9 @@ class DockerExecutor:
             listed = self._list(client)
         except UNREACHABLE as exc:
             raise self._engine.unreachable(exc) from exc
+        # The scheduler takes a task missing from this list and from the next collect_exits() for one the
+        # engine lost: that call must list the stopped containers, even before the die event of one is handled.
+        self._events.died.set()
         with self._lock:
             reported = set(self._reported)
         return {attempt_key(members[0]["Labels"]): task_id for task_id, members in listed.items()
@@ -267,7 +279,25 @@ class DockerExecutor:
 
     def collect_exits(self) -> list[TaskExit]:
         """Tasks reported by an earlier call are removed now (in the background), once the scheduler has
-        recorded them; the others are carried on, and reported when over."""
+        recorded them; the others are carried on, and reported when over. The engine's container list is
+        read only after a die event (or a running() call), or EXIT_SCAN_SECONDS after it was last read:
+        a scheduler pass with nothing new on the engine makes no engine call."""
+        with self._lock:
+            due, self._due = self._due, {}
+        if not self.config.keep_containers:
+            for task_id, removal in due.items():
+                self._remove_later(task_id, removal)
+        if not (self._events.died.is_set() or time.monotonic() - self._last_exit_scan >= EXIT_SCAN_SECONDS):
+            return []
+        self._events.died.clear()  # before the list: a container that dies during it is looked for next time
+        self._last_exit_scan = time.monotonic()
+        try:
+            return self._scan_exits()
+        except BaseException:
+            self._events.died.set()
+            raise
+
+    def _scan_exits(self) -> list[TaskExit]:
         client = self._engine.client()
         try:
             listed = self._list(client)
@@ -276,10 +306,11 @@ class DockerExecutor:
                 reported, starting = set(self._reported), set(self._starting)
             for task_id, members in listed.items():
                 if task_id in reported:
-                    if not self.config.keep_containers:
-                        self._remove_later(task_id, [m["Id"] for m in members])
+                    if not self.config.keep_containers:  # a removal that failed, or left by an earlier server
+                        self._remove_later(task_id, _Removal.of(members))
                     continue
-                states = {m.get("State") for m in members}
+                # A die event's inspection is newer than the list, which shows a death a moment later.
+                states = {self._state(m) for m in members}
                 if task_id in starting or states == {"created"} or states <= set(LIVE_STATES):
                     # Being started (or left mid-start by a server that died, which the restarted scheduler
                     # resumes by name), or running: nothing to do.
@@ -294,14 +325,23 @@ class DockerExecutor:
                 # Forget tasks the engine no longer lists (removed), so the set stays small.
                 self._reported &= set(listed)
                 self._reported |= {e.task_id for e in exits}
+                self._due.update({e.task_id: _Removal.of(listed[e.task_id]) for e in exits})
             return exits
         except UNREACHABLE as exc:
             raise self._engine.unreachable(exc) from exc
+
+    def _state(self, summary: dict) -> str | None:
+        inspection = self._events.inspection(summary["Id"])
+        return inspection["State"]["Status"] if inspection is not None else summary.get("State")
 
     def _advance(self, client: docker.DockerClient, task_id: str, members: list[dict]) -> TaskExit | None:
         """Start what may start, stop what must stop; the task's exit once it is over."""
         containers = []
         for member in members:
+            inspection = self._events.inspection(member["Id"])
+            if inspection is not None:  # stopped for good: its die event's inspection holds its end
+                containers.append(inspection)
+                continue
             try:
                 containers.append(client.api.inspect_container(member["Id"]))
             except NotFound:
@@ -345,7 +385,7 @@ class DockerExecutor:
             with self._lock:
                 self._stopping_tasks.discard(task_id)
 
-    def _remove_later(self, task_id: str, container_ids: list[str]) -> None:
+    def _remove_later(self, task_id: str, removal: _Removal) -> None:
         """Remove a reported task on the removal pool, so the scheduler's pass does not wait for it."""
         with self._lock:
             if task_id in self._removing:
@@ -354,7 +394,8 @@ class DockerExecutor:
 
         def remove() -> None:
             try:
-                self._remove_task(self._engine.client(), task_id, container_ids)
+                self._remove_task(self._engine.client(), task_id, removal.container_ids,
+                                  volumes=removal.volumes, networks=removal.networks)
             finally:
                 with self._lock:
                     self._removing.discard(task_id)
@@ -364,11 +405,18 @@ class DockerExecutor:
             with self._lock:
                 self._removing.discard(task_id)
 
-    def _remove_task(self, client: docker.DockerClient, task_id: str, container_ids: list[str]) -> None:
-        """The task's containers, then its volumes, then task networks left without containers."""
+    def _remove_task(self, client: docker.DockerClient, task_id: str, container_ids: list[str], *,
+                     volumes: bool = True, networks: bool = True) -> None:
+        """The task's containers, then its volumes, then task networks left without containers (volumes
+        and networks looked for only when the task may have some)."""
         for container_id in container_ids:
             self._logs.forget(container_id)
+            self._events.forget(container_id)
             remove_container_quietly(client, container_id)
+        if not volumes:
+            if networks:
+                self._remove_idle_networks(client)
+            return
         try:
             for volume in (client.api.volumes(filters={"label": f"{LABEL_TASK}={task_id}"}) or {}).get("Volumes") or []:
                 client.api.remove_volume(volume["Name"], force=True)
@@ -468,6 +516,22 @@ class DockerExecutor:
         for thread in (self._events.thread, self._logs.thread):
             if thread is not threading.current_thread():
                 thread.join(timeout=5)
+
+
+@dataclass(frozen=True)
+class _Removal:
+    """A task's containers to remove, and whether it may have left a task volume or network."""
+
+    container_ids: list[str]
+    volumes: bool
+    networks: bool
+
+    @classmethod
+    def of(cls, summaries: list[dict]) -> _Removal:
+        """From the engine's container list (a summary names the container's mounts and labels)."""
+        return cls(container_ids=[s["Id"] for s in summaries],
+                   volumes=any(m.get("Type") == "volume" for s in summaries for m in s.get("Mounts") or []),
+                   networks=any(LABEL_NETWORK in (s.get("Labels") or {}) for s in summaries))
 
 
 def _seen(attrs: dict) -> tasks.Seen:

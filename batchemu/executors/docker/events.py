@@ -1,4 +1,9 @@
-"""Follows the engine's event stream so the scheduler wakes the moment a container of ours dies."""
+"""Follows the engine's event stream so the scheduler wakes the moment a container of ours dies.
+
+Each dead container is inspected once, here: the engine sends "die" after it marked the container stopped
+but a moment before its container list shows it so, and the inspection is what collect_exits() would ask
+for anyway (DieEvents.inspection()), so the executor neither polls the list until it catches up nor inspects the
+container twice."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from collections.abc import Callable
 
 import docker
 import urllib3
-from docker.errors import DockerException
+from docker.errors import DockerException, NotFound
 
 from batchemu.executors import EngineUnavailable
 from batchemu.executors.docker.engine import UNREACHABLE, Engine
@@ -17,8 +22,9 @@ from batchemu.executors.docker.engine import UNREACHABLE, Engine
 log = logging.getLogger("batchemu.executors.docker")
 
 RECONNECT_SECONDS = 1.0
-DIE_SETTLE_SECONDS = 2.0   # longest wait for a dead container to show as stopped before waking anyway
-STOPPED_STATES = ["exited", "dead", "created"]
+DIE_SETTLE_SECONDS = 2.0   # longest wait for a dead container to inspect as stopped before waking anyway
+LIVE_STATES = ("running", "paused", "restarting")
+KEPT_INSPECTIONS = 1000    # inspections of dead containers not yet taken, at most (older ones are dropped)
 
 
 class DieEvents:
@@ -28,6 +34,12 @@ class DieEvents:
         self._on_die = on_die       # told the container id first (the log pump's last read)
         self.listener: Callable[[], None] | None = None
         self._events = None
+        # Set by every die event and when the stream (re)connects (containers may have died unheard): the
+        # executor lists its stopped containers only then (or now and then), not on every scheduler pass.
+        self.died = threading.Event()
+        self.died.set()
+        self._lock = threading.Lock()
+        self._stopped: dict[str, dict] = {}   # container id -> its inspection once stopped, until taken
         self.thread = threading.Thread(target=self._follow, name="batchemu-docker-events", daemon=True)
 
     def notify(self) -> None:
@@ -59,6 +71,7 @@ class DieEvents:
                 self._events.close()
                 break
             # Containers may have died while nobody listened.
+            self.died.set()
             self.notify()
             try:
                 for event in self._events:
@@ -72,13 +85,29 @@ class DieEvents:
                 self._events = None
             self._stopping.wait(RECONNECT_SECONDS / 10)
 
+    def inspection(self, container_id: str) -> dict | None:
+        """The inspection of a container a die event found stopped (None if there is none)."""
+        with self._lock:
+            return self._stopped.get(container_id)
+
+    def forget(self, container_id: str) -> None:
+        with self._lock:
+            self._stopped.pop(container_id, None)
+
     def _died(self, client: docker.DockerClient, container_id: str) -> None:
         self._on_die(container_id)
-        # The engine sends "die" a moment before its container list shows the container stopped; waking the
-        # scheduler earlier would make collect_exits() miss it until the next tick.
         deadline = time.monotonic() + DIE_SETTLE_SECONDS
         while time.monotonic() < deadline and not self._stopping.is_set():
-            if client.api.containers(all=True, filters={"id": container_id, "status": STOPPED_STATES}):
+            try:
+                attrs = client.api.inspect_container(container_id)
+            except NotFound:
+                break  # removed already: the next list tells
+            if (attrs.get("State") or {}).get("Status") not in LIVE_STATES:
+                with self._lock:
+                    self._stopped[container_id] = attrs
+                    while len(self._stopped) > KEPT_INSPECTIONS:
+                        del self._stopped[next(iter(self._stopped))]
                 break
-            time.sleep(0.01)
+            time.sleep(0.01)  # restarted meanwhile, or an engine that reports "die" before it marks it
+        self.died.set()
         self.notify()

@@ -173,9 +173,16 @@ class LogPump:
 
 def _log_frames(client: docker.DockerClient, container_id: str, since: float | None,
                 tail: int | str) -> Iterator[tuple[int, bytes]]:
-    """(timestamp ns, line) of each stdout/stderr message; one multiplexed frame is one message."""
-    for frame in client.api.logs(container_id, stdout=True, stderr=True, timestamps=True, stream=True,
-                                 follow=False, since=since, tail=tail):
+    """(timestamp ns, line) of each stdout/stderr message; one multiplexed frame is one message.
+
+    Read as APIClient.logs() reads them, but without the inspection it makes first to learn whether the
+    container has a TTY: batchemu creates none with one, so its output is always multiplexed."""
+    api = client.api
+    params = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 0, "tail": tail}
+    if since:
+        params["since"] = since
+    response = api._get(api._url("/containers/{0}/logs", container_id), params=params, stream=True)
+    for frame in api._get_result_tty(True, response, False):
         stamp, _, raw = frame.partition(b" ")
         ns = parse_timestamp_ns(stamp.decode("ascii", errors="replace"))
         if ns is not None:
