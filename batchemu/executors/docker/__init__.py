@@ -82,7 +82,10 @@ class DockerExecutor:
         self._lock = threading.Lock()  # guards the sets below
         self._reported: set[str] = set()   # tasks handed out (their containers removed on the next call)
         self._due: dict[str, _Removal] = {}  # tasks reported by the last collect_exits(), to remove on the next
+        self._started: dict[str, _Removal] = {}  # tasks start() made, until reported: their containers
+        self._task_of: dict[str, str] = {}       # container id -> task id, for the tasks in _started
         self._last_exit_scan = 0.0
+        self._status: tuple[float, tuple[bool, str]] | None = None  # (asked at, answer) of the last "up"
         self._removing: set[str] = set()   # tasks being removed on the removal pool
         self._starting: set[str] = set()   # tasks inside start()
         self._stopping_tasks: set[str] = set()  # tasks whose containers are being stopped
@@ -98,6 +101,18 @@ class DockerExecutor:
             thread.start()
 
     def status(self) -> tuple[bool, str]:
+        """Whether the engine answers. An answer stays true while the event stream that was open when it
+        came stays open (it breaks when the engine goes), so the scheduler's checks cost no engine call."""
+        answered = self._status
+        connected = self._events.connected_since
+        if answered is not None and connected is not None and answered[0] >= connected:
+            return answered[1]
+        asked = time.monotonic()
+        status = self._ask_status()
+        self._status = (asked, status) if status[0] else None
+        return status
+
+    def _ask_status(self) -> tuple[bool, str]:
         try:
             client = self._engine.client()
             version = client.api.version()
@@ -142,6 +157,7 @@ class DockerExecutor:
                             else (self.config.network or "host", None))
         volumes = {name: self._ensure_volume(client, task_id, name) for name in create.shared_volumes(task)}
         created: dict[str, tuple[str, str]] = {}   # name -> (container id, status)
+        tracked: list[tuple[str, dict]] = []       # (container id, labels), for the log pump once started
         try:
             for container in task.containers:
                 image = self._resolve_image(client, container)
@@ -149,7 +165,7 @@ class DockerExecutor:
                 arguments = create.create_arguments(task, container, labels, network=network, gateway=gateway,
                                                     host_cpus=self._cpu_count(client), task_volumes=volumes)
                 created[container.name] = self._create(client, task, task_id, container, image, arguments)
-                self._logs.track(created[container.name][0], labels)
+                tracked.append((created[container.name][0], labels))
             if all(status == "created" for _, status in created.values()):
                 seen = [tasks.Seen(c.name, tasks.PENDING, essential=c.essential, init=c.init,
                                    depends_on=list(c.depends_on), ends_task_on_failure=c.ends_task_on_failure)
@@ -159,6 +175,12 @@ class DockerExecutor:
         except StartFailure:
             self._remove_task(client, task_id, [cid for cid, _ in created.values()])
             raise
+        for container_id, labels in tracked:  # not before: the pump would read them while they start
+            self._logs.track(container_id, labels)
+        with self._lock:
+            self._started[task_id] = _Removal([cid for cid, _ in created.values()], volumes=bool(volumes),
+                                              networks=bool(task.network))
+            self._task_of.update((cid, task_id) for cid, _ in created.values())
         address = None
         if task.network:
             first = created[next((c for c in task.containers if c.essential), task.containers[0]).name][0]
@@ -280,22 +302,56 @@ class DockerExecutor:
     def collect_exits(self) -> list[TaskExit]:
         """Tasks reported by an earlier call are removed now (in the background), once the scheduler has
         recorded them; the others are carried on, and reported when over. The engine's container list is
-        read only after a die event (or a running() call), or EXIT_SCAN_SECONDS after it was last read:
-        a scheduler pass with nothing new on the engine makes no engine call."""
+        read only after a running() call, a die event of a container this executor did not start, or
+        EXIT_SCAN_SECONDS after it was last read; a task this executor started is carried on from its
+        die events: a pass with nothing new on the engine makes no engine call."""
         with self._lock:
             due, self._due = self._due, {}
         if not self.config.keep_containers:
             for task_id, removal in due.items():
                 self._remove_later(task_id, removal)
-        if not (self._events.died.is_set() or time.monotonic() - self._last_exit_scan >= EXIT_SCAN_SECONDS):
-            return []
-        self._events.died.clear()  # before the list: a container that dies during it is looked for next time
-        self._last_exit_scan = time.monotonic()
+        dead = self._events.take_dead()
+        with self._lock:
+            known = {self._task_of.get(container_id) for container_id in dead}
+            if None in known:
+                self._events.died.set()  # adopted after a restart: only the list tells its task
+            tasks = {task_id: self._started[task_id] for task_id in known if task_id in self._started}
         try:
-            return self._scan_exits()
+            if self._events.died.is_set() or time.monotonic() - self._last_exit_scan >= EXIT_SCAN_SECONDS:
+                self._events.died.clear()  # before the list: one that dies during it is looked for next time
+                self._last_exit_scan = time.monotonic()
+                return self._scan_exits()
+            return self._carry_on(tasks)
         except BaseException:
             self._events.died.set()
             raise
+
+    def _carry_on(self, started: dict[str, _Removal]) -> list[TaskExit]:
+        """Carry on tasks this executor started, one of whose containers died, without listing."""
+        client = self._engine.client()
+        exits = []
+        with self._lock:
+            busy = self._reported | self._starting
+        try:
+            for task_id, removal in started.items():
+                if task_id in busy:
+                    self._events.died.set()  # died while being started: looked at by the next list
+                    continue
+                exit = self._advance(client, task_id, [{"Id": cid} for cid in removal.container_ids])
+                if exit is not None:
+                    exits.append(exit)
+        except UNREACHABLE as exc:
+            raise self._engine.unreachable(exc) from exc
+        self._reported_now(exits, started)
+        return exits
+
+    def _reported_now(self, exits: list[TaskExit], removals: dict[str, _Removal]) -> None:
+        with self._lock:
+            self._reported |= {e.task_id for e in exits}
+            for e in exits:
+                self._due[e.task_id] = removals[e.task_id]
+                for container_id in (self._started.pop(e.task_id, None) or removals[e.task_id]).container_ids:
+                    self._task_of.pop(container_id, None)
 
     def _scan_exits(self) -> list[TaskExit]:
         client = self._engine.client()
@@ -324,8 +380,7 @@ class DockerExecutor:
             with self._lock:
                 # Forget tasks the engine no longer lists (removed), so the set stays small.
                 self._reported &= set(listed)
-                self._reported |= {e.task_id for e in exits}
-                self._due.update({e.task_id: _Removal.of(listed[e.task_id]) for e in exits})
+            self._reported_now(exits, {e.task_id: _Removal.of(listed[e.task_id]) for e in exits})
             return exits
         except UNREACHABLE as exc:
             raise self._engine.unreachable(exc) from exc

@@ -34,12 +34,14 @@ class DieEvents:
         self._on_die = on_die       # told the container id first (the log pump's last read)
         self.listener: Callable[[], None] | None = None
         self._events = None
-        # Set by every die event and when the stream (re)connects (containers may have died unheard): the
-        # executor lists its stopped containers only then (or now and then), not on every scheduler pass.
+        # Set when the stream (re)connects (containers may have died unheard), and by the executor when it
+        # wants its containers listed: it lists them only then (or now and then), not on every pass.
         self.died = threading.Event()
         self.died.set()
         self._lock = threading.Lock()
-        self._stopped: dict[str, dict] = {}   # container id -> its inspection once stopped, until taken
+        self._stopped: dict[str, dict] = {}   # container id -> its inspection once stopped, until forgotten
+        self._dead: list[str] = []            # containers that died since take_dead()
+        self.connected_since: float | None = None  # monotonic time the current event stream was opened
         self.thread = threading.Thread(target=self._follow, name="batchemu-docker-events", daemon=True)
 
     def notify(self) -> None:
@@ -70,6 +72,7 @@ class DieEvents:
             if self._stopping.is_set():  # close() ran before the stream existed to be cut
                 self._events.close()
                 break
+            self.connected_since = time.monotonic()
             # Containers may have died while nobody listened.
             self.died.set()
             self.notify()
@@ -83,6 +86,7 @@ class DieEvents:
                 log.debug("docker event stream ended: %s", exc)
             finally:
                 self._events = None
+                self.connected_since = None
             self._stopping.wait(RECONNECT_SECONDS / 10)
 
     def inspection(self, container_id: str) -> dict | None:
@@ -90,12 +94,19 @@ class DieEvents:
         with self._lock:
             return self._stopped.get(container_id)
 
+    def take_dead(self) -> list[str]:
+        """The containers that died since the last call."""
+        with self._lock:
+            dead, self._dead = self._dead, []
+        return dead
+
     def forget(self, container_id: str) -> None:
         with self._lock:
             self._stopped.pop(container_id, None)
 
     def _died(self, client: docker.DockerClient, container_id: str) -> None:
         self._on_die(container_id)
+        stopped = None
         deadline = time.monotonic() + DIE_SETTLE_SECONDS
         while time.monotonic() < deadline and not self._stopping.is_set():
             try:
@@ -103,11 +114,13 @@ class DieEvents:
             except NotFound:
                 break  # removed already: the next list tells
             if (attrs.get("State") or {}).get("Status") not in LIVE_STATES:
-                with self._lock:
-                    self._stopped[container_id] = attrs
-                    while len(self._stopped) > KEPT_INSPECTIONS:
-                        del self._stopped[next(iter(self._stopped))]
+                stopped = attrs
                 break
             time.sleep(0.01)  # restarted meanwhile, or an engine that reports "die" before it marks it
-        self.died.set()
+        with self._lock:
+            if stopped is not None:
+                self._stopped[container_id] = stopped
+                while len(self._stopped) > KEPT_INSPECTIONS:
+                    del self._stopped[next(iter(self._stopped))]
+            self._dead.append(container_id)
         self.notify()

@@ -44,7 +44,7 @@ class _LogCursor:
     last_ns: int = 0
     # (timestamp ns, raw line) of lines shipped within LOG_OVERLAP_NS of last_ns, to skip them on re-read.
     recent: list[tuple[int, bytes]] = field(default_factory=list)
-    exited: bool = False   # a die event was seen: one more read gets every line
+    exited: bool = False   # a die event was seen: the executor's ship_final_lines() reads the rest
     drained: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -83,7 +83,8 @@ class LogPump:
             self._cursors.pop(container_id, None)
 
     def exited(self, container_id: str) -> None:
-        """A die event: the next read is the last one."""
+        """A die event: the pump reads no more; the executor's ship_final_lines(), which it calls for every
+        object whose end it reports, reads every line left."""
         with self._lock:
             cursor = self._cursors.get(container_id)
         if cursor is not None:
@@ -104,7 +105,7 @@ class LogPump:
                     next_discovery = time.monotonic() + DISCOVER_SECONDS
                     self._discover(client)
                 with self._lock:
-                    cursors = [c for c in self._cursors.values() if not c.drained]
+                    cursors = [c for c in self._cursors.values() if not c.drained and not c.exited]
                 for cursor in cursors:
                     self._ship_new_lines(client, cursor)
             except (EngineUnavailable, *UNREACHABLE):
