@@ -199,6 +199,21 @@ def test_missing_image_fails_with_cannot_pull(harness, docker_client):
     assert docker_client.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={h.config.instance_label}"}) == []
 
 
+def test_an_image_removed_since_the_last_start_is_looked_for_again(harness, docker_client):
+    """Found images are trusted for a few seconds without asking the engine; one removed meanwhile fails
+    the create, which then looks for it again (and, without a registry, fails as any missing image)."""
+    h = harness()
+    tag = f"batchemu-test-removed:{uuid.uuid4().hex[:12]}"
+    docker_client.images.get(IMAGE).tag(tag)
+    try:
+        assert h.run(["true"], image=tag)[1].exit_code == 0
+    finally:
+        docker_client.images.remove(tag)
+    with pytest.raises(StartFailure) as raised:
+        h.executor.start(h.spec(["true"], image=tag))
+    assert raised.value.outcome is Outcome.PULL_FAILED
+
+
 def test_command_not_found_fails_with_cannot_start(harness, docker_client):
     h = harness()
     with pytest.raises(StartFailure) as raised:

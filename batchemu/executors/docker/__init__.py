@@ -70,6 +70,7 @@ __all__ = ["LABEL_LOG_GROUP", "LABEL_LOG_STREAM", "LABEL_NETWORK", "LABEL_TASK",
 log = logging.getLogger("batchemu.executors.docker")
 
 LIVE_STATES = ("running", "paused", "restarting")
+IMAGE_TRUSTED_SECONDS = 5.0  # how long an image found locally is run without asking the engine again
 EXIT_SCAN_SECONDS = 2.0   # longest time between two lists of this server's containers without a die event
 
 
@@ -85,6 +86,7 @@ class DockerExecutor:
         self._started: dict[str, _Removal] = {}  # tasks start() made, until reported: their containers
         self._task_of: dict[str, str] = {}       # container id -> task id, for the tasks in _started
         self._last_exit_scan = 0.0
+        self._images: dict[str, tuple[float, str]] = {}  # a container's image -> (found at, local image)
         self._status: tuple[float, tuple[bool, str]] | None = None  # (asked at, answer) of the last "up"
         self._removing: set[str] = set()   # tasks being removed on the removal pool
         self._starting: set[str] = set()   # tasks inside start()
@@ -214,7 +216,18 @@ class DockerExecutor:
             raise StartFailure(Outcome.CREATE_FAILED, daemon_said(exc)) from exc
         return name
 
-    def _resolve_image(self, client: docker.DockerClient, container: ContainerSpec) -> str:
+    def _resolve_image(self, client: docker.DockerClient, container: ContainerSpec, *, fresh: bool = False) -> str:
+        """The local image to run for the container's `image`; the engine is asked again after
+        IMAGE_TRUSTED_SECONDS (or when `fresh`): an image removed meanwhile makes the create fail with "No
+        such image", and _create() then resolves it afresh and creates again."""
+        known = self._images.get(container.image)
+        if known is not None and not fresh and time.monotonic() - known[0] < IMAGE_TRUSTED_SECONDS:
+            return known[1]
+        image = self._find_image(client, container)
+        self._images[container.image] = (time.monotonic(), image)
+        return image
+
+    def _find_image(self, client: docker.DockerClient, container: ContainerSpec) -> str:
         """The local image to run for the container's `image` (batchemu.executors.images), pulled if need be."""
         *local_only, last = images.candidates(container.image, self.config.image_map)
         for candidate in local_only:
@@ -246,11 +259,15 @@ class DockerExecutor:
     def _create(self, client: docker.DockerClient, task: TaskSpec, task_id: str, container: ContainerSpec,
                 image: str, arguments: dict) -> tuple[str, str]:
         name = container_name(task_id, container.name)
-        try:
+        def create(image: str) -> str:
             # What client.containers.create() sends, without the inspection it makes of the new container.
-            created = client.api.create_container(**_create_container_args(
-                {**arguments, "image": image, "name": name, "version": client.api._version}))
-            return created["Id"], "created"
+            return client.api.create_container(**_create_container_args(
+                {**arguments, "image": image, "name": name, "version": client.api._version}))["Id"]
+        try:
+            try:
+                return create(image), "created"
+            except ImageNotFound:  # removed since it was last looked for
+                return create(self._resolve_image(client, container, fresh=True)), "created"
         except APIError as exc:
             if exc.status_code != 409:
                 raise StartFailure(Outcome.CREATE_FAILED, daemon_said(exc), container.name) from exc
