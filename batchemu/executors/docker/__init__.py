@@ -70,6 +70,7 @@ __all__ = ["LABEL_LOG_GROUP", "LABEL_LOG_STREAM", "LABEL_NETWORK", "LABEL_TASK",
 log = logging.getLogger("batchemu.executors.docker")
 
 LIVE_STATES = ("running", "paused", "restarting")
+REMOVING = "removing"     # the engine's status of a container whose removal is under way
 IMAGE_TRUSTED_SECONDS = 5.0  # how long an image found locally is run without asking the engine again
 EXIT_SCAN_SECONDS = 2.0   # longest time between two lists of this server's containers without a die event
 
@@ -408,16 +409,19 @@ class DockerExecutor:
 
     def _advance(self, client: docker.DockerClient, task_id: str, members: list[dict]) -> TaskExit | None:
         """Start what may start, stop what must stop; the task's exit once it is over."""
-        containers = []
+        containers, remembered = [], set()
         for member in members:
             inspection = self._events.inspection(member["Id"])
             if inspection is not None:  # stopped for good: its die event's inspection holds its end
                 containers.append(inspection)
+                remembered.add(member["Id"])
                 continue
             try:
                 containers.append(client.api.inspect_container(member["Id"]))
             except NotFound:
                 return None  # removed under us (remove_all): nothing to report
+        if any((attrs.get("State") or {}).get("Status") == REMOVING for attrs in containers):
+            return None  # being removed behind our back (a forced removal kills it first): as if gone
         containers.sort(key=lambda attrs: int((attrs["Config"]["Labels"] or {}).get(LABEL_INDEX) or 0))
         seen = [_seen(attrs) for attrs in containers]
         step = tasks.step(seen)
@@ -435,8 +439,20 @@ class DockerExecutor:
         results = []
         for attrs, view in zip(containers, seen):
             results.append(_result(attrs, view, never=view.name in step.never))
-            self._logs.ship_final_lines(client, attrs["Id"], attrs["Config"]["Labels"] or {})
+            found = self._logs.ship_final_lines(client, attrs["Id"], attrs["Config"]["Labels"] or {})
+            if attrs["Id"] in remembered and not found and (found is False or not self._exists(client, attrs["Id"])):
+                # Removed behind our back (its die event came from the removal's kill): as a container the
+                # engine no longer has, it is not reported; the scheduler finds it gone.
+                return None
         return self._faults.settle(TaskExit(job_id=key[0], attempt=key[1], task_id=task_id, containers=results))
+
+    @staticmethod
+    def _exists(client: docker.DockerClient, container_id: str) -> bool:
+        try:
+            client.api.inspect_container(container_id)
+            return True
+        except NotFound:
+            return False
 
     def _stop_later(self, task_id: str, container_ids: list[str]) -> None:
         with self._lock:

@@ -113,38 +113,43 @@ class LogPump:
             except Exception:
                 log.exception("log pump pass failed")
 
-    def ship_final_lines(self, client: docker.DockerClient, container_id: str, labels: dict) -> None:
+    def ship_final_lines(self, client: docker.DockerClient, container_id: str, labels: dict) -> bool | None:
+        """Ship every line not shipped yet; whether the engine still had the object (None: not read)."""
+        found = None
         cursor = self.track(container_id, labels)
         if cursor is not None:
             # Read again even after the pump's last read: the engine may have flushed lines since.
             with cursor.lock:
                 cursor.exited, cursor.drained = True, False
             try:
-                self._ship_new_lines(client, cursor)
+                found = self._ship_new_lines(client, cursor)
             except DockerException as exc:
                 log.warning("could not read the last output of container %s: %s", container_id[:12], exc)
         self.forget(container_id)
+        return found
 
-    def _ship_new_lines(self, client: docker.DockerClient, cursor: _LogCursor) -> None:
+    def _ship_new_lines(self, client: docker.DockerClient, cursor: _LogCursor) -> bool | None:
+        """Whether the engine still had the object (None: not read)."""
         sink = self.sink
         if sink is None:
-            return
+            return None
         with cursor.lock:
             if cursor.drained:
-                return
+                return None
             exited = cursor.exited  # read before the logs: that read then holds every line
             try:
                 lines = self._read_new_lines(client, cursor)
             except NotFound:
                 cursor.drained = True
                 self.forget(cursor.container_id)
-                return
+                return False
             if lines:
                 try:
                     sink(cursor.log_group, cursor.log_stream, lines)
                 except Exception:
                     log.exception("log sink failed for %s", cursor.log_stream)
             cursor.drained = exited
+        return True
 
     def _read_new_lines(self, client: docker.DockerClient, cursor: _LogCursor) -> list[tuple[int, str]]:
         window_start = max(cursor.last_ns - LOG_OVERLAP_NS, 0)
