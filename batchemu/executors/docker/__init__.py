@@ -396,8 +396,11 @@ class DockerExecutor:
                 self._swept = True
                 self._remove_idle_networks(client)
             with self._lock:
-                # Forget tasks the engine no longer lists (removed), so the set stays small.
+                # Forget tasks the engine no longer lists (removed), so the sets stay small.
                 self._reported &= set(listed)
+                for task_id in [t for t in self._started if t not in listed and t not in self._starting]:
+                    for container_id in self._started.pop(task_id).container_ids:
+                        self._task_of.pop(container_id, None)
             self._reported_now(exits, {e.task_id: _Removal.of(listed[e.task_id]) for e in exits})
             return exits
         except UNREACHABLE as exc:
