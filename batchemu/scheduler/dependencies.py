@@ -27,12 +27,10 @@ def _waits_for_nothing(job: dict) -> bool:
     return not job.get("dependsOn") and not (job.get("arrayProperties") or {}).get("size")
 
 
-def advance(tx: Tx, now: int, dwell_ms: int, ready: Callable[[dict, int], bool],
-            counts: dict[str, int] | None = None) -> bool:
+def advance(tx: Tx, now: int, dwell_ms: int, ready: Callable[[dict, int], bool]) -> bool:
     """One step for every waiting job whose dwell is over; whether another pass may move more: a job
     failed (its dependents may fail next), or an array parent or child moved (arrays.roll_up, which ran
-    before this, counts them). An ordinary job made RUNNABLE needs none: placement follows in this pass.
-    counts["submitted"] gets the number of ordinary jobs moved from SUBMITTED straight to RUNNABLE."""
+    before this, counts them). An ordinary job made RUNNABLE needs none: placement follows in this pass."""
     again = False
     for _, job in tx.query_jobs({}, statuses=[states.SUBMITTED], nodes=False):
         if ready(job, now):
@@ -41,8 +39,6 @@ def advance(tx: Tx, now: int, dwell_ms: int, ready: Callable[[dict, int], bool],
             if _waits_for_nothing(job) and ready(job, now):
                 states.transition(job, states.RUNNABLE, now)
                 tx.update_job_status(job, was=states.SUBMITTED)  # nothing else of it changed on the wire
-                if counts is not None:
-                    counts["submitted"] = counts.get("submitted", 0) + 1
                 continue
             again = again or bool((job.get("arrayProperties") or {}).get("size"))
             tx.update_job(job)

@@ -39,11 +39,6 @@ VANISHED_CHECK_EVERY = 2.0
 ENGINE_UP_SECONDS = 1.0    # how long the engine's last "up" answer is trusted (an engine call that fails
                            # meanwhile requeues its attempt or fails the pass, as it would have anyway)
 COALESCE_SECONDS = 0.005
-# While SubmitJob requests arrive in a burst (a pass found at least BURST_JOBS new ordinary jobs), the next pass
-# waits BURST_COALESCE_SECONDS for more: a pass has a fixed cost of several write transactions, which a busy
-# API would otherwise pay every few submits; a job then stays SUBMITTED that much longer.
-BURST_JOBS = 4
-BURST_COALESCE_SECONDS = 0.05
 # Reasons the scheduler gives a RUNNABLE job that waits; cleared when it starts.
 BLOCKED_CODES = ("CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY", "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
                  "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT", placement.CONSUMABLE_WAIT)
@@ -60,7 +55,6 @@ class Scheduler:
         self._busy: set[str] = set()  # job ids with an engine call under way
         self._busy_lock = threading.Lock()
         self._next_due: float | None = None
-        self._counts: dict[str, int] = {}   # what the last pass moved (dependencies.advance counts)
         self._last_vanished_check = 0.0
         self._exits_pending = False
         self._streams_seen: set[tuple[str, str]] = set()  # log streams shipped to by this process
@@ -101,8 +95,7 @@ class Scheduler:
                 timeout = max(0.0, min(timeout, self._next_due - time.time()))
             if self._wake.wait(timeout) and not self._stopping.is_set():
                 # Let a burst of events (many SubmitJobs) arrive, so that one pass serves them all.
-                burst = self._counts.get("submitted", 0) >= BURST_JOBS
-                self._stopping.wait(BURST_COALESCE_SECONDS if burst else COALESCE_SECONDS)
+                time.sleep(COALESCE_SECONDS)
 
     # -- one pass --------------------------------------------------------------------------------------
     def reconcile(self) -> None:
@@ -110,7 +103,6 @@ class Scheduler:
         so a busy API with nothing to run costs no Docker calls."""
         self._next_due = None
         self._engine = None
-        self._counts = {}
         store, clock = self.ctx.store, self.ctx.clock
         self._settle_resources()
         with store.read() as tx:
@@ -148,7 +140,7 @@ class Scheduler:
                                                engine_up, running, work)
         with store.transaction() as tx:
             again |= arrays.roll_up(tx, clock(), self._ready)
-            again |= dependencies.advance(tx, clock(), self._dwell_ms(), self._ready, self._counts)
+            again |= dependencies.advance(tx, clock(), self._dwell_ms(), self._ready)
             multinode.follow_parents(tx, clock())
             again |= service_jobs.advance(tx, clock(), self._ready)
         self._place(work)
