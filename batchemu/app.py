@@ -236,7 +236,7 @@ def create_app(ctx: Context, handlers: dict[str, Callable], json_handlers: dict[
         return _response(200, serialize(operation, result), content_type=content_type)
 
     if not ctx.config.auth:  # signed requests take the Flask path, where the signature is checked
-        app.wsgi_app = OperationFastPath(app.wsgi_app, router, run_operation)
+        app.wsgi_app = app.operation_fast_path = OperationFastPath(app.wsgi_app, router, run_operation)
     return app
 
 
@@ -266,14 +266,26 @@ class OperationFastPath:
             body = environ["wsgi.input"].read(expected)
             _check_complete(body, expected)
             return body
+        status, headers, body = self._answer(operation, read_body, environ.get("PATH_INFO"))
+        start_response(status, headers)
+        return [body]
+
+    def answer(self, path: str, body: bytes) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        """(status line, headers, body) of `POST path` with this whole body, or None when `path` is not an
+        operation's literal route (batchemu.front answers plain requests with this)."""
+        operation = self.router.literal("POST", path)
+        if operation is None:
+            return None
+        return self._answer(operation, lambda: body, path)
+
+    def _answer(self, operation, read_body: Callable[[], bytes], path) -> tuple[str, list[tuple[str, str]], bytes]:
         try:
             status, body, error_code = self.run_operation(operation, {}, {}, read_body)
         except Exception as exc:  # the same answer as the Flask app's handler of unexpected errors
-            log.exception("unhandled error in %s %s", environ["REQUEST_METHOD"], environ.get("PATH_INFO"))
+            log.exception("unhandled error in POST %s", path)
             status, error_code = 500, "ServerException"
             body = error_body(error_code, f"Internal error ({type(exc).__name__})")
-        start_response(_status_line(status), _headers(body, error_code, "application/json"))
-        return [body]
+        return _status_line(status), _headers(body, error_code, "application/json"), body
 
     def _operation(self, environ: dict):
         if environ["REQUEST_METHOD"] != "POST" or environ.get("QUERY_STRING") or \

@@ -199,6 +199,21 @@ def test_missing_image_fails_with_cannot_pull(harness, docker_client):
     assert docker_client.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={h.config.instance_label}"}) == []
 
 
+def test_an_image_removed_since_the_last_start_is_looked_for_again(harness, docker_client):
+    """Found images are trusted for a few seconds without asking the engine; one removed meanwhile fails
+    the create, which then looks for it again (and, without a registry, fails as any missing image)."""
+    h = harness()
+    tag = f"batchemu-test-removed:{uuid.uuid4().hex[:12]}"
+    docker_client.images.get(IMAGE).tag(tag)
+    try:
+        assert h.run(["true"], image=tag)[1].exit_code == 0
+    finally:
+        docker_client.images.remove(tag)
+    with pytest.raises(StartFailure) as raised:
+        h.executor.start(h.spec(["true"], image=tag))
+    assert raised.value.outcome is Outcome.PULL_FAILED
+
+
 def test_command_not_found_fails_with_cannot_start(harness, docker_client):
     h = harness()
     with pytest.raises(StartFailure) as raised:
@@ -456,3 +471,71 @@ def test_a_task_that_cannot_start_leaves_no_network(harness, docker_client):
     assert raised.value.outcome is Outcome.START_FAILED
     assert not docker_client.networks.list(filters={"label": f"batchemu.network={group}"})
     assert docker_client.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={h.config.instance_label}"}) == []
+
+
+def test_a_container_missing_from_running_is_in_the_next_collect_exits(harness, docker_client):
+    """The scheduler takes a task in neither running() nor the next collect_exits() for one the engine lost;
+    collect_exits() must list the containers then, even when no die event is pending and the last list is
+    recent."""
+    h = harness()
+    spec = h.spec(["true"])
+    task_id = h.start(spec)
+    docker_client.api.wait(task_id)
+    assert h.woken.wait(20), "no wake-up after the container exited"
+    # As if its die event were not handled yet, and the list of containers just read.
+    h.executor._events.died.clear()
+    h.executor._events.take_dead()
+    h.executor._events.forget(docker_client.containers.get(task_id).id)
+    h.executor._last_exit_scan = time.monotonic()
+    assert (spec.job_id, 1) not in h.executor.running()
+    assert task_id in [found.task_id for found in h.executor.collect_exits()]
+
+
+def _calls_on_this_thread(executor) -> tuple[list[str], callable]:
+    """Paths of the engine calls this thread makes through the executor's client, and an undo (the log
+    pump and the removal pool share the client)."""
+    client = executor._engine.client()
+    calls, me, original = [], threading.get_ident(), client.api.send
+
+    def send(request, **kw):
+        if threading.get_ident() == me:
+            calls.append(request.path_url)
+        return original(request, **kw)
+    client.api.send = send
+    return calls, lambda: setattr(client.api, "send", original)
+
+
+def test_a_pass_without_a_die_event_asks_the_engine_nothing(harness):
+    """Between die events (and the periodic list), collect_exits() makes no engine call."""
+    h = harness()
+    _, exit = h.run(["sh", "-c", "exit 3"])
+    assert exit.exit_code == 3
+    h.executor.collect_exits()  # the removal of the reported task is handed to the removal pool
+    calls, undo = _calls_on_this_thread(h.executor)
+    try:
+        h.executor._events.died.clear()
+        h.executor._last_exit_scan = time.monotonic()
+        assert h.executor.collect_exits() == []
+        assert calls == []
+    finally:
+        undo()
+
+
+def test_the_exit_of_a_task_it_started_is_reported_from_the_die_event_without_a_list(harness, docker_client):
+    """A die event of a container of a task this executor started is enough: its exit is reported from the
+    event's inspection and its logs, without listing containers or inspecting it again."""
+    h = harness()
+    spec = h.spec(["sh", "-c", "echo bye; exit 7"])
+    task_id = h.start(spec)
+    container_id = docker_client.containers.get(task_id).id
+    wait_until(lambda: h.executor._events.inspection(container_id) is not None)
+    calls, undo = _calls_on_this_thread(h.executor)
+    try:
+        h.executor._events.died.clear()
+        h.executor._last_exit_scan = time.monotonic()
+        exits = h.executor.collect_exits()
+    finally:
+        undo()
+    assert [(e.task_id, e.containers[0].exit_code) for e in exits] == [(task_id, 7)]
+    assert not [call for call in calls if "/containers/json" in call or call.endswith("/json")], calls
+    assert h.text(spec) == ["bye"]

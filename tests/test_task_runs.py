@@ -37,7 +37,8 @@ def lines(logs_client, stream: str, group: str = "/aws/batch/job") -> list[str]:
 def leftovers(engine, job_id: str) -> list[str]:
     """Containers, networks and volumes of the job still on the engine."""
     label = {"label": f"{LABEL_JOB_ID}={job_id}"}
-    return ([c.name for c in engine.containers.list(all=True, filters=label)]
+    # The summaries, not containers.list(), which inspects each one: a container removed meanwhile would raise.
+    return ([c["Names"][0].lstrip("/") for c in engine.api.containers(all=True, filters=label)]
             + [n.name for n in engine.networks.list(filters=label)]
             + [v.name for v in engine.volumes.list(filters=label)])
 

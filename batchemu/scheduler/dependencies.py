@@ -38,8 +38,9 @@ def advance(tx: Tx, now: int, dwell_ms: int, ready: Callable[[dict, int], bool])
             # Straight on to RUNNABLE with one write, as pending_verdicts would find in this same pass.
             if _waits_for_nothing(job) and ready(job, now):
                 states.transition(job, states.RUNNABLE, now)
-            else:
-                again = again or bool((job.get("arrayProperties") or {}).get("size"))
+                tx.update_job_status(job, was=states.SUBMITTED)  # nothing else of it changed on the wire
+                continue
+            again = again or bool((job.get("arrayProperties") or {}).get("size"))
             tx.update_job(job)
     runnable_rows, failed_rows = [], {}
     for job_id, has_doc, failed_dependency, waiting in tx.pending_verdicts(now - dwell_ms):

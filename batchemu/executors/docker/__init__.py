@@ -13,10 +13,13 @@ import json
 import logging
 import math
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.models.containers import _create_container_args
 from docker.utils import parse_repository_tag
 
 from batchemu.config import Config
@@ -67,6 +70,9 @@ __all__ = ["LABEL_LOG_GROUP", "LABEL_LOG_STREAM", "LABEL_NETWORK", "LABEL_TASK",
 log = logging.getLogger("batchemu.executors.docker")
 
 LIVE_STATES = ("running", "paused", "restarting")
+REMOVING = "removing"     # the engine's status of a container whose removal is under way
+IMAGE_TRUSTED_SECONDS = 5.0  # how long an image found locally is run without asking the engine again
+EXIT_SCAN_SECONDS = 2.0   # longest time between two lists of this server's containers without a die event
 
 
 class DockerExecutor:
@@ -77,6 +83,12 @@ class DockerExecutor:
         self._engine = Engine(config)
         self._lock = threading.Lock()  # guards the sets below
         self._reported: set[str] = set()   # tasks handed out (their containers removed on the next call)
+        self._due: dict[str, _Removal] = {}  # tasks reported by the last collect_exits(), to remove on the next
+        self._started: dict[str, _Removal] = {}  # tasks start() made, until reported: their containers
+        self._task_of: dict[str, str] = {}       # container id -> task id, for the tasks in _started
+        self._last_exit_scan = 0.0
+        self._images: dict[str, tuple[float, str]] = {}  # a container's image -> (found at, local image)
+        self._status: tuple[float, tuple[bool, str]] | None = None  # (asked at, answer) of the last "up"
         self._removing: set[str] = set()   # tasks being removed on the removal pool
         self._starting: set[str] = set()   # tasks inside start()
         self._stopping_tasks: set[str] = set()  # tasks whose containers are being stopped
@@ -92,6 +104,18 @@ class DockerExecutor:
             thread.start()
 
     def status(self) -> tuple[bool, str]:
+        """Whether the engine answers. An answer stays true while the event stream that was open when it
+        came stays open (it breaks when the engine goes), so the scheduler's checks cost no engine call."""
+        answered = self._status
+        connected = self._events.connected_since
+        if answered is not None and connected is not None and answered[0] >= connected:
+            return answered[1]
+        asked = time.monotonic()
+        status = self._ask_status()
+        self._status = (asked, status) if status[0] else None
+        return status
+
+    def _ask_status(self) -> tuple[bool, str]:
         try:
             client = self._engine.client()
             version = client.api.version()
@@ -136,6 +160,7 @@ class DockerExecutor:
                             else (self.config.network or "host", None))
         volumes = {name: self._ensure_volume(client, task_id, name) for name in create.shared_volumes(task)}
         created: dict[str, tuple[str, str]] = {}   # name -> (container id, status)
+        tracked: list[tuple[str, dict]] = []       # (container id, labels), for the log pump once started
         try:
             for container in task.containers:
                 image = self._resolve_image(client, container)
@@ -143,7 +168,7 @@ class DockerExecutor:
                 arguments = create.create_arguments(task, container, labels, network=network, gateway=gateway,
                                                     host_cpus=self._cpu_count(client), task_volumes=volumes)
                 created[container.name] = self._create(client, task, task_id, container, image, arguments)
-                self._logs.track(created[container.name][0], labels)
+                tracked.append((created[container.name][0], labels))
             if all(status == "created" for _, status in created.values()):
                 seen = [tasks.Seen(c.name, tasks.PENDING, essential=c.essential, init=c.init,
                                    depends_on=list(c.depends_on), ends_task_on_failure=c.ends_task_on_failure)
@@ -153,6 +178,12 @@ class DockerExecutor:
         except StartFailure:
             self._remove_task(client, task_id, [cid for cid, _ in created.values()])
             raise
+        for container_id, labels in tracked:  # not before: the pump would read them while they start
+            self._logs.track(container_id, labels)
+        with self._lock:
+            self._started[task_id] = _Removal([cid for cid, _ in created.values()], volumes=bool(volumes),
+                                              networks=bool(task.network))
+            self._task_of.update((cid, task_id) for cid, _ in created.values())
         address = None
         if task.network:
             first = created[next((c for c in task.containers if c.essential), task.containers[0]).name][0]
@@ -186,7 +217,18 @@ class DockerExecutor:
             raise StartFailure(Outcome.CREATE_FAILED, daemon_said(exc)) from exc
         return name
 
-    def _resolve_image(self, client: docker.DockerClient, container: ContainerSpec) -> str:
+    def _resolve_image(self, client: docker.DockerClient, container: ContainerSpec, *, fresh: bool = False) -> str:
+        """The local image to run for the container's `image`; the engine is asked again after
+        IMAGE_TRUSTED_SECONDS (or when `fresh`): an image removed meanwhile makes the create fail with "No
+        such image", and _create() then resolves it afresh and creates again."""
+        known = self._images.get(container.image)
+        if known is not None and not fresh and time.monotonic() - known[0] < IMAGE_TRUSTED_SECONDS:
+            return known[1]
+        image = self._find_image(client, container)
+        self._images[container.image] = (time.monotonic(), image)
+        return image
+
+    def _find_image(self, client: docker.DockerClient, container: ContainerSpec) -> str:
         """The local image to run for the container's `image` (batchemu.executors.images), pulled if need be."""
         *local_only, last = images.candidates(container.image, self.config.image_map)
         for candidate in local_only:
@@ -218,8 +260,15 @@ class DockerExecutor:
     def _create(self, client: docker.DockerClient, task: TaskSpec, task_id: str, container: ContainerSpec,
                 image: str, arguments: dict) -> tuple[str, str]:
         name = container_name(task_id, container.name)
+        def create(image: str) -> str:
+            # What client.containers.create() sends, without the inspection it makes of the new container.
+            return client.api.create_container(**_create_container_args(
+                {**arguments, "image": image, "name": name, "version": client.api._version}))["Id"]
         try:
-            return client.containers.create(image, name=name, **arguments).id, "created"
+            try:
+                return create(image), "created"
+            except ImageNotFound:  # removed since it was last looked for
+                return create(self._resolve_image(client, container, fresh=True)), "created"
         except APIError as exc:
             if exc.status_code != 409:
                 raise StartFailure(Outcome.CREATE_FAILED, daemon_said(exc), container.name) from exc
@@ -260,6 +309,9 @@ class DockerExecutor:
             listed = self._list(client)
         except UNREACHABLE as exc:
             raise self._engine.unreachable(exc) from exc
+        # The scheduler takes a task missing from this list and from the next collect_exits() for one the
+        # engine lost: that call must list the stopped containers, even before the die event of one is handled.
+        self._events.died.set()
         with self._lock:
             reported = set(self._reported)
         return {attempt_key(members[0]["Labels"]): task_id for task_id, members in listed.items()
@@ -267,7 +319,59 @@ class DockerExecutor:
 
     def collect_exits(self) -> list[TaskExit]:
         """Tasks reported by an earlier call are removed now (in the background), once the scheduler has
-        recorded them; the others are carried on, and reported when over."""
+        recorded them; the others are carried on, and reported when over. The engine's container list is
+        read only after a running() call, a die event of a container this executor did not start, or
+        EXIT_SCAN_SECONDS after it was last read; a task this executor started is carried on from its
+        die events: a pass with nothing new on the engine makes no engine call."""
+        with self._lock:
+            due, self._due = self._due, {}
+        if not self.config.keep_containers:
+            for task_id, removal in due.items():
+                self._remove_later(task_id, removal)
+        dead = self._events.take_dead()
+        with self._lock:
+            known = {self._task_of.get(container_id) for container_id in dead}
+            if None in known:
+                self._events.died.set()  # adopted after a restart: only the list tells its task
+            tasks = {task_id: self._started[task_id] for task_id in known if task_id in self._started}
+        try:
+            if self._events.died.is_set() or time.monotonic() - self._last_exit_scan >= EXIT_SCAN_SECONDS:
+                self._events.died.clear()  # before the list: one that dies during it is looked for next time
+                self._last_exit_scan = time.monotonic()
+                return self._scan_exits()
+            return self._carry_on(tasks)
+        except BaseException:
+            self._events.died.set()
+            raise
+
+    def _carry_on(self, started: dict[str, _Removal]) -> list[TaskExit]:
+        """Carry on tasks this executor started, one of whose containers died, without listing."""
+        client = self._engine.client()
+        exits = []
+        with self._lock:
+            busy = self._reported | self._starting
+        try:
+            for task_id, removal in started.items():
+                if task_id in busy:
+                    self._events.died.set()  # died while being started: looked at by the next list
+                    continue
+                exit = self._advance(client, task_id, [{"Id": cid} for cid in removal.container_ids])
+                if exit is not None:
+                    exits.append(exit)
+        except UNREACHABLE as exc:
+            raise self._engine.unreachable(exc) from exc
+        self._reported_now(exits, started)
+        return exits
+
+    def _reported_now(self, exits: list[TaskExit], removals: dict[str, _Removal]) -> None:
+        with self._lock:
+            self._reported |= {e.task_id for e in exits}
+            for e in exits:
+                self._due[e.task_id] = removals[e.task_id]
+                for container_id in (self._started.pop(e.task_id, None) or removals[e.task_id]).container_ids:
+                    self._task_of.pop(container_id, None)
+
+    def _scan_exits(self) -> list[TaskExit]:
         client = self._engine.client()
         try:
             listed = self._list(client)
@@ -276,10 +380,11 @@ class DockerExecutor:
                 reported, starting = set(self._reported), set(self._starting)
             for task_id, members in listed.items():
                 if task_id in reported:
-                    if not self.config.keep_containers:
-                        self._remove_later(task_id, [m["Id"] for m in members])
+                    if not self.config.keep_containers:  # a removal that failed, or left by an earlier server
+                        self._remove_later(task_id, _Removal.of(members))
                     continue
-                states = {m.get("State") for m in members}
+                # A die event's inspection is newer than the list, which shows a death a moment later.
+                states = {self._state(m) for m in members}
                 if task_id in starting or states == {"created"} or states <= set(LIVE_STATES):
                     # Being started (or left mid-start by a server that died, which the restarted scheduler
                     # resumes by name), or running: nothing to do.
@@ -291,21 +396,35 @@ class DockerExecutor:
                 self._swept = True
                 self._remove_idle_networks(client)
             with self._lock:
-                # Forget tasks the engine no longer lists (removed), so the set stays small.
+                # Forget tasks the engine no longer lists (removed), so the sets stay small.
                 self._reported &= set(listed)
-                self._reported |= {e.task_id for e in exits}
+                for task_id in [t for t in self._started if t not in listed and t not in self._starting]:
+                    for container_id in self._started.pop(task_id).container_ids:
+                        self._task_of.pop(container_id, None)
+            self._reported_now(exits, {e.task_id: _Removal.of(listed[e.task_id]) for e in exits})
             return exits
         except UNREACHABLE as exc:
             raise self._engine.unreachable(exc) from exc
 
+    def _state(self, summary: dict) -> str | None:
+        inspection = self._events.inspection(summary["Id"])
+        return inspection["State"]["Status"] if inspection is not None else summary.get("State")
+
     def _advance(self, client: docker.DockerClient, task_id: str, members: list[dict]) -> TaskExit | None:
         """Start what may start, stop what must stop; the task's exit once it is over."""
-        containers = []
+        containers, remembered = [], set()
         for member in members:
+            inspection = self._events.inspection(member["Id"])
+            if inspection is not None:  # stopped for good: its die event's inspection holds its end
+                containers.append(inspection)
+                remembered.add(member["Id"])
+                continue
             try:
                 containers.append(client.api.inspect_container(member["Id"]))
             except NotFound:
                 return None  # removed under us (remove_all): nothing to report
+        if any((attrs.get("State") or {}).get("Status") == REMOVING for attrs in containers):
+            return None  # being removed behind our back (a forced removal kills it first): as if gone
         containers.sort(key=lambda attrs: int((attrs["Config"]["Labels"] or {}).get(LABEL_INDEX) or 0))
         seen = [_seen(attrs) for attrs in containers]
         step = tasks.step(seen)
@@ -323,8 +442,20 @@ class DockerExecutor:
         results = []
         for attrs, view in zip(containers, seen):
             results.append(_result(attrs, view, never=view.name in step.never))
-            self._logs.ship_final_lines(client, attrs["Id"], attrs["Config"]["Labels"] or {})
+            found = self._logs.ship_final_lines(client, attrs["Id"], attrs["Config"]["Labels"] or {})
+            if attrs["Id"] in remembered and not found and (found is False or not self._exists(client, attrs["Id"])):
+                # Removed behind our back (its die event came from the removal's kill): as a container the
+                # engine no longer has, it is not reported; the scheduler finds it gone.
+                return None
         return self._faults.settle(TaskExit(job_id=key[0], attempt=key[1], task_id=task_id, containers=results))
+
+    @staticmethod
+    def _exists(client: docker.DockerClient, container_id: str) -> bool:
+        try:
+            client.api.inspect_container(container_id)
+            return True
+        except NotFound:
+            return False
 
     def _stop_later(self, task_id: str, container_ids: list[str]) -> None:
         with self._lock:
@@ -345,7 +476,7 @@ class DockerExecutor:
             with self._lock:
                 self._stopping_tasks.discard(task_id)
 
-    def _remove_later(self, task_id: str, container_ids: list[str]) -> None:
+    def _remove_later(self, task_id: str, removal: _Removal) -> None:
         """Remove a reported task on the removal pool, so the scheduler's pass does not wait for it."""
         with self._lock:
             if task_id in self._removing:
@@ -354,7 +485,8 @@ class DockerExecutor:
 
         def remove() -> None:
             try:
-                self._remove_task(self._engine.client(), task_id, container_ids)
+                self._remove_task(self._engine.client(), task_id, removal.container_ids,
+                                  volumes=removal.volumes, networks=removal.networks)
             finally:
                 with self._lock:
                     self._removing.discard(task_id)
@@ -364,11 +496,18 @@ class DockerExecutor:
             with self._lock:
                 self._removing.discard(task_id)
 
-    def _remove_task(self, client: docker.DockerClient, task_id: str, container_ids: list[str]) -> None:
-        """The task's containers, then its volumes, then task networks left without containers."""
+    def _remove_task(self, client: docker.DockerClient, task_id: str, container_ids: list[str], *,
+                     volumes: bool = True, networks: bool = True) -> None:
+        """The task's containers, then its volumes, then task networks left without containers (volumes
+        and networks looked for only when the task may have some)."""
         for container_id in container_ids:
             self._logs.forget(container_id)
+            self._events.forget(container_id)
             remove_container_quietly(client, container_id)
+        if not volumes:
+            if networks:
+                self._remove_idle_networks(client)
+            return
         try:
             for volume in (client.api.volumes(filters={"label": f"{LABEL_TASK}={task_id}"}) or {}).get("Volumes") or []:
                 client.api.remove_volume(volume["Name"], force=True)
@@ -468,6 +607,22 @@ class DockerExecutor:
         for thread in (self._events.thread, self._logs.thread):
             if thread is not threading.current_thread():
                 thread.join(timeout=5)
+
+
+@dataclass(frozen=True)
+class _Removal:
+    """A task's containers to remove, and whether it may have left a task volume or network."""
+
+    container_ids: list[str]
+    volumes: bool
+    networks: bool
+
+    @classmethod
+    def of(cls, summaries: list[dict]) -> _Removal:
+        """From the engine's container list (a summary names the container's mounts and labels)."""
+        return cls(container_ids=[s["Id"] for s in summaries],
+                   volumes=any(m.get("Type") == "volume" for s in summaries for m in s.get("Mounts") or []),
+                   networks=any(LABEL_NETWORK in (s.get("Labels") or {}) for s in summaries))
 
 
 def _seen(attrs: dict) -> tasks.Seen:

@@ -44,7 +44,7 @@ class _LogCursor:
     last_ns: int = 0
     # (timestamp ns, raw line) of lines shipped within LOG_OVERLAP_NS of last_ns, to skip them on re-read.
     recent: list[tuple[int, bytes]] = field(default_factory=list)
-    exited: bool = False   # a die event was seen: one more read gets every line
+    exited: bool = False   # a die event was seen: the executor's ship_final_lines() reads the rest
     drained: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -83,7 +83,8 @@ class LogPump:
             self._cursors.pop(container_id, None)
 
     def exited(self, container_id: str) -> None:
-        """A die event: the next read is the last one."""
+        """A die event: the pump reads no more; the executor's ship_final_lines(), which it calls for every
+        object whose end it reports, reads every line left."""
         with self._lock:
             cursor = self._cursors.get(container_id)
         if cursor is not None:
@@ -104,7 +105,7 @@ class LogPump:
                     next_discovery = time.monotonic() + DISCOVER_SECONDS
                     self._discover(client)
                 with self._lock:
-                    cursors = [c for c in self._cursors.values() if not c.drained]
+                    cursors = [c for c in self._cursors.values() if not c.drained and not c.exited]
                 for cursor in cursors:
                     self._ship_new_lines(client, cursor)
             except (EngineUnavailable, *UNREACHABLE):
@@ -112,38 +113,43 @@ class LogPump:
             except Exception:
                 log.exception("log pump pass failed")
 
-    def ship_final_lines(self, client: docker.DockerClient, container_id: str, labels: dict) -> None:
+    def ship_final_lines(self, client: docker.DockerClient, container_id: str, labels: dict) -> bool | None:
+        """Ship every line not shipped yet; whether the engine still had the object (None: not read)."""
+        found = None
         cursor = self.track(container_id, labels)
         if cursor is not None:
             # Read again even after the pump's last read: the engine may have flushed lines since.
             with cursor.lock:
                 cursor.exited, cursor.drained = True, False
             try:
-                self._ship_new_lines(client, cursor)
+                found = self._ship_new_lines(client, cursor)
             except DockerException as exc:
                 log.warning("could not read the last output of container %s: %s", container_id[:12], exc)
         self.forget(container_id)
+        return found
 
-    def _ship_new_lines(self, client: docker.DockerClient, cursor: _LogCursor) -> None:
+    def _ship_new_lines(self, client: docker.DockerClient, cursor: _LogCursor) -> bool | None:
+        """Whether the engine still had the object (None: not read)."""
         sink = self.sink
         if sink is None:
-            return
+            return None
         with cursor.lock:
             if cursor.drained:
-                return
+                return None
             exited = cursor.exited  # read before the logs: that read then holds every line
             try:
                 lines = self._read_new_lines(client, cursor)
             except NotFound:
                 cursor.drained = True
                 self.forget(cursor.container_id)
-                return
+                return False
             if lines:
                 try:
                     sink(cursor.log_group, cursor.log_stream, lines)
                 except Exception:
                     log.exception("log sink failed for %s", cursor.log_stream)
             cursor.drained = exited
+        return True
 
     def _read_new_lines(self, client: docker.DockerClient, cursor: _LogCursor) -> list[tuple[int, str]]:
         window_start = max(cursor.last_ns - LOG_OVERLAP_NS, 0)
@@ -173,9 +179,16 @@ class LogPump:
 
 def _log_frames(client: docker.DockerClient, container_id: str, since: float | None,
                 tail: int | str) -> Iterator[tuple[int, bytes]]:
-    """(timestamp ns, line) of each stdout/stderr message; one multiplexed frame is one message."""
-    for frame in client.api.logs(container_id, stdout=True, stderr=True, timestamps=True, stream=True,
-                                 follow=False, since=since, tail=tail):
+    """(timestamp ns, line) of each stdout/stderr message; one multiplexed frame is one message.
+
+    Read as APIClient.logs() reads them, but without the inspection it makes first to learn whether the
+    container has a TTY: batchemu creates none with one, so its output is always multiplexed."""
+    api = client.api
+    params = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 0, "tail": tail}
+    if since:
+        params["since"] = since
+    response = api._get(api._url("/containers/{0}/logs", container_id), params=params, stream=True)
+    for frame in api._get_result_tty(True, response, False):
         stamp, _, raw = frame.partition(b" ")
         ns = parse_timestamp_ns(stamp.decode("ascii", errors="replace"))
         if ns is not None:

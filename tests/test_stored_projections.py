@@ -1,0 +1,37 @@
+"""The scheduler's SUBMITTED -> RUNNABLE write patches the stored DescribeJobs and ListJobs projections
+(Tx.update_job_status) instead of serializing the job again: they must be what serializing would give."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import make_queue, register, submit, unique, wait_until
+
+
+def _fresh(ctx, job_id: str) -> tuple[str, str, str, str]:
+    """(stored summary, stored wire, summary and wire serialized now from the stored document)."""
+    from batchemu.store import job_summary
+    store = ctx.store
+    with store.read() as tx:
+        summary, wire, doc = tx.conn.execute("SELECT summary, wire, doc FROM jobs WHERE job_id = ?",
+                                             (job_id,)).fetchone()
+        doc = json.loads(doc)
+        return summary, wire, tx.summary_wire(job_summary(doc)), tx.job_wire(doc)
+
+
+def test_jobs_made_runnable_by_the_scheduler_have_the_projections_serializing_gives(batchemu_server, batch_client):
+    queue = make_queue(batch_client, ce_state="DISABLED")
+    plain = register(batch_client)
+    rich = register(batch_client, ["echo", "Ref::word"], parameters={"word": "hi"},
+                    retryStrategy={"attempts": 2}, timeout={"attemptDurationSeconds": 120}, tags={"a": "b"},
+                    propagateTags=True, containerProperties={"environment": [{"name": "K", "value": "\u00e9\"status\":"}]})
+    ids = [submit(batch_client, queue, plain),
+           submit(batch_client, queue, rich, parameters={"word": '"status":"SUBMITTED"'}, tags={"t": "SUBMITTED"},
+                  containerOverrides={"command": ["true"], "environment": [{"name": "X", "value": "1"}]}),
+           batch_client.submit_job(jobName=unique("ecs"), jobQueue=queue["name"], jobDefinition=plain["jobDefinitionArn"],
+                                   timeout={"attemptDurationSeconds": 60})["jobId"]]
+    wait_until(lambda: {j["status"] for j in batch_client.describe_jobs(jobs=ids)["jobs"]} == {"RUNNABLE"})
+    for job_id in ids:
+        summary, wire, fresh_summary, fresh_wire = _fresh(batchemu_server.ctx, job_id)
+        assert json.loads(wire)["status"] == "RUNNABLE"
+        assert (summary, wire) == (fresh_summary, fresh_wire)
