@@ -382,6 +382,14 @@ def test_an_ecs_like_task_runs_its_init_containers_dependencies_and_essential_ru
     wait_until(gone, 30, 0.2)
 
 
+def _taken_over(first: Harness, swarm_harness) -> Harness:
+    """The first executor stops, as a server does, and a new one on the same instance label carries on."""
+    first.executor.close()
+    second = swarm_harness()
+    second.config.instance_label = first.config.instance_label
+    return second
+
+
 def test_a_new_executor_starts_the_containers_a_task_had_left_to_start(swarm_harness):
     """The plan of a task rides on its network: a restarted server starts the main container after the init
     container that ran while no server did."""
@@ -391,9 +399,7 @@ def test_a_new_executor_starts_the_containers_a_task_had_left_to_start(swarm_har
         first.container(["sleep", "2"], job_id, name="setup", init=True, essential=False),
         first.container(["sh", "-c", "echo main; exit 5"], job_id, name="main")])
     task_id = first.start(spec)
-    first.executor.close()
-    second = swarm_harness()
-    second.config.instance_label = first.config.instance_label
+    second = _taken_over(first, swarm_harness)
     exit = second.wait_task(task_id, timeout=60)
     assert [(c.name, c.outcome, c.exit_code) for c in exit.containers] == [
         ("setup", Outcome.EXITED, 0), ("main", Outcome.EXITED, 5)]
@@ -448,9 +454,7 @@ def test_a_restarted_server_does_not_run_again_a_container_that_ended_while_its_
         names = [s["Spec"]["Name"] for s in _services(first.config.instance_label)]
         return len(names) == 1 and names[0].endswith("-main")
     wait_until(setup_removed, 30, 0.2)
-    first.executor.close()
-    second = swarm_harness()
-    second.config.instance_label = first.config.instance_label
+    second = _taken_over(first, swarm_harness)
     exit = second.wait_task(task_id, timeout=60)
     assert [(c.name, c.outcome, c.exit_code) for c in exit.containers] == [
         ("setup", Outcome.EXITED, 0), ("main", Outcome.EXITED, 5)]
