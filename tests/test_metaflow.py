@@ -35,7 +35,7 @@ REPORT = ('echo "node=$AWS_BATCH_JOB_NODE_INDEX of=$AWS_BATCH_JOB_NUM_NODES '
           'main=${AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS:-none} task=control-1 [multinode-args]"')
 MEET = ('if [ "$AWS_BATCH_JOB_NODE_INDEX" = 0 ]; then '
         'i=1; while [ $i -lt $AWS_BATCH_JOB_NUM_NODES ]; do echo hi | nc -l -p 7000 >/dev/null; i=$((i+1)); done; '
-        'else until nc "$AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS" 7000 >/dev/null; do sleep 0.2; done; fi')
+        'else until nc "$AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS" 7000 >/dev/null 2>&1; do sleep 0.2; done; fi')
 
 
 @pytest.fixture(scope="module")
