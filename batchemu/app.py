@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
 from urllib.parse import unquote, urlsplit
@@ -13,7 +12,7 @@ from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
-from batchemu import __version__
+from batchemu import __version__, ids
 from batchemu.errors import ClientException, NotBuiltError, ServiceError
 from batchemu.protocol.model import RestRouter, service_model
 from batchemu.protocol.parser import load_json_object, parse_json, parse_rest_json
@@ -45,7 +44,7 @@ FAULTS_PATH = "/_batchemu/faults"
 def _headers(body: bytes, error_code: str | None, content_type: str) -> list[tuple[str, str]]:
     """The headers of every answer the app gives, success or error."""
     headers = [("Content-Type", content_type), ("Content-Length", str(len(body))),
-               ("x-amzn-RequestId", str(uuid.uuid4()))]
+               ("x-amzn-RequestId", ids.uuid4_str())]
     if error_code:
         headers.append(("x-amzn-ErrorType", error_code))
     return headers

@@ -10,10 +10,9 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import uuid
 
+from batchemu import ids, task_attempts
 from batchemu import job_states as states
-from batchemu import task_attempts
 from batchemu.config import Config
 from batchemu.executors import ContainerResult, ContainerSpec, Outcome, StartFailure, TaskExit, TaskSpec
 from batchemu.job_environment import batch_environment, container_environment
@@ -128,10 +127,10 @@ def begin_attempt(job: dict, config: Config, compute_environment: dict, now: int
     info["attempt"] = info.get("attempt", 0) + 1
     info["computeEnvironment"] = compute_environment["computeEnvironmentArn"]
     info["computeEnvironmentName"] = compute_environment["computeEnvironmentName"]
-    task_id = uuid.uuid4().hex
+    task_id = ids.uuid4().hex
     cluster = compute_environment.get("ecsClusterArn", "").rsplit("/", 1)[-1] or "batchemu"
     task_arn = f"arn:aws:ecs:{config.region}:{config.account_id}:task/{cluster}/{task_id}"
-    instance_arn = f"arn:aws:ecs:{config.region}:{config.account_id}:container-instance/{cluster}/{uuid.uuid4().hex}"
+    instance_arn = f"arn:aws:ecs:{config.region}:{config.account_id}:container-instance/{cluster}/{ids.uuid4().hex}"
     if job_task.kind_of(job):
         task_attempts.begin(job, config, compute_environment, task_arn, instance_arn)
     else:

@@ -9,10 +9,9 @@ body larger than the app would have accepted just to keep the connection alive.
 
 from __future__ import annotations
 
-import uuid
-
 from cheroot import errors, server
 
+from batchemu import ids
 from batchemu.app import MAX_BODY
 from batchemu.protocol.serializer import error_body
 
@@ -54,7 +53,7 @@ class JsonErrorRequest(server.HTTPRequest):
         body = error_body(error_type, message)
         head = [f"{self.server.protocol} {status_code} {_REASONS.get(status_code, reason)}",
                 "Content-Type: application/json", f"Content-Length: {len(body)}",
-                f"x-amzn-ErrorType: {error_type}", f"x-amzn-RequestId: {uuid.uuid4()}"]
+                f"x-amzn-ErrorType: {error_type}", f"x-amzn-RequestId: {ids.uuid4()}"]
         if status_code in (400, 413, 414):
             # cheroot could not read this request to its end: the next bytes on the connection are not a request.
             self.close_connection = True

@@ -481,6 +481,26 @@ class Tx:
             f"INSERT INTO jobs ({', '.join(names)}) VALUES ({marks})",
             ((*fixed, f"{parent['jobId']}:{i}", i, "", "", "") for i in range(count)))
 
+    def queue_ready_submitted(self, now: int) -> int:
+        """SUBMITTED -> PENDING -> RUNNABLE, in one statement, of every job that waits for nothing: an
+        ordinary job (not an array, not a node) with no dependsOn. As transition() + update_job_status()
+        would do it for each, without decoding or encoding any JSON in Python: the document gains the two
+        transitions and a new status, the stored projections the new status. Jobs whose projections do not
+        show SUBMITTED are left to that slower path. How many moved."""
+        cursor = self.conn.execute(
+            """UPDATE jobs SET status = 'RUNNABLE', entered_at = :now,
+                   doc = json_set(doc, '$.status', 'RUNNABLE',
+                                  '$.batchemu.transitions[#]', json_array('PENDING', :now),
+                                  '$.batchemu.transitions[#]', json_array('RUNNABLE', :now)),
+                   summary = json_set(summary, '$.status', 'RUNNABLE'),
+                   wire = json_set(wire, '$.status', 'RUNNABLE')
+               WHERE status = 'SUBMITTED' AND has_doc = 1 AND parent_id IS NULL AND COALESCE(array_size, 0) = 0
+                 AND COALESCE(json_array_length(doc, '$.dependsOn'), 0) = 0
+                 AND json_type(doc, '$.batchemu.transitions') = 'array'
+                 AND json_extract(summary, '$.status') = 'SUBMITTED' AND json_extract(wire, '$.status') = 'SUBMITTED'
+            """, {"now": now})
+        return cursor.rowcount
+
     def set_rows_status(self, job_ids: list[str], status: str, now: int, reason: str | None = None,
                         **flags: int) -> None:
         """Move jobs that have no document to `status` (their columns are their whole state)."""

@@ -24,6 +24,7 @@ from batchemu.executors import (
     TaskSpec,
 )
 from batchemu.executors.docker import LABEL_LOG_GROUP, LABEL_LOG_STREAM, DockerExecutor
+from batchemu.executors.docker.engine import epoch_ms
 
 IMAGE = "batchemu-test:latest"
 
@@ -539,3 +540,55 @@ def test_the_exit_of_a_task_it_started_is_reported_from_the_die_event_without_a_
     assert [(e.task_id, e.containers[0].exit_code) for e in exits] == [(task_id, 7)]
     assert not [call for call in calls if "/containers/json" in call or call.endswith("/json")], calls
     assert h.text(spec) == ["bye"]
+
+
+def _engine_calls_from_die_handlers(executor):
+    """Paths of the engine calls made by the die events' handlers, and an undo."""
+    client = executor._engine.client()
+    calls, original = [], client.api.send
+
+    def send(request, **kw):
+        if threading.current_thread().name.startswith("batchemu-docker-die"):
+            calls.append(request.path_url)
+        return original(request, **kw)
+    client.api.send = send
+    return calls, lambda: setattr(client.api, "send", original)
+
+
+def test_a_container_that_exits_0_is_ended_from_its_events_and_any_other_is_inspected(harness, docker_client):
+    """Its start and die events hold all of a clean exit (no inspection waits for the engine to let go of a
+    container that just died); a failure is inspected, and both report what the engine recorded."""
+    h = harness()
+    calls, undo = _engine_calls_from_die_handlers(h.executor)
+    try:
+        ok_spec = h.spec(["sh", "-c", "echo fine"])
+        ok_task = h.start(ok_spec)
+        ok = h.wait_exit(ok_task)
+        ok_id = ok.container_id
+        state = docker_client.api.inspect_container(ok_id)["State"]  # removed by the next collect_exits()
+        wait_until(lambda: any(ok_id in call for call in calls))  # its last lines read by the die handler
+        assert [call for call in calls if ok_id in call and "/logs" not in call] == []
+        failed_task = h.start(h.spec(["sh", "-c", "exit 5"]))
+        failed = h.wait_exit(failed_task)
+        assert any(call.split("?")[0].endswith(f"/containers/{failed.container_id}/json") for call in calls), calls
+    finally:
+        undo()
+    assert (ok.outcome, ok.exit_code, failed.outcome, failed.exit_code) == (Outcome.EXITED, 0, Outcome.EXITED, 5)
+    assert h.text(ok_spec) == ["fine"]
+    engine_started, engine_finished = (epoch_ms(state["StartedAt"]), epoch_ms(state["FinishedAt"]))
+    # The events are stamped a moment after the engine's own record of the start and the end.
+    assert 0 <= ok.started_at - engine_started < 100
+    assert 0 <= ok.finished_at - engine_finished < 100
+
+
+def test_the_last_lines_are_read_once_even_when_a_list_shows_the_container_running_after(harness):
+    """A container list can show a container running a moment after its die event: tracking it again from
+    there must not read (and ship) its lines a second time."""
+    h = harness()
+    spec, exit = h.run(["sh", "-c", "echo one; echo two"])
+    labels = {LABEL_LOG_GROUP: spec.containers[0].log_group, LABEL_LOG_STREAM: spec.containers[0].log_stream}
+    pump = h.executor._logs
+    client = h.executor._engine.client()
+    assert pump.track(exit.container_id, labels) is None
+    assert pump.ship_final_lines(client, exit.container_id, labels) is True  # as the first read found
+    assert h.text(spec) == ["one", "two"]

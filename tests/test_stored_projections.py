@@ -35,3 +35,9 @@ def test_jobs_made_runnable_by_the_scheduler_have_the_projections_serializing_gi
         summary, wire, fresh_summary, fresh_wire = _fresh(batchemu_server.ctx, job_id)
         assert json.loads(wire)["status"] == "RUNNABLE"
         assert (summary, wire) == (fresh_summary, fresh_wire)
+        with batchemu_server.ctx.store.read() as tx:
+            doc = tx.get_job(job_id)
+            row = tx.get_row(job_id)
+        history = doc["batchemu"]["transitions"]
+        assert [status for status, _ in history] == ["SUBMITTED", "PENDING", "RUNNABLE"]
+        assert (doc["status"], row["status"], row["entered_at"]) == ("RUNNABLE", "RUNNABLE", history[-1][1])

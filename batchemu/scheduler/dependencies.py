@@ -32,6 +32,9 @@ def advance(tx: Tx, now: int, dwell_ms: int, ready: Callable[[dict, int], bool])
     failed (its dependents may fail next), or an array parent or child moved (arrays.roll_up, which ran
     before this, counts them). An ordinary job made RUNNABLE needs none: placement follows in this pass."""
     again = False
+    if not dwell_ms:
+        # Most jobs wait for nothing and need no dwell: moved in SQL, their documents never decoded here.
+        tx.queue_ready_submitted(now)
     for _, job in tx.query_jobs({}, statuses=[states.SUBMITTED], nodes=False):
         if ready(job, now):
             states.transition(job, states.PENDING, now)

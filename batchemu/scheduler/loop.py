@@ -61,12 +61,18 @@ class Scheduler:
         self._engine: bool | None = None
         self._engine_up_until = 0.0
         self._resources_settled_at: int | None = None  # store.resource_revision when none was in transit
-        executor.set_listener(self.notify)
+        self._prompt = False  # the wake is for a container's end: no waiting for a burst of submits
+        executor.set_listener(self._task_ended)
         executor.set_log_sink(self._ship_logs)
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def notify(self) -> None:
         """Ask for a pass as soon as possible (safe from any thread)."""
+        self._wake.set()
+
+    def _task_ended(self) -> None:
+        """The executor's news (a container ended): a pass at once, since it may free room for the next job."""
+        self._prompt = True
         self._wake.set()
 
     def start(self) -> None:
@@ -93,9 +99,10 @@ class Scheduler:
             timeout = self.ctx.config.tick
             if self._next_due is not None:
                 timeout = max(0.0, min(timeout, self._next_due - time.time()))
-            if self._wake.wait(timeout) and not self._stopping.is_set():
+            if self._wake.wait(timeout) and not self._stopping.is_set() and not self._prompt:
                 # Let a burst of events (many SubmitJobs) arrive, so that one pass serves them all.
                 time.sleep(COALESCE_SECONDS)
+            self._prompt = False
 
     # -- one pass --------------------------------------------------------------------------------------
     def reconcile(self) -> None:
@@ -116,20 +123,26 @@ class Scheduler:
             running = (set(self.executor.running()), clock())
         if (hosted or self._exits_pending) and self._engine_up():
             exits = self.executor.collect_exits()
-            # The executor removes reported containers on its next call: make sure there is one.
-            self._exits_pending = bool(exits)
+            self._exits_pending = False
             if exits:
                 with store.transaction() as tx:
                     on_host.record_exits(tx, exits)
+                # The executor removes reported tasks on its next call, once they are recorded: call it now.
+                # What it reports meanwhile is recorded too, and removed by the next pass's call.
+                exits = self.executor.collect_exits()
+                if exits:
+                    with store.transaction() as tx:
+                        on_host.record_exits(tx, exits)
+                    self._exits_pending = True
         work = on_host.Work()
-        again = False
+        again = self._exits_pending
         with store.transaction() as tx:
             again |= intents.carry_out(tx, clock())
         if hosted:
             engine_up = self._engine_up()  # asked before the transaction: no engine call inside one
             with store.transaction() as tx:
-                again |= on_host.progress(tx, self.ctx, clock, self._ready, self._is_busy,
-                                          engine_up, running, work)
+                # Room a job leaves is placed later in this same pass: no second pass for it.
+                on_host.progress(tx, self.ctx, clock, self._ready, self._is_busy, engine_up, running, work)
                 ended, nodes = multinode.progress(tx, self.ctx, clock())
                 again |= ended or bool(nodes)
                 work.start.extend(nodes)

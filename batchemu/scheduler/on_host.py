@@ -37,9 +37,8 @@ def record_exits(tx: Tx, exits) -> None:
 
 
 def progress(tx: Tx, ctx, now_of, ready, busy, engine_up: bool, running: tuple[set, int] | None,
-             work: Work) -> bool:
-    """One step for every job on a host; whether one left the host (capacity freed)."""
-    freed = False
+             work: Work) -> None:
+    """One step for every job on a host."""
     for _, job in tx.query_jobs({}, statuses=list(states.ON_HOST)):
         if busy(job["jobId"]) or job.get("nodeProperties"):
             continue  # a multi-node parent runs no task of its own (batchemu.multinode)
@@ -63,9 +62,7 @@ def progress(tx: Tx, ctx, now_of, ready, busy, engine_up: bool, running: tuple[s
         if (job["status"], len(job.get("attempts") or []), repr(info), job.get("startedAt")) != before:
             if job["status"] not in states.ON_HOST:
                 usage.attempt_ended(tx, ctx, job, now)
-                freed = True
             tx.update_job(job)
-    return freed
 
 
 def save_attempt(tx: Tx, attempt: dict, changes: dict) -> None:

@@ -10,9 +10,8 @@ child (batchemu.arrays).
 from __future__ import annotations
 
 import re
-import uuid
 
-from batchemu import arrays, intents, multinode
+from batchemu import arrays, ids, intents, multinode
 from batchemu import job_states as states
 from batchemu.errors import ClientException
 from batchemu.protocol.serializer import Serialized
@@ -207,7 +206,7 @@ def submit_job(ctx: Context, request: dict) -> dict:
             runs, held = _what_it_runs(definition, kind, request, parameters), None
         consumable_properties = request.get("consumableResourcePropertiesOverride") or definition.get(
             "consumableResourceProperties")
-        job_id = str(uuid.uuid4())
+        job_id = ids.uuid4_str()
         job = {
             "jobArn": ctx.arn(f"job/{job_id}"),
             "jobName": name,

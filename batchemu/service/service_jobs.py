@@ -10,10 +10,8 @@ would refuse fails the job when it is scheduled, with SageMaker's message as sta
 
 from __future__ import annotations
 
-import uuid
-
+from batchemu import ids, training
 from batchemu import job_states as states
-from batchemu import training
 from batchemu.errors import ClientException
 from batchemu.scheduler.service_jobs import SCHEDULING_POLICY_KIND, terminate
 from batchemu.service import job_listing, job_queues
@@ -118,7 +116,7 @@ def submit_service_job(ctx: Context, request: dict) -> dict:
             raise ClientException(
                 f"jobQueue {queue['jobQueueName']} is DISABLED: a disabled job queue accepts no new jobs")
         _check_sharing(tx, queue, request)
-        job_id = str(uuid.uuid4())
+        job_id = ids.uuid4_str()
         job: dict = {
             "jobArn": ctx.arn(f"service-job/{job_id}"),
             "jobId": job_id,

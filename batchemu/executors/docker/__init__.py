@@ -99,7 +99,7 @@ class DockerExecutor:
         self._faults = faults.FaultBook()
         self._stopping = threading.Event()
         self._logs = LogPump(self._engine, self._stopping)
-        self._events = DieEvents(self._engine, self._stopping, self._logs.exited)
+        self._events = DieEvents(self._engine, self._stopping, self._logs.exited, self._logs.ship_final_lines)
         for thread in (self._events.thread, self._logs.thread):
             thread.start()
 
@@ -442,6 +442,7 @@ class DockerExecutor:
         results = []
         for attrs, view in zip(containers, seen):
             results.append(_result(attrs, view, never=view.name in step.never))
+            # Read when its die event was handled, as a rule; read now if it was found stopped by a list.
             found = self._logs.ship_final_lines(client, attrs["Id"], attrs["Config"]["Labels"] or {})
             if attrs["Id"] in remembered and not found and (found is False or not self._exists(client, attrs["Id"])):
                 # Removed behind our back (its die event came from the removal's kill): as a container the

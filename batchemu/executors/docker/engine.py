@@ -37,6 +37,7 @@ LABEL_DEPENDS_ON = "batchemu.depends-on"   # JSON [[name, condition], ...]
 LABEL_NETWORK = "batchemu.network"         # the shared task network a container or network belongs to
 
 API_TIMEOUT = 15           # seconds for one engine call (stop adds its grace period to it)
+POOL_SIZE = 16  # engine connections kept: the scheduler, its 4 start workers, 2 removers, 4 die handlers, logs, events
 UNREACHABLE = (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
 _TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
@@ -54,7 +55,7 @@ class Engine:
         with self._lock:
             if self._client is None:
                 try:
-                    self._client = docker.from_env(timeout=API_TIMEOUT)
+                    self._client = docker.from_env(timeout=API_TIMEOUT, max_pool_size=POOL_SIZE)
                 except DockerException as exc:
                     raise EngineUnavailable(f"Cannot connect to the Docker Engine: {exc}") from exc
             return self._client
@@ -130,6 +131,12 @@ def parse_timestamp_ns(text: str) -> int | None:
         return None
     seconds = int(moment.astimezone(timezone.utc).timestamp())
     return seconds * 1_000_000_000 + int((fraction or "0")[:9].ljust(9, "0"))
+
+
+def timestamp_of_ns(ns: int) -> str:
+    """An engine timestamp (RFC 3339 with nanoseconds, UTC) of epoch nanoseconds: parse_timestamp_ns's inverse."""
+    whole = datetime.fromtimestamp(ns // 1_000_000_000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{whole}.{ns % 1_000_000_000:09d}Z"
 
 
 def epoch_ms(text: str | None) -> int | None:

@@ -28,6 +28,7 @@ LOG_POLL_SECONDS = 0.2
 DISCOVER_SECONDS = 2.0     # how often the pump looks for running containers it was not told about
 RECONNECT_SECONDS = 1.0
 LOG_PAGE = 1000            # new lines asked per read; a full page means more wait, so everything is read
+KEPT_FINISHED = 10_000     # objects remembered as read to the end (older ones are forgotten)
 # Docker stamps a line before it takes the log file's lock, so stdout and stderr lines can land slightly
 # out of timestamp order: each read goes back this far and skips the lines already shipped.
 LOG_OVERLAP_NS = 500_000_000
@@ -65,6 +66,10 @@ class LogPump:
         self._discovers = discover
         self._lock = threading.Lock()
         self._cursors: dict[str, _LogCursor] = {}
+        # Objects whose last lines were read -> what that read found: read once, never tracked again (a
+        # container list can show one running a moment after its die event, and a second final read from a
+        # fresh cursor would ship every line again).
+        self._finished: dict[str, bool | None] = {}
         self.sink: LogSink | None = None
         self.thread = threading.Thread(target=self._pump, name=name, daemon=True)
 
@@ -73,6 +78,8 @@ class LogPump:
         if not group or not stream:
             return None
         with self._lock:
+            if container_id in self._finished:
+                return None
             cursor = self._cursors.get(container_id)
             if cursor is None:
                 cursor = self._cursors[container_id] = _LogCursor(container_id, group, stream)
@@ -114,7 +121,11 @@ class LogPump:
                 log.exception("log pump pass failed")
 
     def ship_final_lines(self, client: docker.DockerClient, container_id: str, labels: dict) -> bool | None:
-        """Ship every line not shipped yet; whether the engine still had the object (None: not read)."""
+        """Ship every line not shipped yet; whether the engine still had the object (None: not read). Called
+        again for the same object, it reads nothing and answers as the first call did."""
+        with self._lock:
+            if container_id in self._finished:
+                return self._finished[container_id]
         found = None
         cursor = self.track(container_id, labels)
         if cursor is not None:
@@ -125,6 +136,11 @@ class LogPump:
                 found = self._ship_new_lines(client, cursor)
             except DockerException as exc:
                 log.warning("could not read the last output of container %s: %s", container_id[:12], exc)
+                return None  # read again by the next call
+        with self._lock:
+            self._finished[container_id] = found
+            while len(self._finished) > KEPT_FINISHED:
+                del self._finished[next(iter(self._finished))]
         self.forget(container_id)
         return found
 
