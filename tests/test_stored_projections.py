@@ -41,3 +41,18 @@ def test_jobs_made_runnable_by_the_scheduler_have_the_projections_serializing_gi
         history = doc["batchemu"]["transitions"]
         assert [status for status, _ in history] == ["SUBMITTED", "PENDING", "RUNNABLE"]
         assert (doc["status"], row["status"], row["entered_at"]) == ("RUNNABLE", "RUNNABLE", history[-1][1])
+
+
+def test_jobs_with_control_characters_are_described_and_listed_whole(batchemu_server, batch_client):
+    """DescribeJobs and ListJobs read the stored projections back joined by control characters, which a
+    serialized job holds only escaped."""
+    queue = make_queue(batch_client, ce_state="DISABLED")
+    definition = register(batch_client)
+    odd = "a\x00b\x01c"
+    ids = [submit(batch_client, queue, definition, tags={"k": odd}, parameters={"p": odd}) for _ in range(3)]
+    wait_until(lambda: {j["status"] for j in batch_client.describe_jobs(jobs=ids)["jobs"]} == {"RUNNABLE"})
+    described = batch_client.describe_jobs(jobs=[ids[2], ids[0], ids[2], ids[1]])["jobs"]
+    assert [j["jobId"] for j in described] == [ids[2], ids[0], ids[1]]
+    assert [(j["tags"], j["parameters"]["p"]) for j in described] == [({"k": odd}, odd)] * 3
+    listed = batch_client.list_jobs(jobQueue=queue["name"], jobStatus="RUNNABLE")["jobSummaryList"]
+    assert [j["jobId"] for j in listed] == ids
