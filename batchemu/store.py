@@ -385,15 +385,20 @@ class Tx:
         if not wanted:
             return []
         marks = ",".join("?" * len(wanted))
-        # A serialized job never holds a raw control character (JSON escapes them), nor does a job id.
-        packed = self.conn.execute(f"SELECT group_concat(job_id || char(1) || wire, char(0)) FROM jobs "
-                                   f"WHERE job_id IN ({marks}) AND has_doc = 1", wanted).fetchone()[0]
-        found = dict(part.split("\x01", 1) for part in packed.split("\x00")) if packed else {}
+        found = dict(self._packed(["job_id", "wire"], f"jobs WHERE job_id IN ({marks}) AND has_doc = 1", wanted))
         rest = [job_id for job_id in wanted if job_id not in found]
         if rest:  # array children without a document of their own, or ids that do not exist
             for row, raw in self._by_ids(rest, "wire"):
                 found[row["job_id"]] = raw if row["has_doc"] else self.job_wire(self._document(row, raw, shared=True))
         return [found[job_id] for job_id in wanted if job_id in found]
+
+    def _packed(self, columns: list[str], source: str, args) -> list[list[str]]:
+        """The values (as text) of `columns` of every row of `source`, read back in a single row. A serialized
+        job never holds a raw control character (JSON escapes them), nor does a job id or a number, so they
+        join the values and the rows."""
+        joined = " || char(1) || ".join(columns)
+        packed = self.conn.execute(f"SELECT group_concat({joined}, char(0)) FROM {source}", args).fetchone()[0]
+        return [part.split("\x01", len(columns) - 1) for part in packed.split("\x00")] if packed else []
 
     def _by_ids(self, job_ids: list[str], payload: str) -> list[tuple[JobRow, str]]:
         if not job_ids:
@@ -482,9 +487,7 @@ class Tx:
     def _summaries(self, sql: str, args: list, descending: bool) -> list[tuple[int, str]]:
         """query_jobs(summaries=True): the stored summaries come back in a single row (see get_jobs_wire);
         the rows of jobs without a document (array children) are read to build theirs."""
-        packed = self.conn.execute(f"SELECT group_concat(seq || char(1) || has_doc || char(1) || "
-                                   f"COALESCE(summary, ''), char(0)) FROM ({sql})", args).fetchone()[0]
-        items = [part.split("\x01", 2) for part in packed.split("\x00")] if packed else []
+        items = self._packed(["seq", "has_doc", "COALESCE(summary, '')"], f"({sql})", args)
         found = {int(seq): summary for seq, has_doc, summary in items if has_doc == "1"}
         docless = [int(seq) for seq, has_doc, _ in items if has_doc != "1"]
         for start in range(0, len(docless), 500):

@@ -5,9 +5,10 @@ but a moment before its container list shows it so, and that end is what collect
 (DieEvents.inspection()), so the executor neither polls the list until it catches up nor inspects the
 container twice. Its last output is read here too, before the scheduler hears of it, on a small pool: the
 engine answers about a container that just died only once it has finished with it (some 20 ms, longer when
-busy), and the scheduler's pass should not wait for that. A container that exited 0, whose "start" event was seen and which had no "oom" event, is not
-inspected at all: its die event holds all of its end (labels, exit code, time), and its start event its start.
-Every other end (a failure, a kill, an OOM kill, a container started before this stream) is inspected."""
+busy), and the scheduler's pass should not wait for that. A container that exited 0, whose "start" event was
+seen and which had no "oom" event, is not inspected at all: its die event holds all of its end (labels, exit
+code, time), and its start event its start. Every other end (a failure, a kill, an OOM kill, a container
+started before this stream) is inspected."""
 
 from __future__ import annotations
 
@@ -140,7 +141,7 @@ class DieEvents:
     def _end_of(self, container_id: str, event: dict) -> dict | None:
         """The inspection a container that exited 0 would give, from its die and start events; None when
         only an inspection tells (another exit code, an oom event, a start this stream did not see)."""
-        attributes = dict((event.get("Actor") or {}).get("Attributes") or {})
+        attributes = (event.get("Actor") or {}).get("Attributes") or {}
         with self._lock:
             started = self._starts.pop(container_id, None)
             oom = container_id in self._oom
