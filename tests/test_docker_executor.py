@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 import time
@@ -25,6 +26,7 @@ from batchemu.executors import (
 )
 from batchemu.executors.docker import LABEL_LOG_GROUP, LABEL_LOG_STREAM, DockerExecutor
 from batchemu.executors.docker.engine import epoch_ms
+from batchemu.executors.docker.logs import LogFiles, LogPump, _log_frames
 
 IMAGE = "batchemu-test:latest"
 
@@ -566,7 +568,8 @@ def test_a_container_that_exits_0_is_ended_from_its_events_and_any_other_is_insp
         ok = h.wait_exit(ok_task)
         ok_id = ok.container_id
         state = docker_client.api.inspect_container(ok_id)["State"]  # removed by the next collect_exits()
-        wait_until(lambda: any(ok_id in call for call in calls))  # its last lines read by the die handler
+        # Its last lines were shipped before its end was reported (from its log file, or asked of the engine).
+        assert h.text(ok_spec) == ["fine"]
         assert [call for call in calls if ok_id in call and "/logs" not in call] == []
         failed_task = h.start(h.spec(["sh", "-c", "exit 5"]))
         failed = h.wait_exit(failed_task)
@@ -574,7 +577,6 @@ def test_a_container_that_exits_0_is_ended_from_its_events_and_any_other_is_insp
     finally:
         undo()
     assert (ok.outcome, ok.exit_code, failed.outcome, failed.exit_code) == (Outcome.EXITED, 0, Outcome.EXITED, 5)
-    assert h.text(ok_spec) == ["fine"]
     engine_started, engine_finished = (epoch_ms(state["StartedAt"]), epoch_ms(state["FinishedAt"]))
     # The events are stamped a moment after the engine's own record of the start and the end.
     assert 0 <= ok.started_at - engine_started < 100
@@ -592,3 +594,84 @@ def test_the_last_lines_are_read_once_even_when_a_list_shows_the_container_runni
     assert pump.track(exit.container_id, labels) is None
     assert pump.ship_final_lines(client, exit.container_id, labels) is True  # as the first read found
     assert h.text(spec) == ["one", "two"]
+
+
+def _log_file_readable(client, container_id: str) -> bool:
+    root = client.info().get("DockerRootDir") or ""
+    return os.access(os.path.join(root, "containers", container_id, f"{container_id}-json.log"), os.R_OK)
+
+
+def test_the_log_file_of_a_container_that_ended_gives_what_the_engine_gives(docker_client, harness):
+    """The last read of a dead container's output, from its json-file log when this process can open it,
+    must give the same (timestamp, line) messages the engine's logs call gives: the log pump skips the lines
+    it shipped already by exactly those."""
+    h = harness(keep_containers=True)
+    script = ('i=0; while [ $i -lt 1500 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done; '
+              'printf "caf\\303\\251 \\t tab"; printf "no newline at the end"')
+    spec, exit = h.run(["sh", "-c", script])
+    container_id = exit.container_id
+    if not _log_file_readable(docker_client, container_id):
+        pytest.skip("the engine's log files are not readable by this process (another host or user)")
+    from_engine = list(_log_frames(docker_client, container_id, None, "all"))
+    assert len(from_engine) == 3001
+    assert LogFiles().frames(docker_client, container_id, None) == from_engine
+    middle = from_engine[1500][0]
+    since = (middle // 1000) / 1e6
+    assert LogFiles().frames(docker_client, container_id, since) == list(
+        _log_frames(docker_client, container_id, since, "all"))
+    lines = h.text(spec)
+    assert lines.count("out 1499") == lines.count("err 0") == 1 and len(lines) == 3001
+    assert "caf\u00e9 \t tabno newline at the end" in lines
+
+
+def test_a_log_file_that_cannot_be_read_here_leaves_the_read_to_the_engine(docker_client, tmp_path):
+    """No file under the data root (an engine on another host), an unreadable one or a rotated one: None,
+    and the pump asks the engine."""
+    class Info:
+        def __init__(self, root):
+            self.root = root
+
+        def info(self):
+            return {"DockerRootDir": self.root}
+    container_id = "ab" * 32
+    assert LogFiles().frames(Info(str(tmp_path)), container_id, None) is None  # no such file
+    folder = tmp_path / "containers" / container_id
+    folder.mkdir(parents=True)
+    log_file = folder / f"{container_id}-json.log"
+    log_file.write_text('{"log":"hello\\n","stream":"stdout","time":"2026-11-30T23:55:45.4872705Z"}\n')
+    assert LogFiles().frames(Info(str(tmp_path)), container_id, None) == [(1796082945487270500, b"hello\n")]
+    (folder / f"{container_id}-json.log.1").write_text("")
+    assert LogFiles().frames(Info(str(tmp_path)), container_id, None) is None  # rotated: older lines elsewhere
+    (folder / f"{container_id}-json.log.1").unlink()
+    log_file.write_text("not json\n")
+    assert LogFiles().frames(Info(str(tmp_path)), container_id, None) is None
+    assert LogFiles().frames(Info(str(tmp_path)), "../../etc", None) is None  # never a path outside the root
+
+
+def test_a_read_of_a_live_container_never_holds_up_its_last_read():
+    """The pump asks the engine for a live container's new lines without holding its cursor: the last read,
+    made by a die handler once the container dies, must not wait behind that call (the engine answers it
+    only once it has cleaned up after the container), nor may the two ship a line twice."""
+    asked, release = threading.Event(), threading.Event()
+
+    def live_frames(client, container_id, since, tail):
+        asked.set()
+        release.wait(10)
+        return iter([(1_000_000_000, b"early\n")])
+
+    def dead_frames(client, container_id, since):
+        return [(1_000_000_000, b"early\n"), (2_000_000_000, b"last\n")]
+    shipped = []
+    pump = LogPump(None, threading.Event(), frames=live_frames, dead_frames=dead_frames, discover=False)
+    pump.sink = lambda group, stream, lines: shipped.extend(text for _, text in lines)
+    labels = {LABEL_LOG_GROUP: "/aws/batch/job", LABEL_LOG_STREAM: "s/default/1"}
+    cursor = pump.track("c1", labels)
+    live = threading.Thread(target=pump._ship_new_lines, args=(None, cursor))
+    live.start()
+    assert asked.wait(10)
+    began = time.monotonic()
+    assert pump.ship_final_lines(None, "c1", labels) is True
+    assert time.monotonic() - began < 5  # not behind the live read, which waits for `release`
+    release.set()
+    live.join(10)
+    assert shipped == ["early", "last"]

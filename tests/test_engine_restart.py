@@ -116,7 +116,7 @@ def test_engine_restart_mid_run(engine, tmp_path):
         engine.start()
         wait_until(lambda: batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"] in ("SUCCEEDED", "FAILED"), 60)
         job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
-        assert job["status"] == "SUCCEEDED" and len(job["attempts"]) == 2
+        assert job["status"] == "SUCCEEDED" and len(job["attempts"]) == 2, json.dumps(job)[-1500:]
         first = job["attempts"][0]["statusReason"]
         assert first.startswith("Host EC2") or first == "Essential container in task exited", first
     finally:

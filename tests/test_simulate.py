@@ -5,10 +5,12 @@ container reason. No test here needs Docker."""
 from __future__ import annotations
 
 import json
+import threading
 import urllib.request
 
 import pytest
 
+from batchemu import job_states as states
 from batchemu.config import Config
 from batchemu.executors.registry import create_executor
 from tests.conftest import describe, make_queue, register, submit, unique, wait_for_status, wait_until
@@ -194,3 +196,33 @@ def test_a_multi_node_job_runs_its_nodes_and_its_main_node_decides(batch_client,
     assert [n["nodeDetails"]["isMainNode"] for n in nodes] == [False, True, False]
     assert [(n["status"], n["container"]["exitCode"]) for n in nodes] == [
         ("SUCCEEDED", 0), ("SUCCEEDED", 0), ("FAILED", 4)]
+
+
+def test_a_terminate_that_arrives_while_the_container_starts_is_carried_out_once_it_started(
+        batch_client, batchemu_server, queue):
+    """The worker that starts a job records it RUNNING itself, with no pass after it, unless a stop was asked
+    for meanwhile: the passes during the start leave the job to that worker, so a TerminateJob carried out
+    then must still stop the container once it runs. The job ends FAILED with the reason given."""
+    executor = batchemu_server.scheduler.executor
+    batchemu_server.config.tick = 60  # no pass on the clock: only the one the stop asks for
+    entered, release = threading.Event(), threading.Event()
+    original = executor.start
+
+    def slow_start(task):
+        entered.set()
+        assert release.wait(10)
+        return original(task)
+    executor.start = slow_start
+    job_id = submit(batch_client, queue, simulated(batch_client, environment={"BATCHEMU_SIMULATE_SECONDS": "120"}))
+    assert entered.wait(20)
+    batch_client.terminate_job(jobId=job_id, reason="stop it now")
+
+    def stop_recorded() -> bool:
+        with batchemu_server.store.read() as tx:
+            return bool(states.internal(tx.get_job(job_id)).get("terminateReason"))
+    wait_until(stop_recorded)  # by a pass that left the job itself to the start under way
+    assert describe(batch_client, job_id)["status"] == "STARTING"
+    release.set()
+    job = wait_for_status(batch_client, job_id, timeout=20)
+    assert (job["status"], job["statusReason"]) == ("FAILED", "stop it now")
+    assert job["container"]["exitCode"] == 143  # stopped by SIGTERM, as a simulated run reports it

@@ -297,35 +297,47 @@ class Scheduler:
 
     # -- engine calls on the worker pool ---------------------------------------------------------------
     def _is_busy(self, job_id: str) -> bool:
+        """Whether an engine call for the job is under way (a pass then leaves the job alone)."""
         with self._busy_lock:
             return job_id in self._busy
 
     def _submit(self, job_id: str, fn, *args) -> None:
+        """Run `fn` on the worker pool, one call per job at a time, then a pass: unless `fn` answers False
+        (it left the job RUNNING with nothing to do) and no stop was asked for meanwhile, which the passes
+        made during the call left to the pass after it."""
         with self._busy_lock:
             if job_id in self._busy:
                 return
             self._busy.add(job_id)
 
         def run() -> None:
+            again = True
             try:
-                fn(*args)
+                again = fn(*args) is not False
             except Exception:
                 log.exception("engine call for job %s failed", job_id)
             finally:
                 with self._busy_lock:
                     self._busy.discard(job_id)
-                self.notify()
+                if again or self._stop_asked(job_id):  # read once the passes may take the job again
+                    self.notify()
         try:
             self._pool.submit(run)
         except RuntimeError:  # pool shut down: the server is stopping
             with self._busy_lock:
                 self._busy.discard(job_id)
 
-    def _start_container(self, job_id: str) -> None:
+    def _stop_asked(self, job_id: str) -> bool:
+        with self.ctx.store.read() as tx:
+            job = tx.get_job(job_id)
+        return job is None or bool(states.internal(job).get("terminateReason"))
+
+    def _start_container(self, job_id: str) -> bool:
+        """Whether a pass must follow (not when a plain job is RUNNING now)."""
         with self.ctx.store.read() as tx:
             job = tx.get_job(job_id)
             if job is None or job["status"] != states.STARTING:
-                return
+                return True
             info = states.internal(job)
             network, environment = (multinode.node_environment(tx, job) if info.get("nodeIndex") is not None
                                     else (None, None))
@@ -333,8 +345,10 @@ class Scheduler:
                                       environment=environment)
             attempt = info["attempt"]
         outcome, address = self._launch(spec)
-        self._record_start(job_id, attempt, outcome,
-                           node_address=address if info.get("nodeIndex") is not None else None)
+        if info.get("nodeIndex") is not None:
+            self._record_start(job_id, attempt, outcome, node_address=address)
+            return True
+        return self._record_start(job_id, attempt, outcome, running=True)
 
     def _start_training(self, job_id: str) -> None:
         attempt, spec, problem = service_jobs.start_spec(self.ctx.store, self.ctx.config, job_id)
@@ -359,14 +373,28 @@ class Scheduler:
         except Exception as exc:  # noqa: BLE001 - any engine refusal is CannotStartContainerError, as AWS says
             return {"phase": attempts.START_FAILED, "start_error": f"CannotStartContainerError: {exc}"}, None
 
-    def _record_start(self, job_id: str, attempt: int, outcome: dict, node_address: str | None = None) -> None:
+    def _record_start(self, job_id: str, attempt: int, outcome: dict, node_address: str | None = None, *,
+                      running: bool = False) -> bool:
+        """Store the start's outcome on its attempt; with `running`, a started job with nothing else to do
+        (no stop asked for, no state dwell left) also becomes RUNNING here, as its next pass would make it.
+        Whether a pass must follow."""
         with self.ctx.store.transaction() as tx:
             row = tx.get_attempt(job_id, attempt)
             if row is None or not attempts.can_move(row, outcome["phase"]):
-                return  # ended meanwhile (terminated before the container was created)
+                return True  # ended meanwhile (terminated before the container was created)
             tx.update_attempt(job_id, attempt, **outcome)
             if node_address:
                 multinode.started(tx, tx.get_job(job_id), node_address)
+            if not running or outcome["phase"] != attempts.STARTED:
+                return True
+            job, now = tx.get_job(job_id), self.ctx.clock()
+            if (job is None or job["status"] != states.STARTING or job.get("nodeProperties")
+                    or states.internal(job).get("terminateReason") or not self._ready(job, now)):
+                return True
+            states.transition(job, states.RUNNING, now)
+            job["startedAt"] = now
+            tx.update_job(job)
+            return False
 
     def _stop_container(self, job_id: str, task_id: str) -> None:
         self.executor.stop(task_id, timeout=STOP_TIMEOUT)

@@ -63,7 +63,7 @@ from batchemu.executors.docker.engine import (
     task_of,
 )
 from batchemu.executors.docker.events import DieEvents
-from batchemu.executors.docker.logs import LogPump
+from batchemu.executors.docker.logs import LogFiles, LogPump
 
 __all__ = ["LABEL_LOG_GROUP", "LABEL_LOG_STREAM", "LABEL_NETWORK", "LABEL_TASK", "DockerExecutor"]
 
@@ -98,7 +98,7 @@ class DockerExecutor:
         self._swept = False   # idle task networks left by an earlier server removed on the first collect
         self._faults = faults.FaultBook()
         self._stopping = threading.Event()
-        self._logs = LogPump(self._engine, self._stopping)
+        self._logs = LogPump(self._engine, self._stopping, dead_frames=LogFiles().frames)
         self._events = DieEvents(self._engine, self._stopping, self._logs.exited, self._logs.ship_final_lines)
         for thread in (self._events.thread, self._logs.thread):
             thread.start()

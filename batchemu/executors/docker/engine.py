@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 import docker
 import requests
 from docker.errors import APIError, DockerException, NotFound
+from docker.transport import UnixHTTPAdapter
 
 from batchemu.config import Config
 from batchemu.executors import (
@@ -58,6 +59,7 @@ class Engine:
                     self._client = docker.from_env(timeout=API_TIMEOUT, max_pool_size=POOL_SIZE)
                 except DockerException as exc:
                     raise EngineUnavailable(f"Cannot connect to the Docker Engine: {exc}") from exc
+                _no_proxy_for_a_local_socket(self._client.api)
             return self._client
 
     def unreachable(self, exc: Exception) -> EngineUnavailable:
@@ -75,6 +77,17 @@ class Engine:
         if self.config.instance_label:
             labels[LABEL_INSTANCE] = self.config.instance_label
         return labels
+
+
+def _no_proxy_for_a_local_socket(api: docker.APIClient) -> None:
+    """A local socket needs no proxy: don't search the environment for one on every call (2 ms each).
+
+    Its connections stay as the SDK pools them, by URL, so most calls about one container open their own.
+    One pool for every call was tried and dropped: its kept-open connections carried calls to an engine that
+    was shutting down, which answers them with errors instead of the refusal that says it is down
+    (tests/test_engine_restart.py)."""
+    if isinstance(api.get_adapter(api.base_url), UnixHTTPAdapter):
+        api.trust_env = False
 
 
 def task_name(job_id: str, attempt: int) -> str:

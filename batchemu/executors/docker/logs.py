@@ -3,7 +3,9 @@ LOG_POLL_SECONDS under the container's own stream (from its labels, so adopted c
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -52,6 +54,8 @@ class _LogCursor:
 
 # (client, id, since seconds or None, tail) -> (timestamp ns, raw line) of each stdout/stderr message
 FrameReader = Callable[[docker.DockerClient, str, "float | None", "int | str"], Iterator[tuple[int, bytes]]]
+# (client, id, since seconds or None) -> the same of a dead object, or None when only the engine can tell
+DeadFrameReader = Callable[[docker.DockerClient, str, "float | None"], "list[tuple[int, bytes]] | None"]
 
 
 class LogPump:
@@ -59,10 +63,12 @@ class LogPump:
     its own `frames` reader (Swarm: service logs) and `discover=False` when it tracks its objects itself."""
 
     def __init__(self, engine: Engine, stopping: threading.Event, *, frames: FrameReader | None = None,
-                 discover: bool = True, name: str = "batchemu-docker-logs") -> None:
+                 dead_frames: DeadFrameReader | None = None, discover: bool = True,
+                 name: str = "batchemu-docker-logs") -> None:
         self._engine = engine
         self._stopping = stopping
         self._frames: FrameReader = frames or _log_frames
+        self._dead_frames = dead_frames  # tried first for the last lines of an object that ended
         self._discovers = discover
         self._lock = threading.Lock()
         self._cursors: dict[str, _LogCursor] = {}
@@ -133,7 +139,7 @@ class LogPump:
             with cursor.lock:
                 cursor.exited, cursor.drained = True, False
             try:
-                found = self._ship_new_lines(client, cursor)
+                found = self._ship_new_lines(client, cursor, ended=True)
             except DockerException as exc:
                 log.warning("could not read the last output of container %s: %s", container_id[:12], exc)
                 return None  # read again by the next call
@@ -144,36 +150,64 @@ class LogPump:
         self.forget(container_id)
         return found
 
-    def _ship_new_lines(self, client: docker.DockerClient, cursor: _LogCursor) -> bool | None:
-        """Whether the engine still had the object (None: not read)."""
+    def _ship_new_lines(self, client: docker.DockerClient, cursor: _LogCursor, *, ended: bool = False) -> bool | None:
+        """Whether the engine still had the object (None: not read). The last read of an object that ended
+        holds the cursor throughout; a read of a live one does not hold it while the engine answers, so that
+        the last read, made on another thread once the object dies, never waits behind it (the engine
+        answers about an object that just died only once it has cleaned up after it)."""
         sink = self.sink
         if sink is None:
             return None
-        with cursor.lock:
-            if cursor.drained:
-                return None
-            exited = cursor.exited  # read before the logs: that read then holds every line
-            try:
-                lines = self._read_new_lines(client, cursor)
-            except NotFound:
-                cursor.drained = True
-                self.forget(cursor.container_id)
-                return False
-            if lines:
+        if ended:
+            with cursor.lock:
+                if cursor.drained:
+                    return None
+                exited = cursor.exited  # read before the logs: that read then holds every line
+                window_start = max(cursor.last_ns - LOG_OVERLAP_NS, 0)
                 try:
-                    sink(cursor.log_group, cursor.log_stream, lines)
-                except Exception:
-                    log.exception("log sink failed for %s", cursor.log_stream)
-            cursor.drained = exited
+                    frames = self._fetch(client, cursor, window_start, ended=True)
+                except NotFound:
+                    return self._gone(cursor)
+                self._ship(sink, cursor, frames, window_start)
+                cursor.drained = exited
+            return True
+        with cursor.lock:
+            if cursor.drained or cursor.exited:
+                return None
+            window_start = max(cursor.last_ns - LOG_OVERLAP_NS, 0)
+        try:
+            frames = self._fetch(client, cursor, window_start)
+        except NotFound:
+            with cursor.lock:
+                return self._gone(cursor)
+        with cursor.lock:
+            if cursor.drained or cursor.exited:
+                return None  # it died meanwhile: its last read ships these lines
+            self._ship(sink, cursor, frames, window_start)
         return True
 
-    def _read_new_lines(self, client: docker.DockerClient, cursor: _LogCursor) -> list[tuple[int, str]]:
-        window_start = max(cursor.last_ns - LOG_OVERLAP_NS, 0)
+    def _gone(self, cursor: _LogCursor) -> bool:
+        cursor.drained = True
+        self.forget(cursor.container_id)
+        return False
+
+    def _fetch(self, client: docker.DockerClient, cursor: _LogCursor, window_start: int, *,
+               ended: bool = False) -> list[tuple[int, bytes]]:
+        """The object's messages from `window_start` (epoch ns) on: every one, asked page by page."""
         since = (window_start // 1000) / 1e6 if window_start else None
-        page = LOG_PAGE + len(cursor.recent)
-        frames = list(self._frames(client, cursor.container_id, since, page))
-        if len(frames) >= page:
-            frames = list(self._frames(client, cursor.container_id, since, "all"))
+        frames = None
+        if ended and self._dead_frames is not None:
+            frames = self._dead_frames(client, cursor.container_id, since)
+        if frames is None:
+            page = LOG_PAGE + len(cursor.recent)
+            frames = list(self._frames(client, cursor.container_id, since, page))
+            if len(frames) >= page:
+                frames = list(self._frames(client, cursor.container_id, since, "all"))
+        return frames
+
+    @staticmethod
+    def _ship(sink: LogSink, cursor: _LogCursor, frames: list[tuple[int, bytes]], window_start: int) -> None:
+        """Ship the messages not shipped yet, in time order, and move the cursor past them."""
         already = Counter(cursor.recent)
         lines: list[tuple[int, str]] = []
         for stamp, raw in frames:
@@ -190,7 +224,11 @@ class LogPump:
         floor = cursor.last_ns - LOG_OVERLAP_NS
         cursor.recent = [entry for entry in cursor.recent if entry[0] >= floor]
         lines.sort(key=lambda line: line[0])  # stdout and stderr can land a little out of order
-        return lines
+        if lines:
+            try:
+                sink(cursor.log_group, cursor.log_stream, lines)
+            except Exception:
+                log.exception("log sink failed for %s", cursor.log_stream)
 
 
 def _log_frames(client: docker.DockerClient, container_id: str, since: float | None,
@@ -209,3 +247,50 @@ def _log_frames(client: docker.DockerClient, container_id: str, since: float | N
         ns = parse_timestamp_ns(stamp.decode("ascii", errors="replace"))
         if ns is not None:
             yield ns, raw
+
+
+class LogFiles:
+    """The output of containers that ended, read from the engine's own json-file logs when this process can
+    open them (the same host, a data root it may read; else the engine is asked, as for live ones).
+
+    The engine answers a logs request about a container that just died only once it has cleaned up after
+    it (25-60 ms here), which would hold up the scheduler's news of the end. Its log file is whole by then:
+    the engine closes a container's log writer before it sends "die"."""
+
+    def __init__(self) -> None:
+        self._root: str | None = None   # the engine's data root, asked once
+        self._readable = True           # False once a file was refused to this process: the engine is asked
+
+    def frames(self, client: docker.DockerClient, container_id: str,
+               since: float | None) -> list[tuple[int, bytes]] | None:
+        """(timestamp ns, raw line) of each message at or after `since`, as _log_frames gives them; None
+        when the file cannot be read here or was rotated (older messages are in other files)."""
+        if not self._readable or not container_id.isalnum():
+            return None
+        if self._root is None:
+            self._root = str(client.info().get("DockerRootDir") or "")
+        if not self._root:
+            return None
+        path = os.path.join(self._root, "containers", container_id, f"{container_id}-json.log")
+        if os.path.exists(f"{path}.1") or os.path.exists(f"{path}.1.gz"):
+            return None
+        try:
+            with open(path, "rb") as file:
+                data = file.read()
+        except PermissionError:
+            self._readable = False
+            return None
+        except OSError:  # not on this host, or removed: the engine tells
+            return None
+        floor = int(since * 1e9) if since else 0
+        frames = []
+        for line in data.splitlines():
+            try:
+                entry = json.loads(line)
+                stamp = parse_timestamp_ns(entry["time"])
+                raw = entry["log"].encode()
+            except (ValueError, KeyError, TypeError, AttributeError):
+                return None  # not a json-file log as we know it
+            if stamp is not None and stamp >= floor:
+                frames.append((stamp, raw))
+        return frames
