@@ -770,7 +770,9 @@ class Tx:
             [(group, stream, ts, ingestion, message) for ts, message in events])
 
 
-READER_CACHE_MIB = 1
+# Each WAL reader connection's page cache. 1 MiB did not hold the 100 rows (and their index pages) of a repeated
+# DescribeJobs at 100,000 stored jobs: every call read them again from the file (2.5-3.6 ms, against 1.6 ms).
+READER_CACHE_MIB = 4
 
 
 class StateError(Exception):
