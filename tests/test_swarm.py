@@ -347,6 +347,10 @@ def _networks(label: str) -> list[dict]:
     return docker.from_env().api.networks(filters={"label": f"batchemu.instance={label}"})
 
 
+def _volumes(label: str) -> list[dict]:
+    return docker.from_env().api.volumes(filters={"label": f"batchemu.instance={label}"}).get("Volumes") or []
+
+
 def test_an_ecs_like_task_runs_its_init_containers_dependencies_and_essential_rules(swarm_harness):
     """Init containers in order on a task volume, a sidecar the others reach by address on the task's overlay
     network, a dependency that can never hold, and the essential container's end stopping the sidecar."""
@@ -378,7 +382,8 @@ def test_an_ecs_like_task_runs_its_init_containers_dependencies_and_essential_ru
 
     def gone() -> bool:
         h.executor.collect_exits()  # removes what the previous call reported
-        return not _services(h.config.instance_label) and not _networks(h.config.instance_label)
+        return not (_services(h.config.instance_label) or _networks(h.config.instance_label)
+                    or _volumes(h.config.instance_label))
     wait_until(gone, 30, 0.2)
 
 

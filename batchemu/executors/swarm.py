@@ -79,6 +79,7 @@ from batchemu.executors.docker.engine import (
     explain,
     network_name,
     parse_timestamp_ns,
+    remove_container_quietly,
     task_name,
     task_of,
 )
@@ -907,8 +908,13 @@ class SwarmExecutor:
                 self._removing.discard(task_id)
 
     def _remove_task_volumes(self, client: docker.DockerClient, task_id: str) -> None:
-        """The task's shared volumes on the manager's node (a worker's stay until its engine prunes them)."""
+        """The task's shared volumes on the manager's node (a worker's stay until its engine prunes them). The
+        swarm leaves the ended containers of a removed service on the node for a while, and a volume they
+        mounted cannot go before them: those are removed first (only ended ones; the services are gone)."""
         try:
+            for ended in client.api.containers(all=True, filters={"label": f"{LABEL_TASK}={task_id}",
+                                                                  "status": ["exited", "created", "dead"]}):
+                remove_container_quietly(client, ended["Id"])
             for volume in (client.api.volumes(filters={"label": f"{LABEL_TASK}={task_id}"}) or {}).get("Volumes") or []:
                 client.api.remove_volume(volume["Name"], force=True)
         except (DockerException, *UNREACHABLE) as exc:
