@@ -912,10 +912,13 @@ class SwarmExecutor:
         swarm leaves the ended containers of a removed service on the node for a while, and a volume they
         mounted cannot go before them: those are removed first (only ended ones; the services are gone)."""
         try:
+            volumes = (client.api.volumes(filters={"label": f"{LABEL_TASK}={task_id}"}) or {}).get("Volumes") or []
+            if not volumes:
+                return  # most tasks: no call more
             for ended in client.api.containers(all=True, filters={"label": f"{LABEL_TASK}={task_id}",
                                                                   "status": ["exited", "created", "dead"]}):
                 remove_container_quietly(client, ended["Id"])
-            for volume in (client.api.volumes(filters={"label": f"{LABEL_TASK}={task_id}"}) or {}).get("Volumes") or []:
+            for volume in volumes:
                 client.api.remove_volume(volume["Name"], force=True)
         except (DockerException, *UNREACHABLE) as exc:
             log.debug("could not remove the volumes of task %s: %s", task_id, exc)
