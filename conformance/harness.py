@@ -208,6 +208,7 @@ class Jobs:
             if time.monotonic() > deadline:
                 stuck = {job_id: run.statuses for job_id, run in runs.items()
                          if run.last is None or not until(run.last)}
+                self._end(job_id for job_id, run in runs.items() if run.last and run.last["status"] not in TERMINAL)
                 pytest.fail(f"jobs did not get there within {timeout:.0f} s; statuses seen: {stuck}")
             time.sleep(POLL_SECONDS)
 
@@ -224,14 +225,21 @@ class Jobs:
         return self.wait_one(job_id, timeout=timeout, until=reached)
 
     def cleanup(self) -> None:
-        if not self.submitted:
-            return
-        try:
-            for job_id, job in self.describe(self.submitted).items():
-                if job["status"] not in TERMINAL:
-                    self.batch.terminate_job(jobId=job_id, reason="conformance suite clean-up")
-        except (ClientError, pytest.skip.Exception):
-            pass
+        if self.submitted:
+            try:
+                self._end(job_id for job_id, job in self.describe(self.submitted).items()
+                          if job["status"] not in TERMINAL)
+            except (ClientError, pytest.skip.Exception):
+                pass
+
+    def _end(self, job_ids: Iterable[str]) -> None:
+        """Terminates jobs a failed wait leaves behind, so that they do not hold the capacity later scenarios
+        wait for (a node or child id that TerminateJob refuses ends with its job)."""
+        for job_id in job_ids:
+            try:
+                self.batch.terminate_job(jobId=job_id, reason="conformance suite clean-up")
+            except ClientError:
+                pass
 
 
 @dataclass

@@ -88,8 +88,11 @@ def test_a_failed_main_node_fails_the_job_and_a_failed_other_node_does_not(batch
 @covers(group="job-inputs")
 def test_node_overrides_set_the_number_of_nodes_and_a_range_command(batch, shared_env, mnp_def, jobs, logs, prefix):
     definition = mnp_def([("0", "for i in 1 2; do echo hi | nc -l -p 7000 >/dev/null; done"), ("1:", "true")], 2)
+    # A node stops trying only once the main node's line reached it: two nodes may both connect while the
+    # first listener is up, and the one it does not accept is reset without the line (and tries again).
     connect = 'echo "node $AWS_BATCH_JOB_NODE_INDEX of $AWS_BATCH_JOB_NUM_NODES"; ' \
-              'until nc "$AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS" 7000 >/dev/null 2>&1; do sleep 0.2; done'
+              'until nc "$AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS" 7000 </dev/null 2>/dev/null | grep -q hi; ' \
+              'do sleep 0.2; done'
     job_id = jobs.submit(f"{prefix}-mnp-over", shared_env.queue, definition["jobDefinitionArn"], nodeOverrides={
         "numNodes": 3, "nodePropertyOverrides": [
             {"targetNodes": "1:", "containerOverrides": {"command": ["sh", "-c", connect]}}]})
