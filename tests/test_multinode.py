@@ -22,9 +22,12 @@ from test_scheduling import wait_with_clock_ahead
 pytestmark = pytest.mark.docker
 ENV = 'echo "index=$AWS_BATCH_JOB_NODE_INDEX num=$AWS_BATCH_JOB_NUM_NODES main=$AWS_BATCH_JOB_MAIN_NODE_INDEX ' \
       'addr=${AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS:-none} id=$AWS_BATCH_JOB_ID"'
-# The main node serves one line to each of the two other nodes, which find it by its address.
+# The main node serves one line to each of the two other nodes, which find it by its address. A node tries
+# until the line reaches it: both may connect while the first listener is up, and the one it does not
+# accept is reset without a line (taking that as done would leave the main node waiting for ever).
 MAIN = ENV + "; for i in 1 2; do echo hello-$i | nc -l -p 7000; done"
-WORKER = ENV + '; until nc "$AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS" 7000 2>/dev/null; do sleep 0.2; done'
+WORKER = ENV + '; until nc "$AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS" 7000 </dev/null 2>/dev/null | grep hello; ' \
+               'do sleep 0.2; done'
 
 
 def container(command: str, vcpus: str = "1", **extra) -> dict:
@@ -184,7 +187,8 @@ def test_node_overrides_change_the_number_of_nodes_and_a_range(batch_client, log
     queue = make_queue(batch_client, max_vcpus=4)
     serve = "echo main; for i in 1 2; do echo hello | nc -l -p 7000 >/dev/null; done"
     definition = register_mnp(batch_client, [("0", container(serve)), ("1:", container(ENV))], 2)
-    worker = 'echo worker-$MARK; until nc "$AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS" 7000 >/dev/null 2>&1; do sleep 0.2; done'
+    worker = 'echo worker-$MARK; until nc "$AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS" 7000 </dev/null 2>/dev/null | ' \
+             'grep -q hello; do sleep 0.2; done'
     job_id = submit(batch_client, queue, definition, nodeOverrides={"numNodes": 3, "nodePropertyOverrides": [
         {"targetNodes": "1:", "containerOverrides": {"command": ["sh", "-c", worker],
                                                      "environment": [{"name": "MARK", "value": "x"}]}}]})
