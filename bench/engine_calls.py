@@ -19,6 +19,7 @@ from pathlib import Path
 import docker.api.client
 
 from batchemu.config import Config
+from batchemu.executors.docker import transport
 from batchemu.server import Server
 from bench.client import batch_client, create_queue, register_definition
 
@@ -32,15 +33,24 @@ def main() -> None:
     children = parser.parse_args().children
     counts: Counter = Counter()
     lock = threading.Lock()
-    send = docker.api.client.APIClient.send
+    send, lean = docker.api.client.APIClient.send, transport.LeanRequests.__call__
 
-    def counted(self, request, **kwargs):
-        path = _NAME.sub("<id>", _VERSION.sub("", request.path_url.split("?")[0]))
+    def count(method: str, path: str) -> None:
+        path = _NAME.sub("<id>", _VERSION.sub("", path.split("?")[0]))
         with lock:
-            counts[f"{request.method} {path}"] += 1
+            counts[f"{method} {path}"] += 1
+
+    def counted(self, request, **kwargs):  # a client without the lean transport (an engine over TCP)
+        if not isinstance(self.request, transport.LeanRequests):
+            count(request.method, request.path_url)
         return send(self, request, **kwargs)
 
+    def counted_lean(self, method, url, **kwargs):  # every call of a client on the local socket
+        count(method, "/" + url.split("://", 1)[-1].partition("/")[2])
+        return lean(self, method, url, **kwargs)
+
     docker.api.client.APIClient.send = counted
+    transport.LeanRequests.__call__ = counted_lean
     with tempfile.TemporaryDirectory() as folder:
         server = Server(Config(port=0, state=str(Path(folder) / "state.db"), instance_label="bench-engine-calls"))
         server.start()
@@ -64,6 +74,7 @@ def main() -> None:
         finally:
             server.stop(remove_containers=True)
             docker.api.client.APIClient.send = send
+            transport.LeanRequests.__call__ = lean
     print(f"{children} children {job['status']} in {elapsed:.1f} s: "
           f"{sum(seen.values()) / children:.1f} engine calls per container")
     for call, count in sorted(seen.items(), key=lambda item: -item[1]):

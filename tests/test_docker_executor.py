@@ -498,14 +498,14 @@ def _calls_on_this_thread(executor) -> tuple[list[str], callable]:
     """Paths of the engine calls this thread makes through the executor's client, and an undo (the log
     pump and the removal pool share the client)."""
     client = executor._engine.client()
-    calls, me, original = [], threading.get_ident(), client.api.send
+    calls, me, original = [], threading.get_ident(), client.api.request  # through requests or the lean transport
 
-    def send(request, **kw):
+    def request(method, url, **kw):
         if threading.get_ident() == me:
-            calls.append(request.path_url)
-        return original(request, **kw)
-    client.api.send = send
-    return calls, lambda: setattr(client.api, "send", original)
+            calls.append(url.split("://", 1)[-1].partition("/")[2])
+        return original(method, url, **kw)
+    client.api.request = request
+    return calls, lambda: setattr(client.api, "request", original)
 
 
 def test_a_pass_without_a_die_event_asks_the_engine_nothing(harness):
@@ -547,14 +547,14 @@ def test_the_exit_of_a_task_it_started_is_reported_from_the_die_event_without_a_
 def _engine_calls_from_die_handlers(executor):
     """Paths of the engine calls made by the die events' handlers, and an undo."""
     client = executor._engine.client()
-    calls, original = [], client.api.send
+    calls, original = [], client.api.request  # every call the SDK makes, through requests or the lean transport
 
-    def send(request, **kw):
+    def request(method, url, **kw):
         if threading.current_thread().name.startswith("batchemu-docker-die"):
-            calls.append(request.path_url)
-        return original(request, **kw)
-    client.api.send = send
-    return calls, lambda: setattr(client.api, "send", original)
+            calls.append(url.split("://", 1)[-1].partition("/")[2])
+        return original(method, url, **kw)
+    client.api.request = request
+    return calls, lambda: setattr(client.api, "request", original)
 
 
 def test_a_container_that_exits_0_is_ended_from_its_events_and_any_other_is_inspected(harness, docker_client):

@@ -63,6 +63,7 @@ from batchemu.executors import (
     images,
     tasks,
 )
+from batchemu.executors.docker import transport
 from batchemu.executors.docker.arguments import MIN_MEMORY_MIB, labels_of
 from batchemu.executors.docker.engine import (
     LABEL_CONTAINER,
@@ -1096,7 +1097,7 @@ def _service_log_frames(client: docker.DockerClient, service_id: str, since: flo
     response = api._get(api._url("/services/{0}/logs", service_id), timeout=LOG_READ_SECONDS, params={
         "stdout": 1, "stderr": 1, "timestamps": 1, "follow": 0, "since": since or 0, "tail": tail})
     api._raise_for_status(response)
-    for frame in _demultiplex(response.content):
+    for frame in transport.demultiplex(response.content):
         stamp, _, raw = frame.partition(b" ")
         ns = parse_timestamp_ns(stamp.decode("ascii", errors="replace"))
         if ns is not None:
@@ -1180,15 +1181,6 @@ def _lost(task: _Task, nodes: dict[str, str]) -> bool:
     if task.state in ("complete", "failed", "shutdown", "remove") or not task.node_id:
         return False
     return nodes.get(task.node_id, "down") in ("down", "disconnected")
-
-
-def _demultiplex(body: bytes) -> Iterator[bytes]:
-    """The messages of a multiplexed stdout/stderr body: 8-byte headers (stream, 0, 0, 0, big-endian size)."""
-    at = 0
-    while at + 8 <= len(body):
-        size = int.from_bytes(body[at + 4:at + 8], "big")
-        yield body[at + 8:at + 8 + size]
-        at += 8 + size
 
 
 def _lost_reason(node_id: str) -> str:

@@ -21,6 +21,7 @@ from batchemu.executors import (
     LABEL_MANAGED,
     EngineUnavailable,
 )
+from batchemu.executors.docker import transport
 
 log = logging.getLogger("batchemu.executors.docker")
 
@@ -59,7 +60,7 @@ class Engine:
                     self._client = docker.from_env(timeout=API_TIMEOUT, max_pool_size=POOL_SIZE)
                 except DockerException as exc:
                     raise EngineUnavailable(f"Cannot connect to the Docker Engine: {exc}") from exc
-                _no_proxy_for_a_local_socket(self._client.api)
+                _lean_calls_on_a_local_socket(self._client.api)
             return self._client
 
     def unreachable(self, exc: Exception) -> EngineUnavailable:
@@ -79,15 +80,15 @@ class Engine:
         return labels
 
 
-def _no_proxy_for_a_local_socket(api: docker.APIClient) -> None:
-    """A local socket needs no proxy: don't search the environment for one on every call (2 ms each).
-
-    Its connections stay as the SDK pools them, by URL, so most calls about one container open their own.
-    One pool for every call was tried and dropped: its kept-open connections carried calls to an engine that
-    was shutting down, which answers them with errors instead of the refusal that says it is down
-    (tests/test_engine_restart.py)."""
-    if isinstance(api.get_adapter(api.base_url), UnixHTTPAdapter):
+def _lean_calls_on_a_local_socket(api: docker.APIClient) -> None:
+    """A local socket needs no proxy: don't search the environment for one on every call (2 ms each); and
+    its plain calls go through transport.LeanRequests, a connection each (one pool for every call was tried
+    and dropped: its kept-open connections carried calls to an engine that was shutting down, which answers
+    them with errors instead of the refusal that says it is down, tests/test_engine_restart.py)."""
+    adapter = api.get_adapter(api.base_url)
+    if isinstance(adapter, UnixHTTPAdapter):
         api.trust_env = False
+        transport.install(api, adapter.socket_path)
 
 
 def task_name(job_id: str, attempt: int) -> str:

@@ -16,6 +16,7 @@ import docker
 from docker.errors import DockerException, NotFound
 
 from batchemu.executors import EngineUnavailable, LogSink
+from batchemu.executors.docker import transport
 from batchemu.executors.docker.engine import (
     LABEL_LOG_GROUP,
     LABEL_LOG_STREAM,
@@ -235,14 +236,16 @@ def _log_frames(client: docker.DockerClient, container_id: str, since: float | N
                 tail: int | str) -> Iterator[tuple[int, bytes]]:
     """(timestamp ns, line) of each stdout/stderr message; one multiplexed frame is one message.
 
-    Read as APIClient.logs() reads them, but without the inspection it makes first to learn whether the
-    container has a TTY: batchemu creates none with one, so its output is always multiplexed."""
+    Read as APIClient.logs() reads them, but whole (follow=0: the answer ends) and without the inspection it
+    makes first to learn whether the container has a TTY: batchemu creates none with one, so its output is
+    always multiplexed."""
     api = client.api
     params = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 0, "tail": tail}
     if since:
         params["since"] = since
-    response = api._get(api._url("/containers/{0}/logs", container_id), params=params, stream=True)
-    for frame in api._get_result_tty(True, response, False):
+    response = api._get(api._url("/containers/{0}/logs", container_id), params=params)
+    api._raise_for_status(response)
+    for frame in transport.demultiplex(response.content):
         stamp, _, raw = frame.partition(b" ")
         ns = parse_timestamp_ns(stamp.decode("ascii", errors="replace"))
         if ns is not None:
