@@ -38,9 +38,11 @@ class PrivateEngine:
         wait_until(self.answers, 60, 0.2)
 
     def _spawn(self, log) -> None:
+        # In a network namespace of its own (its loopback up, for a swarm on 127.0.0.1): a dockerd started with
+        # `--bridge none` in the host's namespace deletes the host's docker0, the shared engine's default network.
         self.process = subprocess.Popen(
-            ["dockerd", "--host", self.socket, "--data-root", f"{self.root}/data", "--exec-root",
-             f"{self.root}/exec", "--pidfile", f"{self.root}/docker.pid", "--bridge", "none", "--iptables=false",
+            ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "dockerd",
+             "dockerd", "--host", self.socket, "--data-root", f"{self.root}/data", "--exec-root", f"{self.root}/exec", "--pidfile", f"{self.root}/docker.pid", "--bridge", "none", "--iptables=false",
              "--ip-masq=false", "--shutdown-timeout", "1", "--containerd-namespace", os.path.basename(self.root),
              "--containerd-plugins-namespace", os.path.basename(self.root) + "-p"],
             stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)

@@ -344,6 +344,8 @@ class SwarmExecutor:
             head = self._find_service(client, plan[0].name)
             if head is not None:
                 address = self._address(client, head, network)
+        with self._lock:  # live from now on: a swarm lost before any look at its tasks still ends it
+            self._known.setdefault((task.job_id, task.attempt), (task_id, first_node or ""))
         log.debug("started task %s of job %s attempt %d", task_id, task.job_id, task.attempt)
         return StartedTask(task_id=task_id, address=address)
 
@@ -587,7 +589,13 @@ class SwarmExecutor:
                     self._logs.track(service_id, task.labels)
             if live and key is not None:
                 known[key] = (task_id, node)
-        self._known = known
+        # A task leaves `known` once its exit is read (_advance) or ended as lost, not when it merely looks
+        # ended or lost here, nor is it missing while its swarm task is not listed yet (it is known from its
+        # start): a swarm that goes away meanwhile would leave it RUNNING for ever.
+        with self._lock:
+            kept = {key: entry for key, entry in self._known.items()
+                    if entry[0] in services and entry[0] not in self._reported}
+            self._known = {**kept, **known}
         return services, swarm_tasks, nodes
 
     @staticmethod
@@ -710,7 +718,8 @@ class SwarmExecutor:
                 continue
             results.append(self._result(client, service, service_id, task, view, nodes,
                                         never=view.name in step.never))
-        self._known.pop(key, None)
+        with self._lock:
+            self._known.pop(key, None)
         if not self.config.keep_containers:
             # At once, not after the scheduler recorded the exit as under Docker: a service left until then
             # would be listed by every look at the swarm meanwhile.
@@ -793,8 +802,8 @@ class SwarmExecutor:
         return exits
 
     def _lost_attempts(self) -> list[TaskExit]:
-        known, self._known = self._known, {}
         with self._lock:  # removed once the swarm answers again
+            known, self._known = self._known, {}
             self._reported |= {task_id for task_id, _ in known.values()}
         log.warning("swarm unreachable for %.0f s: ending %d attempt(s) as lost hosts", LOST_SWARM_SECONDS, len(known))
         return [TaskExit(job_id=key[0], attempt=key[1], task_id=task_id, containers=[
