@@ -39,6 +39,7 @@ VANISHED_CHECK_EVERY = 2.0
 ENGINE_UP_SECONDS = 1.0    # how long the engine's last "up" answer is trusted (an engine call that fails
                            # meanwhile requeues its attempt or fails the pass, as it would have anyway)
 COALESCE_SECONDS = 0.005
+API_PASS_SECONDS = 0.025   # requests (a burst of SubmitJobs) wake at most one pass per this, after the last one
 # Reasons the scheduler gives a RUNNABLE job that waits; cleared when it starts.
 BLOCKED_CODES = ("CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY", "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
                  "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT", placement.CONSUMABLE_WAIT)
@@ -62,12 +63,18 @@ class Scheduler:
         self._engine_up_until = 0.0
         self._resources_settled_at: int | None = None  # store.resource_revision when none was in transit
         self._prompt = False  # the wake is for a container's end: no waiting for a burst of submits
+        self._internal = False  # the wake is the scheduler's own (work left, an engine call done)
         executor.set_listener(self._task_ended)
         executor.set_log_sink(self._ship_logs)
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def notify(self) -> None:
-        """Ask for a pass as soon as possible (safe from any thread)."""
+        """Ask for a pass soon (safe from any thread): an API request's news, which a burst of requests shares."""
+        self._wake.set()
+
+    def _again(self) -> None:
+        """Ask for the next pass after a short wait for other news: work this process left or found."""
+        self._internal = True
         self._wake.set()
 
     def _task_ended(self) -> None:
@@ -91,6 +98,7 @@ class Scheduler:
     def _run(self) -> None:
         while not self._stopping.is_set():
             self._wake.clear()
+            began = time.monotonic()
             try:
                 self.reconcile()
             except Exception:  # one bad pass must not kill the loop; the next pass retries from the store
@@ -100,9 +108,11 @@ class Scheduler:
             if self._next_due is not None:
                 timeout = max(0.0, min(timeout, self._next_due - time.time()))
             if self._wake.wait(timeout) and not self._stopping.is_set() and not self._prompt:
-                # Let a burst of events (many SubmitJobs) arrive, so that one pass serves them all.
-                time.sleep(COALESCE_SECONDS)
-            self._prompt = False
+                # Let a burst of events arrive, so that one pass serves them all; requests alone (many
+                # SubmitJobs, each a wake) get one pass per API_PASS_SECONDS at most.
+                wait = COALESCE_SECONDS if self._internal else began + API_PASS_SECONDS - time.monotonic()
+                time.sleep(max(COALESCE_SECONDS, wait))
+            self._prompt = self._internal = False
 
     # -- one pass --------------------------------------------------------------------------------------
     def reconcile(self) -> None:
@@ -166,7 +176,7 @@ class Scheduler:
         for job_id, container_id in work.stop:
             self._submit(job_id, self._stop_container, job_id, container_id)
         if again:
-            self.notify()
+            self._again()
         elif self._dwell_ms():
             # Rows waiting out their dwell are looked at again soon.
             self._due(time.time() + self.ctx.config.state_dwell / 4)
@@ -267,7 +277,7 @@ class Scheduler:
             with self.ctx.store.transaction() as tx:
                 service_jobs.apply(tx, self.ctx.config, decision, now, work)
         if decision.preempt:
-            self.notify()
+            self._again()
 
     def _wait(self, tx, row, reason: str, now: int) -> None:
         """Give a waiting job its reason, and cancel it when a time limit action of its queue is due."""
@@ -287,7 +297,7 @@ class Scheduler:
         if due is not None:
             states.transition(job, states.FAILED, now, due["reason"])
             job["isCancelled"] = True
-            self.notify()
+            self._again()
         else:
             job["statusReason"] = reason
         if row["has_doc"] or due is not None:
@@ -320,7 +330,7 @@ class Scheduler:
                 with self._busy_lock:
                     self._busy.discard(job_id)
                 if again or self._stop_asked(job_id):  # read once the passes may take the job again
-                    self.notify()
+                    self._again()
         try:
             self._pool.submit(run)
         except RuntimeError:  # pool shut down: the server is stopping
