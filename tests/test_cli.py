@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -149,3 +150,39 @@ def test_executor_simulate_seconds_and_image_map_come_from_flags_or_the_environm
         cli.main(["serve", "--state", ":memory:", "--image-map", "no-equals-sign"])
     monkeypatch.setenv("BATCHEMU_IMAGE_MAP", "=x")
     assert cli.main(["serve", "--state", ":memory:"]) == 2  # a malformed variable: refused, not ignored
+
+
+def _cpus_allowed(pid: int) -> str:
+    with open(f"/proc/{pid}/status") as f:
+        return next(line.split(":", 1)[1].strip() for line in f if line.startswith("Cpus_allowed_list:"))
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs a process that may use two CPUs or more")
+@pytest.mark.parametrize(("flag", "expected"), [([], "last"), (["--cpu", "all"], "all"), (["--cpu", "first"], "first")])
+def test_serve_keeps_its_threads_on_one_cpu_unless_told_otherwise(tmp_path, flag, expected):
+    allowed = sorted(os.sched_getaffinity(0))
+    flag = ["--cpu", str(allowed[0])] if expected == "first" else flag
+    process = subprocess.Popen([sys.executable, "-m", "batchemu", "serve", "--port", "0", "--state",
+                                str(tmp_path / "state.sqlite3"), "--no-scheduler", *flag],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [process.stdout.readline() for _ in range(3)]
+        assert lines[0].startswith("batchemu ") and lines[2].startswith("cpu: "), lines
+        url = lines[0].split("listening on ", 1)[1].split()[0]
+        with urllib.request.urlopen(url + "/_batchemu/health", timeout=10):
+            pass
+        # Every thread of the server (its HTTP threads answer by now), not only the first.
+        threads = {_cpus_allowed(int(tid)) for tid in os.listdir(f"/proc/{process.pid}/task")}
+        want = {"last": str(allowed[-1]), "first": str(allowed[0]), "all": _cpus_allowed(os.getpid())}[expected]
+        assert threads == {want}
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_cpu_it_may_not_use_is_refused():
+    process = subprocess.run([sys.executable, "-m", "batchemu", "serve", "--port", "0", "--state", ":memory:",
+                              "--no-scheduler", "--cpu", "4096"], check=False, capture_output=True, text=True,
+                             timeout=60)
+    assert process.returncode == 2
+    assert "--cpu: '4096' is not auto, all or one of the CPUs this process may use" in process.stderr
