@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import make_queue, needs_docker, register, unique, wait_for_status
+from tests.conftest import make_queue, needs_docker, register, unique, wait_for_status, wait_until
 
 CHROMIUM = os.environ.get("BATCHEMU_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -93,6 +93,10 @@ def test_queue_page_lists_jobs_newest_first_by_status_a_page_at_a_time(batch_cli
         batch_client.cancel_job(jobId=job_id, reason="no longer wanted")
     for job_id in cancelled:
         wait_for_status(batch_client, job_id, ("FAILED",))
+    # The others settle in RUNNABLE by the scheduler's next pass (a burst of submits shares one).
+    waiting = [job_id for job_id in submitted if job_id not in cancelled]
+    wait_until(lambda: all(job["status"] == "RUNNABLE" for start in (0, 50) for job in
+                           batch_client.describe_jobs(jobs=waiting[start:start + 50])["jobs"]))
 
     first = page(batchemu_server, queue_page(held_queue["name"]))
     assert listed_job_ids(first) == submitted[::-1][:50]
