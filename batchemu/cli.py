@@ -91,8 +91,8 @@ def pin_to_one_cpu(choice: str) -> int | None:
 
     Its Python code runs one thread at a time anyway (the GIL), but it lets go of the GIL around every SQLite
     step and socket call, and a thread waiting on another CPU then takes it over: on this project's 2-core
-    machine, threads free to move cost 25-35% more CPU per request than threads on one CPU, for the same or
-    fewer requests a second (SubmitJob, DescribeJobs, ListJobs; README, Benchmarks)."""
+    machine, threads on one CPU served the same requests with 35-60% less CPU than threads free to move, at the same or
+    a higher rate (SubmitJob, DescribeJobs, ListJobs in the bench; README, Benchmarks)."""
     if choice == "all" or not hasattr(os, "sched_setaffinity"):
         return None
     allowed = sorted(os.sched_getaffinity(0))
