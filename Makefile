@@ -8,7 +8,7 @@ ARGS ?=
 AIRFLOW_PACKAGES ?= apache-airflow==3.3.2 apache-airflow-providers-amazon==9.39.0
 METAFLOW_PACKAGES ?= metaflow==2.19.39 boto3
 
-.PHONY: install serve docker browser test unit fuzz conformance conformance-swarm conformance-compare bench lint clean
+.PHONY: install serve docker browser test flakes unit fuzz conformance conformance-swarm conformance-compare bench lint clean
 
 # The virtual environment, rebuilt when pyproject.toml changes.
 $(BIN)/batchemu: pyproject.toml
@@ -46,13 +46,18 @@ clients:
 	-grep -qxF '$(METAFLOW_PACKAGES)' .clients/metaflow/installed 2>/dev/null || ($(PYTHON) -m venv .clients/metaflow && \
 	  .clients/metaflow/bin/pip install --quiet $(METAFLOW_PACKAGES) && echo '$(METAFLOW_PACKAGES)' > .clients/metaflow/installed)
 
-## test: everything CI runs: the test suite (tests/test_swarm.py included), then the conformance suite against batchemu,
-## then again against --executor swarm on a one-node swarm made for the run
+## test: everything CI runs: the test suite (tests/test_swarm.py included) in parallel workers, then the conformance
+## suite against batchemu and against --executor swarm side by side, on a one-node swarm made for the run
+## (scripts/test-suite.sh; WORKERS=0 runs tests/ in one process)
 test: install docker browser
 	-$(MAKE) --no-print-directory clients
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
-	bash scripts/conformance.sh batchemu
-	bash scripts/conformance.sh swarm
+	bash scripts/test-suite.sh
+
+## flakes: the whole suite of `make test` N times in a row (N=5 unless given); prints every test that failed or
+## skipped in any run, with its message (reports in build/flakes/)
+flakes: install docker browser
+	-$(MAKE) --no-print-directory clients
+	$(BIN)/python scripts/flakes.py --runs $(if $(filter command line,$(origin N)),$(N),5)
 
 ## conformance-swarm: the conformance suite against --executor swarm alone (the last step of make test)
 conformance-swarm: install docker

@@ -21,6 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conformance.shapes import check_response
+from tests import waiting
 
 # The order AWS documents for a job's life (userguide/job_states.html); a job moves back to RUNNABLE
 # only when an attempt fails and its retry strategy allows another one.
@@ -31,15 +32,9 @@ POLL_SECONDS = 0.2
 
 
 def wait_for(describe: Callable[[], Any], done: Callable[[Any], bool], what: str, timeout: float = 120) -> Any:
-    """Call `describe` until `done` says its answer has settled; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = describe()
-        if done(found):
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not settle within {timeout} s: {found}")
-        time.sleep(POLL_SECONDS)
+    """Call `describe` until `done` says its answer has settled; fail the test, saying what was seen, after
+    `timeout` seconds (times the load factor of tests/waiting.py)."""
+    return waiting.wait_for(describe, done, what, timeout, POLL_SECONDS)
 
 # Error codes with which an endpoint says "I don't implement this operation".
 NOT_BUILT_CODES = {"NotImplemented", "NotImplementedException", "UnknownOperationException",
@@ -195,7 +190,7 @@ class Jobs:
         until = until or (lambda job: job["status"] in TERMINAL)
         timeout = timeout or self.target.job_timeout
         runs = {job_id: JobRun(job_id) for job_id in job_ids}
-        deadline = time.monotonic() + timeout
+        deadline = waiting.deadline_for(timeout)
         while True:
             found = self.describe(job_ids)
             for job_id, run in runs.items():
@@ -209,7 +204,8 @@ class Jobs:
                 stuck = {job_id: run.statuses for job_id, run in runs.items()
                          if run.last is None or not until(run.last)}
                 self._end(job_id for job_id, run in runs.items() if run.last and run.last["status"] not in TERMINAL)
-                pytest.fail(f"jobs did not get there within {timeout:.0f} s; statuses seen: {stuck}")
+                pytest.fail(f"jobs did not get there within {timeout * waiting.LOAD_FACTOR:.0f} s; "
+                            f"statuses seen: {stuck}")
             time.sleep(POLL_SECONDS)
 
     def wait_one(self, job_id: str, timeout: float | None = None,

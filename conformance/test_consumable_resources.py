@@ -6,9 +6,9 @@ polled for."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
+
+from conformance.harness import wait_for
 
 covers = pytest.mark.covers
 
@@ -22,11 +22,8 @@ def quantities(batch, name: str) -> tuple[int, int, int]:
 
 
 def quantities_become(batch, name: str, expected: tuple[int, int, int]) -> None:
-    deadline = time.monotonic() + QUANTITY_LAG_SECONDS
-    while (seen := quantities(batch, name)) != expected:
-        if time.monotonic() > deadline:
-            pytest.fail(f"consumable resource {name}: (total, inUse, available) is {seen}, expected {expected}")
-        time.sleep(0.2)
+    wait_for(lambda: quantities(batch, name), lambda seen: seen == expected,
+             f"consumable resource {name}: (total, inUse, available) of {expected}", QUANTITY_LAG_SECONDS)
 
 
 def consumable_resource(batch, resources, total: int, kind: str) -> dict:

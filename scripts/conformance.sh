@@ -51,7 +51,7 @@ run_suite() {
     local label="$1" url="$2" json="$3"; shift 3
     say "running the suite against $label at $url"
     set +e
-    "$py" -m pytest conformance -p no:batchemu -p no:cacheprovider -q -rs --timeout 300 \
+    "$py" -m pytest conformance -p no:batchemu -p no:cacheprovider -q -rs --timeout 600 \
         --endpoint "$url" --coverage-json "$json" --coverage-label "$label" "$@" ${PYTEST_ARGS:-}
     local status=$?
     set -e

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 import subprocess
-import time
 import uuid
 
 import pytest
 from botocore.exceptions import ClientError
+
+from tests.waiting import wait_for, wait_until
 
 TEST_IMAGE = "batchemu-test:latest"
 TERMINAL = ("SUCCEEDED", "FAILED")
@@ -43,18 +44,6 @@ def client_error(call, **kwargs) -> str:
     assert caught.value.response["Error"]["Code"] == "ClientException"
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     return caught.value.response["Error"]["Message"]
-
-
-def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05):
-    """Poll `predicate` until it returns something truthy; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        time.sleep(interval)
 
 
 def make_queue(batch_client, *, max_vcpus: int = 4, priority: int = 1, ce_state: str = "ENABLED",
@@ -102,13 +91,16 @@ def describe(batch_client, job_id: str) -> dict:
 def wait_for_status(batch_client, job_id: str, statuses=TERMINAL, timeout: float = 60.0,
                     seen: list | None = None, describe_with=None) -> dict:
     """Poll DescribeJobs (or `describe_with(client, job_id)`) until the job is in one of `statuses`; record
-    every status seen in `seen`."""
-    def check():
+    every status seen in `seen`. A timeout names the statuses seen and the job's last reason."""
+    seen = [] if seen is None else seen
+
+    def observe() -> dict:
         job = (describe_with or describe)(batch_client, job_id)
-        if seen is not None and (not seen or seen[-1] != job["status"]):
+        if not seen or seen[-1] != job["status"]:
             seen.append(job["status"])
-        return job if job["status"] in statuses else None
-    return wait_until(check, timeout, 0.01)
+        return job
+    return wait_for(observe, lambda job: job["status"] in statuses, f"job {job_id} in {'/'.join(statuses)}",
+                    timeout, 0.01, on_timeout=lambda: f"statuses seen: {seen}")
 
 
 @pytest.fixture

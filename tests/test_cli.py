@@ -152,9 +152,13 @@ def test_executor_simulate_seconds_and_image_map_come_from_flags_or_the_environm
     assert cli.main(["serve", "--state", ":memory:"]) == 2  # a malformed variable: refused, not ignored
 
 
-def _cpus_allowed(pid: int) -> str:
-    with open(f"/proc/{pid}/status") as f:
-        return next(line.split(":", 1)[1].strip() for line in f if line.startswith("Cpus_allowed_list:"))
+def _cpus_allowed(pid: int) -> str | None:
+    """A process's or thread's CPUs; None for a thread that ended since it was listed (a finished HTTP worker)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("Cpus_allowed_list:"))
+    except (FileNotFoundError, ProcessLookupError):
+        return None
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs a process that may use two CPUs or more")
@@ -172,7 +176,7 @@ def test_serve_keeps_its_threads_on_one_cpu_unless_told_otherwise(tmp_path, flag
         with urllib.request.urlopen(url + "/_batchemu/health", timeout=10):
             pass
         # Every thread of the server (its HTTP threads answer by now), not only the first.
-        threads = {_cpus_allowed(int(tid)) for tid in os.listdir(f"/proc/{process.pid}/task")}
+        threads = {_cpus_allowed(int(tid)) for tid in os.listdir(f"/proc/{process.pid}/task")} - {None}
         want = {"last": str(allowed[-1]), "first": str(allowed[0]), "all": _cpus_allowed(os.getpid())}[expected]
         assert threads == {want}
     finally:

@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TEST_IMAGE, needs_docker
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 JS_SCRIPT = ROOT / "tests" / "js" / "batch_check.mjs"
@@ -135,11 +135,7 @@ class AwsCli:
         return err.strip()
 
     def until(self, check: Callable[[], object], timeout: float = 30.0) -> object:
-        deadline = time.monotonic() + timeout
-        while not (value := check()):
-            assert time.monotonic() < deadline, "condition not met in time"
-            time.sleep(0.2)
-        return value
+        return wait_until(check, timeout, 0.2)
 
 
 @pytest.fixture

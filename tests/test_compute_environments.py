@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import boto3
 import pytest
 from botocore.config import Config as BotoConfig
@@ -11,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from batchemu.config import Config
 from batchemu.service.compute_environments import capacity_vcpus
+from tests import waiting
 
 EC2 = {"type": "EC2", "maxvCpus": 16, "instanceTypes": ["optimal"], "subnets": ["subnet-1"],
        "securityGroupIds": ["sg-1"], "instanceRole": "ecsInstanceRole"}
@@ -31,13 +30,10 @@ def describe(client, ref: str) -> dict | None:
 
 
 def wait_for(client, ref: str, status: str | None) -> dict | None:
-    """Poll until the CE has `status` (None: until it is gone), for up to about 5 s."""
-    for _ in range(50):
-        ce = describe(client, ref)
-        if (ce or {}).get("status") == status or (status is None and ce is None):
-            return ce
-        time.sleep(0.1)
-    raise AssertionError(f"{ref} did not reach {status}: {ce}")
+    """Poll until the compute environment has `status` (None: until it is gone)."""
+    return waiting.wait_for(lambda: describe(client, ref),
+                            lambda found: (found or {}).get("status") == status or (status is None and found is None),
+                            f"compute environment {ref} {status or 'gone'}", timeout=5, interval=0.1)
 
 
 def error_of(call, **kwargs) -> tuple[str, str]:

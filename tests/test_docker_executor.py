@@ -27,6 +27,7 @@ from batchemu.executors import (
 from batchemu.executors.docker import LABEL_LOG_GROUP, LABEL_LOG_STREAM, DockerExecutor
 from batchemu.executors.docker.engine import epoch_ms
 from batchemu.executors.docker.logs import LogFiles, LogPump, _log_frames
+from tests.waiting import LOAD_FACTOR, deadline_for, wait_until
 
 IMAGE = "batchemu-test:latest"
 
@@ -84,9 +85,10 @@ class Harness:
             return [line for _, line in self.lines.get(spec.containers[index].log_stream, [])]
 
     def wait_task(self, task_id: str, timeout: float = 30.0) -> TaskExit:
-        deadline = time.monotonic() + timeout
+        deadline = deadline_for(timeout)
         while task_id not in self.exits:
-            assert time.monotonic() < deadline, f"task {task_id} did not end within {timeout} s"
+            assert time.monotonic() < deadline, (f"task {task_id} did not end within {timeout} s x {LOAD_FACTOR:g}; "
+                                                 f"exits seen: {sorted(self.exits)}; engine: {self.engine_view()}")
             for found in self.executor.collect_exits():
                 assert found.task_id not in self.exits, "an exit was reported twice"
                 self.exits[found.task_id] = found
@@ -100,19 +102,21 @@ class Harness:
         assert len(exit.containers) == 1
         return exit.containers[0]
 
+    def engine_view(self) -> str:
+        """This harness's containers as the engine lists them, for a failure message."""
+        try:
+            listed = docker.from_env().containers.list(
+                all=True, filters={"label": f"batchemu.instance={self.config.instance_label}"})
+            return ", ".join(f"{c.name} {c.status} {c.attrs['State'].get('Error', '')}".strip() for c in listed) or "none"
+        except docker.errors.DockerException as exc:
+            return f"(engine did not answer: {exc})"
+
     def start(self, spec: TaskSpec) -> str:
         return self.executor.start(spec).task_id
 
     def run(self, command: list[str], **fields):
         spec = self.spec(command, **fields)
         return spec, self.wait_exit(self.start(spec))
-
-
-def wait_until(predicate, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"condition not met within {timeout} s"
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -297,7 +301,7 @@ def test_listener_is_called_when_a_container_dies(harness):
     h = harness()
     container_id = h.start(h.spec(["sh", "-c", "sleep 0.5"]))
     h.woken.clear()
-    assert h.woken.wait(20), "no wake-up after the container exited"
+    assert h.woken.wait(20 * LOAD_FACTOR), "no wake-up after the container exited"
     assert h.wait_exit(container_id).exit_code == 0
 
 
@@ -484,7 +488,7 @@ def test_a_container_missing_from_running_is_in_the_next_collect_exits(harness, 
     spec = h.spec(["true"])
     task_id = h.start(spec)
     docker_client.api.wait(task_id)
-    assert h.woken.wait(20), "no wake-up after the container exited"
+    assert h.woken.wait(20 * LOAD_FACTOR), "no wake-up after the container exited"
     # As if its die event were not handled yet, and the list of containers just read.
     h.executor._events.died.clear()
     h.executor._events.take_dead()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import boto3
 
 from batchemu.config import Config
@@ -52,8 +50,16 @@ def test_restarted_server_adopts_running_job_and_finishes_it(tmp_path):
     definition = register(client, ["sh", "-c", "echo before; sleep 2; echo after; exit 7"])
     job_id = client.submit_job(jobName="survivor", jobQueue=queue["name"],
                                jobDefinition=definition["jobDefinitionArn"])["jobId"]
-    wait_for_status(client, job_id, ("RUNNING",), timeout=30)
-    time.sleep(0.5)  # let the first server ship "before"
+    stream = wait_for_status(client, job_id, ("RUNNING",), timeout=30)["container"]["logStreamName"]
+    first_logs = boto3.client("logs", endpoint_url=first.url, region_name="us-east-1",
+                              aws_access_key_id="x", aws_secret_access_key="y")
+
+    def shipped() -> list:
+        try:
+            return first_logs.get_log_events(logGroupName="/aws/batch/job", logStreamName=stream)["events"]
+        except first_logs.exceptions.ResourceNotFoundException:  # no line shipped yet
+            return []
+    wait_until(shipped, 10, what='the first server shipping "before"')
     first.stop()  # the container keeps running without its server
     second = Server(Config(**config)).start()
     try:

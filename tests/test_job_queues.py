@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from botocore.exceptions import ClientError
 
 from batchemu.config import Config
+from tests import waiting
 
 EC2 = {"type": "EC2", "maxvCpus": 16, "instanceTypes": ["optimal"], "subnets": ["subnet-1"],
        "securityGroupIds": ["sg-1"], "instanceRole": "ecsInstanceRole"}
@@ -38,13 +37,10 @@ def describe(client, ref: str) -> dict | None:
 
 
 def wait_for(client, ref: str, status: str | None) -> dict | None:
-    """Poll until the queue has `status` (None: until it is gone), for up to about 5 s."""
-    for _ in range(50):
-        queue = describe(client, ref)
-        if (queue or {}).get("status") == status or (status is None and queue is None):
-            return queue
-        time.sleep(0.1)
-    raise AssertionError(f"{ref} did not reach {status}: {queue}")
+    """Poll until the job queue has `status` (None: until it is gone)."""
+    return waiting.wait_for(lambda: describe(client, ref),
+                            lambda found: (found or {}).get("status") == status or (status is None and found is None),
+                            f"job queue {ref} {status or 'gone'}", timeout=5, interval=0.1)
 
 
 def error_of(call, **kwargs) -> tuple[str, str]:
@@ -243,12 +239,8 @@ def test_teardown_queue_then_compute_environment(batch_client):
     batch_client.update_compute_environment(computeEnvironment="ce", state="DISABLED")
     batch_client.delete_compute_environment(computeEnvironment="ce")
     wait_for(batch_client, arn, None)
-    for _ in range(50):
-        if not batch_client.describe_compute_environments(computeEnvironments=["ce"])["computeEnvironments"]:
-            break
-        time.sleep(0.1)
-    else:
-        raise AssertionError("compute environment ce was not deleted")
+    waiting.wait_until(lambda: not batch_client.describe_compute_environments(computeEnvironments=["ce"])[
+        "computeEnvironments"], 5, 0.1, what="compute environment ce deleted")
     make_ce(batch_client, "ce")
     assert make_queue(batch_client, "q", "ce")["jobQueueArn"] == arn  # the names are free again
 

@@ -31,12 +31,18 @@ async function check(title, body) {
   }
 }
 
+// As tests/waiting.py: `timeoutMs` is what an idle machine needs, the deadline allows for a loaded one, and a
+// timeout says what was awaited and what was last seen.
+const LOAD_FACTOR = Number(process.env.BATCHEMU_TEST_LOAD_FACTOR || 3);
 async function until(fn, timeoutMs = 30000) {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + timeoutMs * LOAD_FACTOR;
   for (;;) {
     const value = await fn();
     if (value) return value;
-    if (Date.now() > deadline) throw new Error("timed out");
+    if (Date.now() > deadline) {
+      throw new Error(`not reached within ${(timeoutMs * LOAD_FACTOR) / 1000} s: ${fn.toString().slice(0, 300)}; ` +
+                      `last seen: ${JSON.stringify(value)}`);
+    }
     await sleep(100);
   }
 }
