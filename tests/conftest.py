@@ -89,9 +89,10 @@ def describe(batch_client, job_id: str) -> dict:
 
 
 def wait_for_status(batch_client, job_id: str, statuses=TERMINAL, timeout: float = 60.0,
-                    seen: list | None = None, describe_with=None) -> dict:
+                    seen: list | None = None, describe_with=None, on_timeout=None) -> dict:
     """Poll DescribeJobs (or `describe_with(client, job_id)`) until the job is in one of `statuses`; record
-    every status seen in `seen`. A timeout names the statuses seen and the job's last reason."""
+    every status seen in `seen`. A job that ends in another status fails the test at once; a timeout names
+    the statuses and reasons seen and, when given, what `on_timeout()` tells (an engine's view)."""
     seen = [] if seen is None else seen
 
     def observe() -> dict:
@@ -99,8 +100,14 @@ def wait_for_status(batch_client, job_id: str, statuses=TERMINAL, timeout: float
         if not seen or seen[-1] != job["status"]:
             seen.append(job["status"])
         return job
-    return wait_for(observe, lambda job: job["status"] in statuses, f"job {job_id} in {'/'.join(statuses)}",
-                    timeout, 0.01, on_timeout=lambda: f"statuses seen: {seen}")
+
+    def done(job: dict) -> bool:
+        if job["status"] in TERMINAL and job["status"] not in statuses:
+            pytest.fail(f"job {job_id} ended {job['status']} ({job.get('statusReason')}) while awaited in "
+                        f"{'/'.join(statuses)}; statuses seen: {seen}" + (f"; {on_timeout()}" if on_timeout else ""))
+        return job["status"] in statuses
+    return wait_for(observe, done, f"job {job_id} in {'/'.join(statuses)}", timeout, 0.01,
+                    on_timeout=on_timeout, show=lambda job: f"{job['status']} ({job.get('statusReason', '')})")
 
 
 @pytest.fixture

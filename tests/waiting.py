@@ -28,17 +28,19 @@ def deadline_for(timeout: float) -> float:
 
 
 def wait_for(observe: Callable[[], T], done: Callable[[T], Any] = bool, what: str | None = None,
-             timeout: float = 30.0, interval: float = 0.05, on_timeout: Callable[[], Any] | None = None) -> T:
+             timeout: float = 30.0, interval: float = 0.05, on_timeout: Callable[[], Any] | None = None,
+             show: Callable[[T], str] = repr) -> T:
     """Call `observe` until `done(value)` holds and return that value. On a timeout, fail the test naming
     `what` was awaited (the source of `observe` when not given), the values seen (distinct, in order, the
-    last ones) and, when given, what `on_timeout()` returns (a log, the engine's state)."""
+    last ones, as `show` writes them) and, when given, what `on_timeout()` returns (a log, the engine's
+    state)."""
     deadline = deadline_for(timeout)
     seen: list[str] = []
     while True:
         value = observe()
         if done(value):
             return value
-        shown = repr(value)[:_SHOWN]
+        shown = show(value)[:_SHOWN]
         if not seen or seen[-1] != shown:
             seen.append(shown)
         if time.monotonic() > deadline:
