@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 import uuid
 
@@ -108,6 +109,16 @@ def wait_for_status(batch_client, job_id: str, statuses=TERMINAL, timeout: float
         return job["status"] in statuses
     return wait_for(observe, done, f"job {job_id} in {'/'.join(statuses)}", timeout, 0.01,
                     on_timeout=on_timeout, show=lambda job: f"{job['status']} ({job.get('statusReason', '')})")
+
+
+@pytest.fixture(autouse=True)
+def _cpus_kept():
+    """A test that runs `batchemu serve` in this process (cli.main) pins it to one CPU, as serve does: put the
+    test process back on its CPUs, or every later test and the servers and engines it starts share one CPU."""
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    yield
+    if cpus is not None and os.sched_getaffinity(0) != cpus:
+        os.sched_setaffinity(0, cpus)
 
 
 @pytest.fixture
