@@ -652,6 +652,22 @@ def test_a_log_file_that_cannot_be_read_here_leaves_the_read_to_the_engine(docke
     assert LogFiles().frames(Info(str(tmp_path)), "../../etc", None) is None  # never a path outside the root
 
 
+def test_a_log_file_read_since_a_moment_keeps_the_messages_of_that_microsecond(tmp_path):
+    """`since` is whole microseconds, as the engine reads it: a message 40 ns into that microsecond is given
+    (as the engine gives it), one 1 ns before it is not. Reading the floor as since * 1e9 lost the first."""
+    class Info:
+        def info(self):
+            return {"DockerRootDir": str(tmp_path)}
+    container_id = "cd" * 32
+    folder = tmp_path / "containers" / container_id
+    folder.mkdir(parents=True)
+    (folder / f"{container_id}-json.log").write_text(
+        '{"log":"before\\n","stream":"stdout","time":"2026-12-06T22:35:55.798436999Z"}\n'
+        '{"log":"at\\n","stream":"stderr","time":"2026-12-06T22:35:55.798437040Z"}\n')
+    since = (1796596555798437040 // 1000) / 1e6
+    assert LogFiles().frames(Info(), container_id, since) == [(1796596555798437040, b"at\n")]
+
+
 def test_a_read_of_a_live_container_never_holds_up_its_last_read():
     """The pump asks the engine for a live container's new lines without holding its cursor: the last read,
     made by a die handler once the container dies, must not wait behind that call (the engine answers it

@@ -285,7 +285,9 @@ class LogFiles:
             return None
         except OSError:  # not on this host, or removed: the engine tells
             return None
-        floor = int(since * 1e9) if since else 0
+        # `since` holds whole microseconds (as the engine reads it from its decimal form); since * 1e9 is off by up
+        # to 256 ns at today's epoch, which left out a message the engine gives.
+        floor = round(since * 1_000_000) * 1000 if since else 0
         frames = []
         for line in data.splitlines():
             try:
