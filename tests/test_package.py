@@ -8,7 +8,6 @@ PyPI, a configured index, or pip's cache (which makes later runs fast).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import signal
@@ -104,17 +103,16 @@ def _package_files(source: Path) -> set[str]:
 
 
 def _build(source: Path, dist: Path) -> Path:
-    """The wheel of `source`: with `build` an sdist and the wheel built from it (both checked to hold the whole
-    package), else `pip wheel`."""
+    """The wheel of `source`, built as `python -m build` builds it: an sdist, then the wheel from that sdist,
+    both checked to hold the whole package. Run from `dist` so that no folder named build/ in the working
+    directory (make test writes build/test-suite/) shadows the build package."""
     wanted = _package_files(source)
-    if importlib.util.find_spec("build") is not None:
-        _run([sys.executable, "-m", "build", "--outdir", str(dist), str(source)], "python -m build")
-        (sdist,) = dist.glob("batchemu-*.tar.gz")
-        with tarfile.open(sdist) as archive:
-            in_sdist = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
-        assert not wanted - in_sdist, f"{sdist.name} lacks {sorted(wanted - in_sdist)}"
-    else:
-        _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), str(source)], "pip wheel")
+    dist.mkdir()
+    _run([sys.executable, "-m", "build", "--outdir", str(dist), str(source)], "python -m build", cwd=dist)
+    (sdist,) = dist.glob("batchemu-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        in_sdist = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    assert not wanted - in_sdist, f"{sdist.name} lacks {sorted(wanted - in_sdist)}"
     (wheel,) = dist.glob("batchemu-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         in_wheel = set(archive.namelist())
