@@ -18,11 +18,11 @@ def service_model(name: str) -> ServiceModel:
 
 @dataclass(frozen=True)
 class Route:
-    """One rest-json route: a method, a literal prefix and an optional greedy/plain label."""
+    """One rest-json route with a URI label: a method, a literal prefix and the (greedy or plain) label."""
 
     method: str
     prefix: str
-    label: str | None
+    label: str
     operation: OperationModel
 
 

@@ -314,8 +314,9 @@ class DockerExecutor:
         self._events.died.set()
         with self._lock:
             reported = set(self._reported)
-        return {attempt_key(members[0]["Labels"]): task_id for task_id, members in listed.items()
-                if task_id not in reported and any(m.get("State") in (*LIVE_STATES, "created") for m in members)}
+        return {key: task_id for task_id, members in listed.items()
+                if task_id not in reported and any(m.get("State") in (*LIVE_STATES, "created") for m in members)
+                and (key := attempt_key(members[0]["Labels"])) is not None}
 
     def collect_exits(self) -> list[TaskExit]:
         """Tasks reported by an earlier call are removed now (in the background), once the scheduler has
@@ -439,6 +440,8 @@ class DockerExecutor:
         if not step.over:
             return None
         key = attempt_key(containers[0]["Config"]["Labels"])
+        if key is None:
+            return None  # listed by our labels, so never met: a container without an attempt is not ours
         results = []
         for attrs, view in zip(containers, seen):
             results.append(_result(attrs, view, never=view.name in step.never))
@@ -570,7 +573,7 @@ class DockerExecutor:
             members = self._list(client, f"{LABEL_JOB_ID}={job_id}", status=list(LIVE_STATES)).get(task_id or "", [])
         except UNREACHABLE as exc:
             raise self._engine.unreachable(exc) from exc
-        if not members:
+        if not members or task_id is None:
             raise faults.FaultRefused(f"attempt {attempt} of job {job_id} has ended already")
         self._faults.mark(task_id, fault)
         killed = 0

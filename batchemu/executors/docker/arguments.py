@@ -110,7 +110,7 @@ def shared_volumes(task: TaskSpec) -> list[str]:
     host = {v.get("name") for v in task.volumes if (v.get("host") or {}).get("sourcePath")}
     users: dict[str, int] = {}
     for container in task.containers:
-        for name in {p.get("sourceVolume") for p in container.mount_points}:
+        for name in {p["sourceVolume"] for p in container.mount_points if p.get("sourceVolume")}:
             users[name] = users.get(name, 0) + 1
     known = {v.get("name") for v in task.volumes}
     return sorted(name for name, count in users.items() if count > 1 and name in known and name not in host)
@@ -139,6 +139,6 @@ def _volumes(task: TaskSpec, container: ContainerSpec, task_volumes: dict[str, s
         if source:
             binds.append(f"{source}:{target}:{'ro' if read_only else 'rw'}")
         else:
-            mounts.append(Mount(target=target, source=task_volumes.get(volume.get("name")), type="volume",
+            mounts.append(Mount(target=target, source=task_volumes.get(volume.get("name") or ""), type="volume",
                                 read_only=read_only))
     return binds, mounts

@@ -79,20 +79,21 @@ class DieEvents:
         while not self._stopping.is_set():
             try:
                 client = self._engine.client()
-                self._events = client.events(decode=True, filters={
+                events = client.events(decode=True, filters={
                     "type": "container", "event": ["start", "oom", "die"], "label": self._engine.label_filters()})
+                self._events = events
             except (EngineUnavailable, DockerException, *UNREACHABLE):
                 self._stopping.wait(RECONNECT_SECONDS)
                 continue
             if self._stopping.is_set():  # close() ran before the stream existed to be cut
-                self._events.close()
+                events.close()
                 break
             self.connected_since = time.monotonic()
             # Containers may have died while nobody listened.
             self.died.set()
             self.notify()
             try:
-                for event in self._events:
+                for event in events:
                     if self._stopping.is_set():
                         break
                     self._take(client, event)

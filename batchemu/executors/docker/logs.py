@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import docker
 from docker.errors import DockerException, NotFound
@@ -240,7 +241,7 @@ def _log_frames(client: docker.DockerClient, container_id: str, since: float | N
     makes first to learn whether the container has a TTY: batchemu creates none with one, so its output is
     always multiplexed."""
     api = client.api
-    params = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 0, "tail": tail}
+    params: dict[str, Any] = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 0, "tail": tail}
     if since:
         params["since"] = since
     response = api._get(api._url("/containers/{0}/logs", container_id), params=params)
