@@ -3,6 +3,7 @@
 #
 #   bash scripts/conformance.sh batchemu   # start batchemu on a free port, run the suite, print the table
 #   bash scripts/conformance.sh compare    # also run it against a moto server (in .venv-moto), two columns
+#   bash scripts/conformance.sh simulate   # the suite against batchemu --executor simulate (no containers)
 #   bash scripts/conformance.sh swarm      # the suite against batchemu --executor swarm on a one-node swarm of
 #                                          # the local engine: made for the run and left after it, unless the
 #                                          # engine was a swarm member already (that swarm is left alone)
@@ -108,6 +109,12 @@ case "$mode" in
             | tee "$out/coverage.md"
         exit $status
         ;;
+    simulate)
+        start_batchemu --executor simulate
+        status=0
+        run_suite batchemu-simulate "$BATCHEMU_URL" "$out/batchemu-simulate.json" || status=$?
+        exit $status
+        ;;
     swarm)
         ensure_swarm
         start_batchemu --executor swarm
@@ -130,7 +137,7 @@ case "$mode" in
         exit $status
         ;;
     *)
-        echo "usage: $0 batchemu|swarm|compare" >&2
+        echo "usage: $0 batchemu|simulate|swarm|compare" >&2
         exit 2
         ;;
 esac
