@@ -1,7 +1,7 @@
 """Runs tasks on a Docker Swarm: one `replicated-job` service (one replica, no restart) per container.
 
 The Docker client points at a manager node (DOCKER_HOST or the local socket). batchemu places each task on
-a node itself (launch.choose_node: no Swarm reservations, which Swarm 20.10's constraint enforcer counts for
+a node itself (node_choice.choose_node: no Swarm reservations, which Swarm 20.10's constraint enforcer counts for
 ever once a job task completed); what runs at once is capped by the compute environment's maxvCpus. A task of
 several containers, and every task that names a shared network (the nodes of a multi-node job), joins an
 attachable overlay network (labelled, removed once no service of ours uses it), so its containers reach each
@@ -32,7 +32,7 @@ from batchemu.config import Config
 from batchemu.executors import EngineUnavailable, LogSink, StartedTask, TaskExit, TaskSpec
 from batchemu.executors.docker.engine import UNREACHABLE
 from batchemu.executors.swarm import cleanup, launch, reachability, survey, task_progress
-from batchemu.executors.swarm.node_choice import gpus
+from batchemu.executors.swarm.node_choice import node_report
 from batchemu.executors.swarm.swarm_context import SwarmContext
 from batchemu.executors.swarm.watcher import Watcher
 
@@ -62,20 +62,7 @@ class SwarmExecutor:
             used = launch.node_use(self._ctx, client)
         except (EngineUnavailable, DockerException, *UNREACHABLE) as exc:
             return {"nodes": [], "error": str(exc)}
-        result = []
-        for node in nodes:
-            resources = node.get("Description", {}).get("Resources") or {}
-            cpus, memory = int(resources.get("NanoCPUs") or 0), int(resources.get("MemoryBytes") or 0)
-            taken = used.get(node["ID"], [0, 0, 0])
-            result.append({
-                "id": node["ID"], "hostname": node.get("Description", {}).get("Hostname", ""),
-                "role": node.get("Spec", {}).get("Role", ""), "state": node.get("Status", {}).get("State", ""),
-                "availability": node.get("Spec", {}).get("Availability", ""),
-                "address": node.get("Status", {}).get("Addr", ""),
-                "vcpus": cpus / 1e9, "memoryMiB": memory // 2**20,
-                "freeVcpus": max(cpus - taken[0], 0) / 1e9, "freeMemoryMiB": max(memory - taken[1], 0) // 2**20,
-                "runningTasks": taken[2], "gpus": gpus(resources)})
-        return {"nodes": result}
+        return {"nodes": node_report(nodes, used)}
 
     def start(self, task: TaskSpec) -> StartedTask:
         return launch.start(self._ctx, task)

@@ -16,7 +16,6 @@ from docker.errors import APIError
 from docker.types import ServiceMode
 
 from batchemu.executors import LABEL_MANAGED, Outcome, StartedTask, StartFailure, TaskSpec, faults, tasks
-from batchemu.executors.docker.arguments import MIN_MEMORY_MIB
 from batchemu.executors.docker.engine import (
     LABEL_NETWORK,
     LABEL_TASK,
@@ -27,7 +26,7 @@ from batchemu.executors.docker.engine import (
     task_name,
 )
 from batchemu.executors.swarm.cleanup import remove_service_quietly
-from batchemu.executors.swarm.node_choice import room
+from batchemu.executors.swarm.node_choice import NodeUse, choose_node, needs_of, tally, weighs_use
 from batchemu.executors.swarm.reachability import not_managing
 from batchemu.executors.swarm.service_specs import LABEL_PLAN, PlannedService, service_of
 from batchemu.executors.swarm.survey import (
@@ -86,7 +85,7 @@ def _start(ctx: SwarmContext, client: docker.DockerClient, task: TaskSpec, task_
     with ctx.lock:
         ctx.plans[task_id] = plan
     by_name = {s.container: s for s in plan}
-    first_node = choose_node(ctx, client, nodes, task, task_id)
+    first_node = place_task(ctx, client, nodes, task, task_id)
     started: list[str] = []
     try:
         for name in tasks.step([s.view(tasks.PENDING) for s in plan]).start:
@@ -115,48 +114,31 @@ def _start(ctx: SwarmContext, client: docker.DockerClient, task: TaskSpec, task_
     return StartedTask(task_id=task_id, address=address)
 
 
-def node_use(ctx: SwarmContext, client: docker.DockerClient) -> dict[str, list[int]]:
-    """node id -> [nano CPUs, memory bytes, tasks] that the live tasks of batchemu's services take."""
+def node_use(ctx: SwarmContext, client: docker.DockerClient) -> dict[str, NodeUse]:
+    """What the live tasks of batchemu's services, and the starts under way, take of each node."""
     services = client.api.services(filters={"label": [f"{LABEL_MANAGED}=1"]})
     with ctx.lock:  # tasks being started: counted from what they were given, listed or not yet
         placing = dict(ctx.placing)
-    used: dict[str, list[int]] = {}
-    for node_id, cpus, memory in placing.values():
-        taken = used.setdefault(node_id, [0, 0, 0])
-        taken[0], taken[1], taken[2] = taken[0] + cpus, taken[1] + memory, taken[2] + 1
+    live = []
     for task in newest_tasks(ctx, client, [service["ID"] for service in services]).values():
         key = attempt_key(task.labels)
         if task.node_id and task.state not in ENDED_STATES and (key is None or task_name(*key) not in placing):
-            taken = used.setdefault(task.node_id, [0, 0, 0])
-            taken[0] += task.nano_cpus
-            taken[1] += task.memory_bytes
-            taken[2] += 1
-    return used
+            live.append((task.node_id, task.nano_cpus, task.memory_bytes))
+    return tally([*placing.values(), *live])
 
 
-def choose_node(ctx: SwarmContext, client: docker.DockerClient, nodes: list[dict], task: TaskSpec,
-                task_id: str | None = None) -> str | None:
-    """The node a task runs on: of the ready, active nodes, one whose CPUs and memory that batchemu's live
-    tasks leave free hold the task's, the freest (most vCPUs, then memory); with none free enough, the
-    freest anyway, as a busy Docker host runs one more container. Swarm is not asked to place by
-    reservations: its constraint enforcer (Docker 20.10) counts the reservations of every completed job
-    task, for ever (also once its service is removed), and rejects tasks, running ones included, when they
-    add up past a node's capacity. None (Swarm places the task) for GPU jobs and when no node is ready.
-    Starts run side by side: the choice is counted (`placing`) until start() returns."""
-    if any(c.gpus for c in task.containers):
-        return None
-    ready = [n for n in nodes if n.get("Status", {}).get("State") == "ready"
-             and n.get("Spec", {}).get("Availability") == "active"]
-    if len(ready) < 2:
-        return ready[0]["ID"] if ready else None
-    cpus = sum(int(float(c.vcpus or 0) * 1e9) for c in task.containers)
-    memory = sum(max(int(c.memory_mib or 0), MIN_MEMORY_MIB) * 2**20 for c in task.containers)
-    with ctx.choosing:  # one choice at a time, each counted before the next
-        used = node_use(ctx, client)
-        chosen = max(ready, key=lambda node: room(node, used, cpus, memory))["ID"]
-        if task_id is not None:
+def place_task(ctx: SwarmContext, client: docker.DockerClient, nodes: list[dict], task: TaskSpec,
+               task_id: str | None = None) -> str | None:
+    """node_choice.choose_node for the task, asking the swarm what its nodes hold only when the choice weighs
+    it. Starts run side by side: one choice at a time, each counted (`placing`) until its start() returns."""
+    needs = needs_of(task)
+    if not weighs_use(nodes, needs):
+        return choose_node(nodes, needs, {})
+    with ctx.choosing:
+        chosen = choose_node(nodes, needs, node_use(ctx, client))
+        if task_id is not None and chosen is not None:
             with ctx.lock:
-                ctx.placing[task_id] = (chosen, cpus, memory)
+                ctx.placing[task_id] = (chosen, needs.nano_cpus, needs.memory_bytes)
     return chosen
 
 

@@ -1,5 +1,5 @@
 """The service of each container of a task: a `replicated-job` of one replica that never restarts, with the
-container's labels, limits, mounts and network, and no Swarm reservations (see launch.choose_node)."""
+container's labels, limits, mounts and network, and no Swarm reservations (see node_choice)."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ class SwarmTask:
     memory_limited: bool
     addresses: dict[str, str]   # network name -> IPv4 address
     swarm_id: str = ""
-    nano_cpus: int = 0          # its limits: what it takes of its node (see launch.choose_node)
+    nano_cpus: int = 0          # its limits: what it takes of its node (see node_choice)
     memory_bytes: int = 0
 
 
