@@ -76,6 +76,9 @@ def _advance(ctx: SwarmContext, client: docker.DockerClient, task_id: str, membe
              swarm_tasks: dict[str, SwarmTask], nodes: dict[str, str]) -> TaskExit | None:
     """Create the services that may start, stop the ones that must; the task's exit once it is over."""
     plan = plan_of(ctx, client, task_id, members)
+    key = attempt_key(plan[0].labels)
+    if key is None:  # not ours to carry on: our_services lists only services that name their attempt
+        return None
     load_done(ctx, client, task_id, plan)
     with ctx.lock:
         stopped = {name for name, owner in ctx.stopped.items() if owner == task_id}
@@ -104,8 +107,8 @@ def _advance(ctx: SwarmContext, client: docker.DockerClient, task_id: str, membe
     node = next((t.node_id for _, t in found if t is not None and t.node_id), None)
     if not step.over:  # before any start, so that Swarm places the next ones without these
         for service, (service_id, task), view in zip(plan, found, views):
-            if view.state == tasks.EXITED and task is not None and service.container not in done \
-                    and not lost(task, nodes):
+            if view.state == tasks.EXITED and service_id is not None and task is not None \
+                    and service.container not in done and not lost(task, nodes):
                 # Ended while the task goes on: read and keep its result, and remove its service now.
                 result = _result(ctx, client, service, service_id, task, view, nodes, never=False)
                 save_done(ctx, client, task_id, service, result)
@@ -127,7 +130,6 @@ def _advance(ctx: SwarmContext, client: docker.DockerClient, task_id: str, membe
                 cleanup.end_later(ctx, service_id)
     if not step.over:
         return None
-    key = attempt_key(plan[0].labels)
     results = []
     for service, (service_id, task), view in zip(plan, found, views):
         if service.container in done:
@@ -209,9 +211,9 @@ def _stopped_exits(ctx: SwarmContext, services: dict[str, dict[str, str]]) -> li
         ctx.stopped = {name: owner for name, owner in ctx.stopped.items() if owner not in gone}
     exits = []
     for task_id, plan in plans.items():
-        if not plan:
+        key = attempt_key(plan[0].labels) if plan else None
+        if plan is None or key is None:
             continue
-        key = attempt_key(plan[0].labels)
         now = int(time.time() * 1000)
         results = [ContainerResult(name=s.container, outcome=Outcome.EXITED, finished_at=now,
                                    essential=s.view(tasks.EXITED).essential) for s in plan]
