@@ -13,7 +13,6 @@ import ipaddress
 import os
 import shutil
 import subprocess
-import threading
 
 import boto3
 import docker
@@ -21,8 +20,7 @@ import pytest
 
 from batchemu.config import Config
 from batchemu.executors import Outcome, TaskSpec
-from batchemu.executors import swarm as swarm_module
-from batchemu.executors.swarm import SwarmExecutor
+from batchemu.executors.swarm import SwarmExecutor, reachability
 from batchemu.server import Server
 from tests.conftest import (
     TEST_IMAGE,
@@ -132,7 +130,7 @@ def test_missing_image_fails_to_start_with_cannot_pull_and_retries_act_on_it(bat
 
 
 def test_jobs_beyond_a_nodes_cpus_run_side_by_side_as_on_one_docker_host(batch_client, batchemu_server):
-    """batchemu places tasks itself (no Swarm reservations, see SwarmExecutor._choose_node): two jobs that each
+    """batchemu places tasks itself (no Swarm reservations, see node_choice): two jobs that each
     take all of the node's CPUs run at once, as the Docker executor runs them on one host, and the health
     page counts what they take."""
     import requests
@@ -147,42 +145,6 @@ def test_jobs_beyond_a_nodes_cpus_run_side_by_side_as_on_one_docker_host(batch_c
     assert node["runningTasks"] >= 2 and node["freeVcpus"] == 0, node
     for job_id in jobs:
         assert wait_for_status(batch_client, job_id)["status"] == "SUCCEEDED"
-
-
-def test_a_task_goes_to_the_node_its_vcpus_and_memory_fit_best():
-    """Of the ready, active nodes, one that batchemu's live tasks (and the starts under way) leave room on, the
-    freest; with room on none, the freest anyway."""
-    executor = SwarmExecutor.__new__(SwarmExecutor)
-    executor._lock, executor._choosing, executor._placing = threading.Lock(), threading.Lock(), {}
-    listed: dict = {}
-    executor._newest_tasks = lambda client, service_ids: listed
-
-    class Api:
-        @staticmethod
-        def services(filters=None):
-            return []
-    client = type("Client", (), {"api": Api()})()
-
-    def node(node_id: str, cpus: int, state: str = "ready", availability: str = "active") -> dict:
-        return {"ID": node_id, "Status": {"State": state}, "Spec": {"Availability": availability},
-                "Description": {"Resources": {"NanoCPUs": cpus * 10**9, "MemoryBytes": 8 * 2**30}}}
-    nodes = [node("big", 4), node("small", 2), node("down", 64, state="down"), node("drained", 64, availability="drain")]
-    h = Harness.__new__(Harness)
-
-    def task(vcpus: int) -> TaskSpec:
-        spec = TaskSpec(job_id="j", attempt=1, containers=[h.container(["true"], "j")])
-        spec.containers[0].vcpus = vcpus
-        return spec
-    # Three starts under way at once: each choice counts for the next.
-    assert [executor._choose_node(client, nodes, task(2), f"t{i}") for i in range(3)] == ["big", "small", "big"]
-    # Room on none (0 vCPUs free on each): the freest anyway, here by memory (big holds two tasks, small one).
-    assert executor._choose_node(client, nodes, task(1), "t3") == "small"
-    executor._placing.clear()
-    listed["s"] = swarm_module._Task(service_id="s", labels={}, state="running", node_id="big", container_id="c",
-                                     exit_code=None, error="", timestamp="", memory_limited=True, addresses={},
-                                     nano_cpus=3 * 10**9, memory_bytes=2**30)
-    assert executor._choose_node(client, nodes, task(2)) == "small"      # the live task takes 3 of big's 4
-    assert executor._choose_node(client, nodes[2:], task(1)) is None     # no ready node: Swarm waits
 
 
 def test_gpus_need_a_node_that_advertises_them(batch_client, queue):
@@ -303,7 +265,7 @@ def _swarm_view(engine: PrivateEngine) -> str:
                     reason="a private Docker Engine needs root and dockerd")
 def test_a_swarm_that_stops_answering_ends_its_attempts_as_lost_hosts(monkeypatch):
     """A private engine is its own one-node swarm; killing it mid-job must end the job, then retries act."""
-    monkeypatch.setattr(swarm_module, "LOST_SWARM_SECONDS", 2.0)
+    monkeypatch.setattr(reachability, "LOST_SWARM_SECONDS", 2.0)
     engine = PrivateEngine()
     engine.start()
     server = None
