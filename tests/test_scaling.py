@@ -6,9 +6,9 @@ import contextlib
 
 import pytest
 
-from batchemu import scaling
 from batchemu.arrays import child_doc
 from batchemu.config import Config
+from batchemu.scheduler import scaling
 from batchemu.service import compute_environments
 from batchemu.service.context import Context
 from batchemu.store import Store

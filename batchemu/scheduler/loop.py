@@ -15,14 +15,15 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from batchemu import arrays, attempts, intents, multinode, scaling
+from batchemu import arrays, attempts, intents, multinode
 from batchemu import job_states as states
 from batchemu.executors import EngineUnavailable, StartFailure
 from batchemu.scheduler import (
     dependencies,
     on_host,
     placement,
-    service_jobs,
+    scaling,
+    service_job_progress,
     service_placement,
     snapshot,
     usage,
@@ -159,13 +160,13 @@ class Scheduler:
         if hosted_service:
             engine_up = self._engine_up()
             with store.transaction() as tx:
-                again |= service_jobs.progress(tx, self.ctx.config, clock(), self._ready, self._is_busy,
+                again |= service_job_progress.progress(tx, self.ctx.config, clock(), self._ready, self._is_busy,
                                                engine_up, running, work)
         with store.transaction() as tx:
             again |= arrays.roll_up(tx, clock(), self._ready)
             again |= dependencies.advance(tx, clock(), self._dwell_ms(), self._ready)
             multinode.follow_parents(tx, clock())
-            again |= service_jobs.advance(tx, clock(), self._ready)
+            again |= service_job_progress.advance(tx, clock(), self._ready)
         self._place(work)
         self._place_service_jobs(work)
         scaling.reconcile(self.ctx, scaling.demand_by_compute_environment)
@@ -269,13 +270,13 @@ class Scheduler:
         preemptions that make room; decided on a read snapshot, applied to jobs still as it saw them."""
         now = self.ctx.clock()
         with self.ctx.store.read() as tx:
-            queues, environments = service_jobs.snapshot(tx, lambda job: self._ready(job, now))
+            queues, environments = service_job_progress.snapshot(tx, lambda job: self._ready(job, now))
         decision = service_placement.decide(queues, environments)
         if decision.placements and not self._engine_up():
             decision.placements = []
         if decision.placements or decision.waiting or decision.preempt:
             with self.ctx.store.transaction() as tx:
-                service_jobs.apply(tx, self.ctx.config, decision, now, work)
+                service_job_progress.apply(tx, self.ctx.config, decision, now, work)
         if decision.preempt:
             self._again()
 
@@ -361,7 +362,7 @@ class Scheduler:
         return self._record_start(job_id, attempt, outcome, running=True)
 
     def _start_training(self, job_id: str) -> None:
-        attempt, spec, problem = service_jobs.start_spec(self.ctx.store, self.ctx.config, job_id)
+        attempt, spec, problem = service_job_progress.start_spec(self.ctx.store, self.ctx.config, job_id)
         if not attempt:
             return
         if spec is None:

@@ -7,7 +7,7 @@ import json
 from batchemu import job_states as states
 from batchemu.errors import ClientException
 from batchemu.protocol.serializer import Serialized
-from batchemu.scheduler import placement, service_jobs, service_placement, snapshot
+from batchemu.scheduler import placement, service_job_progress, service_placement, snapshot
 from batchemu.service import job_queues
 from batchemu.service.context import Context
 from batchemu.service.pagination import decode_token, encode_token, page_size
@@ -98,7 +98,7 @@ def list_jobs(ctx: Context, request: dict) -> dict:
 def _service_queue_snapshot(ctx: Context, tx, queue: dict, now: int) -> dict:
     """GetJobQueueSnapshot of a SAGEMAKER_TRAINING queue: its RUNNABLE service jobs in dispatch order, and the
     instances its scheduled, starting and running jobs hold."""
-    queues, _ = service_jobs.snapshot(tx, lambda job: True)
+    queues, _ = service_job_progress.snapshot(tx, lambda job: True)
     view = next((q for q in queues if q.arn == queue["jobQueueArn"]), None)
     order = service_placement.dispatch_order(view)[:SNAPSHOT_SIZE] if view else []
     jobs = [tx.get_service_job(job.job_id) for job in order]

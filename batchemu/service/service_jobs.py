@@ -5,7 +5,7 @@ A stored service job is its DescribeServiceJob output in wire form plus "batchem
 of its own (ListJobs never sees it). The serviceRequestPayload is kept exactly as given; Batch reads its
 ResourceConfig to count capacity, so it must be a JSON object of at most 10 KiB. What SageMaker itself
 would refuse fails the job when it is scheduled, with SageMaker's message as statusReason. The scheduler
-(batchemu.scheduler.service_jobs) moves jobs on from SUBMITTED and runs their training containers.
+(batchemu.scheduler.service_job_progress) moves jobs on from SUBMITTED and runs their training containers.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from batchemu import ids, training
 from batchemu import job_states as states
 from batchemu.errors import ClientException
-from batchemu.scheduler.service_jobs import SCHEDULING_POLICY_KIND, terminate
+from batchemu.scheduler.service_job_progress import SCHEDULING_POLICY_KIND, terminate
 from batchemu.service import job_listing, job_queues
 from batchemu.service.context import Context
 from batchemu.service.jobs import MAX_BULK, MIN_TIMEOUT, check_job_name
