@@ -16,12 +16,12 @@ from batchemu import arrays, faults
 from batchemu.app import MAX_BODY, create_app, health_report
 from batchemu.cheroot_errors import JsonErrorConnection
 from batchemu.config import Config
+from batchemu.context import Context
 from batchemu.dashboard import create_blueprint
 from batchemu.front import Front
 from batchemu.protocol.serializer import projector
 from batchemu.service import HANDLERS
 from batchemu.service import logs as logs_service
-from batchemu.service.context import Context
 from batchemu.store import StateError, Store
 
 log = logging.getLogger("batchemu")

@@ -8,9 +8,9 @@ import pytest
 
 from batchemu.arrays import child_doc
 from batchemu.config import Config
+from batchemu.context import Context
 from batchemu.scheduler import scaling
 from batchemu.service import compute_environments
-from batchemu.service.context import Context
 from batchemu.store import Store
 from tests.conftest import make_queue, needs_docker, register, unique, wait_for_status, wait_until
 

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from batchemu import arrays, attempts, intents, multinode
 from batchemu import job_states as states
+from batchemu.context import Context
 from batchemu.executors import EngineUnavailable, StartFailure
 from batchemu.scheduler import (
     dependencies,
@@ -29,7 +30,6 @@ from batchemu.scheduler import (
     usage,
 )
 from batchemu.service import compute_environments, job_queues, lookup, quota_shares, service_environments
-from batchemu.service.context import Context
 
 log = logging.getLogger("batchemu.scheduler")
 

@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 from batchemu import job_states as states
 from batchemu.config import Config
+from batchemu.context import Context
 from batchemu.service import compute_environments
-from batchemu.service.context import Context
 from batchemu.store import Tx
 
 # Scale-down delay when the CE sets no scalingPolicy and the server no --scale-down-delay: AWS keeps idle

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 import uuid
 
+from batchemu.context import Context
 from batchemu.errors import ClientException, NotBuiltError
 from batchemu.service import lookup
-from batchemu.service.context import Context
 from batchemu.store import Tx
 
 KIND = "compute-environment"

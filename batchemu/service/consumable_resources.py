@@ -9,8 +9,8 @@ import hashlib
 import json
 import re
 
+from batchemu.context import Context
 from batchemu.errors import ClientException
-from batchemu.service.context import Context
 from batchemu.service.pagination import decode_token, encode_token, page_size
 from batchemu.service.tags import validate_tags
 from batchemu.store import Tx

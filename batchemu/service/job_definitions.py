@@ -10,9 +10,9 @@ import copy
 import re
 from decimal import Decimal, InvalidOperation
 
+from batchemu.context import Context
 from batchemu.errors import ClientException
 from batchemu.service import consumable_resources, eks_resources, host_access
-from batchemu.service.context import Context
 from batchemu.service.job_container import check_environment
 from batchemu.service.pagination import decode_token, encode_token, page_size
 from batchemu.service.tags import validate_tags

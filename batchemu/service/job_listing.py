@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 from batchemu import job_states as states
+from batchemu.context import Context
 from batchemu.errors import ClientException
 from batchemu.protocol.serializer import Serialized
 from batchemu.scheduler import placement, service_job_progress, service_placement, snapshot
 from batchemu.service import job_queues
-from batchemu.service.context import Context
 from batchemu.service.pagination import decode_token, encode_token, page_size
 
 FILTERS = ("JOB_NAME", "JOB_DEFINITION", "BEFORE_CREATED_AT", "AFTER_CREATED_AT", "SHARE_IDENTIFIER")

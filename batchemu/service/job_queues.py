@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 
+from batchemu.context import Context
 from batchemu.errors import ClientException
 from batchemu.scheduler import service_job_progress
 from batchemu.service import compute_environments, lookup, service_environments
-from batchemu.service.context import Context
 from batchemu.store import Tx
 
 KIND = lookup.JOB_QUEUE_KIND

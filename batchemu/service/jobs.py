@@ -13,6 +13,7 @@ import re
 
 from batchemu import arrays, ids, intents, multinode
 from batchemu import job_states as states
+from batchemu.context import Context
 from batchemu.errors import ClientException
 from batchemu.protocol.serializer import Serialized
 from batchemu.service import (
@@ -23,7 +24,6 @@ from batchemu.service import (
     job_queues,
     job_task,
 )
-from batchemu.service.context import Context
 from batchemu.service.job_container import gpus_of, memory_mib_of, resolve_container, vcpus_of
 from batchemu.store import JobRow, job_columns
 

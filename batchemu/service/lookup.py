@@ -3,8 +3,8 @@ DELETING status bookkeeping that compute environments and job queues share."""
 
 from __future__ import annotations
 
+from batchemu.context import Context
 from batchemu.errors import ClientException
-from batchemu.service.context import Context
 from batchemu.service.pagination import decode_token, encode_token, page_size
 from batchemu.store import Tx
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 
+from batchemu.context import Context
 from batchemu.errors import ClientException
 from batchemu.scheduler import service_job_progress
 from batchemu.service import job_queues, lookup, service_environments
-from batchemu.service.context import Context
 from batchemu.service.pagination import decode_token, encode_token, page_size
 from batchemu.service.tags import validate_tags
 from batchemu.store import Tx

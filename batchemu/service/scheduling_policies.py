@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from batchemu.context import Context
 from batchemu.errors import ClientException
-from batchemu.service.context import Context
 from batchemu.service.pagination import decode_token, encode_token, page_size
 from batchemu.service.tags import validate_tags
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 
+from batchemu.context import Context
 from batchemu.errors import ClientException
 from batchemu.service import lookup
-from batchemu.service.context import Context
 from batchemu.service.tags import validate_tags
 from batchemu.store import Tx
 

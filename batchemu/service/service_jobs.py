@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from batchemu import ids, training
 from batchemu import job_states as states
+from batchemu.context import Context
 from batchemu.errors import ClientException
 from batchemu.scheduler.service_job_progress import SCHEDULING_POLICY_KIND, terminate
 from batchemu.service import job_listing, job_queues
-from batchemu.service.context import Context
 from batchemu.service.jobs import MAX_BULK, MIN_TIMEOUT, check_job_name
 from batchemu.service.pagination import decode_token, encode_token, page_size
 from batchemu.service.tags import validate_tags
