@@ -19,6 +19,7 @@ from batchemu import arrays, attempts, intents, multinode
 from batchemu import job_states as states
 from batchemu.context import Context
 from batchemu.executors import EngineUnavailable, StartFailure
+from batchemu.model.resources import COMPUTE_ENVIRONMENT, JOB_QUEUE, TRANSIENT
 from batchemu.scheduler import (
     dependencies,
     on_host,
@@ -29,7 +30,7 @@ from batchemu.scheduler import (
     snapshot,
     usage,
 )
-from batchemu.service import compute_environments, job_queues, lookup, quota_shares, service_environments
+from batchemu.service import compute_environments, job_queues, quota_shares, service_environments
 
 log = logging.getLogger("batchemu.scheduler")
 
@@ -191,7 +192,7 @@ class Scheduler:
         for family in RESOURCE_RECONCILERS:
             family.reconcile(self.ctx)
         with self.ctx.store.read() as tx:
-            transient = tx.any_resource_in((family.KIND for family in RESOURCE_RECONCILERS), lookup.TRANSIENT)
+            transient = tx.any_resource_in((family.KIND for family in RESOURCE_RECONCILERS), TRANSIENT)
         self._resources_settled_at = None if transient else revision
 
     def _engine_up(self) -> bool:
@@ -245,8 +246,8 @@ class Scheduler:
                     self._wait(tx, row, reason, now)
             if not engine_up:
                 return
-            ces = {doc["computeEnvironmentArn"]: doc for _, doc in tx.list_resources("compute-environment")}
-            queue_names = {doc["jobQueueArn"]: doc["jobQueueName"] for _, doc in tx.list_resources("job-queue")}
+            ces = {doc["computeEnvironmentArn"]: doc for _, doc in tx.list_resources(COMPUTE_ENVIRONMENT)}
+            queue_names = {doc["jobQueueArn"]: doc["jobQueueName"] for _, doc in tx.list_resources(JOB_QUEUE)}
             for job_id, ce_arn, queue_arn in decision.placements:
                 job = tx.get_job(job_id)
                 if job is None or job["status"] != states.RUNNABLE or ce_arn not in ces:
@@ -282,7 +283,7 @@ class Scheduler:
 
     def _wait(self, tx, row, reason: str, now: int) -> None:
         """Give a waiting job its reason, and cancel it when a time limit action of its queue is due."""
-        queue = tx.get_resource("job-queue", row["job_queue_arn"]) or {}
+        queue = tx.get_resource(JOB_QUEUE, row["job_queue_arn"]) or {}
         due = None
         for action in queue.get("jobStateTimeLimitActions") or []:
             if action.get("state", "RUNNABLE") != states.RUNNABLE:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from batchemu import job_states as states
 from batchemu.config import Config
 from batchemu.context import Context
+from batchemu.model.resources import ENABLED, JOB_QUEUE, USABLE
 from batchemu.service import compute_environments
 from batchemu.store import Tx
 
@@ -86,8 +87,8 @@ def demand_by_compute_environment(tx: Tx, config: Config) -> dict[str, float]:
     left for it, or else the first such CE big enough for it."""
     demand: dict[str, float] = {arn: vcpus for arn, vcpus in tx.vcpus_in_use().items() if arn}
     ces = {doc["computeEnvironmentArn"]: doc for _, doc in tx.list_resources(compute_environments.KIND)}
-    for _, queue in tx.list_resources("job-queue"):
-        if queue.get("state") != "ENABLED" or queue.get("status") not in ("VALID", "UPDATING"):
+    for _, queue in tx.list_resources(JOB_QUEUE):
+        if queue.get("state") != ENABLED or queue.get("status") not in USABLE:
             continue
         order = sorted(queue.get("computeEnvironmentOrder") or [], key=lambda e: e.get("order", 0))
         usable = [ces[e["computeEnvironment"]] for e in order
@@ -121,7 +122,7 @@ def reconcile(ctx: Context, demand: Callable[[Tx, Config], dict[str, float]]) ->
     with ctx.store.transaction() as tx:
         wanted = demand(tx, ctx.config)
         for _, ce in tx.list_resources(compute_environments.KIND):
-            if not scales(ce) or ce.get("status") not in ("VALID", "UPDATING"):
+            if not scales(ce) or ce.get("status") not in USABLE:
                 continue
             resources = ce["computeResources"]
             info = ce.setdefault("batchemu", {})
@@ -129,7 +130,7 @@ def reconcile(ctx: Context, demand: Callable[[Tx, Config], dict[str, float]]) ->
             timer = info.get(TIMER_KEY)
             delay = scale_down_delay_ms(resources, ctx.config.scale_down_delay)
             desired = desired_vcpus(resources, vcpus, timer and timer["since"], now, delay,
-                                    ce.get("state") == "ENABLED")
+                                    ce.get("state") == ENABLED)
             next_timer = scale_down_timer({**resources, "desiredvCpus": desired}, vcpus, timer, now)
             if desired == resources.get("desiredvCpus") and next_timer == timer:
                 continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from batchemu.model.resources import COMPUTE_ENVIRONMENT, ENABLED, JOB_QUEUE, USABLE
 from batchemu.scheduler import placement, usage
 from batchemu.service import compute_environments, consumable_resources
 from batchemu.store import JobRow, Tx
@@ -20,7 +21,7 @@ def platform_of(ce: dict) -> str:
 
 
 def usable(ce: dict | None) -> bool:
-    return ce is not None and ce.get("state") == "ENABLED" and ce.get("status") in ("VALID", "UPDATING")
+    return ce is not None and ce.get("state") == ENABLED and ce.get("status") in USABLE
 
 
 def candidate(row: JobRow) -> placement.Candidate:
@@ -50,17 +51,17 @@ def _fifo_rows(tx: Tx, queue_arn: str, limit: int, ready, largest: dict[str, flo
 def build(tx: Tx, config, now: int, *, ready=lambda row: True, only_queue: str | None = None,
           scan: int = PLACEMENT_SCAN) -> tuple[placement.Snapshot, dict[str, JobRow]]:
     """The snapshot, and the rows of the candidates in it by job id."""
-    ces = {doc["computeEnvironmentArn"]: doc for _, doc in tx.list_resources("compute-environment")}
+    ces = {doc["computeEnvironmentArn"]: doc for _, doc in tx.list_resources(COMPUTE_ENVIRONMENT)}
     used = tx.vcpus_in_use()
     views = {arn: placement.ComputeEnvironment(
         arn=arn, platform=platform_of(ce), used=used.get(arn, 0.0),
         capacity=compute_environments.capacity_vcpus(ce, config.unmanaged_default_vcpus))
         for arn, ce in ces.items() if usable(ce)}
     queues, rows_by_id = [], {}
-    for _, doc in tx.list_resources("job-queue"):
+    for _, doc in tx.list_resources(JOB_QUEUE):
         if only_queue is not None and doc["jobQueueArn"] != only_queue:
             continue
-        if only_queue is None and (doc.get("state") != "ENABLED" or doc.get("status") not in ("VALID", "UPDATING")):
+        if only_queue is None and (doc.get("state") != ENABLED or doc.get("status") not in USABLE):
             continue
         order = sorted(doc.get("computeEnvironmentOrder") or [], key=lambda e: e.get("order", 0))
         attached = [ces[e["computeEnvironment"]] for e in order if e["computeEnvironment"] in ces]

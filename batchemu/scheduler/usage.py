@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from batchemu import job_states as states
+from batchemu.model.resources import JOB_QUEUE, SCHEDULING_POLICY
 from batchemu.scheduler.placement import START_CHARGE_SECONDS
 from batchemu.service import consumable_resources
 from batchemu.store import Tx
@@ -44,9 +45,9 @@ def _attempt_start(job: dict) -> int:
 
 
 def fair_share_policy(tx: Tx, queue_arn: str) -> dict | None:
-    queue = tx.get_resource("job-queue", queue_arn)
+    queue = tx.get_resource(JOB_QUEUE, queue_arn)
     arn = (queue or {}).get("schedulingPolicyArn")
-    policy = tx.get_resource("scheduling-policy", arn) if arn else None
+    policy = tx.get_resource(SCHEDULING_POLICY, arn) if arn else None
     return (policy or {}).get("fairsharePolicy")
 
 

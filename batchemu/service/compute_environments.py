@@ -12,10 +12,21 @@ import uuid
 
 from batchemu.context import Context
 from batchemu.errors import ClientException, NotBuiltError
+from batchemu.model.resources import (
+    COMPUTE_ENVIRONMENT,
+    CREATING,
+    DELETING,
+    ENABLED,
+    GOING,
+    TRANSIENT,
+    UPDATING,
+    USABLE,
+    VALID,
+)
 from batchemu.service import lookup
 from batchemu.store import Tx
 
-KIND = "compute-environment"
+KIND = COMPUTE_ENVIRONMENT
 NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MAX_DESCRIBE = 100
 HEALTHY = "ComputeEnvironment Healthy"
@@ -44,7 +55,7 @@ def is_fargate(ce: dict) -> bool:
 
 def accepts_jobs(ce: dict | None) -> bool:
     """Whether jobs may be placed on a compute environment now: it exists, is ENABLED, and VALID or UPDATING."""
-    return ce is not None and ce.get("state") == "ENABLED" and ce.get("status") in ("VALID", "UPDATING")
+    return ce is not None and ce.get("state") == ENABLED and ce.get("status") in USABLE
 
 
 def capacity_vcpus(ce: dict, default_unmanaged: int) -> float:
@@ -119,7 +130,7 @@ def create_compute_environment(ctx: Context, request: dict) -> dict:
         "computeEnvironmentArn": ctx.arn(f"{KIND}/{name}"),
         "tags": request.get("tags") or {},
         "type": ce_type,
-        "state": request.get("state") or "ENABLED",
+        "state": request.get("state") or ENABLED,
         "serviceRole": request.get("serviceRole") or _service_linked_role(ctx),
         "updatePolicy": dict(DEFAULT_UPDATE_POLICY),
         "containerOrchestrationType": "EKS" if eks else "ECS",
@@ -147,11 +158,11 @@ def create_compute_environment(ctx: Context, request: dict) -> dict:
     for member in ("context", "ecsSettings"):
         if request.get(member) is not None:
             doc[member] = request[member]
-    lookup.set_status(doc, "CREATING", ctx.clock())
+    lookup.set_status(doc, CREATING, ctx.clock())
     with ctx.store.transaction() as tx:
         existing = compute_environment(tx, name)
         if existing is not None:
-            if existing["status"] != "DELETING" or not lookup.settled(ctx, existing):
+            if existing["status"] != DELETING or not lookup.settled(ctx, existing):
                 raise ClientException("Object already exists")
             tx.delete_resource(existing["computeEnvironmentArn"])  # a due deletion, finished here
         tx.put_resource(KIND, doc["computeEnvironmentArn"], name, doc)
@@ -186,7 +197,7 @@ def update_compute_environment(ctx: Context, request: dict) -> dict:
         if doc is None:
             raise ClientException(f"computeEnvironment {ref} does not exist")
         name = doc["computeEnvironmentName"]
-        if doc["status"] in ("DELETING", "DELETED"):
+        if doc["status"] in GOING:
             raise ClientException(f"Cannot update, compute environment {name} is being deleted")
         if request.get("state") is not None:
             doc["state"] = request["state"]
@@ -209,7 +220,7 @@ def update_compute_environment(ctx: Context, request: dict) -> dict:
         for member in ("serviceRole", "context", "ecsSettings"):
             if request.get(member) is not None:
                 doc[member] = request[member]
-        lookup.set_status(doc, "UPDATING", ctx.clock())
+        lookup.set_status(doc, UPDATING, ctx.clock())
         tx.put_resource(KIND, doc["computeEnvironmentArn"], name, doc)
     ctx.notify()
     return {"computeEnvironmentName": name, "computeEnvironmentArn": doc["computeEnvironmentArn"]}
@@ -225,7 +236,7 @@ def delete_compute_environment(ctx: Context, request: dict) -> dict:
             return {}
         if lookup.queues_using(ctx, tx, doc["computeEnvironmentArn"]):
             raise ClientException("Cannot delete, found existing JobQueue relationship")
-        lookup.set_status(doc, "DELETING", ctx.clock())
+        lookup.set_status(doc, DELETING, ctx.clock())
         tx.put_resource(KIND, doc["computeEnvironmentArn"], doc["computeEnvironmentName"], doc)
     ctx.notify()
     return {}
@@ -241,12 +252,12 @@ def reconcile(ctx: Context) -> None:
     now = ctx.clock()
     with ctx.store.transaction() as tx:
         for _, doc in tx.list_resources(KIND):
-            if doc["status"] not in lookup.TRANSIENT or not lookup.settled(ctx, doc):
+            if doc["status"] not in TRANSIENT or not lookup.settled(ctx, doc):
                 continue
-            if doc["status"] == "DELETING":
+            if doc["status"] == DELETING:
                 tx.delete_resource(doc["computeEnvironmentArn"])
             else:
-                lookup.set_status(doc, "VALID", now, HEALTHY)
+                lookup.set_status(doc, VALID, now, HEALTHY)
                 tx.put_resource(KIND, doc["computeEnvironmentArn"], doc["computeEnvironmentName"], doc)
 
 

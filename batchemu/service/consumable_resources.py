@@ -11,11 +11,12 @@ import re
 
 from batchemu.context import Context
 from batchemu.errors import ClientException
+from batchemu.model.resources import CONSUMABLE_RESOURCE
 from batchemu.service.pagination import decode_token, encode_token, page_size
 from batchemu.service.tags import validate_tags
 from batchemu.store import Tx
 
-KIND = "consumable-resource"
+KIND = CONSUMABLE_RESOURCE
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 RESOURCE_TYPES = ("REPLENISHABLE", "NON_REPLENISHABLE")
 OPERATIONS_ALLOWED = ("SET", "ADD", "REMOVE")
@@ -27,7 +28,7 @@ SUMMARY_FIELDS = ("consumableResourceArn", "consumableResourceName", "totalQuant
 
 def find(tx: Tx, ctx: Context, ref: str) -> dict | None:
     """The consumable resource named by name or ARN, or None."""
-    arn = ref if ref.startswith("arn:") else ctx.arn(f"consumable-resource/{ref}")
+    arn = ref if ref.startswith("arn:") else ctx.arn(f"{KIND}/{ref}")
     return tx.get_resource(KIND, arn)
 
 
@@ -80,7 +81,7 @@ def create_consumable_resource(ctx: Context, request: dict) -> dict:
     if resource_type not in RESOURCE_TYPES:
         raise ClientException(f"resourceType must be one of {', '.join(RESOURCE_TYPES)}")
     tags = validate_tags(request.get("tags"))
-    arn = ctx.arn(f"consumable-resource/{name}")
+    arn = ctx.arn(f"{KIND}/{name}")
     with ctx.store.transaction() as tx:
         if tx.get_resource(KIND, arn) is not None:
             raise ClientException(f"Consumable resource {name} already exists")

@@ -12,12 +12,23 @@ import re
 
 from batchemu.context import Context
 from batchemu.errors import ClientException
+from batchemu.model.resources import (
+    CREATING,
+    DELETING,
+    ENABLED,
+    GOING,
+    INVALID,
+    JOB_QUEUE,
+    SCHEDULING_POLICY,
+    TRANSIENT,
+    UPDATING,
+    VALID,
+)
 from batchemu.scheduler import service_job_progress
 from batchemu.service import compute_environments, lookup, service_environments
 from batchemu.store import Tx
 
-KIND = lookup.JOB_QUEUE_KIND
-SCHEDULING_POLICY_KIND = "scheduling-policy"
+KIND = JOB_QUEUE
 NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MAX_DESCRIBE = 100
 MAX_COMPUTE_ENVIRONMENTS = 3
@@ -55,9 +66,9 @@ def _compute_environment_order(tx: Tx, entries: list[dict]) -> tuple[list[dict],
     resolved, platforms = [], set()
     for entry in entries:
         ce = compute_environments.compute_environment(tx, entry["computeEnvironment"])
-        if ce is None or ce["status"] in ("DELETING", "DELETED"):
+        if ce is None or ce["status"] in GOING:
             raise ClientException(f"computeEnvironment {entry['computeEnvironment']} does not exist")
-        if ce["status"] == "INVALID":
+        if ce["status"] == INVALID:
             raise ClientException(f"computeEnvironment {ce['computeEnvironmentName']} is INVALID")
         if any(r["computeEnvironment"] == ce["computeEnvironmentArn"] for r in resolved):
             raise ClientException(
@@ -85,9 +96,9 @@ def _service_environment_order(tx: Tx, entries: list[dict], *, allow_empty: bool
     resolved = []
     for entry in entries:
         env = service_environments.service_environment(tx, entry["serviceEnvironment"])
-        if env is None or env["status"] in ("DELETING", "DELETED"):
+        if env is None or env["status"] in GOING:
             raise ClientException(f"serviceEnvironment {entry['serviceEnvironment']} does not exist")
-        if env["status"] == "INVALID":
+        if env["status"] == INVALID:
             raise ClientException(f"serviceEnvironment {env['serviceEnvironmentName']} is INVALID")
         resolved.append({"order": entry["order"], "serviceEnvironment": env["serviceEnvironmentArn"]})
     return resolved
@@ -114,7 +125,7 @@ def _queue_order(tx: Tx, request: dict) -> dict:
 
 
 def _check_scheduling_policy(tx: Tx, arn: str) -> None:
-    if tx.get_resource(SCHEDULING_POLICY_KIND, arn) is None:
+    if tx.get_resource(SCHEDULING_POLICY, arn) is None:
         raise ClientException(f"Scheduling policy {arn} does not exist")
 
 
@@ -136,7 +147,7 @@ def create_job_queue(ctx: Context, request: dict) -> dict:
         doc: dict = {
             "jobQueueName": name,
             "jobQueueArn": arn,
-            "state": request.get("state") or "ENABLED",
+            "state": request.get("state") or ENABLED,
             "priority": request["priority"],
             **_queue_order(tx, request),
             "tags": request.get("tags") or {},
@@ -152,7 +163,7 @@ def create_job_queue(ctx: Context, request: dict) -> dict:
             if not lookup.queue_deletion_due(ctx, tx, existing):
                 raise ClientException("Object already exists")
             tx.delete_resource(existing["jobQueueArn"])  # a due deletion, finished here
-        lookup.set_status(doc, "CREATING", ctx.clock())
+        lookup.set_status(doc, CREATING, ctx.clock())
         tx.put_resource(KIND, arn, name, doc)
     ctx.notify()
     return {"jobQueueName": name, "jobQueueArn": arn}
@@ -165,7 +176,7 @@ def update_job_queue(ctx: Context, request: dict) -> dict:
         if doc is None:
             raise ClientException(f"jobQueue {ref} does not exist")
         name = doc["jobQueueName"]
-        if doc["status"] in ("DELETING", "DELETED"):
+        if doc["status"] in GOING:
             raise ClientException(f"Cannot update, job queue {name} is being deleted")
         for member in ("state", "priority"):
             if request.get(member) is not None:
@@ -199,7 +210,7 @@ def update_job_queue(ctx: Context, request: dict) -> dict:
         if request.get("jobStateTimeLimitActions") is not None:
             _check_time_limit_actions(request["jobStateTimeLimitActions"])
             doc["jobStateTimeLimitActions"] = request["jobStateTimeLimitActions"]
-        lookup.set_status(doc, "UPDATING", ctx.clock())
+        lookup.set_status(doc, UPDATING, ctx.clock())
         tx.put_resource(KIND, doc["jobQueueArn"], name, doc)
     ctx.notify()
     return {"jobQueueName": name, "jobQueueArn": doc["jobQueueArn"]}
@@ -213,7 +224,7 @@ def delete_job_queue(ctx: Context, request: dict) -> dict:
             raise ClientException(f"jobQueue {ref} does not exist")
         if not lookup.deletable(ctx, doc, "job queue", doc["jobQueueName"]):
             return {}
-        lookup.set_status(doc, "DELETING", ctx.clock())
+        lookup.set_status(doc, DELETING, ctx.clock())
         tx.put_resource(KIND, doc["jobQueueArn"], doc["jobQueueName"], doc)
     ctx.notify()
     return {}
@@ -239,13 +250,13 @@ def reconcile(ctx: Context) -> None:
     terminated = False
     with ctx.store.transaction() as tx:
         for _, doc in tx.list_resources(KIND):
-            if doc["status"] == "DELETING":
+            if doc["status"] == DELETING:
                 if lookup.settled(ctx, doc):
                     terminated = _terminate_jobs(tx, doc, now) or terminated
                 if lookup.queue_deletion_due(ctx, tx, doc):
                     tx.delete_resource(doc["jobQueueArn"])
-            elif doc["status"] in lookup.TRANSIENT and lookup.settled(ctx, doc):
-                lookup.set_status(doc, "VALID", now, HEALTHY)
+            elif doc["status"] in TRANSIENT and lookup.settled(ctx, doc):
+                lookup.set_status(doc, VALID, now, HEALTHY)
                 tx.put_resource(KIND, doc["jobQueueArn"], doc["jobQueueName"], doc)
     if terminated:
         ctx.notify()  # the scheduler carries the terminations out

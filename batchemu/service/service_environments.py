@@ -13,11 +13,20 @@ import re
 
 from batchemu.context import Context
 from batchemu.errors import ClientException
+from batchemu.model.resources import (
+    CREATING,
+    DELETING,
+    ENABLED,
+    GOING,
+    JOB_QUEUE,
+    SERVICE_ENVIRONMENT,
+    UPDATING,
+)
 from batchemu.service import lookup
 from batchemu.service.tags import validate_tags
 from batchemu.store import Tx
 
-KIND = "service-environment"
+KIND = SERVICE_ENVIRONMENT
 NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MAX_DESCRIBE = 100
 NUM_INSTANCES = "NUM_INSTANCES"
@@ -63,17 +72,17 @@ def create_service_environment(ctx: Context, request: dict) -> dict:
         "serviceEnvironmentName": name,
         "serviceEnvironmentArn": ctx.arn(f"{KIND}/{name}"),
         "serviceEnvironmentType": request["serviceEnvironmentType"],
-        "state": request.get("state") or "ENABLED",
+        "state": request.get("state") or ENABLED,
         "capacityLimits": check_capacity_limits(request["capacityLimits"]),
     }
     tags = validate_tags(request.get("tags"))
     if tags:
         doc["tags"] = tags
-    lookup.set_status(doc, "CREATING", ctx.clock())
+    lookup.set_status(doc, CREATING, ctx.clock())
     with ctx.store.transaction() as tx:
         existing = service_environment(tx, name)
         if existing is not None:
-            if existing["status"] != "DELETING" or not lookup.settled(ctx, existing):
+            if existing["status"] != DELETING or not lookup.settled(ctx, existing):
                 raise ClientException("Object already exists")
             tx.delete_resource(existing["serviceEnvironmentArn"])  # a due deletion, finished here
         tx.put_resource(KIND, doc["serviceEnvironmentArn"], name, doc)
@@ -91,13 +100,13 @@ def update_service_environment(ctx: Context, request: dict) -> dict:
         if doc is None:
             raise ClientException(f"serviceEnvironment {ref} does not exist")
         name = doc["serviceEnvironmentName"]
-        if doc["status"] in ("DELETING", "DELETED"):
+        if doc["status"] in GOING:
             raise ClientException(f"Cannot update, service environment {name} is being deleted")
         if request.get("state") is not None:
             doc["state"] = request["state"]
         if limits is not None:
             doc["capacityLimits"] = limits
-        lookup.set_status(doc, "UPDATING", ctx.clock())
+        lookup.set_status(doc, UPDATING, ctx.clock())
         tx.put_resource(KIND, doc["serviceEnvironmentArn"], name, doc)
     ctx.notify()
     return {"serviceEnvironmentName": name, "serviceEnvironmentArn": doc["serviceEnvironmentArn"]}
@@ -106,7 +115,7 @@ def update_service_environment(ctx: Context, request: dict) -> dict:
 def queues_using(ctx: Context, tx: Tx, service_environment_arn: str) -> bool:
     """Whether a job queue that is not on its way out orders this service environment."""
     return any(service_environment_arn in (e["serviceEnvironment"] for e in queue.get("serviceEnvironmentOrder") or [])
-               for _, queue in tx.list_resources(lookup.JOB_QUEUE_KIND)
+               for _, queue in tx.list_resources(JOB_QUEUE)
                if not lookup.queue_deletion_due(ctx, tx, queue))
 
 
@@ -120,7 +129,7 @@ def delete_service_environment(ctx: Context, request: dict) -> dict:
             return {}
         if queues_using(ctx, tx, doc["serviceEnvironmentArn"]):
             raise ClientException("Cannot delete, found existing JobQueue relationship")
-        lookup.set_status(doc, "DELETING", ctx.clock())
+        lookup.set_status(doc, DELETING, ctx.clock())
         tx.put_resource(KIND, doc["serviceEnvironmentArn"], doc["serviceEnvironmentName"], doc)
     ctx.notify()
     return {}
