@@ -24,18 +24,16 @@ from batchemu.scheduler import (
     dependencies,
     on_host,
     placement,
+    resource_status,
     scaling,
     service_job_progress,
     service_placement,
     snapshot,
     usage,
 )
-from batchemu.service import compute_environments, job_queues, quota_shares, service_environments
 
 log = logging.getLogger("batchemu.scheduler")
 
-# Resource families whose statuses (CREATING -> VALID, DELETING -> gone, ...) advance in each pass.
-RESOURCE_RECONCILERS = (compute_environments, service_environments, job_queues, quota_shares)
 STOP_TIMEOUT = 2.0         # seconds between SIGTERM and SIGKILL when a job is terminated
 VANISHED_CHECK_EVERY = 2.0
 ENGINE_UP_SECONDS = 1.0    # how long the engine's last "up" answer is trusted (an engine call that fails
@@ -189,10 +187,10 @@ class Scheduler:
         revision = self.ctx.store.resource_revision
         if revision == self._resources_settled_at:
             return
-        for family in RESOURCE_RECONCILERS:
-            family.reconcile(self.ctx)
+        for reconcile in resource_status.RECONCILERS.values():
+            reconcile(self.ctx)
         with self.ctx.store.read() as tx:
-            transient = tx.any_resource_in((family.KIND for family in RESOURCE_RECONCILERS), TRANSIENT)
+            transient = tx.any_resource_in(resource_status.RECONCILERS, TRANSIENT)
         self._resources_settled_at = None if transient else revision
 
     def _engine_up(self) -> bool:

@@ -1,6 +1,6 @@
 """Consumable resources: create, describe, update, delete, list, and the jobs that require one.
 
-`inUseQuantity` is kept on the resource document; the scheduler moves it with `adjust_in_use`.
+`inUseQuantity` is kept on the resource document; the scheduler moves it (batchemu.model.consumables).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import re
 
 from batchemu.context import Context
 from batchemu.errors import ClientException
+from batchemu.model.consumables import available, save
 from batchemu.model.resources import CONSUMABLE_RESOURCE
 from batchemu.service.pagination import decode_token, encode_token, page_size
 from batchemu.service.tags import validate_tags
@@ -39,37 +40,6 @@ def _get(tx: Tx, ctx: Context, ref: str) -> dict:
     return doc
 
 
-def _save(tx: Tx, doc: dict) -> None:
-    tx.put_resource(KIND, doc["consumableResourceArn"], doc["consumableResourceName"], doc)
-
-
-def _available(doc: dict) -> int:
-    return max(doc["totalQuantity"] - doc["inUseQuantity"], 0)
-
-
-def adjust_in_use(tx: Tx, arn: str, delta: int) -> dict | None:
-    """Add `delta` (negative to release) to a resource's inUseQuantity, never below 0; the updated doc,
-    or None when the resource no longer exists."""
-    doc = tx.get_resource(KIND, arn)
-    if doc is None:
-        return None
-    doc["inUseQuantity"] = max(doc["inUseQuantity"] + delta, 0)
-    _save(tx, doc)
-    return doc
-
-
-def use_up(tx: Tx, arn: str, quantity: int) -> None:
-    """A NON_REPLENISHABLE quantity a job held is gone for good: take it off the total."""
-    doc = tx.get_resource(KIND, arn)
-    if doc is not None:
-        doc["totalQuantity"] = max(doc["totalQuantity"] - quantity, 0)
-        _save(tx, doc)
-
-
-def available(doc: dict) -> int:
-    return _available(doc)
-
-
 def create_consumable_resource(ctx: Context, request: dict) -> dict:
     name = request["consumableResourceName"]
     if not NAME_PATTERN.fullmatch(name):
@@ -89,7 +59,7 @@ def create_consumable_resource(ctx: Context, request: dict) -> dict:
                "inUseQuantity": 0, "resourceType": resource_type, "createdAt": ctx.clock()}
         if tags:
             doc["tags"] = tags
-        _save(tx, doc)
+        save(tx, doc)
     ctx.notify()
     return {"consumableResourceName": name, "consumableResourceArn": arn}
 
@@ -97,7 +67,7 @@ def create_consumable_resource(ctx: Context, request: dict) -> dict:
 def describe_consumable_resource(ctx: Context, request: dict) -> dict:
     with ctx.store.transaction() as tx:
         doc = _get(tx, ctx, request["consumableResource"])
-    return {**doc, "availableQuantity": _available(doc)}
+    return {**doc, "availableQuantity": available(doc)}
 
 
 def _payload_hash(request: dict) -> str:
@@ -134,7 +104,7 @@ def update_consumable_resource(ctx: Context, request: dict) -> dict:
                 tokens[token] = {"payload": _payload_hash(request), "totalQuantity": total,
                                  "expiresAt": now + CLIENT_TOKEN_TTL_MS}
         doc["_clientTokens"] = tokens
-        _save(tx, doc)
+        save(tx, doc)
     ctx.notify()
     return {"consumableResourceName": doc["consumableResourceName"],
             "consumableResourceArn": doc["consumableResourceArn"], "totalQuantity": total}

@@ -2,7 +2,7 @@
 
 A stored job queue is its DescribeJobQueues `JobQueueDetail` in wire form (compute environments named by
 ARN), plus our bookkeeping under "batchemu" (which the output shape drops). Handlers set CREATING,
-UPDATING or DELETING; `reconcile`, called by the scheduler on every pass, moves them on to VALID or, once
+UPDATING or DELETING; the scheduler (batchemu.scheduler.resource_status) moves them on to VALID or, once
 a deleted queue holds no unfinished job, out of the store.
 """
 
@@ -12,6 +12,7 @@ import re
 
 from batchemu.context import Context
 from batchemu.errors import ClientException
+from batchemu.model.compute_capacity import is_fargate
 from batchemu.model.resources import (
     CREATING,
     DELETING,
@@ -20,11 +21,10 @@ from batchemu.model.resources import (
     INVALID,
     JOB_QUEUE,
     SCHEDULING_POLICY,
-    TRANSIENT,
     UPDATING,
-    VALID,
+    queue_deletion_due,
+    set_status,
 )
-from batchemu.scheduler import service_job_progress
 from batchemu.service import compute_environments, lookup, service_environments
 from batchemu.store import Tx
 
@@ -32,9 +32,7 @@ KIND = JOB_QUEUE
 NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MAX_DESCRIBE = 100
 MAX_COMPUTE_ENVIRONMENTS = 3
-HEALTHY = "JobQueue Healthy"
 TIME_LIMIT_SECONDS = (600, 86400)
-QUEUE_DELETED = "Job queue deleted"
 SAGEMAKER_TRAINING = "SAGEMAKER_TRAINING"
 MAX_SERVICE_ENVIRONMENTS = 1
 BOTH_ORDERS = ("computeEnvironmentOrder and serviceEnvironmentOrder are mutually exclusive: a job queue orders "
@@ -50,7 +48,7 @@ def _platform(ce: dict) -> str:
     """The jobQueueType a compute environment calls for."""
     if ce.get("containerOrchestrationType") == "EKS":
         return "EKS"
-    return "ECS_FARGATE" if compute_environments.is_fargate(ce) else "ECS"
+    return "ECS_FARGATE" if is_fargate(ce) else "ECS"
 
 
 def _compute_environment_order(tx: Tx, entries: list[dict]) -> tuple[list[dict], str]:
@@ -160,10 +158,10 @@ def create_job_queue(ctx: Context, request: dict) -> dict:
             doc["jobStateTimeLimitActions"] = request["jobStateTimeLimitActions"]
         existing = job_queue(tx, name)
         if existing is not None:
-            if not lookup.queue_deletion_due(ctx, tx, existing):
+            if not queue_deletion_due(ctx, tx, existing):
                 raise ClientException("Object already exists")
             tx.delete_resource(existing["jobQueueArn"])  # a due deletion, finished here
-        lookup.set_status(doc, CREATING, ctx.clock())
+        set_status(doc, CREATING, ctx.clock())
         tx.put_resource(KIND, arn, name, doc)
     ctx.notify()
     return {"jobQueueName": name, "jobQueueArn": arn}
@@ -210,7 +208,7 @@ def update_job_queue(ctx: Context, request: dict) -> dict:
         if request.get("jobStateTimeLimitActions") is not None:
             _check_time_limit_actions(request["jobStateTimeLimitActions"])
             doc["jobStateTimeLimitActions"] = request["jobStateTimeLimitActions"]
-        lookup.set_status(doc, UPDATING, ctx.clock())
+        set_status(doc, UPDATING, ctx.clock())
         tx.put_resource(KIND, doc["jobQueueArn"], name, doc)
     ctx.notify()
     return {"jobQueueName": name, "jobQueueArn": doc["jobQueueArn"]}
@@ -224,7 +222,7 @@ def delete_job_queue(ctx: Context, request: dict) -> dict:
             raise ClientException(f"jobQueue {ref} does not exist")
         if not lookup.deletable(ctx, doc, "job queue", doc["jobQueueName"]):
             return {}
-        lookup.set_status(doc, DELETING, ctx.clock())
+        set_status(doc, DELETING, ctx.clock())
         tx.put_resource(KIND, doc["jobQueueArn"], doc["jobQueueName"], doc)
     ctx.notify()
     return {}
@@ -233,33 +231,6 @@ def delete_job_queue(ctx: Context, request: dict) -> dict:
 def describe_job_queues(ctx: Context, request: dict) -> dict:
     return lookup.describe_page(ctx, request, kind=KIND, member="jobQueues", label="JobQueues",
                                 arn_key="jobQueueArn", limit_max=MAX_DESCRIBE)
-
-
-def _terminate_jobs(tx: Tx, queue: dict, now: int) -> bool:
-    """Record terminate on the unfinished jobs of a deleted queue, as AWS does; whether any newly were."""
-    service = [service_job_progress.terminate(tx, job, QUEUE_DELETED, now) for _, job in tx.query_service_jobs(
-        queue_arn=queue["jobQueueArn"], statuses=list(lookup.SERVICE_UNFINISHED), limit=10_000)]
-    return any(service) | tx.set_intent("job_queue_arn = ? AND is_terminated = 0 AND (intent IS NULL OR intent != 'terminate')",
-                         (queue["jobQueueArn"],), "terminate", QUEUE_DELETED) > 0
-
-
-def reconcile(ctx: Context) -> None:
-    """Finish due transitions: CREATING/UPDATING become VALID; a DELETING queue has its jobs terminated
-    and leaves the store once none is unfinished."""
-    now = ctx.clock()
-    terminated = False
-    with ctx.store.transaction() as tx:
-        for _, doc in tx.list_resources(KIND):
-            if doc["status"] == DELETING:
-                if lookup.settled(ctx, doc):
-                    terminated = _terminate_jobs(tx, doc, now) or terminated
-                if lookup.queue_deletion_due(ctx, tx, doc):
-                    tx.delete_resource(doc["jobQueueArn"])
-            elif doc["status"] in TRANSIENT and lookup.settled(ctx, doc):
-                lookup.set_status(doc, VALID, now, HEALTHY)
-                tx.put_resource(KIND, doc["jobQueueArn"], doc["jobQueueName"], doc)
-    if terminated:
-        ctx.notify()  # the scheduler carries the terminations out
 
 
 OPERATIONS = {

@@ -1,6 +1,7 @@
 """Quota shares: virtual queues with their own capacity inside a quota-managed SageMaker Training job
 queue (one whose scheduling policy has a quotaSharePolicy). Create/Update/Delete/DescribeQuotaShare and
-ListQuotaShares, with the CREATING/UPDATING/DELETING lifecycle that `reconcile` finishes.
+ListQuotaShares, with the CREATING/UPDATING/DELETING lifecycle that the scheduler finishes
+(batchemu.scheduler.resource_status).
 
 A stored quota share is its `DescribeQuotaShare` output in wire form plus "batchemu" bookkeeping. Its ARN,
 `job-queue/<queue>/quota-share/<name>`, is our inference: AWS documents none, and names are unique per
@@ -24,8 +25,9 @@ from batchemu.model.resources import (
     TRANSIENT,
     UPDATING,
     VALID,
+    set_status,
+    settled,
 )
-from batchemu.scheduler import service_job_progress
 from batchemu.service import job_queues, lookup, service_environments
 from batchemu.service.pagination import decode_token, encode_token, page_size
 from batchemu.service.tags import validate_tags
@@ -38,7 +40,6 @@ MAX_CAPACITY_LIMITS = 5
 MAX_LIST = 100
 LEND_AND_BORROW = "LEND_AND_BORROW"
 UNLIMITED_BORROW = -1
-SHARE_DELETED = "Quota share deleted"  # our wording: AWS documents that a deleted share's jobs are terminated
 
 
 def _quota_share(tx: Tx, arn: str) -> dict:
@@ -70,7 +71,7 @@ def _quota_managed_queue(ctx: Context, tx: Tx, ref: str) -> dict:
     if queue is None or queue["status"] in GOING:
         raise ClientException(f"jobQueue {ref} does not exist")
     name = queue["jobQueueName"]
-    if queue["status"] != VALID and not (queue["status"] in TRANSIENT and lookup.settled(ctx, queue)):
+    if queue["status"] != VALID and not (queue["status"] in TRANSIENT and settled(ctx, queue)):
         raise ClientException(f"jobQueue {name} must be VALID to have quota shares, it is {queue['status']}")
     policy_arn = queue.get("schedulingPolicyArn")
     policy = tx.get_resource(SCHEDULING_POLICY, policy_arn) if policy_arn else None
@@ -100,7 +101,7 @@ def create_quota_share(ctx: Context, request: dict) -> dict:
         arn = ctx.arn(f"{JOB_QUEUE}/{queue['jobQueueName']}/{KIND}/{name}")
         existing = tx.get_resource(KIND, arn)
         if existing is not None:
-            if existing["status"] != DELETING or not lookup.settled(ctx, existing):
+            if existing["status"] != DELETING or not settled(ctx, existing):
                 raise ClientException("Object already exists")
             tx.delete_resource(arn)  # a due deletion, finished here
         if len(_shares_of(tx, queue["jobQueueArn"])) >= MAX_PER_QUEUE:
@@ -118,7 +119,7 @@ def create_quota_share(ctx: Context, request: dict) -> dict:
         }
         if tags:
             doc["tags"] = tags
-        lookup.set_status(doc, CREATING, ctx.clock())
+        set_status(doc, CREATING, ctx.clock())
         tx.put_resource(KIND, arn, name, doc)
     ctx.notify()
     return {"quotaShareName": name, "quotaShareArn": arn}
@@ -142,7 +143,7 @@ def update_quota_share(ctx: Context, request: dict) -> dict:
         if doc["status"] == DELETING:
             raise ClientException(f"Cannot update, quota share {doc['quotaShareName']} is being deleted")
         doc.update(changes)
-        lookup.set_status(doc, UPDATING, ctx.clock())
+        set_status(doc, UPDATING, ctx.clock())
         tx.put_resource(KIND, arn, doc["quotaShareName"], doc)
     ctx.notify()
     return {"quotaShareName": doc["quotaShareName"], "quotaShareArn": arn}
@@ -154,7 +155,7 @@ def delete_quota_share(ctx: Context, request: dict) -> dict:
         doc = _quota_share(tx, arn)
         if not lookup.deletable(ctx, doc, "quota share", doc["quotaShareName"]):
             return {}
-        lookup.set_status(doc, DELETING, ctx.clock())
+        set_status(doc, DELETING, ctx.clock())
         tx.put_resource(KIND, arn, doc["quotaShareName"], doc)
     ctx.notify()
     return {}
@@ -179,20 +180,6 @@ def list_quota_shares(ctx: Context, request: dict) -> dict:
     if len(rows) > size:
         result["nextToken"] = encode_token(page[-1][0])
     return result
-
-
-def reconcile(ctx: Context) -> None:
-    """Finish due transitions: CREATING/UPDATING become VALID, DELETING leaves the store once its unfinished
-    service jobs are terminated; the shares of a job queue that has left the store go with it."""
-    with ctx.store.transaction() as tx:
-        for _, doc in tx.list_resources(KIND):
-            if tx.get_resource(JOB_QUEUE, doc["jobQueueArn"]) is None:
-                tx.delete_resource(doc["quotaShareArn"])
-            elif doc["status"] == DELETING and lookup.settled(ctx, doc):
-                for _, job in tx.query_service_jobs(queue_arn=doc["jobQueueArn"], quota_share=doc["quotaShareName"],
-                                                    statuses=list(lookup.SERVICE_UNFINISHED), limit=10_000):
-                    service_job_progress.terminate(tx, job, SHARE_DELETED, ctx.clock())
-    lookup.settle(ctx, KIND, "quotaShareArn", "quotaShareName")
 
 
 OPERATIONS = {

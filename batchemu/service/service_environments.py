@@ -2,8 +2,8 @@
 DescribeServiceEnvironments and their status lifecycle.
 
 A stored service environment is its `ServiceEnvironmentDetail` in wire form, plus our bookkeeping under
-"batchemu" (which the output shape drops). Handlers set CREATING, UPDATING or DELETING; `reconcile`,
-called by the scheduler on every pass, moves them on to VALID or out of the store, as for compute
+"batchemu" (which the output shape drops). Handlers set CREATING, UPDATING or DELETING; the scheduler
+(batchemu.scheduler.resource_status) moves them on to VALID or out of the store, as for compute
 environments. Service jobs run against this capacity (batchemu.scheduler.service_placement).
 """
 
@@ -21,6 +21,9 @@ from batchemu.model.resources import (
     JOB_QUEUE,
     SERVICE_ENVIRONMENT,
     UPDATING,
+    queue_deletion_due,
+    set_status,
+    settled,
 )
 from batchemu.service import lookup
 from batchemu.service.tags import validate_tags
@@ -78,11 +81,11 @@ def create_service_environment(ctx: Context, request: dict) -> dict:
     tags = validate_tags(request.get("tags"))
     if tags:
         doc["tags"] = tags
-    lookup.set_status(doc, CREATING, ctx.clock())
+    set_status(doc, CREATING, ctx.clock())
     with ctx.store.transaction() as tx:
         existing = service_environment(tx, name)
         if existing is not None:
-            if existing["status"] != DELETING or not lookup.settled(ctx, existing):
+            if existing["status"] != DELETING or not settled(ctx, existing):
                 raise ClientException("Object already exists")
             tx.delete_resource(existing["serviceEnvironmentArn"])  # a due deletion, finished here
         tx.put_resource(KIND, doc["serviceEnvironmentArn"], name, doc)
@@ -106,7 +109,7 @@ def update_service_environment(ctx: Context, request: dict) -> dict:
             doc["state"] = request["state"]
         if limits is not None:
             doc["capacityLimits"] = limits
-        lookup.set_status(doc, UPDATING, ctx.clock())
+        set_status(doc, UPDATING, ctx.clock())
         tx.put_resource(KIND, doc["serviceEnvironmentArn"], name, doc)
     ctx.notify()
     return {"serviceEnvironmentName": name, "serviceEnvironmentArn": doc["serviceEnvironmentArn"]}
@@ -116,7 +119,7 @@ def queues_using(ctx: Context, tx: Tx, service_environment_arn: str) -> bool:
     """Whether a job queue that is not on its way out orders this service environment."""
     return any(service_environment_arn in (e["serviceEnvironment"] for e in queue.get("serviceEnvironmentOrder") or [])
                for _, queue in tx.list_resources(JOB_QUEUE)
-               if not lookup.queue_deletion_due(ctx, tx, queue))
+               if not queue_deletion_due(ctx, tx, queue))
 
 
 def delete_service_environment(ctx: Context, request: dict) -> dict:
@@ -129,7 +132,7 @@ def delete_service_environment(ctx: Context, request: dict) -> dict:
             return {}
         if queues_using(ctx, tx, doc["serviceEnvironmentArn"]):
             raise ClientException("Cannot delete, found existing JobQueue relationship")
-        lookup.set_status(doc, DELETING, ctx.clock())
+        set_status(doc, DELETING, ctx.clock())
         tx.put_resource(KIND, doc["serviceEnvironmentArn"], doc["serviceEnvironmentName"], doc)
     ctx.notify()
     return {}
@@ -138,11 +141,6 @@ def delete_service_environment(ctx: Context, request: dict) -> dict:
 def describe_service_environments(ctx: Context, request: dict) -> dict:
     return lookup.describe_page(ctx, request, kind=KIND, member="serviceEnvironments", label="ServiceEnvironments",
                                 arn_key="serviceEnvironmentArn", limit_max=MAX_DESCRIBE)
-
-
-def reconcile(ctx: Context) -> None:
-    """Finish due transitions: CREATING/UPDATING become VALID, DELETING leaves the store."""
-    lookup.settle(ctx, KIND, "serviceEnvironmentArn", "serviceEnvironmentName")
 
 
 OPERATIONS = {
