@@ -4,8 +4,9 @@ Level-triggered like a Kubernetes controller: every pass looks at the state in t
 stop and restart at any point and converge again. It wakes on events (submit, container exit, queue or CE
 change) through notify(), and otherwise every `config.tick` seconds. Engine calls (starting and stopping
 containers) run on a small worker pool after the pass's transactions, never inside one, and report back
-through the store. One pass, in order: recorded intents (cancel, terminate), jobs on hosts, array parents,
-dependencies, placement.
+through the store. One pass is a list of named reconcilers (`Scheduler.reconcile`), in order: resource
+statuses, exits the engine reports, recorded intents (cancel, terminate), jobs on hosts, array parents and
+dependencies, placement, managed scaling, and the engine calls they decided.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from batchemu import arrays, attempts, intents, multinode
 from batchemu import job_states as states
@@ -43,6 +45,16 @@ API_PASS_SECONDS = 0.025   # requests (a burst of SubmitJobs) wake at most one p
 # Reasons the scheduler gives a RUNNABLE job that waits; cleared when it starts.
 BLOCKED_CODES = ("CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY", "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
                  "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT", placement.CONSUMABLE_WAIT)
+
+
+@dataclass
+class Pass:
+    """What the reconcilers of one pass share."""
+    hosted: int = 0  # jobs on hosts, service jobs included
+    hosted_service: int = 0
+    running: tuple[set, int] | None = None  # the tasks the engine runs and when it said so, when it was asked
+    work: on_host.Work = field(default_factory=on_host.Work)  # engine calls to make once the pass is done
+    again: bool = False  # a pass must follow soon
 
 
 class Scheduler:
@@ -116,22 +128,36 @@ class Scheduler:
 
     # -- one pass --------------------------------------------------------------------------------------
     def reconcile(self) -> None:
-        """One pass over the store. The engine is asked only when a job on it or a job to place needs it,
-        so a busy API with nothing to run costs no Docker calls."""
+        """One pass over the store: the named reconcilers below, in order, each reading, deciding and applying one
+        concern. The engine is asked only when a job on it or a job to place needs it, so a busy API with
+        nothing to run costs no Docker calls."""
         self._next_due = None
         self._engine = None
+        run = Pass()
+        for reconciler in (self._settle_resources, self._count_hosted, self._record_exits, self._carry_out_intents,
+                           self._progress_on_host, self._progress_service_jobs, self._advance_waiting, self._place,
+                           self._place_service_jobs, self._scale, self._start_engine_calls):
+            reconciler(run)
+        if run.again:
+            self._again()
+        elif self._dwell_ms():
+            # Rows waiting out their dwell are looked at again soon.
+            self._due(time.time() + self.ctx.config.state_dwell / 4)
+
+    def _count_hosted(self, run: Pass) -> None:
+        """How many jobs are on hosts: the engine is asked about them only when there are some."""
+        with self.ctx.store.read() as tx:
+            run.hosted_service = tx.count_service_jobs(states.SERVICE_ON_HOST)
+            run.hosted = sum(tx.count_jobs(list(states.ON_HOST)).values()) + run.hosted_service
+
+    def _record_exits(self, run: Pass) -> None:
+        """Containers the engine still runs (every VANISHED_CHECK_EVERY) and the exits it reports, recorded."""
         store, clock = self.ctx.store, self.ctx.clock
-        self._settle_resources()
-        with store.read() as tx:
-            hosted = sum(tx.count_jobs(list(states.ON_HOST)).values())
-            hosted_service = tx.count_service_jobs(states.SERVICE_ON_HOST)
-            hosted += hosted_service
-        running = None
-        if hosted and self._engine_up() and time.monotonic() - self._last_vanished_check >= VANISHED_CHECK_EVERY:
+        if run.hosted and self._engine_up() and time.monotonic() - self._last_vanished_check >= VANISHED_CHECK_EVERY:
             # Listed before exits are collected: a container missing from both is really gone.
             self._last_vanished_check = time.monotonic()
-            running = (set(self.executor.running()), clock())
-        if (hosted or self._exits_pending) and self._engine_up():
+            run.running = (set(self.executor.running()), clock())
+        if (run.hosted or self._exits_pending) and self._engine_up():
             exits = self.executor.collect_exits()
             self._exits_pending = False
             if exits:
@@ -144,44 +170,58 @@ class Scheduler:
                     with store.transaction() as tx:
                         on_host.record_exits(tx, exits)
                     self._exits_pending = True
-        work = on_host.Work()
-        again = self._exits_pending
-        with store.transaction() as tx:
-            again |= intents.carry_out(tx, clock())
-        if hosted:
-            engine_up = self._engine_up()  # asked before the transaction: no engine call inside one
-            with store.transaction() as tx:
-                # Room a job leaves is placed later in this same pass: no second pass for it.
-                on_host.progress(tx, self.ctx, clock, self._ready, self._is_busy, engine_up, running, work)
-                ended, nodes = multinode.progress(tx, self.ctx, clock())
-                again |= ended or bool(nodes)
-                work.start.extend(nodes)
-        if hosted_service:
-            engine_up = self._engine_up()
-            with store.transaction() as tx:
-                again |= service_job_progress.progress(tx, self.ctx.config, clock(), self._ready, self._is_busy,
-                                               engine_up, running, work)
-        with store.transaction() as tx:
-            again |= arrays.roll_up(tx, clock(), self._ready)
-            again |= dependencies.advance(tx, clock(), self._dwell_ms(), self._ready)
-            multinode.follow_parents(tx, clock())
-            again |= service_job_progress.advance(tx, clock(), self._ready)
-        self._place(work)
-        self._place_service_jobs(work)
-        scaling.reconcile(self.ctx, scaling.demand_by_compute_environment)
-        for job_id in work.start:
-            self._submit(job_id, self._start_container, job_id)
-        for job_id in work.start_service:
-            self._submit(job_id, self._start_training, job_id)
-        for job_id, container_id in work.stop:
-            self._submit(job_id, self._stop_container, job_id, container_id)
-        if again:
-            self._again()
-        elif self._dwell_ms():
-            # Rows waiting out their dwell are looked at again soon.
-            self._due(time.time() + self.ctx.config.state_dwell / 4)
+        run.again = self._exits_pending
 
-    def _settle_resources(self) -> None:
+    def _carry_out_intents(self, run: Pass) -> None:
+        """Recorded cancels and terminates."""
+        with self.ctx.store.transaction() as tx:
+            run.again |= intents.carry_out(tx, self.ctx.clock())
+
+    def _progress_on_host(self, run: Pass) -> None:
+        """Container jobs on hosts (and multi-node parents): starts, exits, timeouts, stops."""
+        if not run.hosted:
+            return
+        engine_up = self._engine_up()  # asked before the transaction: no engine call inside one
+        with self.ctx.store.transaction() as tx:
+            # Room a job leaves is placed later in this same pass: no second pass for it.
+            on_host.progress(tx, self.ctx, self.ctx.clock, self._ready, self._is_busy, engine_up, run.running,
+                             run.work)
+            ended, nodes = multinode.progress(tx, self.ctx, self.ctx.clock())
+            run.again |= ended or bool(nodes)
+            run.work.start.extend(nodes)
+
+    def _progress_service_jobs(self, run: Pass) -> None:
+        """Service jobs on hosts: SCHEDULED -> STARTING -> RUNNING, and the end of their attempts."""
+        if not run.hosted_service:
+            return
+        engine_up = self._engine_up()
+        with self.ctx.store.transaction() as tx:
+            run.again |= service_job_progress.progress(tx, self.ctx.config, self.ctx.clock(), self._ready,
+                                                       self._is_busy, engine_up, run.running, run.work)
+
+    def _advance_waiting(self, run: Pass) -> None:
+        """Array parents, dependencies, multi-node parents, and service jobs on their way to RUNNABLE."""
+        clock = self.ctx.clock
+        with self.ctx.store.transaction() as tx:
+            run.again |= arrays.roll_up(tx, clock(), self._ready)
+            run.again |= dependencies.advance(tx, clock(), self._dwell_ms(), self._ready)
+            multinode.follow_parents(tx, clock())
+            run.again |= service_job_progress.advance(tx, clock(), self._ready)
+
+    def _scale(self, run: Pass) -> None:
+        """desiredvCpus of managed compute environments follows the demand on them."""
+        scaling.reconcile(self.ctx, scaling.demand_by_compute_environment)
+
+    def _start_engine_calls(self, run: Pass) -> None:
+        """The starts and stops the pass decided, on the worker pool."""
+        for job_id in run.work.start:
+            self._submit(job_id, self._start_container, job_id)
+        for job_id in run.work.start_service:
+            self._submit(job_id, self._start_training, job_id)
+        for job_id, container_id in run.work.stop:
+            self._submit(job_id, self._stop_container, job_id, container_id)
+
+    def _settle_resources(self, run: Pass) -> None:
         """Advance resource statuses (CREATING -> VALID, DELETING -> gone, ...). Skipped while no resource
         was written since a pass found none in a transient status: they only change by a write or in one."""
         revision = self.ctx.store.resource_revision
@@ -217,7 +257,7 @@ class Scheduler:
         self._due(due / 1000)
         return False
 
-    def _place(self, work: on_host.Work) -> None:
+    def _place(self, run: Pass) -> None:
         """RUNNABLE -> STARTING where placement finds room; say why a queue's head waits, and apply the
         queue's jobStateTimeLimitActions to it. Placement decides on a read snapshot; the write
         transaction then starts only jobs still RUNNABLE."""
@@ -254,17 +294,17 @@ class Scheduler:
                     job.pop("statusReason")
                 states.internal(job)["jobQueueName"] = queue_names.get(queue_arn, "")
                 if multinode.is_parent(job):
-                    work.start.extend(multinode.begin(tx, config, job, ces[ce_arn], now))
+                    run.work.start.extend(multinode.begin(tx, config, job, ces[ce_arn], now))
                 else:
                     attempts.begin_attempt(job, config, ces[ce_arn], now)
                     tx.insert_attempt(job_id, states.internal(job)["attempt"], ce_arn, now)
                     for group, stream in attempts.log_streams(job):
                         tx.ensure_log_stream(group, stream, now)
-                    work.start.append(job_id)
+                    run.work.start.append(job_id)
                 usage.attempt_began(tx, job)
                 tx.update_job(job)
 
-    def _place_service_jobs(self, work: on_host.Work) -> None:
+    def _place_service_jobs(self, run: Pass) -> None:
         """RUNNABLE -> SCHEDULED for service jobs that fit their service environment and quota share, and
         preemptions that make room; decided on a read snapshot, applied to jobs still as it saw them."""
         now = self.ctx.clock()
@@ -275,7 +315,7 @@ class Scheduler:
             decision.placements = []
         if decision.placements or decision.waiting or decision.preempt:
             with self.ctx.store.transaction() as tx:
-                service_job_progress.apply(tx, self.ctx.config, decision, now, work)
+                service_job_progress.apply(tx, self.ctx.config, decision, now, run.work)
         if decision.preempt:
             self._again()
 
