@@ -17,6 +17,10 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _unwired(*_args: Any) -> Any:
+    raise RuntimeError("Context.queue_front is the scheduler's, wired by server.py")
+
+
 @dataclass
 class Context:
     store: Store
@@ -24,7 +28,7 @@ class Context:
     notify: Callable[[], None] = lambda: None
     clock: Callable[[], int] = field(default=now_ms)
     # (tx, config, queue, now, size) -> batchemu.scheduler.queue_front.QueueFront
-    queue_front: Callable[..., Any] | None = None
+    queue_front: Callable[..., Any] = field(default=_unwired)
 
     def arn(self, resource: str) -> str:
         """`arn:aws:batch:<region>:<account>:<resource>`."""

@@ -2,7 +2,7 @@
 
 A stored compute environment is its DescribeComputeEnvironments `ComputeEnvironmentDetail` in wire form,
 plus our bookkeeping under "batchemu" (which the output shape drops). Handlers set CREATING, UPDATING or
-DELETING; the scheduler (batchemu.scheduler.resource_status) moves them on to VALID or out of the store.
+DELETING; the scheduler (scheduler/resource_status.py) moves them on to VALID or out of the store.
 """
 
 from __future__ import annotations

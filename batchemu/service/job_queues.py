@@ -2,7 +2,7 @@
 
 A stored job queue is its DescribeJobQueues `JobQueueDetail` in wire form (compute environments named by
 ARN), plus our bookkeeping under "batchemu" (which the output shape drops). Handlers set CREATING,
-UPDATING or DELETING; the scheduler (batchemu.scheduler.resource_status) moves them on to VALID or, once
+UPDATING or DELETING; the scheduler (scheduler/resource_status.py) moves them on to VALID or, once
 a deleted queue holds no unfinished job, out of the store.
 """
 

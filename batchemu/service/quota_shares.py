@@ -1,11 +1,11 @@
 """Quota shares: virtual queues with their own capacity inside a quota-managed SageMaker Training job
 queue (one whose scheduling policy has a quotaSharePolicy). Create/Update/Delete/DescribeQuotaShare and
 ListQuotaShares, with the CREATING/UPDATING/DELETING lifecycle that the scheduler finishes
-(batchemu.scheduler.resource_status).
+(scheduler/resource_status.py).
 
 A stored quota share is its `DescribeQuotaShare` output in wire form plus "batchemu" bookkeeping. Its ARN,
 `job-queue/<queue>/quota-share/<name>`, is our inference: AWS documents none, and names are unique per
-queue only. Capacity accounting, borrowing and preemption are the scheduler's (batchemu.scheduler.service_placement).
+queue only. Capacity accounting, borrowing and preemption are the scheduler's (scheduler/service_placement.py).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@ DescribeServiceEnvironments and their status lifecycle.
 
 A stored service environment is its `ServiceEnvironmentDetail` in wire form, plus our bookkeeping under
 "batchemu" (which the output shape drops). Handlers set CREATING, UPDATING or DELETING; the scheduler
-(batchemu.scheduler.resource_status) moves them on to VALID or out of the store, as for compute
-environments. Service jobs run against this capacity (batchemu.scheduler.service_placement).
+(scheduler/resource_status.py) moves them on to VALID or out of the store, as for compute
+environments. Service jobs run against this capacity (scheduler/service_placement.py).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ A stored service job is its DescribeServiceJob output in wire form plus "batchem
 of its own (ListJobs never sees it). The serviceRequestPayload is kept exactly as given; Batch reads its
 ResourceConfig to count capacity, so it must be a JSON object of at most 10 KiB. What SageMaker itself
 would refuse fails the job when it is scheduled, with SageMaker's message as statusReason. The scheduler
-(batchemu.scheduler.service_job_progress) moves jobs on from SUBMITTED and runs their training containers.
+(scheduler/service_job_progress.py) moves jobs on from SUBMITTED and runs their training containers.
 """
 
 from __future__ import annotations
