@@ -41,6 +41,9 @@ def _service_queue_front(tx: Tx, queue: dict, size: int) -> QueueFront:
     view = next((q for q in queues if q.arn == queue["jobQueueArn"]), None)
     if view is None:
         return QueueFront()
-    jobs = [tx.get_service_job(job.job_id) for job in service_placement.dispatch_order(view)[:size]]
-    return QueueFront([Position(job["jobId"], states.entered_at(job), job.get("shareIdentifier"), job["jobArn"])
-                       for job in jobs], sum(job.instances for job in view.running))
+    positions = []
+    for candidate in service_placement.dispatch_order(view)[:size]:
+        job = tx.get_service_job(candidate.job_id)
+        if job is not None:
+            positions.append(Position(job["jobId"], states.entered_at(job), job.get("shareIdentifier"), job["jobArn"]))
+    return QueueFront(positions, sum(job.instances for job in view.running))
