@@ -13,12 +13,12 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
 from batchemu import __version__, ids
+from batchemu.context import Context
 from batchemu.errors import ClientException, NotBuiltError, ServiceError
 from batchemu.protocol.model import RestRouter, service_model
 from batchemu.protocol.parser import load_json_object, parse_json, parse_rest_json
 from batchemu.protocol.serializer import error_body, serialize
 from batchemu.protocol.sigv4 import AuthError, verify
-from batchemu.service.context import Context
 
 log = logging.getLogger("batchemu")
 

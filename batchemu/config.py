@@ -84,7 +84,7 @@ class Config:
     unmanaged_default_vcpus: int = field(
         default_factory=lambda: int(os.environ.get("BATCHEMU_UNMANAGED_VCPUS", "256")))
     # Seconds a managed CE's unused desiredvCpus waits before scaling in: replaces the default and caps
-    # scalingPolicy.minScaleDownDelayMinutes (None: the policy, else batchemu.scaling's default).
+    # scalingPolicy.minScaleDownDelayMinutes (None: the policy, else batchemu.scheduler.scaling's default).
     scale_down_delay: float | None = field(default_factory=lambda: float(os.environ["BATCHEMU_SCALE_DOWN_DELAY"])
                                            if os.environ.get("BATCHEMU_SCALE_DOWN_DELAY") else None)
     # Seconds between scheduler passes when nothing wakes it.

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from batchemu import attempts
 from batchemu import job_states as states
+from batchemu.context import Context
 from batchemu.errors import ClientException
 from batchemu.executors import EngineUnavailable
 from batchemu.executors.faults import FAULTS, PULL_FAILURE, FaultRefused
-from batchemu.service.context import Context
 from batchemu.service.jobs import job_id_from
 
 

@@ -16,12 +16,13 @@ from batchemu import arrays, faults
 from batchemu.app import MAX_BODY, create_app, health_report
 from batchemu.cheroot_errors import JsonErrorConnection
 from batchemu.config import Config
+from batchemu.context import Context
 from batchemu.dashboard import create_blueprint
 from batchemu.front import Front
 from batchemu.protocol.serializer import projector
+from batchemu.scheduler.queue_front import queue_front
 from batchemu.service import HANDLERS
 from batchemu.service import logs as logs_service
-from batchemu.service.context import Context
 from batchemu.store import StateError, Store
 
 log = logging.getLogger("batchemu")
@@ -46,7 +47,7 @@ class Server:
             # Containers are labelled with this, so a server restarted on the same state adopts its own.
             key = str(uuid.uuid4()) if config.state == ":memory:" else os.path.abspath(config.state)
             config.instance_label = hashlib.sha1(key.encode()).hexdigest()[:16]
-        self.ctx = Context(store=self.store, config=config)
+        self.ctx = Context(store=self.store, config=config, queue_front=queue_front)
         self.scheduler = None
         self.executor = None
         if with_scheduler:

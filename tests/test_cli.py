@@ -78,7 +78,7 @@ def test_scale_down_delay_comes_from_the_flag_or_the_environment(monkeypatch):
             cli.main(argv)
         except Refuse:
             pass
-    assert seen == [None, 2.5]  # None: scalingPolicy, else batchemu.scaling's default
+    assert seen == [None, 2.5]  # None: scalingPolicy, else batchemu.scheduler.scaling's default
     monkeypatch.setenv("BATCHEMU_SCALE_DOWN_DELAY", "7")
     assert Config().scale_down_delay == 7.0
 

@@ -8,7 +8,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
 from batchemu.config import Config
-from batchemu.service.compute_environments import capacity_vcpus
+from batchemu.model.compute_capacity import capacity_vcpus
 from tests import waiting
 
 EC2 = {"type": "EC2", "maxvCpus": 16, "instanceTypes": ["optimal"], "subnets": ["subnet-1"],

@@ -50,7 +50,7 @@ def test_update_with_client_token_happens_once(batch_client):
 
 
 def test_in_use_quantity_for_the_scheduler(batchemu_server, batch_client):
-    from batchemu.service.consumable_resources import adjust_in_use
+    from batchemu.model.consumables import adjust_in_use
     arn = batch_client.create_consumable_resource(consumableResourceName="gpu", totalQuantity=4)[
         "consumableResourceArn"]
     with batchemu_server.store.transaction() as tx:

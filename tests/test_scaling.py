@@ -6,11 +6,11 @@ import contextlib
 
 import pytest
 
-from batchemu import scaling
 from batchemu.arrays import child_doc
 from batchemu.config import Config
+from batchemu.context import Context
+from batchemu.scheduler import resource_status, scaling
 from batchemu.service import compute_environments
-from batchemu.service.context import Context
 from batchemu.store import Store
 from tests.conftest import make_queue, needs_docker, register, unique, wait_for_status, wait_until
 
@@ -120,7 +120,7 @@ def ctx(now):
 def create_ce(ctx, name: str, **request) -> str:
     arn = compute_environments.create_compute_environment(
         ctx, {"computeEnvironmentName": name, "type": "MANAGED", **request})["computeEnvironmentArn"]
-    compute_environments.reconcile(ctx)
+    resource_status.settle_compute_environments(ctx)
     return arn
 
 

@@ -13,9 +13,9 @@ from flask import Blueprint, Response, abort, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from batchemu import __version__
+from batchemu.context import Context
 from batchemu.dashboard import reads
 from batchemu.errors import ServiceError
-from batchemu.service.context import Context
 
 log = logging.getLogger("batchemu")
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from batchemu import job_states as states
 from batchemu.attempts import DEFAULT_LOG_GROUP
+from batchemu.context import Context
 from batchemu.errors import ServiceError
 from batchemu.protocol.serializer import Serialized
 from batchemu.service import compute_environments, job_listing, job_queues, jobs, logs
-from batchemu.service.context import Context
 
 STATUSES = (states.SUBMITTED, states.PENDING, states.RUNNABLE, states.STARTING, states.RUNNING,
             states.SUCCEEDED, states.FAILED)

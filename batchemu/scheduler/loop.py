@@ -4,8 +4,9 @@ Level-triggered like a Kubernetes controller: every pass looks at the state in t
 stop and restart at any point and converge again. It wakes on events (submit, container exit, queue or CE
 change) through notify(), and otherwise every `config.tick` seconds. Engine calls (starting and stopping
 containers) run on a small worker pool after the pass's transactions, never inside one, and report back
-through the store. One pass, in order: recorded intents (cancel, terminate), jobs on hosts, array parents,
-dependencies, placement.
+through the store. One pass is a list of named reconcilers (`Scheduler.reconcile`), in order: resource
+statuses, exits the engine reports, recorded intents (cancel, terminate), jobs on hosts, array parents and
+dependencies, placement, managed scaling, and the engine calls they decided.
 """
 
 from __future__ import annotations
@@ -13,28 +14,27 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
-from batchemu import arrays, attempts, intents, multinode, scaling
+from batchemu import arrays, attempts, intents, multinode
 from batchemu import job_states as states
-from batchemu.executors import EngineUnavailable, StartFailure
+from batchemu.context import Context
+from batchemu.model.resources import COMPUTE_ENVIRONMENT, JOB_QUEUE, TRANSIENT
 from batchemu.scheduler import (
     dependencies,
+    engine_calls,
     on_host,
     placement,
-    service_jobs,
+    resource_status,
+    scaling,
+    service_job_progress,
     service_placement,
     snapshot,
     usage,
 )
-from batchemu.service import compute_environments, job_queues, lookup, quota_shares, service_environments
-from batchemu.service.context import Context
 
 log = logging.getLogger("batchemu.scheduler")
 
-# Resource families whose statuses (CREATING -> VALID, DELETING -> gone, ...) advance in each pass.
-RESOURCE_RECONCILERS = (compute_environments, service_environments, job_queues, quota_shares)
-STOP_TIMEOUT = 2.0         # seconds between SIGTERM and SIGKILL when a job is terminated
 VANISHED_CHECK_EVERY = 2.0
 ENGINE_UP_SECONDS = 1.0    # how long the engine's last "up" answer is trusted (an engine call that fails
                            # meanwhile requeues its attempt or fails the pass, as it would have anyway)
@@ -45,6 +45,16 @@ BLOCKED_CODES = ("CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY", "MISCONFIGURATION:CO
                  "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT", placement.CONSUMABLE_WAIT)
 
 
+@dataclass
+class Pass:
+    """What the reconcilers of one pass share."""
+    hosted: int = 0  # jobs on hosts, service jobs included
+    hosted_service: int = 0
+    running: tuple[set, int] | None = None  # the tasks the engine runs and when it said so, when it was asked
+    work: on_host.Work = field(default_factory=on_host.Work)  # engine calls to make once the pass is done
+    again: bool = False  # a pass must follow soon
+
+
 class Scheduler:
     def __init__(self, ctx: Context, executor) -> None:
         self.ctx = ctx
@@ -52,9 +62,7 @@ class Scheduler:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="batchemu-engine")
-        self._busy: set[str] = set()  # job ids with an engine call under way
-        self._busy_lock = threading.Lock()
+        self._engine_calls = engine_calls.EngineCalls(ctx, executor, self._again, self._ready)
         self._next_due: float | None = None
         self._last_vanished_check = 0.0
         self._exits_pending = False
@@ -92,7 +100,7 @@ class Scheduler:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._engine_calls.shutdown()
         self.executor.close()
 
     def _run(self) -> None:
@@ -116,22 +124,36 @@ class Scheduler:
 
     # -- one pass --------------------------------------------------------------------------------------
     def reconcile(self) -> None:
-        """One pass over the store. The engine is asked only when a job on it or a job to place needs it,
-        so a busy API with nothing to run costs no Docker calls."""
+        """One pass over the store: the named reconcilers below, in order, each reading, deciding and applying one
+        concern. The engine is asked only when a job on it or a job to place needs it, so a busy API with
+        nothing to run costs no Docker calls."""
         self._next_due = None
         self._engine = None
+        run = Pass()
+        for reconciler in (self._settle_resources, self._count_hosted, self._record_exits, self._carry_out_intents,
+                           self._progress_on_host, self._progress_service_jobs, self._advance_waiting, self._place,
+                           self._place_service_jobs, self._scale, self._start_engine_calls):
+            reconciler(run)
+        if run.again:
+            self._again()
+        elif self._dwell_ms():
+            # Rows waiting out their dwell are looked at again soon.
+            self._due(time.time() + self.ctx.config.state_dwell / 4)
+
+    def _count_hosted(self, run: Pass) -> None:
+        """How many jobs are on hosts: the engine is asked about them only when there are some."""
+        with self.ctx.store.read() as tx:
+            run.hosted_service = tx.count_service_jobs(states.SERVICE_ON_HOST)
+            run.hosted = sum(tx.count_jobs(list(states.ON_HOST)).values()) + run.hosted_service
+
+    def _record_exits(self, run: Pass) -> None:
+        """Containers the engine still runs (every VANISHED_CHECK_EVERY) and the exits it reports, recorded."""
         store, clock = self.ctx.store, self.ctx.clock
-        self._settle_resources()
-        with store.read() as tx:
-            hosted = sum(tx.count_jobs(list(states.ON_HOST)).values())
-            hosted_service = tx.count_service_jobs(states.SERVICE_ON_HOST)
-            hosted += hosted_service
-        running = None
-        if hosted and self._engine_up() and time.monotonic() - self._last_vanished_check >= VANISHED_CHECK_EVERY:
+        if run.hosted and self._engine_up() and time.monotonic() - self._last_vanished_check >= VANISHED_CHECK_EVERY:
             # Listed before exits are collected: a container missing from both is really gone.
             self._last_vanished_check = time.monotonic()
-            running = (set(self.executor.running()), clock())
-        if (hosted or self._exits_pending) and self._engine_up():
+            run.running = (set(self.executor.running()), clock())
+        if (run.hosted or self._exits_pending) and self._engine_up():
             exits = self.executor.collect_exits()
             self._exits_pending = False
             if exits:
@@ -144,53 +166,62 @@ class Scheduler:
                     with store.transaction() as tx:
                         on_host.record_exits(tx, exits)
                     self._exits_pending = True
-        work = on_host.Work()
-        again = self._exits_pending
-        with store.transaction() as tx:
-            again |= intents.carry_out(tx, clock())
-        if hosted:
-            engine_up = self._engine_up()  # asked before the transaction: no engine call inside one
-            with store.transaction() as tx:
-                # Room a job leaves is placed later in this same pass: no second pass for it.
-                on_host.progress(tx, self.ctx, clock, self._ready, self._is_busy, engine_up, running, work)
-                ended, nodes = multinode.progress(tx, self.ctx, clock())
-                again |= ended or bool(nodes)
-                work.start.extend(nodes)
-        if hosted_service:
-            engine_up = self._engine_up()
-            with store.transaction() as tx:
-                again |= service_jobs.progress(tx, self.ctx.config, clock(), self._ready, self._is_busy,
-                                               engine_up, running, work)
-        with store.transaction() as tx:
-            again |= arrays.roll_up(tx, clock(), self._ready)
-            again |= dependencies.advance(tx, clock(), self._dwell_ms(), self._ready)
-            multinode.follow_parents(tx, clock())
-            again |= service_jobs.advance(tx, clock(), self._ready)
-        self._place(work)
-        self._place_service_jobs(work)
-        scaling.reconcile(self.ctx, scaling.demand_by_compute_environment)
-        for job_id in work.start:
-            self._submit(job_id, self._start_container, job_id)
-        for job_id in work.start_service:
-            self._submit(job_id, self._start_training, job_id)
-        for job_id, container_id in work.stop:
-            self._submit(job_id, self._stop_container, job_id, container_id)
-        if again:
-            self._again()
-        elif self._dwell_ms():
-            # Rows waiting out their dwell are looked at again soon.
-            self._due(time.time() + self.ctx.config.state_dwell / 4)
+        run.again = self._exits_pending
 
-    def _settle_resources(self) -> None:
+    def _carry_out_intents(self, run: Pass) -> None:
+        """Recorded cancels and terminates."""
+        with self.ctx.store.transaction() as tx:
+            run.again |= intents.carry_out(tx, self.ctx.clock())
+
+    def _progress_on_host(self, run: Pass) -> None:
+        """Container jobs on hosts (and multi-node parents): starts, exits, timeouts, stops."""
+        if not run.hosted:
+            return
+        engine_up = self._engine_up()  # asked before the transaction: no engine call inside one
+        with self.ctx.store.transaction() as tx:
+            # Room a job leaves is placed later in this same pass: no second pass for it.
+            on_host.progress(tx, self.ctx, self.ctx.clock, self._ready, self._engine_calls.is_busy, engine_up, run.running,
+                             run.work)
+            ended, nodes = multinode.progress(tx, self.ctx, self.ctx.clock())
+            run.again |= ended or bool(nodes)
+            run.work.start.extend(nodes)
+
+    def _progress_service_jobs(self, run: Pass) -> None:
+        """Service jobs on hosts: SCHEDULED -> STARTING -> RUNNING, and the end of their attempts."""
+        if not run.hosted_service:
+            return
+        engine_up = self._engine_up()
+        with self.ctx.store.transaction() as tx:
+            run.again |= service_job_progress.progress(tx, self.ctx.config, self.ctx.clock(), self._ready,
+                                                       self._engine_calls.is_busy, engine_up, run.running, run.work)
+
+    def _advance_waiting(self, run: Pass) -> None:
+        """Array parents, dependencies, multi-node parents, and service jobs on their way to RUNNABLE."""
+        clock = self.ctx.clock
+        with self.ctx.store.transaction() as tx:
+            run.again |= arrays.roll_up(tx, clock(), self._ready)
+            run.again |= dependencies.advance(tx, clock(), self._dwell_ms(), self._ready)
+            multinode.follow_parents(tx, clock())
+            run.again |= service_job_progress.advance(tx, clock(), self._ready)
+
+    def _scale(self, run: Pass) -> None:
+        """desiredvCpus of managed compute environments follows the demand on them."""
+        scaling.reconcile(self.ctx, scaling.demand_by_compute_environment)
+
+    def _start_engine_calls(self, run: Pass) -> None:
+        """The starts and stops the pass decided, on the worker pool."""
+        self._engine_calls.start(run.work)
+
+    def _settle_resources(self, run: Pass) -> None:
         """Advance resource statuses (CREATING -> VALID, DELETING -> gone, ...). Skipped while no resource
         was written since a pass found none in a transient status: they only change by a write or in one."""
         revision = self.ctx.store.resource_revision
         if revision == self._resources_settled_at:
             return
-        for family in RESOURCE_RECONCILERS:
-            family.reconcile(self.ctx)
+        for reconcile in resource_status.RECONCILERS.values():
+            reconcile(self.ctx)
         with self.ctx.store.read() as tx:
-            transient = tx.any_resource_in((family.KIND for family in RESOURCE_RECONCILERS), lookup.TRANSIENT)
+            transient = tx.any_resource_in(resource_status.RECONCILERS, TRANSIENT)
         self._resources_settled_at = None if transient else revision
 
     def _engine_up(self) -> bool:
@@ -217,7 +248,7 @@ class Scheduler:
         self._due(due / 1000)
         return False
 
-    def _place(self, work: on_host.Work) -> None:
+    def _place(self, run: Pass) -> None:
         """RUNNABLE -> STARTING where placement finds room; say why a queue's head waits, and apply the
         queue's jobStateTimeLimitActions to it. Placement decides on a read snapshot; the write
         transaction then starts only jobs still RUNNABLE."""
@@ -244,8 +275,8 @@ class Scheduler:
                     self._wait(tx, row, reason, now)
             if not engine_up:
                 return
-            ces = {doc["computeEnvironmentArn"]: doc for _, doc in tx.list_resources("compute-environment")}
-            queue_names = {doc["jobQueueArn"]: doc["jobQueueName"] for _, doc in tx.list_resources("job-queue")}
+            ces = {doc["computeEnvironmentArn"]: doc for _, doc in tx.list_resources(COMPUTE_ENVIRONMENT)}
+            queue_names = {doc["jobQueueArn"]: doc["jobQueueName"] for _, doc in tx.list_resources(JOB_QUEUE)}
             for job_id, ce_arn, queue_arn in decision.placements:
                 job = tx.get_job(job_id)
                 if job is None or job["status"] != states.RUNNABLE or ce_arn not in ces:
@@ -254,34 +285,34 @@ class Scheduler:
                     job.pop("statusReason")
                 states.internal(job)["jobQueueName"] = queue_names.get(queue_arn, "")
                 if multinode.is_parent(job):
-                    work.start.extend(multinode.begin(tx, config, job, ces[ce_arn], now))
+                    run.work.start.extend(multinode.begin(tx, config, job, ces[ce_arn], now))
                 else:
                     attempts.begin_attempt(job, config, ces[ce_arn], now)
                     tx.insert_attempt(job_id, states.internal(job)["attempt"], ce_arn, now)
                     for group, stream in attempts.log_streams(job):
                         tx.ensure_log_stream(group, stream, now)
-                    work.start.append(job_id)
+                    run.work.start.append(job_id)
                 usage.attempt_began(tx, job)
                 tx.update_job(job)
 
-    def _place_service_jobs(self, work: on_host.Work) -> None:
+    def _place_service_jobs(self, run: Pass) -> None:
         """RUNNABLE -> SCHEDULED for service jobs that fit their service environment and quota share, and
         preemptions that make room; decided on a read snapshot, applied to jobs still as it saw them."""
         now = self.ctx.clock()
         with self.ctx.store.read() as tx:
-            queues, environments = service_jobs.snapshot(tx, lambda job: self._ready(job, now))
+            queues, environments = service_job_progress.snapshot(tx, lambda job: self._ready(job, now))
         decision = service_placement.decide(queues, environments)
         if decision.placements and not self._engine_up():
             decision.placements = []
         if decision.placements or decision.waiting or decision.preempt:
             with self.ctx.store.transaction() as tx:
-                service_jobs.apply(tx, self.ctx.config, decision, now, work)
+                service_job_progress.apply(tx, self.ctx.config, decision, now, run.work)
         if decision.preempt:
             self._again()
 
     def _wait(self, tx, row, reason: str, now: int) -> None:
         """Give a waiting job its reason, and cancel it when a time limit action of its queue is due."""
-        queue = tx.get_resource("job-queue", row["job_queue_arn"]) or {}
+        queue = tx.get_resource(JOB_QUEUE, row["job_queue_arn"]) or {}
         due = None
         for action in queue.get("jobStateTimeLimitActions") or []:
             if action.get("state", "RUNNABLE") != states.RUNNABLE:
@@ -304,110 +335,6 @@ class Scheduler:
             tx.update_job(job)
         else:
             tx.set_status_reason(row["job_id"], reason)
-
-    # -- engine calls on the worker pool ---------------------------------------------------------------
-    def _is_busy(self, job_id: str) -> bool:
-        """Whether an engine call for the job is under way (a pass then leaves the job alone)."""
-        with self._busy_lock:
-            return job_id in self._busy
-
-    def _submit(self, job_id: str, fn, *args) -> None:
-        """Run `fn` on the worker pool, one call per job at a time, then a pass: unless `fn` answers False
-        (it left the job RUNNING with nothing to do) and no stop was asked for meanwhile, which the passes
-        made during the call left to the pass after it."""
-        with self._busy_lock:
-            if job_id in self._busy:
-                return
-            self._busy.add(job_id)
-
-        def run() -> None:
-            again = True
-            try:
-                again = fn(*args) is not False
-            except Exception:
-                log.exception("engine call for job %s failed", job_id)
-            finally:
-                with self._busy_lock:
-                    self._busy.discard(job_id)
-                if again or self._stop_asked(job_id):  # read once the passes may take the job again
-                    self._again()
-        try:
-            self._pool.submit(run)
-        except RuntimeError:  # pool shut down: the server is stopping
-            with self._busy_lock:
-                self._busy.discard(job_id)
-
-    def _stop_asked(self, job_id: str) -> bool:
-        with self.ctx.store.read() as tx:
-            job = tx.get_job(job_id)
-        return job is None or bool(states.internal(job).get("terminateReason"))
-
-    def _start_container(self, job_id: str) -> bool:
-        """Whether a pass must follow (not when a plain job is RUNNING now)."""
-        with self.ctx.store.read() as tx:
-            job = tx.get_job(job_id)
-            if job is None or job["status"] != states.STARTING:
-                return True
-            info = states.internal(job)
-            network, environment = (multinode.node_environment(tx, job) if info.get("nodeIndex") is not None
-                                    else (None, None))
-            spec = attempts.task_spec(job, self.ctx.config, info.get("jobQueueName", ""), network=network,
-                                      environment=environment)
-            attempt = info["attempt"]
-        outcome, address = self._launch(spec)
-        if info.get("nodeIndex") is not None:
-            self._record_start(job_id, attempt, outcome, node_address=address)
-            return True
-        return self._record_start(job_id, attempt, outcome, running=True)
-
-    def _start_training(self, job_id: str) -> None:
-        attempt, spec, problem = service_jobs.start_spec(self.ctx.store, self.ctx.config, job_id)
-        if not attempt:
-            return
-        if spec is None:
-            self._record_start(job_id, attempt, {"phase": attempts.START_FAILED, "start_error": problem})
-        else:
-            self._record_start(job_id, attempt, self._launch(spec)[0])
-
-    def _launch(self, spec) -> tuple[dict, str | None]:
-        """The attempt's phase (and task id, or start error) after asking the engine to start the task, and
-        the task's address on its network."""
-        try:
-            started = self.executor.start(spec)
-            return {"phase": attempts.STARTED, "container_id": started.task_id}, started.address
-        except StartFailure as exc:
-            return {"phase": attempts.START_FAILED, "start_error": attempts.start_error(exc),
-                    "containers": attempts.start_failure_containers(exc)}, None
-        except EngineUnavailable:
-            return {"phase": attempts.REQUEUED}, None
-        except Exception as exc:  # noqa: BLE001 - any engine refusal is CannotStartContainerError, as AWS says
-            return {"phase": attempts.START_FAILED, "start_error": f"CannotStartContainerError: {exc}"}, None
-
-    def _record_start(self, job_id: str, attempt: int, outcome: dict, node_address: str | None = None, *,
-                      running: bool = False) -> bool:
-        """Store the start's outcome on its attempt; with `running`, a started job with nothing else to do
-        (no stop asked for, no state dwell left) also becomes RUNNING here, as its next pass would make it.
-        Whether a pass must follow."""
-        with self.ctx.store.transaction() as tx:
-            row = tx.get_attempt(job_id, attempt)
-            if row is None or not attempts.can_move(row, outcome["phase"]):
-                return True  # ended meanwhile (terminated before the container was created)
-            tx.update_attempt(job_id, attempt, **outcome)
-            if node_address:
-                multinode.started(tx, tx.get_job(job_id), node_address)
-            if not running or outcome["phase"] != attempts.STARTED:
-                return True
-            job, now = tx.get_job(job_id), self.ctx.clock()
-            if (job is None or job["status"] != states.STARTING or job.get("nodeProperties")
-                    or states.internal(job).get("terminateReason") or not self._ready(job, now)):
-                return True
-            states.transition(job, states.RUNNING, now)
-            job["startedAt"] = now
-            tx.update_job(job)
-            return False
-
-    def _stop_container(self, job_id: str, task_id: str) -> None:
-        self.executor.stop(task_id, timeout=STOP_TIMEOUT)
 
     def _ship_logs(self, group: str, stream: str, events: list[tuple[int, str]]) -> None:
         if not events:

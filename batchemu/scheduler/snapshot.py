@@ -5,22 +5,14 @@ from __future__ import annotations
 
 import json
 
+from batchemu.model import compute_capacity, consumables
+from batchemu.model.resources import COMPUTE_ENVIRONMENT, CONSUMABLE_RESOURCE, ENABLED, JOB_QUEUE, USABLE
 from batchemu.scheduler import placement, usage
-from batchemu.service import compute_environments, consumable_resources
 from batchemu.store import JobRow, Tx
 
 PLACEMENT_SCAN = 1000  # RUNNABLE jobs looked at per queue (per share on fair-share queues) and pass
 FULL_SCAN = 50         # ... when every compute environment of the queue is full (only the head matters)
 HEAD_SCAN = 4          # rows read first of a full FIFO queue: usually its head is a job that just waits
-FARGATE_TYPES = ("FARGATE", "FARGATE_SPOT")
-
-
-def platform_of(ce: dict) -> str:
-    return "FARGATE" if (ce.get("computeResources") or {}).get("type") in FARGATE_TYPES else "EC2"
-
-
-def usable(ce: dict | None) -> bool:
-    return ce is not None and ce.get("state") == "ENABLED" and ce.get("status") in ("VALID", "UPDATING")
 
 
 def candidate(row: JobRow) -> placement.Candidate:
@@ -50,24 +42,25 @@ def _fifo_rows(tx: Tx, queue_arn: str, limit: int, ready, largest: dict[str, flo
 def build(tx: Tx, config, now: int, *, ready=lambda row: True, only_queue: str | None = None,
           scan: int = PLACEMENT_SCAN) -> tuple[placement.Snapshot, dict[str, JobRow]]:
     """The snapshot, and the rows of the candidates in it by job id."""
-    ces = {doc["computeEnvironmentArn"]: doc for _, doc in tx.list_resources("compute-environment")}
+    ces = {doc["computeEnvironmentArn"]: doc for _, doc in tx.list_resources(COMPUTE_ENVIRONMENT)}
     used = tx.vcpus_in_use()
     views = {arn: placement.ComputeEnvironment(
-        arn=arn, platform=platform_of(ce), used=used.get(arn, 0.0),
-        capacity=compute_environments.capacity_vcpus(ce, config.unmanaged_default_vcpus))
-        for arn, ce in ces.items() if usable(ce)}
+        arn=arn, platform=compute_capacity.platform_of(ce), used=used.get(arn, 0.0),
+        capacity=compute_capacity.capacity_vcpus(ce, config.unmanaged_default_vcpus))
+        for arn, ce in ces.items() if compute_capacity.accepts_jobs(ce)}
     queues, rows_by_id = [], {}
-    for _, doc in tx.list_resources("job-queue"):
+    for _, doc in tx.list_resources(JOB_QUEUE):
         if only_queue is not None and doc["jobQueueArn"] != only_queue:
             continue
-        if only_queue is None and (doc.get("state") != "ENABLED" or doc.get("status") not in ("VALID", "UPDATING")):
+        if only_queue is None and (doc.get("state") != ENABLED or doc.get("status") not in USABLE):
             continue
         order = sorted(doc.get("computeEnvironmentOrder") or [], key=lambda e: e.get("order", 0))
         attached = [ces[e["computeEnvironment"]] for e in order if e["computeEnvironment"] in ces]
         largest: dict[str, float] = {}
         for ce in attached:
-            capacity = compute_environments.capacity_vcpus(ce, config.unmanaged_default_vcpus)
-            largest[platform_of(ce)] = max(largest.get(platform_of(ce), 0.0), capacity)
+            capacity = compute_capacity.capacity_vcpus(ce, config.unmanaged_default_vcpus)
+            platform = compute_capacity.platform_of(ce)
+            largest[platform] = max(largest.get(platform, 0.0), capacity)
         queue_ces = [ce["computeEnvironmentArn"] for ce in attached if ce["computeEnvironmentArn"] in views]
         full = all(views[arn].used >= views[arn].capacity for arn in queue_ces)
         limit = min(scan, FULL_SCAN) if full and only_queue is None else scan
@@ -93,6 +86,6 @@ def build(tx: Tx, config, now: int, *, ready=lambda row: True, only_queue: str |
     needed = {arn for queue in queues for job in queue.candidates for arn, _ in job.consumables}
     available = {}
     for arn in needed:
-        resource = tx.get_resource(consumable_resources.KIND, arn)
-        available[arn] = consumable_resources.available(resource) if resource else 0
+        resource = tx.get_resource(CONSUMABLE_RESOURCE, arn)
+        available[arn] = consumables.available(resource) if resource else 0
     return placement.Snapshot(queues=queues, compute_environments=views, available=available), rows_by_id

@@ -6,8 +6,9 @@ from __future__ import annotations
 import math
 
 from batchemu import job_states as states
+from batchemu.model import consumables
+from batchemu.model.resources import JOB_QUEUE, SCHEDULING_POLICY
 from batchemu.scheduler.placement import START_CHARGE_SECONDS
-from batchemu.service import consumable_resources
 from batchemu.store import Tx
 
 DEFAULT_DECAY_SECONDS = 600  # shareDecaySeconds 0 means "the default minimum time window (600 seconds)"
@@ -15,7 +16,7 @@ DEFAULT_DECAY_SECONDS = 600  # shareDecaySeconds 0 means "the default minimum ti
 
 def attempt_began(tx: Tx, job: dict) -> None:
     for arn, quantity in (states.internal(job).get("consumables") or {}).items():
-        consumable_resources.adjust_in_use(tx, arn, quantity)
+        consumables.adjust_in_use(tx, arn, quantity)
 
 
 def attempt_ended(tx: Tx, ctx, job: dict, now: int) -> None:
@@ -23,9 +24,9 @@ def attempt_ended(tx: Tx, ctx, job: dict, now: int) -> None:
     to its share's usage."""
     info = states.internal(job)
     for arn, quantity in (info.get("consumables") or {}).items():
-        doc = consumable_resources.adjust_in_use(tx, arn, -quantity)
+        doc = consumables.adjust_in_use(tx, arn, -quantity)
         if doc is not None and doc.get("resourceType") == "NON_REPLENISHABLE":
-            consumable_resources.use_up(tx, arn, quantity)
+            consumables.use_up(tx, arn, quantity)
     share = job.get("shareIdentifier")
     policy = fair_share_policy(tx, job["jobQueue"])
     if share is None or policy is None:
@@ -44,9 +45,9 @@ def _attempt_start(job: dict) -> int:
 
 
 def fair_share_policy(tx: Tx, queue_arn: str) -> dict | None:
-    queue = tx.get_resource("job-queue", queue_arn)
+    queue = tx.get_resource(JOB_QUEUE, queue_arn)
     arn = (queue or {}).get("schedulingPolicyArn")
-    policy = tx.get_resource("scheduling-policy", arn) if arn else None
+    policy = tx.get_resource(SCHEDULING_POLICY, arn) if arn else None
     return (policy or {}).get("fairsharePolicy")
 
 

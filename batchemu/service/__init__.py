@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from batchemu.context import Context
 from batchemu.service import (
     compute_environments,
     consumable_resources,
@@ -17,7 +18,6 @@ from batchemu.service import (
     service_jobs,
     tags,
 )
-from batchemu.service.context import Context
 
 Handler = Callable[[Context, dict], dict]
 

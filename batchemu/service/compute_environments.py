@@ -2,7 +2,7 @@
 
 A stored compute environment is its DescribeComputeEnvironments `ComputeEnvironmentDetail` in wire form,
 plus our bookkeeping under "batchemu" (which the output shape drops). Handlers set CREATING, UPDATING or
-DELETING; `reconcile`, called by the scheduler on every pass, moves them on to VALID or out of the store.
+DELETING; the scheduler (scheduler/resource_status.py) moves them on to VALID or out of the store.
 """
 
 from __future__ import annotations
@@ -10,17 +10,25 @@ from __future__ import annotations
 import re
 import uuid
 
+from batchemu.context import Context
 from batchemu.errors import ClientException, NotBuiltError
+from batchemu.model.compute_capacity import EC2_TYPES, FARGATE_TYPES
+from batchemu.model.resources import (
+    COMPUTE_ENVIRONMENT,
+    CREATING,
+    DELETING,
+    ENABLED,
+    GOING,
+    UPDATING,
+    set_status,
+    settled,
+)
 from batchemu.service import lookup
-from batchemu.service.context import Context
 from batchemu.store import Tx
 
-KIND = "compute-environment"
+KIND = COMPUTE_ENVIRONMENT
 NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MAX_DESCRIBE = 100
-HEALTHY = "ComputeEnvironment Healthy"
-FARGATE_TYPES = ("FARGATE", "FARGATE_SPOT")
-EC2_TYPES = ("EC2", "SPOT")
 # ComputeResource members AWS documents as "isn't applicable to jobs that are running on Fargate
 # resources. Don't specify it."
 NOT_FOR_FARGATE = ("allocationStrategy", "minvCpus", "desiredvCpus", "instanceTypes", "imageId", "ec2KeyPair",
@@ -35,28 +43,6 @@ MANUAL_SCALE_DOWN = ("Manually scaling down compute environment is not supported
 def compute_environment(tx: Tx, name_or_arn: str) -> dict | None:
     """The stored compute environment (ComputeEnvironmentDetail wire form) named or ARN'd, or None."""
     return lookup.find(tx, KIND, name_or_arn)
-
-
-def is_fargate(ce: dict) -> bool:
-    """Whether a compute environment runs on Fargate (FARGATE or FARGATE_SPOT) capacity."""
-    return (ce.get("computeResources") or {}).get("type") in FARGATE_TYPES
-
-
-def accepts_jobs(ce: dict | None) -> bool:
-    """Whether jobs may be placed on a compute environment now: it exists, is ENABLED, and VALID or UPDATING."""
-    return ce is not None and ce.get("state") == "ENABLED" and ce.get("status") in ("VALID", "UPDATING")
-
-
-def capacity_vcpus(ce: dict, default_unmanaged: int) -> float:
-    """The vCPUs a compute environment can run at once, whatever its state.
-
-    MANAGED (EC2, SPOT, Fargate): `computeResources.maxvCpus`. UNMANAGED: `unmanagedvCpus` when set to
-    more than 0, else `default_unmanaged` (on AWS the capacity is whatever instances the user launched
-    into the cluster; the config default stands for them).
-    """
-    if ce.get("type") == "MANAGED":
-        return float((ce.get("computeResources") or {}).get("maxvCpus", 0))
-    return float(ce.get("unmanagedvCpus") or default_unmanaged)
 
 
 def _service_linked_role(ctx: Context) -> str:
@@ -119,7 +105,7 @@ def create_compute_environment(ctx: Context, request: dict) -> dict:
         "computeEnvironmentArn": ctx.arn(f"{KIND}/{name}"),
         "tags": request.get("tags") or {},
         "type": ce_type,
-        "state": request.get("state") or "ENABLED",
+        "state": request.get("state") or ENABLED,
         "serviceRole": request.get("serviceRole") or _service_linked_role(ctx),
         "updatePolicy": dict(DEFAULT_UPDATE_POLICY),
         "containerOrchestrationType": "EKS" if eks else "ECS",
@@ -147,11 +133,11 @@ def create_compute_environment(ctx: Context, request: dict) -> dict:
     for member in ("context", "ecsSettings"):
         if request.get(member) is not None:
             doc[member] = request[member]
-    lookup.set_status(doc, "CREATING", ctx.clock())
+    set_status(doc, CREATING, ctx.clock())
     with ctx.store.transaction() as tx:
         existing = compute_environment(tx, name)
         if existing is not None:
-            if existing["status"] != "DELETING" or not lookup.settled(ctx, existing):
+            if existing["status"] != DELETING or not settled(ctx, existing):
                 raise ClientException("Object already exists")
             tx.delete_resource(existing["computeEnvironmentArn"])  # a due deletion, finished here
         tx.put_resource(KIND, doc["computeEnvironmentArn"], name, doc)
@@ -186,7 +172,7 @@ def update_compute_environment(ctx: Context, request: dict) -> dict:
         if doc is None:
             raise ClientException(f"computeEnvironment {ref} does not exist")
         name = doc["computeEnvironmentName"]
-        if doc["status"] in ("DELETING", "DELETED"):
+        if doc["status"] in GOING:
             raise ClientException(f"Cannot update, compute environment {name} is being deleted")
         if request.get("state") is not None:
             doc["state"] = request["state"]
@@ -209,7 +195,7 @@ def update_compute_environment(ctx: Context, request: dict) -> dict:
         for member in ("serviceRole", "context", "ecsSettings"):
             if request.get(member) is not None:
                 doc[member] = request[member]
-        lookup.set_status(doc, "UPDATING", ctx.clock())
+        set_status(doc, UPDATING, ctx.clock())
         tx.put_resource(KIND, doc["computeEnvironmentArn"], name, doc)
     ctx.notify()
     return {"computeEnvironmentName": name, "computeEnvironmentArn": doc["computeEnvironmentArn"]}
@@ -225,7 +211,7 @@ def delete_compute_environment(ctx: Context, request: dict) -> dict:
             return {}
         if lookup.queues_using(ctx, tx, doc["computeEnvironmentArn"]):
             raise ClientException("Cannot delete, found existing JobQueue relationship")
-        lookup.set_status(doc, "DELETING", ctx.clock())
+        set_status(doc, DELETING, ctx.clock())
         tx.put_resource(KIND, doc["computeEnvironmentArn"], doc["computeEnvironmentName"], doc)
     ctx.notify()
     return {}
@@ -234,20 +220,6 @@ def delete_compute_environment(ctx: Context, request: dict) -> dict:
 def describe_compute_environments(ctx: Context, request: dict) -> dict:
     return lookup.describe_page(ctx, request, kind=KIND, member="computeEnvironments",
                                 label="ComputeEnvironments", arn_key="computeEnvironmentArn", limit_max=MAX_DESCRIBE)
-
-
-def reconcile(ctx: Context) -> None:
-    """Finish due transitions: CREATING/UPDATING become VALID, DELETING leaves the store."""
-    now = ctx.clock()
-    with ctx.store.transaction() as tx:
-        for _, doc in tx.list_resources(KIND):
-            if doc["status"] not in lookup.TRANSIENT or not lookup.settled(ctx, doc):
-                continue
-            if doc["status"] == "DELETING":
-                tx.delete_resource(doc["computeEnvironmentArn"])
-            else:
-                lookup.set_status(doc, "VALID", now, HEALTHY)
-                tx.put_resource(KIND, doc["computeEnvironmentArn"], doc["computeEnvironmentName"], doc)
 
 
 OPERATIONS = {

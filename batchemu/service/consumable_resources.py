@@ -1,6 +1,6 @@
 """Consumable resources: create, describe, update, delete, list, and the jobs that require one.
 
-`inUseQuantity` is kept on the resource document; the scheduler moves it with `adjust_in_use`.
+`inUseQuantity` is kept on the resource document; the scheduler moves it (batchemu.model.consumables).
 """
 
 from __future__ import annotations
@@ -9,13 +9,15 @@ import hashlib
 import json
 import re
 
+from batchemu.context import Context
 from batchemu.errors import ClientException
-from batchemu.service.context import Context
+from batchemu.model.consumables import available, save
+from batchemu.model.resources import CONSUMABLE_RESOURCE
 from batchemu.service.pagination import decode_token, encode_token, page_size
 from batchemu.service.tags import validate_tags
 from batchemu.store import Tx
 
-KIND = "consumable-resource"
+KIND = CONSUMABLE_RESOURCE
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 RESOURCE_TYPES = ("REPLENISHABLE", "NON_REPLENISHABLE")
 OPERATIONS_ALLOWED = ("SET", "ADD", "REMOVE")
@@ -27,7 +29,7 @@ SUMMARY_FIELDS = ("consumableResourceArn", "consumableResourceName", "totalQuant
 
 def find(tx: Tx, ctx: Context, ref: str) -> dict | None:
     """The consumable resource named by name or ARN, or None."""
-    arn = ref if ref.startswith("arn:") else ctx.arn(f"consumable-resource/{ref}")
+    arn = ref if ref.startswith("arn:") else ctx.arn(f"{KIND}/{ref}")
     return tx.get_resource(KIND, arn)
 
 
@@ -36,37 +38,6 @@ def _get(tx: Tx, ctx: Context, ref: str) -> dict:
     if doc is None:
         raise ClientException(f"Consumable resource {ref} does not exist")
     return doc
-
-
-def _save(tx: Tx, doc: dict) -> None:
-    tx.put_resource(KIND, doc["consumableResourceArn"], doc["consumableResourceName"], doc)
-
-
-def _available(doc: dict) -> int:
-    return max(doc["totalQuantity"] - doc["inUseQuantity"], 0)
-
-
-def adjust_in_use(tx: Tx, arn: str, delta: int) -> dict | None:
-    """Add `delta` (negative to release) to a resource's inUseQuantity, never below 0; the updated doc,
-    or None when the resource no longer exists."""
-    doc = tx.get_resource(KIND, arn)
-    if doc is None:
-        return None
-    doc["inUseQuantity"] = max(doc["inUseQuantity"] + delta, 0)
-    _save(tx, doc)
-    return doc
-
-
-def use_up(tx: Tx, arn: str, quantity: int) -> None:
-    """A NON_REPLENISHABLE quantity a job held is gone for good: take it off the total."""
-    doc = tx.get_resource(KIND, arn)
-    if doc is not None:
-        doc["totalQuantity"] = max(doc["totalQuantity"] - quantity, 0)
-        _save(tx, doc)
-
-
-def available(doc: dict) -> int:
-    return _available(doc)
 
 
 def create_consumable_resource(ctx: Context, request: dict) -> dict:
@@ -80,7 +51,7 @@ def create_consumable_resource(ctx: Context, request: dict) -> dict:
     if resource_type not in RESOURCE_TYPES:
         raise ClientException(f"resourceType must be one of {', '.join(RESOURCE_TYPES)}")
     tags = validate_tags(request.get("tags"))
-    arn = ctx.arn(f"consumable-resource/{name}")
+    arn = ctx.arn(f"{KIND}/{name}")
     with ctx.store.transaction() as tx:
         if tx.get_resource(KIND, arn) is not None:
             raise ClientException(f"Consumable resource {name} already exists")
@@ -88,7 +59,7 @@ def create_consumable_resource(ctx: Context, request: dict) -> dict:
                "inUseQuantity": 0, "resourceType": resource_type, "createdAt": ctx.clock()}
         if tags:
             doc["tags"] = tags
-        _save(tx, doc)
+        save(tx, doc)
     ctx.notify()
     return {"consumableResourceName": name, "consumableResourceArn": arn}
 
@@ -96,7 +67,7 @@ def create_consumable_resource(ctx: Context, request: dict) -> dict:
 def describe_consumable_resource(ctx: Context, request: dict) -> dict:
     with ctx.store.transaction() as tx:
         doc = _get(tx, ctx, request["consumableResource"])
-    return {**doc, "availableQuantity": _available(doc)}
+    return {**doc, "availableQuantity": available(doc)}
 
 
 def _payload_hash(request: dict) -> str:
@@ -133,7 +104,7 @@ def update_consumable_resource(ctx: Context, request: dict) -> dict:
                 tokens[token] = {"payload": _payload_hash(request), "totalQuantity": total,
                                  "expiresAt": now + CLIENT_TOKEN_TTL_MS}
         doc["_clientTokens"] = tokens
-        _save(tx, doc)
+        save(tx, doc)
     ctx.notify()
     return {"consumableResourceName": doc["consumableResourceName"],
             "consumableResourceArn": doc["consumableResourceArn"], "totalQuantity": total}

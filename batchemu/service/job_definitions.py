@@ -10,15 +10,16 @@ import copy
 import re
 from decimal import Decimal, InvalidOperation
 
+from batchemu.context import Context
 from batchemu.errors import ClientException
+from batchemu.model.resources import JOB_DEFINITION
 from batchemu.service import consumable_resources, eks_resources, host_access
-from batchemu.service.context import Context
 from batchemu.service.job_container import check_environment
 from batchemu.service.pagination import decode_token, encode_token, page_size
 from batchemu.service.tags import validate_tags
 from batchemu.store import Tx
 
-KIND = "job-definition"
+KIND = JOB_DEFINITION
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 PLATFORMS = ("EC2", "FARGATE", "MANAGED_INSTANCES")
 STATUSES = ("ACTIVE", "INACTIVE")
@@ -53,7 +54,7 @@ def _invalid(reason: str) -> ClientException:
 
 def _split_reference(ctx: Context, ref: str) -> tuple[str, int | None] | None:
     """(name, revision or None) of a name, name:revision or ARN; None when `ref` is none of them."""
-    prefix = ctx.arn("job-definition/")
+    prefix = ctx.arn(f"{KIND}/")
     if ref.startswith("arn:"):
         if not ref.startswith(prefix):
             return None
@@ -69,7 +70,7 @@ def _split_reference(ctx: Context, ref: str) -> tuple[str, int | None] | None:
 
 
 def _revision(tx: Tx, ctx: Context, name: str, revision: int) -> dict | None:
-    return tx.get_resource(KIND, ctx.arn(f"job-definition/{name}:{revision}"))
+    return tx.get_resource(KIND, ctx.arn(f"{KIND}/{name}:{revision}"))
 
 
 def _latest_active(tx: Tx, name: str) -> dict | None:
@@ -404,7 +405,7 @@ def register_job_definition(ctx: Context, request: dict) -> dict:
         doc = _build(tx, ctx, request)
         host_access.check(doc, ctx.config)
         revision = tx.next_value(f"job-definition-revision:{name}")
-        arn = ctx.arn(f"job-definition/{name}:{revision}")
+        arn = ctx.arn(f"{KIND}/{name}:{revision}")
         doc = {"jobDefinitionName": name, "jobDefinitionArn": arn, "revision": revision, **doc}
         tx.put_resource(KIND, arn, name, doc)
     return {"jobDefinitionName": name, "jobDefinitionArn": arn, "revision": revision}

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 from batchemu import job_states as states
+from batchemu.context import Context
 from batchemu.errors import ClientException
 from batchemu.protocol.serializer import Serialized
-from batchemu.scheduler import placement, service_jobs, service_placement, snapshot
 from batchemu.service import job_queues
-from batchemu.service.context import Context
 from batchemu.service.pagination import decode_token, encode_token, page_size
 
 FILTERS = ("JOB_NAME", "JOB_DEFINITION", "BEFORE_CREATED_AT", "AFTER_CREATED_AT", "SHARE_IDENTIFIER")
@@ -95,18 +94,14 @@ def list_jobs(ctx: Context, request: dict) -> dict:
     return Serialized((body + "}").encode())
 
 
-def _service_queue_snapshot(ctx: Context, tx, queue: dict, now: int) -> dict:
+def _service_queue_snapshot(front, now: int) -> dict:
     """GetJobQueueSnapshot of a SAGEMAKER_TRAINING queue: its RUNNABLE service jobs in dispatch order, and the
     instances its scheduled, starting and running jobs hold."""
-    queues, _ = service_jobs.snapshot(tx, lambda job: True)
-    view = next((q for q in queues if q.arn == queue["jobQueueArn"]), None)
-    order = service_placement.dispatch_order(view)[:SNAPSHOT_SIZE] if view else []
-    jobs = [tx.get_service_job(job.job_id) for job in order]
-    in_use = sum(job.instances for job in view.running) if view else 0
     return {
-        "frontOfQueue": {"jobs": [{"jobArn": job["jobArn"], "earliestTimeAtPosition": states.entered_at(job)}
-                                  for job in jobs], "lastUpdatedAt": now},
-        "queueUtilization": {"totalCapacityUsage": [{"capacityUnit": "NUM_INSTANCES", "quantity": float(in_use)}],
+        "frontOfQueue": {"jobs": [{"jobArn": job.job_arn, "earliestTimeAtPosition": job.entered_at}
+                                  for job in front.positions], "lastUpdatedAt": now},
+        "queueUtilization": {"totalCapacityUsage": [{"capacityUnit": "NUM_INSTANCES",
+                                                     "quantity": float(front.instances_in_use)}],
                              "lastUpdatedAt": now},
     }
 
@@ -117,17 +112,16 @@ def get_job_queue_snapshot(ctx: Context, request: dict) -> dict:
         queue = job_queues.job_queue(tx, request["jobQueue"])
         if queue is None:
             raise ClientException(f"jobQueue {request['jobQueue']} does not exist")
+        # The dispatch order is the scheduler's: server.py hands its queue_front over in the Context.
+        front = ctx.queue_front(tx, ctx.config, queue, now, SNAPSHOT_SIZE)
         if queue.get("jobQueueType") == job_queues.SAGEMAKER_TRAINING:
-            return _service_queue_snapshot(ctx, tx, queue, now)
-        arn = queue["jobQueueArn"]
-        view, rows = snapshot.build(tx, ctx.config, now, only_queue=arn, scan=SNAPSHOT_SIZE)
-        order = placement.dispatch_order(view.queues[0])[:SNAPSHOT_SIZE] if view.queues else []
-        on_host = tx.on_host_rows(arn)
+            return _service_queue_snapshot(front, now)
+        on_host = tx.on_host_rows(queue["jobQueueArn"])
     used = sum(row["vcpus"] for row in on_host)
     result: dict = {
         "frontOfQueue": {
-            "jobs": [{"jobArn": ctx.arn(f"job/{job.job_id}"), "earliestTimeAtPosition": rows[job.job_id]["entered_at"]}
-                     for job in order],
+            "jobs": [{"jobArn": ctx.arn(f"job/{job.job_id}"), "earliestTimeAtPosition": job.entered_at}
+                     for job in front.positions],
             "lastUpdatedAt": now,
         },
         "queueUtilization": {
@@ -140,7 +134,7 @@ def get_job_queue_snapshot(ctx: Context, request: dict) -> dict:
         for row in on_host:
             per_share[row["share_identifier"]] = per_share.get(row["share_identifier"], 0.0) + row["vcpus"]
         result["queueUtilization"]["fairshareUtilization"] = {
-            "activeShareCount": len({r["share_identifier"] for r in on_host} | {job.share for job in order}),
+            "activeShareCount": len({r["share_identifier"] for r in on_host} | {job.share for job in front.positions}),
             "topCapacityUtilization": [
                 {"shareIdentifier": share, "capacityUsage": [{"capacityUnit": "VCPU", "quantity": float(vcpus)}]}
                 for share, vcpus in sorted(per_share.items(), key=lambda item: -item[1]) if share is not None],

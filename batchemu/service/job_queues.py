@@ -2,7 +2,7 @@
 
 A stored job queue is its DescribeJobQueues `JobQueueDetail` in wire form (compute environments named by
 ARN), plus our bookkeeping under "batchemu" (which the output shape drops). Handlers set CREATING,
-UPDATING or DELETING; `reconcile`, called by the scheduler on every pass, moves them on to VALID or, once
+UPDATING or DELETING; the scheduler (scheduler/resource_status.py) moves them on to VALID or, once
 a deleted queue holds no unfinished job, out of the store.
 """
 
@@ -10,20 +10,29 @@ from __future__ import annotations
 
 import re
 
+from batchemu.context import Context
 from batchemu.errors import ClientException
-from batchemu.scheduler import service_jobs
+from batchemu.model.compute_capacity import is_fargate
+from batchemu.model.resources import (
+    CREATING,
+    DELETING,
+    ENABLED,
+    GOING,
+    INVALID,
+    JOB_QUEUE,
+    SCHEDULING_POLICY,
+    UPDATING,
+    queue_deletion_due,
+    set_status,
+)
 from batchemu.service import compute_environments, lookup, service_environments
-from batchemu.service.context import Context
 from batchemu.store import Tx
 
-KIND = lookup.JOB_QUEUE_KIND
-SCHEDULING_POLICY_KIND = "scheduling-policy"
+KIND = JOB_QUEUE
 NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MAX_DESCRIBE = 100
 MAX_COMPUTE_ENVIRONMENTS = 3
-HEALTHY = "JobQueue Healthy"
 TIME_LIMIT_SECONDS = (600, 86400)
-QUEUE_DELETED = "Job queue deleted"
 SAGEMAKER_TRAINING = "SAGEMAKER_TRAINING"
 MAX_SERVICE_ENVIRONMENTS = 1
 BOTH_ORDERS = ("computeEnvironmentOrder and serviceEnvironmentOrder are mutually exclusive: a job queue orders "
@@ -39,7 +48,7 @@ def _platform(ce: dict) -> str:
     """The jobQueueType a compute environment calls for."""
     if ce.get("containerOrchestrationType") == "EKS":
         return "EKS"
-    return "ECS_FARGATE" if compute_environments.is_fargate(ce) else "ECS"
+    return "ECS_FARGATE" if is_fargate(ce) else "ECS"
 
 
 def _compute_environment_order(tx: Tx, entries: list[dict]) -> tuple[list[dict], str]:
@@ -55,9 +64,9 @@ def _compute_environment_order(tx: Tx, entries: list[dict]) -> tuple[list[dict],
     resolved, platforms = [], set()
     for entry in entries:
         ce = compute_environments.compute_environment(tx, entry["computeEnvironment"])
-        if ce is None or ce["status"] in ("DELETING", "DELETED"):
+        if ce is None or ce["status"] in GOING:
             raise ClientException(f"computeEnvironment {entry['computeEnvironment']} does not exist")
-        if ce["status"] == "INVALID":
+        if ce["status"] == INVALID:
             raise ClientException(f"computeEnvironment {ce['computeEnvironmentName']} is INVALID")
         if any(r["computeEnvironment"] == ce["computeEnvironmentArn"] for r in resolved):
             raise ClientException(
@@ -85,9 +94,9 @@ def _service_environment_order(tx: Tx, entries: list[dict], *, allow_empty: bool
     resolved = []
     for entry in entries:
         env = service_environments.service_environment(tx, entry["serviceEnvironment"])
-        if env is None or env["status"] in ("DELETING", "DELETED"):
+        if env is None or env["status"] in GOING:
             raise ClientException(f"serviceEnvironment {entry['serviceEnvironment']} does not exist")
-        if env["status"] == "INVALID":
+        if env["status"] == INVALID:
             raise ClientException(f"serviceEnvironment {env['serviceEnvironmentName']} is INVALID")
         resolved.append({"order": entry["order"], "serviceEnvironment": env["serviceEnvironmentArn"]})
     return resolved
@@ -114,7 +123,7 @@ def _queue_order(tx: Tx, request: dict) -> dict:
 
 
 def _check_scheduling_policy(tx: Tx, arn: str) -> None:
-    if tx.get_resource(SCHEDULING_POLICY_KIND, arn) is None:
+    if tx.get_resource(SCHEDULING_POLICY, arn) is None:
         raise ClientException(f"Scheduling policy {arn} does not exist")
 
 
@@ -136,7 +145,7 @@ def create_job_queue(ctx: Context, request: dict) -> dict:
         doc: dict = {
             "jobQueueName": name,
             "jobQueueArn": arn,
-            "state": request.get("state") or "ENABLED",
+            "state": request.get("state") or ENABLED,
             "priority": request["priority"],
             **_queue_order(tx, request),
             "tags": request.get("tags") or {},
@@ -149,10 +158,10 @@ def create_job_queue(ctx: Context, request: dict) -> dict:
             doc["jobStateTimeLimitActions"] = request["jobStateTimeLimitActions"]
         existing = job_queue(tx, name)
         if existing is not None:
-            if not lookup.queue_deletion_due(ctx, tx, existing):
+            if not queue_deletion_due(ctx, tx, existing):
                 raise ClientException("Object already exists")
             tx.delete_resource(existing["jobQueueArn"])  # a due deletion, finished here
-        lookup.set_status(doc, "CREATING", ctx.clock())
+        set_status(doc, CREATING, ctx.clock())
         tx.put_resource(KIND, arn, name, doc)
     ctx.notify()
     return {"jobQueueName": name, "jobQueueArn": arn}
@@ -165,7 +174,7 @@ def update_job_queue(ctx: Context, request: dict) -> dict:
         if doc is None:
             raise ClientException(f"jobQueue {ref} does not exist")
         name = doc["jobQueueName"]
-        if doc["status"] in ("DELETING", "DELETED"):
+        if doc["status"] in GOING:
             raise ClientException(f"Cannot update, job queue {name} is being deleted")
         for member in ("state", "priority"):
             if request.get(member) is not None:
@@ -199,7 +208,7 @@ def update_job_queue(ctx: Context, request: dict) -> dict:
         if request.get("jobStateTimeLimitActions") is not None:
             _check_time_limit_actions(request["jobStateTimeLimitActions"])
             doc["jobStateTimeLimitActions"] = request["jobStateTimeLimitActions"]
-        lookup.set_status(doc, "UPDATING", ctx.clock())
+        set_status(doc, UPDATING, ctx.clock())
         tx.put_resource(KIND, doc["jobQueueArn"], name, doc)
     ctx.notify()
     return {"jobQueueName": name, "jobQueueArn": doc["jobQueueArn"]}
@@ -213,7 +222,7 @@ def delete_job_queue(ctx: Context, request: dict) -> dict:
             raise ClientException(f"jobQueue {ref} does not exist")
         if not lookup.deletable(ctx, doc, "job queue", doc["jobQueueName"]):
             return {}
-        lookup.set_status(doc, "DELETING", ctx.clock())
+        set_status(doc, DELETING, ctx.clock())
         tx.put_resource(KIND, doc["jobQueueArn"], doc["jobQueueName"], doc)
     ctx.notify()
     return {}
@@ -222,33 +231,6 @@ def delete_job_queue(ctx: Context, request: dict) -> dict:
 def describe_job_queues(ctx: Context, request: dict) -> dict:
     return lookup.describe_page(ctx, request, kind=KIND, member="jobQueues", label="JobQueues",
                                 arn_key="jobQueueArn", limit_max=MAX_DESCRIBE)
-
-
-def _terminate_jobs(tx: Tx, queue: dict, now: int) -> bool:
-    """Record terminate on the unfinished jobs of a deleted queue, as AWS does; whether any newly were."""
-    service = [service_jobs.terminate(tx, job, QUEUE_DELETED, now) for _, job in tx.query_service_jobs(
-        queue_arn=queue["jobQueueArn"], statuses=list(lookup.SERVICE_UNFINISHED), limit=10_000)]
-    return any(service) | tx.set_intent("job_queue_arn = ? AND is_terminated = 0 AND (intent IS NULL OR intent != 'terminate')",
-                         (queue["jobQueueArn"],), "terminate", QUEUE_DELETED) > 0
-
-
-def reconcile(ctx: Context) -> None:
-    """Finish due transitions: CREATING/UPDATING become VALID; a DELETING queue has its jobs terminated
-    and leaves the store once none is unfinished."""
-    now = ctx.clock()
-    terminated = False
-    with ctx.store.transaction() as tx:
-        for _, doc in tx.list_resources(KIND):
-            if doc["status"] == "DELETING":
-                if lookup.settled(ctx, doc):
-                    terminated = _terminate_jobs(tx, doc, now) or terminated
-                if lookup.queue_deletion_due(ctx, tx, doc):
-                    tx.delete_resource(doc["jobQueueArn"])
-            elif doc["status"] in lookup.TRANSIENT and lookup.settled(ctx, doc):
-                lookup.set_status(doc, "VALID", now, HEALTHY)
-                tx.put_resource(KIND, doc["jobQueueArn"], doc["jobQueueName"], doc)
-    if terminated:
-        ctx.notify()  # the scheduler carries the terminations out
 
 
 OPERATIONS = {

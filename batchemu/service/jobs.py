@@ -13,7 +13,9 @@ import re
 
 from batchemu import arrays, ids, intents, multinode
 from batchemu import job_states as states
+from batchemu.context import Context
 from batchemu.errors import ClientException
+from batchemu.model.resources import ENABLED, GOING
 from batchemu.protocol.serializer import Serialized
 from batchemu.service import (
     compute_environments,
@@ -23,7 +25,6 @@ from batchemu.service import (
     job_queues,
     job_task,
 )
-from batchemu.service.context import Context
 from batchemu.service.job_container import gpus_of, memory_mib_of, resolve_container, vcpus_of
 from batchemu.store import JobRow, job_columns
 
@@ -170,9 +171,9 @@ def submit_job(ctx: Context, request: dict) -> dict:
     now = ctx.clock()
     with ctx.store.transaction() as tx:
         queue = job_queues.job_queue(tx, request["jobQueue"])
-        if queue is None or queue.get("status") in ("DELETING", "DELETED"):
+        if queue is None or queue.get("status") in GOING:
             raise ClientException(f"jobQueue {request['jobQueue']} does not exist")
-        if queue.get("state") != "ENABLED":
+        if queue.get("state") != ENABLED:
             raise ClientException(
                 f"jobQueue {queue['jobQueueName']} is DISABLED: a disabled job queue accepts no new jobs")
         if queue.get("jobQueueType") == job_queues.SAGEMAKER_TRAINING:

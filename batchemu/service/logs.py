@@ -8,9 +8,9 @@ import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from batchemu.context import Context
 from batchemu.errors import ClientException, ServiceError
 from batchemu.service import log_queries as queries
-from batchemu.service.context import Context
 from batchemu.service.pagination import decode_token, encode_token
 from batchemu.store import Tx
 

@@ -1,32 +1,45 @@
 """Quota shares: virtual queues with their own capacity inside a quota-managed SageMaker Training job
 queue (one whose scheduling policy has a quotaSharePolicy). Create/Update/Delete/DescribeQuotaShare and
-ListQuotaShares, with the CREATING/UPDATING/DELETING lifecycle that `reconcile` finishes.
+ListQuotaShares, with the CREATING/UPDATING/DELETING lifecycle that the scheduler finishes
+(scheduler/resource_status.py).
 
 A stored quota share is its `DescribeQuotaShare` output in wire form plus "batchemu" bookkeeping. Its ARN,
 `job-queue/<queue>/quota-share/<name>`, is our inference: AWS documents none, and names are unique per
-queue only. Capacity accounting, borrowing and preemption are the scheduler's (batchemu.scheduler.service_placement).
+queue only. Capacity accounting, borrowing and preemption are the scheduler's (scheduler/service_placement.py).
 """
 
 from __future__ import annotations
 
 import re
 
+from batchemu.context import Context
 from batchemu.errors import ClientException
-from batchemu.scheduler import service_jobs
+from batchemu.model.resources import (
+    CREATING,
+    DELETING,
+    ENABLED,
+    GOING,
+    JOB_QUEUE,
+    QUOTA_SHARE,
+    SCHEDULING_POLICY,
+    TRANSIENT,
+    UPDATING,
+    VALID,
+    set_status,
+    settled,
+)
 from batchemu.service import job_queues, lookup, service_environments
-from batchemu.service.context import Context
 from batchemu.service.pagination import decode_token, encode_token, page_size
 from batchemu.service.tags import validate_tags
 from batchemu.store import Tx
 
-KIND = "quota-share"
+KIND = QUOTA_SHARE
 NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MAX_PER_QUEUE = 20
 MAX_CAPACITY_LIMITS = 5
 MAX_LIST = 100
 LEND_AND_BORROW = "LEND_AND_BORROW"
 UNLIMITED_BORROW = -1
-SHARE_DELETED = "Quota share deleted"  # our wording: AWS documents that a deleted share's jobs are terminated
 
 
 def _quota_share(tx: Tx, arn: str) -> dict:
@@ -55,13 +68,13 @@ def _sharing(config: dict) -> dict:
 def _quota_managed_queue(ctx: Context, tx: Tx, ref: str) -> dict:
     """The VALID, quota-managed job queue a quota share is created in."""
     queue = job_queues.job_queue(tx, ref)
-    if queue is None or queue["status"] in ("DELETING", "DELETED"):
+    if queue is None or queue["status"] in GOING:
         raise ClientException(f"jobQueue {ref} does not exist")
     name = queue["jobQueueName"]
-    if queue["status"] != "VALID" and not (queue["status"] in lookup.TRANSIENT and lookup.settled(ctx, queue)):
+    if queue["status"] != VALID and not (queue["status"] in TRANSIENT and settled(ctx, queue)):
         raise ClientException(f"jobQueue {name} must be VALID to have quota shares, it is {queue['status']}")
     policy_arn = queue.get("schedulingPolicyArn")
-    policy = tx.get_resource(job_queues.SCHEDULING_POLICY_KIND, policy_arn) if policy_arn else None
+    policy = tx.get_resource(SCHEDULING_POLICY, policy_arn) if policy_arn else None
     if queue.get("jobQueueType") != job_queues.SAGEMAKER_TRAINING or policy is None or \
             "quotaSharePolicy" not in policy:
         raise ClientException(f"jobQueue {name} is not quota managed: quota shares need a "
@@ -85,10 +98,10 @@ def create_quota_share(ctx: Context, request: dict) -> dict:
     tags = validate_tags(request.get("tags"))
     with ctx.store.transaction() as tx:
         queue = _quota_managed_queue(ctx, tx, request["jobQueue"])
-        arn = ctx.arn(f"{lookup.JOB_QUEUE_KIND}/{queue['jobQueueName']}/{KIND}/{name}")
+        arn = ctx.arn(f"{JOB_QUEUE}/{queue['jobQueueName']}/{KIND}/{name}")
         existing = tx.get_resource(KIND, arn)
         if existing is not None:
-            if existing["status"] != "DELETING" or not lookup.settled(ctx, existing):
+            if existing["status"] != DELETING or not settled(ctx, existing):
                 raise ClientException("Object already exists")
             tx.delete_resource(arn)  # a due deletion, finished here
         if len(_shares_of(tx, queue["jobQueueArn"])) >= MAX_PER_QUEUE:
@@ -102,11 +115,11 @@ def create_quota_share(ctx: Context, request: dict) -> dict:
             "resourceSharingConfiguration": sharing,
             "preemptionConfiguration": {"inSharePreemption":
                                         request["preemptionConfiguration"]["inSharePreemption"]},
-            "state": request.get("state") or "ENABLED",
+            "state": request.get("state") or ENABLED,
         }
         if tags:
             doc["tags"] = tags
-        lookup.set_status(doc, "CREATING", ctx.clock())
+        set_status(doc, CREATING, ctx.clock())
         tx.put_resource(KIND, arn, name, doc)
     ctx.notify()
     return {"quotaShareName": name, "quotaShareArn": arn}
@@ -127,10 +140,10 @@ def update_quota_share(ctx: Context, request: dict) -> dict:
         changes["state"] = request["state"]
     with ctx.store.transaction() as tx:
         doc = _quota_share(tx, arn)
-        if doc["status"] == "DELETING":
+        if doc["status"] == DELETING:
             raise ClientException(f"Cannot update, quota share {doc['quotaShareName']} is being deleted")
         doc.update(changes)
-        lookup.set_status(doc, "UPDATING", ctx.clock())
+        set_status(doc, UPDATING, ctx.clock())
         tx.put_resource(KIND, arn, doc["quotaShareName"], doc)
     ctx.notify()
     return {"quotaShareName": doc["quotaShareName"], "quotaShareArn": arn}
@@ -142,7 +155,7 @@ def delete_quota_share(ctx: Context, request: dict) -> dict:
         doc = _quota_share(tx, arn)
         if not lookup.deletable(ctx, doc, "quota share", doc["quotaShareName"]):
             return {}
-        lookup.set_status(doc, "DELETING", ctx.clock())
+        set_status(doc, DELETING, ctx.clock())
         tx.put_resource(KIND, arn, doc["quotaShareName"], doc)
     ctx.notify()
     return {}
@@ -167,20 +180,6 @@ def list_quota_shares(ctx: Context, request: dict) -> dict:
     if len(rows) > size:
         result["nextToken"] = encode_token(page[-1][0])
     return result
-
-
-def reconcile(ctx: Context) -> None:
-    """Finish due transitions: CREATING/UPDATING become VALID, DELETING leaves the store once its unfinished
-    service jobs are terminated; the shares of a job queue that has left the store go with it."""
-    with ctx.store.transaction() as tx:
-        for _, doc in tx.list_resources(KIND):
-            if tx.get_resource(lookup.JOB_QUEUE_KIND, doc["jobQueueArn"]) is None:
-                tx.delete_resource(doc["quotaShareArn"])
-            elif doc["status"] == "DELETING" and lookup.settled(ctx, doc):
-                for _, job in tx.query_service_jobs(queue_arn=doc["jobQueueArn"], quota_share=doc["quotaShareName"],
-                                                    statuses=list(lookup.SERVICE_UNFINISHED), limit=10_000):
-                    service_jobs.terminate(tx, job, SHARE_DELETED, ctx.clock())
-    lookup.settle(ctx, KIND, "quotaShareArn", "quotaShareName")
 
 
 OPERATIONS = {

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 
+from batchemu.context import Context
 from batchemu.errors import ClientException
-from batchemu.service.context import Context
+from batchemu.model.resources import JOB_QUEUE, SCHEDULING_POLICY
 from batchemu.service.pagination import decode_token, encode_token, page_size
 from batchemu.service.tags import validate_tags
 
-KIND = "scheduling-policy"
+KIND = SCHEDULING_POLICY
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 SHARE_IDENTIFIER_PATTERN = re.compile(r"[A-Za-z0-9]{1,255}\*?")
 MAX_SHARE_DECAY_SECONDS = 604800
@@ -71,7 +72,7 @@ def create_scheduling_policy(ctx: Context, request: dict) -> dict:
     name = request["name"]
     if not NAME_PATTERN.fullmatch(name):
         raise ClientException(f"Provided name {name} is not supported pattern[a-zA-Z_0-9-]{{1,128}}")
-    doc = {"name": name, "arn": ctx.arn(f"scheduling-policy/{name}"), **_policy_fields(request)}
+    doc = {"name": name, "arn": ctx.arn(f"{KIND}/{name}"), **_policy_fields(request)}
     tags = validate_tags(request.get("tags"))
     if tags:
         doc["tags"] = tags
@@ -121,7 +122,7 @@ def delete_scheduling_policy(ctx: Context, request: dict) -> dict:
     with ctx.store.transaction() as tx:
         if tx.get_resource(KIND, arn) is None:
             raise ClientException(f"Scheduling policy {arn} does not exist")
-        if any(queue.get("schedulingPolicyArn") == arn for _, queue in tx.list_resources("job-queue")):
+        if any(queue.get("schedulingPolicyArn") == arn for _, queue in tx.list_resources(JOB_QUEUE)):
             raise ClientException("Cannot delete, found existing JobQueue relationship")
         tx.delete_resource(arn)
     return {}

@@ -2,22 +2,34 @@
 DescribeServiceEnvironments and their status lifecycle.
 
 A stored service environment is its `ServiceEnvironmentDetail` in wire form, plus our bookkeeping under
-"batchemu" (which the output shape drops). Handlers set CREATING, UPDATING or DELETING; `reconcile`,
-called by the scheduler on every pass, moves them on to VALID or out of the store, as for compute
-environments. Service jobs run against this capacity (batchemu.scheduler.service_placement).
+"batchemu" (which the output shape drops). Handlers set CREATING, UPDATING or DELETING; the scheduler
+(scheduler/resource_status.py) moves them on to VALID or out of the store, as for compute
+environments. Service jobs run against this capacity (scheduler/service_placement.py).
 """
 
 from __future__ import annotations
 
 import re
 
+from batchemu.context import Context
 from batchemu.errors import ClientException
+from batchemu.model.resources import (
+    CREATING,
+    DELETING,
+    ENABLED,
+    GOING,
+    JOB_QUEUE,
+    SERVICE_ENVIRONMENT,
+    UPDATING,
+    queue_deletion_due,
+    set_status,
+    settled,
+)
 from batchemu.service import lookup
-from batchemu.service.context import Context
 from batchemu.service.tags import validate_tags
 from batchemu.store import Tx
 
-KIND = "service-environment"
+KIND = SERVICE_ENVIRONMENT
 NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MAX_DESCRIBE = 100
 NUM_INSTANCES = "NUM_INSTANCES"
@@ -63,17 +75,17 @@ def create_service_environment(ctx: Context, request: dict) -> dict:
         "serviceEnvironmentName": name,
         "serviceEnvironmentArn": ctx.arn(f"{KIND}/{name}"),
         "serviceEnvironmentType": request["serviceEnvironmentType"],
-        "state": request.get("state") or "ENABLED",
+        "state": request.get("state") or ENABLED,
         "capacityLimits": check_capacity_limits(request["capacityLimits"]),
     }
     tags = validate_tags(request.get("tags"))
     if tags:
         doc["tags"] = tags
-    lookup.set_status(doc, "CREATING", ctx.clock())
+    set_status(doc, CREATING, ctx.clock())
     with ctx.store.transaction() as tx:
         existing = service_environment(tx, name)
         if existing is not None:
-            if existing["status"] != "DELETING" or not lookup.settled(ctx, existing):
+            if existing["status"] != DELETING or not settled(ctx, existing):
                 raise ClientException("Object already exists")
             tx.delete_resource(existing["serviceEnvironmentArn"])  # a due deletion, finished here
         tx.put_resource(KIND, doc["serviceEnvironmentArn"], name, doc)
@@ -91,13 +103,13 @@ def update_service_environment(ctx: Context, request: dict) -> dict:
         if doc is None:
             raise ClientException(f"serviceEnvironment {ref} does not exist")
         name = doc["serviceEnvironmentName"]
-        if doc["status"] in ("DELETING", "DELETED"):
+        if doc["status"] in GOING:
             raise ClientException(f"Cannot update, service environment {name} is being deleted")
         if request.get("state") is not None:
             doc["state"] = request["state"]
         if limits is not None:
             doc["capacityLimits"] = limits
-        lookup.set_status(doc, "UPDATING", ctx.clock())
+        set_status(doc, UPDATING, ctx.clock())
         tx.put_resource(KIND, doc["serviceEnvironmentArn"], name, doc)
     ctx.notify()
     return {"serviceEnvironmentName": name, "serviceEnvironmentArn": doc["serviceEnvironmentArn"]}
@@ -106,8 +118,8 @@ def update_service_environment(ctx: Context, request: dict) -> dict:
 def queues_using(ctx: Context, tx: Tx, service_environment_arn: str) -> bool:
     """Whether a job queue that is not on its way out orders this service environment."""
     return any(service_environment_arn in (e["serviceEnvironment"] for e in queue.get("serviceEnvironmentOrder") or [])
-               for _, queue in tx.list_resources(lookup.JOB_QUEUE_KIND)
-               if not lookup.queue_deletion_due(ctx, tx, queue))
+               for _, queue in tx.list_resources(JOB_QUEUE)
+               if not queue_deletion_due(ctx, tx, queue))
 
 
 def delete_service_environment(ctx: Context, request: dict) -> dict:
@@ -120,7 +132,7 @@ def delete_service_environment(ctx: Context, request: dict) -> dict:
             return {}
         if queues_using(ctx, tx, doc["serviceEnvironmentArn"]):
             raise ClientException("Cannot delete, found existing JobQueue relationship")
-        lookup.set_status(doc, "DELETING", ctx.clock())
+        set_status(doc, DELETING, ctx.clock())
         tx.put_resource(KIND, doc["serviceEnvironmentArn"], doc["serviceEnvironmentName"], doc)
     ctx.notify()
     return {}
@@ -129,11 +141,6 @@ def delete_service_environment(ctx: Context, request: dict) -> dict:
 def describe_service_environments(ctx: Context, request: dict) -> dict:
     return lookup.describe_page(ctx, request, kind=KIND, member="serviceEnvironments", label="ServiceEnvironments",
                                 arn_key="serviceEnvironmentArn", limit_max=MAX_DESCRIBE)
-
-
-def reconcile(ctx: Context) -> None:
-    """Finish due transitions: CREATING/UPDATING become VALID, DELETING leaves the store."""
-    lookup.settle(ctx, KIND, "serviceEnvironmentArn", "serviceEnvironmentName")
 
 
 OPERATIONS = {

@@ -5,17 +5,18 @@ A stored service job is its DescribeServiceJob output in wire form plus "batchem
 of its own (ListJobs never sees it). The serviceRequestPayload is kept exactly as given; Batch reads its
 ResourceConfig to count capacity, so it must be a JSON object of at most 10 KiB. What SageMaker itself
 would refuse fails the job when it is scheduled, with SageMaker's message as statusReason. The scheduler
-(batchemu.scheduler.service_jobs) moves jobs on from SUBMITTED and runs their training containers.
+(scheduler/service_job_progress.py) moves jobs on from SUBMITTED and runs their training containers.
 """
 
 from __future__ import annotations
 
 from batchemu import ids, training
 from batchemu import job_states as states
+from batchemu.context import Context
 from batchemu.errors import ClientException
-from batchemu.scheduler.service_jobs import SCHEDULING_POLICY_KIND, terminate
+from batchemu.model.resources import DELETING, ENABLED, GOING, QUOTA_SHARE, SCHEDULING_POLICY
+from batchemu.scheduler.service_job_progress import terminate
 from batchemu.service import job_listing, job_queues
-from batchemu.service.context import Context
 from batchemu.service.jobs import MAX_BULK, MIN_TIMEOUT, check_job_name
 from batchemu.service.pagination import decode_token, encode_token, page_size
 from batchemu.service.tags import validate_tags
@@ -67,13 +68,13 @@ def _check_sharing(tx: Tx, queue: dict, request: dict) -> None:
     """shareIdentifier on fair-share queues only (and required there); quotaShareName required on
     quota-managed queues, naming one of the queue's quota shares."""
     arn = queue.get("schedulingPolicyArn")
-    policy = (tx.get_resource(SCHEDULING_POLICY_KIND, arn) or {}) if arn else {}
+    policy = (tx.get_resource(SCHEDULING_POLICY, arn) or {}) if arn else {}
     share, quota_share = request.get("shareIdentifier"), request.get("quotaShareName")
     if "quotaSharePolicy" in policy:
         if not quota_share:
             raise ClientException("quotaShareName must be specified for a job queue with a quota share policy.")
-        found = tx.get_resource("quota-share", f"{queue['jobQueueArn']}/quota-share/{quota_share}")
-        if found is None or found["status"] == "DELETING":
+        found = tx.get_resource(QUOTA_SHARE, f"{queue['jobQueueArn']}/{QUOTA_SHARE}/{quota_share}")
+        if found is None or found["status"] == DELETING:
             raise ClientException(f"quotaShare {quota_share} does not exist in jobQueue {queue['jobQueueName']}")
         if share:
             raise ClientException("shareIdentifier can only be specified for a job queue with a fair share "
@@ -107,12 +108,12 @@ def submit_service_job(ctx: Context, request: dict) -> dict:
     now = ctx.clock()
     with ctx.store.transaction() as tx:
         queue = job_queues.job_queue(tx, request["jobQueue"])
-        if queue is None or queue.get("status") in ("DELETING", "DELETED"):
+        if queue is None or queue.get("status") in GOING:
             raise ClientException(f"jobQueue {request['jobQueue']} does not exist")
         if queue.get("jobQueueType") != job_queues.SAGEMAKER_TRAINING:
             raise ClientException(f"jobQueue {queue['jobQueueName']} is not a {job_queues.SAGEMAKER_TRAINING} job "
                                   "queue: service jobs need one (SubmitJob takes container jobs)")
-        if queue.get("state") != "ENABLED":
+        if queue.get("state") != ENABLED:
             raise ClientException(
                 f"jobQueue {queue['jobQueueName']} is DISABLED: a disabled job queue accepts no new jobs")
         _check_sharing(tx, queue, request)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
+from batchemu.context import Context
 from batchemu.errors import ClientException
-from batchemu.service.context import Context
 from batchemu.store import Tx
 
 MAX_TAGS = 50

@@ -15,6 +15,15 @@ import logging
 from batchemu import attempts, training
 from batchemu import job_states as states
 from batchemu.executors import TaskSpec
+from batchemu.model.resources import (
+    DELETING,
+    ENABLED,
+    JOB_QUEUE,
+    QUOTA_SHARE,
+    SCHEDULING_POLICY,
+    SERVICE_ENVIRONMENT,
+    USABLE,
+)
 from batchemu.scheduler import on_host
 from batchemu.scheduler import service_placement as sp
 from batchemu.scheduler.placement import FairShare
@@ -22,9 +31,6 @@ from batchemu.store import Tx
 
 log = logging.getLogger("batchemu.scheduler")
 
-SERVICE_ENVIRONMENT_KIND = "service-environment"
-QUOTA_SHARE_KIND = "quota-share"
-SCHEDULING_POLICY_KIND = "scheduling-policy"
 SAGEMAKER_TRAINING = "SAGEMAKER_TRAINING"
 SCAN = 1000            # RUNNABLE service jobs looked at per queue and pass
 RECENT_PREEMPTIONS = 5
@@ -79,15 +85,15 @@ def _view(job: dict) -> sp.Job:
 
 def _quota_shares(tx: Tx, queue_arn: str) -> dict[str, sp.QuotaShare]:
     shares = {}
-    for _, doc in tx.list_resources(QUOTA_SHARE_KIND):
-        if doc["jobQueueArn"] != queue_arn or doc["status"] == "DELETING":
+    for _, doc in tx.list_resources(QUOTA_SHARE):
+        if doc["jobQueueArn"] != queue_arn or doc["status"] == DELETING:
             continue
         sharing = doc["resourceSharingConfiguration"]
         shares[doc["quotaShareName"]] = sp.QuotaShare(
             name=doc["quotaShareName"], limits={lim["capacityUnit"]: lim["maxCapacity"] for lim in doc["capacityLimits"]},
             strategy=sharing["strategy"], borrow_limit=sharing.get("borrowLimit", -1),
             in_share_preemption=doc["preemptionConfiguration"]["inSharePreemption"] == "ENABLED",
-            enabled=doc["state"] == "ENABLED")
+            enabled=doc["state"] == ENABLED)
     return shares
 
 
@@ -97,8 +103,8 @@ def snapshot(tx: Tx, ready) -> tuple[list[sp.Queue], dict[str, sp.Environment]]:
         doc["serviceEnvironmentArn"]: sp.Environment(
             arn=doc["serviceEnvironmentArn"], name=doc["serviceEnvironmentName"],
             limits={lim["capacityUnit"]: lim["maxCapacity"] for lim in doc["capacityLimits"]})
-        for _, doc in tx.list_resources(SERVICE_ENVIRONMENT_KIND)
-        if doc.get("state") == "ENABLED" and doc.get("status") in ("VALID", "UPDATING")}
+        for _, doc in tx.list_resources(SERVICE_ENVIRONMENT)
+        if doc.get("state") == ENABLED and doc.get("status") in USABLE}
     hosted: dict[str, list[sp.Job]] = {}
     for job in tx.service_jobs(states.SERVICE_ON_HOST):
         view = _view(job)
@@ -107,12 +113,12 @@ def snapshot(tx: Tx, ready) -> tuple[list[sp.Queue], dict[str, sp.Environment]]:
             env.take(view)
         hosted.setdefault(job["jobQueue"], []).append(view)
     queues = []
-    for _, doc in tx.list_resources("job-queue"):
-        if doc.get("jobQueueType") != SAGEMAKER_TRAINING or doc.get("state") != "ENABLED" \
-                or doc.get("status") not in ("VALID", "UPDATING"):
+    for _, doc in tx.list_resources(JOB_QUEUE):
+        if doc.get("jobQueueType") != SAGEMAKER_TRAINING or doc.get("state") != ENABLED \
+                or doc.get("status") not in USABLE:
             continue
         order = sorted(doc.get("serviceEnvironmentOrder") or [], key=lambda e: e.get("order", 0))
-        policy = tx.get_resource(SCHEDULING_POLICY_KIND, doc["schedulingPolicyArn"]) \
+        policy = tx.get_resource(SCHEDULING_POLICY, doc["schedulingPolicyArn"]) \
             if doc.get("schedulingPolicyArn") else None
         fair = None
         if policy and "fairsharePolicy" in policy:

@@ -17,8 +17,9 @@ from collections.abc import Callable
 
 from batchemu import job_states as states
 from batchemu.config import Config
-from batchemu.service import compute_environments
-from batchemu.service.context import Context
+from batchemu.context import Context
+from batchemu.model import compute_capacity
+from batchemu.model.resources import COMPUTE_ENVIRONMENT, ENABLED, JOB_QUEUE, USABLE
 from batchemu.store import Tx
 
 # Scale-down delay when the CE sets no scalingPolicy and the server no --scale-down-delay: AWS keeps idle
@@ -31,7 +32,7 @@ TIMER_KEY = "scaleDown"  # under the CE's "batchemu" bookkeeping, which the outp
 def scales(ce: dict) -> bool:
     """Whether Batch manages this CE's desiredvCpus: MANAGED EC2 or SPOT (not Fargate, not UNMANAGED)."""
     return (ce.get("type") == "MANAGED"
-            and (ce.get("computeResources") or {}).get("type") in compute_environments.EC2_TYPES)
+            and (ce.get("computeResources") or {}).get("type") in compute_capacity.EC2_TYPES)
 
 
 def target_vcpus(resources: dict, demand: float) -> int:
@@ -85,14 +86,14 @@ def demand_by_compute_environment(tx: Tx, config: Config) -> dict[str, float]:
     job of an ENABLED queue on the first usable CE of the queue (in order, of the job's platform) with room
     left for it, or else the first such CE big enough for it."""
     demand: dict[str, float] = {arn: vcpus for arn, vcpus in tx.vcpus_in_use().items() if arn}
-    ces = {doc["computeEnvironmentArn"]: doc for _, doc in tx.list_resources(compute_environments.KIND)}
-    for _, queue in tx.list_resources("job-queue"):
-        if queue.get("state") != "ENABLED" or queue.get("status") not in ("VALID", "UPDATING"):
+    ces = {doc["computeEnvironmentArn"]: doc for _, doc in tx.list_resources(COMPUTE_ENVIRONMENT)}
+    for _, queue in tx.list_resources(JOB_QUEUE):
+        if queue.get("state") != ENABLED or queue.get("status") not in USABLE:
             continue
         order = sorted(queue.get("computeEnvironmentOrder") or [], key=lambda e: e.get("order", 0))
         usable = [ces[e["computeEnvironment"]] for e in order
-                  if compute_environments.accepts_jobs(ces.get(e["computeEnvironment"]))]
-        capacity = {ce["computeEnvironmentArn"]: compute_environments.capacity_vcpus(
+                  if compute_capacity.accepts_jobs(ces.get(e["computeEnvironment"]))]
+        capacity = {ce["computeEnvironmentArn"]: compute_capacity.capacity_vcpus(
             ce, config.unmanaged_default_vcpus) for ce in usable}
         after = 0
         # Demand past every CE's maxvCpus changes nothing, so reading stops there.
@@ -102,7 +103,7 @@ def demand_by_compute_environment(tx: Tx, config: Config) -> dict[str, float]:
             for _, row in page:
                 need, platform = row["vcpus"], row["platform"]
                 fits = [ce["computeEnvironmentArn"] for ce in usable
-                        if ("FARGATE" if compute_environments.is_fargate(ce) else "EC2") == platform
+                        if compute_capacity.platform_of(ce) == platform
                         and capacity[ce["computeEnvironmentArn"]] >= need]
                 room = [arn for arn in fits if demand.get(arn, 0.0) + need <= capacity[arn]]
                 if fits:
@@ -120,8 +121,8 @@ def reconcile(ctx: Context, demand: Callable[[Tx, Config], dict[str, float]]) ->
     now = ctx.clock()
     with ctx.store.transaction() as tx:
         wanted = demand(tx, ctx.config)
-        for _, ce in tx.list_resources(compute_environments.KIND):
-            if not scales(ce) or ce.get("status") not in ("VALID", "UPDATING"):
+        for _, ce in tx.list_resources(COMPUTE_ENVIRONMENT):
+            if not scales(ce) or ce.get("status") not in USABLE:
                 continue
             resources = ce["computeResources"]
             info = ce.setdefault("batchemu", {})
@@ -129,7 +130,7 @@ def reconcile(ctx: Context, demand: Callable[[Tx, Config], dict[str, float]]) ->
             timer = info.get(TIMER_KEY)
             delay = scale_down_delay_ms(resources, ctx.config.scale_down_delay)
             desired = desired_vcpus(resources, vcpus, timer and timer["since"], now, delay,
-                                    ce.get("state") == "ENABLED")
+                                    ce.get("state") == ENABLED)
             next_timer = scale_down_timer({**resources, "desiredvCpus": desired}, vcpus, timer, now)
             if desired == resources.get("desiredvCpus") and next_timer == timer:
                 continue
@@ -138,4 +139,4 @@ def reconcile(ctx: Context, demand: Callable[[Tx, Config], dict[str, float]]) ->
                 info.pop(TIMER_KEY, None)
             else:
                 info[TIMER_KEY] = next_timer
-            tx.put_resource(compute_environments.KIND, ce["computeEnvironmentArn"], ce["computeEnvironmentName"], ce)
+            tx.put_resource(COMPUTE_ENVIRONMENT, ce["computeEnvironmentArn"], ce["computeEnvironmentName"], ce)
