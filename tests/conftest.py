@@ -10,7 +10,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.waiting import wait_for, wait_until
+from tests.waiting import wait_for, wait_for_passes, wait_until
 
 TEST_IMAGE = "batchemu-test:latest"
 TERMINAL = ("SUCCEEDED", "FAILED")
@@ -109,6 +109,12 @@ def wait_for_status(batch_client, job_id: str, statuses=TERMINAL, timeout: float
         return job["status"] in statuses
     return wait_for(observe, done, f"job {job_id} in {'/'.join(statuses)}", timeout, 0.01,
                     on_timeout=on_timeout, show=lambda job: f"{job['status']} ({job.get('statusReason', '')})")
+
+
+def wait_for_scheduler_passes(server, passes: int = 3) -> None:
+    """Let `passes` passes of `server`'s scheduler go by (waiting.wait_for_passes): then what none of them
+    did (place a held job, stop a running one) is known not to happen."""
+    wait_for_passes(lambda: server.scheduler.passes, passes)
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,10 @@ A wait's `timeout` is what the awaited thing needs on an idle machine. The deadl
 that: a 2-core machine running the suite, its containers and an engine's clean-up runs them about three
 times slower than an idle one, and a wait that returns as soon as its state holds costs nothing for the
 extra time. `BATCHEMU_TEST_LOAD_FACTOR` changes the factor (1 to see how near a wait runs to its limit).
+
+That something does not happen is awaited the same way: for a number of the scheduler's passes
+(`wait_for_passes`), each of which would have done it, not for a fixed time that a loaded machine may fill
+with no pass at all (a time window only where an endpoint offers no counter).
 """
 
 from __future__ import annotations
@@ -56,6 +60,26 @@ def wait_until(predicate: Callable[[], T], timeout: float = 30.0, interval: floa
                what: str | None = None, on_timeout: Callable[[], Any] | None = None) -> T:
     """Poll `predicate` until it returns something truthy, and return that."""
     return wait_for(predicate, bool, what or _source(predicate), timeout, interval, on_timeout)
+
+
+def wait_for_passes(read_passes: Callable[[], int | None], passes: int = 3, *, window: float = 3.0,
+                    timeout: float = 10.0, interval: float = 0.05) -> None:
+    """Return once `passes` more reconcile passes of the scheduler have completed after this call, as
+    `read_passes()` counts them: the wait before asserting that something did not happen (a job held stays
+    RUNNABLE). The first pass counted may have begun before this call and read the store as it was then, so
+    `passes` must be 2 or more for one whole pass to have seen everything done before the call.
+
+    `read_passes` answers None where no counter is to be had (an endpoint that is not batchemu: real AWS,
+    moto): the wait is then a time window of `window` seconds, the only observation such an endpoint
+    allows, which says less than counted passes on a loaded machine."""
+    if passes < 2:
+        raise ValueError(f"wait for at least 2 scheduler passes, not {passes}: the first may predate the call")
+    start = read_passes()
+    if start is None:
+        time.sleep(window)
+        return
+    wait_for(read_passes, lambda count: count is not None and count >= start + passes,
+             f"{passes} scheduler passes after pass {start}", timeout, interval)
 
 
 def _source(function: Callable) -> str:
