@@ -210,27 +210,32 @@ class Jobs:
     def wait(self, job_ids: list[str], until: Callable[[dict], bool] | None = None,
              timeout: float | None = None,
              observe: Callable[[dict[str, dict]], None] | None = None) -> dict[str, JobRun]:
-        """Polls every 0.2 s until `until(job)` holds for every job (default: a terminal status)."""
+        """Polls every 0.2 s until `until(job)` holds for every job (default: a terminal status); on a timeout,
+        ends the jobs left unfinished and fails naming the statuses each awaited job went through."""
         until = until or (lambda job: job["status"] in TERMINAL)
-        timeout = timeout or self.target.job_timeout
         runs = {job_id: JobRun(job_id) for job_id in job_ids}
-        deadline = waiting.deadline_for(timeout)
-        while True:
+
+        def poll() -> dict[str, JobRun]:
             found = self.describe(job_ids)
             for job_id, run in runs.items():
                 if job_id in found:
                     run.observe(found[job_id])
             if observe:
                 observe(found)
-            if all(run.last is not None and until(run.last) for run in runs.values()):
-                return runs
-            if time.monotonic() > deadline:
-                stuck = {job_id: run.statuses for job_id, run in runs.items()
-                         if run.last is None or not until(run.last)}
-                self._end(job_id for job_id, run in runs.items() if run.last and run.last["status"] not in TERMINAL)
-                pytest.fail(f"jobs did not get there within {timeout * waiting.LOAD_FACTOR:.0f} s; "
-                            f"statuses seen: {stuck}")
-            time.sleep(POLL_SECONDS)
+            return runs
+
+        def waiting_for() -> dict[str, JobRun]:
+            return {job_id: run for job_id, run in runs.items() if run.last is None or not until(run.last)}
+
+        def give_up() -> str:
+            stuck = {job_id: run.statuses for job_id, run in waiting_for().items()}
+            self._end(job_id for job_id, run in runs.items() if run.last and run.last["status"] not in TERMINAL)
+            return f"statuses seen: {stuck}"
+
+        return waiting.wait_for(
+            poll, lambda _: not waiting_for(), f"the awaited status of jobs {', '.join(runs)}",
+            timeout or self.target.job_timeout, POLL_SECONDS, on_timeout=give_up,
+            show=lambda _: str({job_id: run.statuses[-1:] for job_id, run in waiting_for().items()}))
 
     def wait_one(self, job_id: str, timeout: float | None = None,
                  until: Callable[[dict], bool] | None = None) -> JobRun:
