@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -33,11 +34,12 @@ def deadline_for(timeout: float) -> float:
 
 def wait_for(observe: Callable[[], T], done: Callable[[T], Any] = bool, what: str | None = None,
              timeout: float = 30.0, interval: float = 0.05, on_timeout: Callable[[], Any] | None = None,
-             show: Callable[[T], str] = repr) -> T:
+             show: Callable[[T], str] = repr, wake: threading.Event | None = None) -> T:
     """Call `observe` until `done(value)` holds and return that value. On a timeout, fail the test naming
     `what` was awaited (the source of `observe` when not given), the values seen (distinct, in order, the
     last ones, as `show` writes them) and, when given, what `on_timeout()` returns (a log, the engine's
-    state)."""
+    state). Between two calls it sleeps `interval`, or with `wake` (an event set by news, such as an
+    executor's listener) until that event is set, at most `interval`."""
     deadline = deadline_for(timeout)
     seen: list[str] = []
     while True:
@@ -53,7 +55,11 @@ def wait_for(observe: Callable[[], T], done: Callable[[T], Any] = bool, what: st
             if on_timeout is not None:
                 message += f"; {_safely(on_timeout)}"
             pytest.fail(message)
-        time.sleep(interval)
+        if wake is None:
+            time.sleep(interval)
+        else:
+            wake.wait(interval)
+            wake.clear()
 
 
 def wait_until(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.05, *,
