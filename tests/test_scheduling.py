@@ -14,6 +14,7 @@ from tests.conftest import (
     register,
     submit,
     unique,
+    wait_for_job_queue,
     wait_for_scheduler_passes,
     wait_for_status,
     wait_until,
@@ -84,8 +85,7 @@ def test_higher_priority_queue_goes_first_on_a_shared_ce(batch_client):
         jobQueueName=unique("jq-high"), priority=10,
         computeEnvironmentOrder=[{"order": 1, "computeEnvironment": low["ceArn"]}])
     high_queue = {"name": high["jobQueueName"]}
-    wait_until(lambda: batch_client.describe_job_queues(
-        jobQueues=[high["jobQueueName"]])["jobQueues"][0]["status"] == "VALID", 10)
+    wait_for_job_queue(batch_client, high["jobQueueName"])
     definition = register(batch_client, ["sleep", "1"])
     low_ids = [submit(batch_client, low, definition) for _ in range(2)]
     high_ids = [submit(batch_client, high_queue, definition) for _ in range(2)]
