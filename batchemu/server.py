@@ -83,9 +83,13 @@ class Server:
         self._front_thread: threading.Thread | None = None
 
     def health(self) -> dict:
-        """What GET /_batchemu/health answers (the dashboard shows its executor part)."""
+        """What GET /_batchemu/health answers (the dashboard shows its executor part), with the scheduler's
+        completed passes when it runs."""
         cluster = getattr(self.executor, "cluster", None)
-        return health_report(self.ctx, self._engine_status, cluster or (lambda: None))
+        report = health_report(self.ctx, self._engine_status, cluster or (lambda: None))
+        if self.scheduler is not None:
+            report["scheduler"] = {"passes": self.scheduler.passes}
+        return report
 
     def _engine_status(self) -> tuple[bool, str]:
         if self.executor is None:

@@ -1,7 +1,8 @@
 """What the scenarios stand on: the target endpoint, clients whose every response is checked, the
 resources a run creates (and removes), and polling of jobs.
 
-Nothing here knows which implementation answers: it speaks only the AWS wire protocol through boto3.
+Nothing here knows which implementation answers: it speaks only the AWS wire protocol through boto3, and
+reads batchemu's count of scheduler passes only where the endpoint offers it (a time window elsewhere).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import itertools
 import json
 import re
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,6 +37,14 @@ def wait_for(describe: Callable[[], Any], done: Callable[[Any], bool], what: str
     """Call `describe` until `done` says its answer has settled; fail the test, saying what was seen, after
     `timeout` seconds (times the load factor of tests/waiting.py)."""
     return waiting.wait_for(describe, done, what, timeout, POLL_SECONDS)
+
+
+def wait_for_passes(target: Target, passes: int = 3, window: float = 3.0) -> None:
+    """The observation window before asserting that something did not happen (a held job was not placed):
+    `passes` passes of batchemu's scheduler after this call, or `window` seconds on an endpoint that does not
+    count its passes (tests/waiting.py's wait_for_passes)."""
+    waiting.wait_for_passes(target.scheduler_passes, passes, window=window, interval=POLL_SECONDS)
+
 
 # Error codes with which an endpoint says "I don't implement this operation".
 NOT_BUILT_CODES = {"NotImplemented", "NotImplementedException", "UnknownOperationException",
@@ -71,6 +81,20 @@ class Target:
             return boto3.session.Session(region_name=self.region)
         return boto3.session.Session(aws_access_key_id="conformance", aws_secret_access_key="conformance",
                                      region_name=self.region)
+
+    def scheduler_passes(self) -> int | None:
+        """The passes batchemu's scheduler has completed, as its GET /_batchemu/health counts them; None from
+        an endpoint that does not say (real AWS, moto)."""
+        if self.is_aws:
+            return None
+        try:
+            with urllib.request.urlopen(f"{self.endpoint_url}/_batchemu/health", timeout=10) as response:
+                report = json.loads(response.read())
+        except (OSError, ValueError):
+            return None
+        scheduler = report.get("scheduler") if isinstance(report, dict) else None
+        passes = scheduler.get("passes") if isinstance(scheduler, dict) else None
+        return passes if isinstance(passes, int) else None
 
     def client(self, service: str, recorder: Recorder):
         # Against an emulator a 5xx must surface, not be retried away; real AWS may throttle.
@@ -186,27 +210,32 @@ class Jobs:
     def wait(self, job_ids: list[str], until: Callable[[dict], bool] | None = None,
              timeout: float | None = None,
              observe: Callable[[dict[str, dict]], None] | None = None) -> dict[str, JobRun]:
-        """Polls every 0.2 s until `until(job)` holds for every job (default: a terminal status)."""
+        """Polls every 0.2 s until `until(job)` holds for every job (default: a terminal status); on a timeout,
+        ends the jobs left unfinished and fails naming the statuses each awaited job went through."""
         until = until or (lambda job: job["status"] in TERMINAL)
-        timeout = timeout or self.target.job_timeout
         runs = {job_id: JobRun(job_id) for job_id in job_ids}
-        deadline = waiting.deadline_for(timeout)
-        while True:
+
+        def poll() -> dict[str, JobRun]:
             found = self.describe(job_ids)
             for job_id, run in runs.items():
                 if job_id in found:
                     run.observe(found[job_id])
             if observe:
                 observe(found)
-            if all(run.last is not None and until(run.last) for run in runs.values()):
-                return runs
-            if time.monotonic() > deadline:
-                stuck = {job_id: run.statuses for job_id, run in runs.items()
-                         if run.last is None or not until(run.last)}
-                self._end(job_id for job_id, run in runs.items() if run.last and run.last["status"] not in TERMINAL)
-                pytest.fail(f"jobs did not get there within {timeout * waiting.LOAD_FACTOR:.0f} s; "
-                            f"statuses seen: {stuck}")
-            time.sleep(POLL_SECONDS)
+            return runs
+
+        def waiting_for() -> dict[str, JobRun]:
+            return {job_id: run for job_id, run in runs.items() if run.last is None or not until(run.last)}
+
+        def give_up() -> str:
+            stuck = {job_id: run.statuses for job_id, run in waiting_for().items()}
+            self._end(job_id for job_id, run in runs.items() if run.last and run.last["status"] not in TERMINAL)
+            return f"statuses seen: {stuck}"
+
+        return waiting.wait_for(
+            poll, lambda _: not waiting_for(), f"the awaited status of jobs {', '.join(runs)}",
+            timeout or self.target.job_timeout, POLL_SECONDS, on_timeout=give_up,
+            show=lambda _: str({job_id: run.statuses[-1:] for job_id, run in waiting_for().items()}))
 
     def wait_one(self, job_id: str, timeout: float | None = None,
                  until: Callable[[dict], bool] | None = None) -> JobRun:

@@ -3,12 +3,10 @@ compute environment holds jobs in RUNNABLE; a DISABLED queue takes no new jobs b
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from botocore.exceptions import ClientError
 
-from conformance.harness import client_error_code
+from conformance.harness import client_error_code, wait_for_passes
 
 covers = pytest.mark.covers
 
@@ -42,13 +40,13 @@ def test_never_more_running_than_max_vcpus(batch, resources, jobdef, jobs, prefi
 
 # API_ComputeEnvironmentDetail.html: Batch doesn't place jobs in a DISABLED compute environment.
 @covers("UpdateComputeEnvironment", "SubmitJob", "DescribeJobs", group="capacity")
-def test_disabled_compute_environment_holds_jobs_in_runnable(batch, resources, jobdef, jobs, prefix):
+def test_disabled_compute_environment_holds_jobs_in_runnable(batch, resources, jobdef, jobs, prefix, target):
     ce = resources.compute_environment(max_vcpus=2, state="DISABLED")["computeEnvironmentName"]
     queue = resources.job_queue([ce])["jobQueueName"]
     definition = jobdef(command=["echo", "held"])
     job_id = jobs.submit(f"{prefix}-held", queue, definition["jobDefinitionArn"])
     jobs.wait_status(job_id, "RUNNABLE")
-    time.sleep(3)  # an observation window: nothing may place the job meanwhile
+    wait_for_passes(target)  # an observation window: nothing may place the job meanwhile
     assert jobs.describe([job_id])[job_id]["status"] == "RUNNABLE"
     batch.update_compute_environment(computeEnvironment=ce, state="ENABLED")
     run = jobs.wait_one(job_id)

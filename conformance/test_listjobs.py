@@ -60,7 +60,7 @@ def test_job_name_filter_with_trailing_star_is_case_insensitive(batch, held_env,
 def test_created_at_filters(batch, held_env, jobdef, jobs, prefix):
     definition = jobdef(command=["echo", "x"])
     early = jobs.submit(f"{prefix}-time-early", held_env.queue, definition["jobDefinitionArn"])
-    time.sleep(0.05)
+    time.sleep(0.05)  # createdAt counts milliseconds: a pause between the submits, not an observation window
     late = jobs.submit(f"{prefix}-time-late", held_env.queue, definition["jobDefinitionArn"])
     found = jobs.describe([early, late])
     t_early, t_late = found[early]["createdAt"], found[late]["createdAt"]

@@ -10,7 +10,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.waiting import wait_for, wait_until
+from tests.waiting import wait_for, wait_for_passes, wait_until  # noqa: F401 - tests import wait_until from here
 
 TEST_IMAGE = "batchemu-test:latest"
 TERMINAL = ("SUCCEEDED", "FAILED")
@@ -47,6 +47,27 @@ def client_error(call, **kwargs) -> str:
     return caught.value.response["Error"]["Message"]
 
 
+def wait_for_compute_environment(batch_client, ref: str, status: str | None = "VALID",
+                                 timeout: float = 10.0) -> dict | None:
+    """The compute environment once it has `status` (None: once it is gone)."""
+    return _wait_for_resource(lambda: batch_client.describe_compute_environments(
+        computeEnvironments=[ref])["computeEnvironments"], f"compute environment {ref}", status, timeout)
+
+
+def wait_for_job_queue(batch_client, ref: str, status: str | None = "VALID", timeout: float = 10.0) -> dict | None:
+    """The job queue once it has `status` (None: once it is gone)."""
+    return _wait_for_resource(lambda: batch_client.describe_job_queues(jobQueues=[ref])["jobQueues"],
+                              f"job queue {ref}", status, timeout)
+
+
+def _wait_for_resource(describe_all, what: str, status: str | None, timeout: float) -> dict | None:
+    def reached(found: dict | None) -> bool:
+        return found is None if status is None else (found or {}).get("status") == status
+    return wait_for(lambda: next(iter(describe_all()), None), reached, f"{what} {status or 'gone'}", timeout,
+                    show=lambda found: "absent" if found is None else f"{found.get('status')} "
+                                                                      f"({found.get('statusReason', '')})")
+
+
 def make_queue(batch_client, *, max_vcpus: int = 4, priority: int = 1, ce_state: str = "ENABLED",
                queue_state: str = "ENABLED", ce_type: str = "EC2", **queue_extra) -> dict:
     """A MANAGED compute environment and a job queue on it, both VALID."""
@@ -56,13 +77,11 @@ def make_queue(batch_client, *, max_vcpus: int = 4, priority: int = 1, ce_state:
         resources.update({"minvCpus": 0, "instanceTypes": ["optimal"], "instanceRole": "ecsInstanceRole"})
     ce = batch_client.create_compute_environment(
         computeEnvironmentName=ce_name, type="MANAGED", state=ce_state, computeResources=resources)
-    wait_until(lambda: batch_client.describe_compute_environments(
-        computeEnvironments=[ce_name])["computeEnvironments"][0]["status"] == "VALID", 10)
+    wait_for_compute_environment(batch_client, ce_name)
     queue = batch_client.create_job_queue(
         jobQueueName=queue_name, state=queue_state, priority=priority,
         computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce["computeEnvironmentArn"]}], **queue_extra)
-    wait_until(lambda: batch_client.describe_job_queues(
-        jobQueues=[queue_name])["jobQueues"][0]["status"] == "VALID", 10)
+    wait_for_job_queue(batch_client, queue_name)
     return {"ce": ce_name, "ceArn": ce["computeEnvironmentArn"], "name": queue_name,
             "arn": queue["jobQueueArn"]}
 
@@ -109,6 +128,12 @@ def wait_for_status(batch_client, job_id: str, statuses=TERMINAL, timeout: float
         return job["status"] in statuses
     return wait_for(observe, done, f"job {job_id} in {'/'.join(statuses)}", timeout, 0.01,
                     on_timeout=on_timeout, show=lambda job: f"{job['status']} ({job.get('statusReason', '')})")
+
+
+def wait_for_scheduler_passes(server, passes: int = 3) -> None:
+    """Let `passes` passes of `server`'s scheduler go by (waiting.wait_for_passes): then what none of them
+    did (place a held job, stop a running one) is known not to happen."""
+    wait_for_passes(lambda: server.scheduler.passes, passes)
 
 
 @pytest.fixture(autouse=True)

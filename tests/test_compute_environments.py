@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from batchemu.config import Config
 from batchemu.model.compute_capacity import capacity_vcpus
-from tests import waiting
+from tests.conftest import wait_for_compute_environment
 
 EC2 = {"type": "EC2", "maxvCpus": 16, "instanceTypes": ["optimal"], "subnets": ["subnet-1"],
        "securityGroupIds": ["sg-1"], "instanceRole": "ecsInstanceRole"}
@@ -29,13 +29,6 @@ def describe(client, ref: str) -> dict | None:
     return found[0] if found else None
 
 
-def wait_for(client, ref: str, status: str | None) -> dict | None:
-    """Poll until the compute environment has `status` (None: until it is gone)."""
-    return waiting.wait_for(lambda: describe(client, ref),
-                            lambda found: (found or {}).get("status") == status or (status is None and found is None),
-                            f"compute environment {ref} {status or 'gone'}", timeout=5, interval=0.1)
-
-
 def error_of(call, **kwargs) -> tuple[str, str]:
     with pytest.raises(ClientError) as caught:
         call(**kwargs)
@@ -50,7 +43,7 @@ def test_create_returns_name_and_arn(batch_client):
 
 def test_managed_ec2_detail_reaches_valid_with_defaults(batch_client):
     arn = create(batch_client, "ce-ec2", tags={"team": "x"})["computeEnvironmentArn"]
-    ce = wait_for(batch_client, arn, "VALID")
+    ce = wait_for_compute_environment(batch_client, arn, "VALID")
     assert ce["statusReason"] == "ComputeEnvironment Healthy"
     assert ce["computeEnvironmentName"] == "ce-ec2"
     assert ce["type"] == "MANAGED"
@@ -72,7 +65,7 @@ def test_managed_ec2_detail_reaches_valid_with_defaults(batch_client):
 
 def test_fargate_detail_keeps_what_was_given(batch_client):
     create(batch_client, "ce-fargate", FARGATE, serviceRole="arn:aws:iam::123456789012:role/Batch")
-    ce = wait_for(batch_client, "ce-fargate", "VALID")
+    ce = wait_for_compute_environment(batch_client, "ce-fargate", "VALID")
     assert ce["computeResources"] == {"type": "FARGATE", "maxvCpus": 8, "subnets": ["subnet-1"],
                                       "securityGroupIds": ["sg-1"]}
     assert ce["serviceRole"] == "arn:aws:iam::123456789012:role/Batch"
@@ -80,7 +73,7 @@ def test_fargate_detail_keeps_what_was_given(batch_client):
 
 def test_unmanaged_detail(batch_client):
     create(batch_client, "ce-unmanaged", type="UNMANAGED", unmanagedvCpus=4, state="DISABLED")
-    ce = wait_for(batch_client, "ce-unmanaged", "VALID")
+    ce = wait_for_compute_environment(batch_client, "ce-unmanaged", "VALID")
     assert ce["type"] == "UNMANAGED"
     assert ce["unmanagedvCpus"] == 4
     assert ce["state"] == "DISABLED"
@@ -90,7 +83,7 @@ def test_unmanaged_detail(batch_client):
 def test_eks_compute_environment(batch_client):
     eks = {"eksClusterArn": "arn:aws:eks:us-east-1:123456789012:cluster/c", "kubernetesNamespace": "batch"}
     create(batch_client, "ce-eks", eksConfiguration=eks)
-    ce = wait_for(batch_client, "ce-eks", "VALID")
+    ce = wait_for_compute_environment(batch_client, "ce-eks", "VALID")
     assert ce["containerOrchestrationType"] == "EKS"
     assert ce["eksConfiguration"] == eks
     assert "ecsClusterArn" not in ce
@@ -153,13 +146,13 @@ def test_missing_max_vcpus_is_rejected_by_the_server(batchemu_server):
 
 def test_update_state_and_vcpus_goes_through_updating_to_valid(batch_client):
     create(batch_client, "upd", {**EC2, "minvCpus": 1, "desiredvCpus": 2})
-    wait_for(batch_client, "upd", "VALID")
+    wait_for_compute_environment(batch_client, "upd", "VALID")
     result = batch_client.update_compute_environment(
         computeEnvironment="upd", state="DISABLED", computeResources={"maxvCpus": 64, "minvCpus": 4},
         serviceRole="arn:aws:iam::123456789012:role/Other",
         updatePolicy={"terminateJobsOnUpdate": True})
     assert result["computeEnvironmentArn"].endswith(":compute-environment/upd")
-    ce = wait_for(batch_client, result["computeEnvironmentArn"], "VALID")
+    ce = wait_for_compute_environment(batch_client, result["computeEnvironmentArn"], "VALID")
     assert ce["state"] == "DISABLED"
     resources = ce["computeResources"]
     assert (resources["minvCpus"], resources["maxvCpus"], resources["desiredvCpus"]) == (4, 64, 4)
@@ -171,7 +164,7 @@ def test_update_state_and_vcpus_goes_through_updating_to_valid(batch_client):
 def test_update_unmanaged_vcpus(batch_client):
     create(batch_client, "um", type="UNMANAGED")
     batch_client.update_compute_environment(computeEnvironment="um", unmanagedvCpus=12)
-    assert wait_for(batch_client, "um", "VALID")["unmanagedvCpus"] == 12
+    assert wait_for_compute_environment(batch_client, "um", "VALID")["unmanagedvCpus"] == 12
 
 
 def test_update_rejects_scaling_down_desired_and_bad_bounds(batch_client):
@@ -193,7 +186,7 @@ def test_update_rejects_scaling_down_desired_and_bad_bounds(batch_client):
 def test_update_may_scale_desired_up_by_hand(batch_client):
     create(batch_client, "up", {**EC2, "desiredvCpus": 4})
     batch_client.update_compute_environment(computeEnvironment="up", computeResources={"desiredvCpus": 6})
-    assert wait_for(batch_client, "up", "VALID")["computeResources"]["desiredvCpus"] == 6
+    assert wait_for_compute_environment(batch_client, "up", "VALID")["computeResources"]["desiredvCpus"] == 6
 
 
 @pytest.mark.parametrize("minutes", [1, 19, 10081, -5])
@@ -206,11 +199,11 @@ def test_scale_down_delay_outside_its_range_is_rejected(batch_client, minutes):
 
 def test_scale_down_delay_is_stored_and_zero_unsets_it(batch_client):
     create(batch_client, "delay", {**EC2, "scalingPolicy": {"minScaleDownDelayMinutes": 20}})
-    assert wait_for(batch_client, "delay", "VALID")["computeResources"]["scalingPolicy"] == {
+    assert wait_for_compute_environment(batch_client, "delay", "VALID")["computeResources"]["scalingPolicy"] == {
         "minScaleDownDelayMinutes": 20}
     batch_client.update_compute_environment(computeEnvironment="delay",
                                             computeResources={"scalingPolicy": {"minScaleDownDelayMinutes": 0}})
-    assert wait_for(batch_client, "delay", "VALID")["computeResources"]["scalingPolicy"] == {
+    assert wait_for_compute_environment(batch_client, "delay", "VALID")["computeResources"]["scalingPolicy"] == {
         "minScaleDownDelayMinutes": 0}
 
 
@@ -245,7 +238,7 @@ def test_disable_then_delete_removes_it_and_frees_the_name(batch_client):
     batch_client.update_compute_environment(computeEnvironment="gone", state="DISABLED")
     assert batch_client.delete_compute_environment(computeEnvironment=arn)["ResponseMetadata"][
         "HTTPStatusCode"] == 200
-    wait_for(batch_client, arn, None)
+    wait_for_compute_environment(batch_client, arn, None)
     assert create(batch_client, "gone")["computeEnvironmentArn"] == arn
 
 

@@ -27,7 +27,7 @@ from batchemu.executors import (
 from batchemu.executors.docker import LABEL_LOG_GROUP, LABEL_LOG_STREAM, DockerExecutor
 from batchemu.executors.docker.engine import epoch_ms
 from batchemu.executors.docker.logs import LogFiles, LogPump, _log_frames
-from tests.waiting import LOAD_FACTOR, deadline_for, wait_until
+from tests.waiting import LOAD_FACTOR, wait_for, wait_until
 
 IMAGE = "batchemu-test:latest"
 
@@ -85,15 +85,16 @@ class Harness:
             return [line for _, line in self.lines.get(spec.containers[index].log_stream, [])]
 
     def wait_task(self, task_id: str, timeout: float = 30.0) -> TaskExit:
-        deadline = deadline_for(timeout)
-        while task_id not in self.exits:
-            assert time.monotonic() < deadline, (f"task {task_id} did not end within {timeout} s x {LOAD_FACTOR:g}; "
-                                                 f"exits seen: {sorted(self.exits)}; engine: {self.engine_view()}")
-            for found in self.executor.collect_exits():
-                assert found.task_id not in self.exits, "an exit was reported twice"
-                self.exits[found.task_id] = found
-            self.woken.wait(0.5)
-            self.woken.clear()
+        """The task's exit, collected from the executor (woken by its listener) until it comes."""
+        def collect() -> dict[str, TaskExit]:
+            if task_id not in self.exits:
+                for found in self.executor.collect_exits():
+                    assert found.task_id not in self.exits, "an exit was reported twice"
+                    self.exits[found.task_id] = found
+            return self.exits
+        wait_for(collect, lambda exits: task_id in exits, f"the end of task {task_id}", timeout, 0.5,
+                 on_timeout=lambda: f"engine: {self.engine_view()}", show=lambda exits: f"exits of {sorted(exits)}",
+                 wake=self.woken)
         return self.exits[task_id]
 
     def wait_exit(self, task_id: str, timeout: float = 30.0):

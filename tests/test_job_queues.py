@@ -6,7 +6,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from batchemu.config import Config
-from tests import waiting
+from tests.conftest import wait_for_compute_environment, wait_for_job_queue
 
 EC2 = {"type": "EC2", "maxvCpus": 16, "instanceTypes": ["optimal"], "subnets": ["subnet-1"],
        "securityGroupIds": ["sg-1"], "instanceRole": "ecsInstanceRole"}
@@ -36,13 +36,6 @@ def describe(client, ref: str) -> dict | None:
     return found[0] if found else None
 
 
-def wait_for(client, ref: str, status: str | None) -> dict | None:
-    """Poll until the job queue has `status` (None: until it is gone)."""
-    return waiting.wait_for(lambda: describe(client, ref),
-                            lambda found: (found or {}).get("status") == status or (status is None and found is None),
-                            f"job queue {ref} {status or 'gone'}", timeout=5, interval=0.1)
-
-
 def error_of(call, **kwargs) -> tuple[str, str]:
     with pytest.raises(ClientError) as caught:
         call(**kwargs)
@@ -55,7 +48,7 @@ def test_create_and_describe_a_queue(batch_client):
                         jobStateTimeLimitActions=[TIME_LIMIT])
     assert result == {"jobQueueName": "q", "jobQueueArn": "arn:aws:batch:us-east-1:123456789012:job-queue/q",
                       "ResponseMetadata": result["ResponseMetadata"]}
-    queue = wait_for(batch_client, "q", "VALID")
+    queue = wait_for_job_queue(batch_client, "q", "VALID")
     assert queue["statusReason"] == "JobQueue Healthy"
     assert queue["state"] == "ENABLED"
     assert queue["priority"] == 10
@@ -149,7 +142,7 @@ def test_fargate_and_fargate_spot_mix(batch_client):
     make_ce(batch_client, "f", FARGATE)
     make_ce(batch_client, "fs", {**FARGATE, "type": "FARGATE_SPOT"})
     make_queue(batch_client, "q", "f", "fs")
-    assert wait_for(batch_client, "q", "VALID")["jobQueueType"] == "ECS_FARGATE"
+    assert wait_for_job_queue(batch_client, "q", "VALID")["jobQueueType"] == "ECS_FARGATE"
 
 
 def test_mixing_eks_with_ecs_is_rejected(batch_client):
@@ -182,12 +175,12 @@ def test_update_goes_through_updating_to_valid(batch_client):
     make_ce(batch_client, "a")
     b_arn = make_ce(batch_client, "b")
     make_queue(batch_client, "q", "a")
-    wait_for(batch_client, "q", "VALID")
+    wait_for_job_queue(batch_client, "q", "VALID")
     result = batch_client.update_job_queue(jobQueue="q", state="DISABLED", priority=5,
                                            computeEnvironmentOrder=[{"order": 2, "computeEnvironment": "b"}],
                                            jobStateTimeLimitActions=[TIME_LIMIT])
     assert result["jobQueueArn"].endswith(":job-queue/q")
-    queue = wait_for(batch_client, result["jobQueueArn"], "VALID")
+    queue = wait_for_job_queue(batch_client, result["jobQueueArn"], "VALID")
     assert (queue["state"], queue["priority"]) == ("DISABLED", 5)
     assert queue["computeEnvironmentOrder"] == [{"order": 2, "computeEnvironment": b_arn}]
     assert queue["jobStateTimeLimitActions"] == [TIME_LIMIT]
@@ -238,9 +231,8 @@ def test_teardown_queue_then_compute_environment(batch_client):
     batch_client.delete_job_queue(jobQueue=arn)
     batch_client.update_compute_environment(computeEnvironment="ce", state="DISABLED")
     batch_client.delete_compute_environment(computeEnvironment="ce")
-    wait_for(batch_client, arn, None)
-    waiting.wait_until(lambda: not batch_client.describe_compute_environments(computeEnvironments=["ce"])[
-        "computeEnvironments"], 5, 0.1, what="compute environment ce deleted")
+    wait_for_job_queue(batch_client, arn, None)
+    wait_for_compute_environment(batch_client, "ce", None)
     make_ce(batch_client, "ce")
     assert make_queue(batch_client, "q", "ce")["jobQueueArn"] == arn  # the names are free again
 
@@ -286,6 +278,6 @@ def test_deleting_a_queue_terminates_its_jobs(batch_client):
     job_id = batch_client.submit_job(jobName="j", jobQueue="q", jobDefinition=definition)["jobId"]
     batch_client.update_job_queue(jobQueue="q", state="DISABLED")
     batch_client.delete_job_queue(jobQueue="q")
-    wait_for(batch_client, "q", None)
+    wait_for_job_queue(batch_client, "q", None)
     job = batch_client.describe_jobs(jobs=[job_id])["jobs"][0]
     assert (job["status"], job["statusReason"]) == ("FAILED", "Job queue deleted")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from batchemu.config import Config
-from tests.conftest import client_error, make_queue, unique, wait_until
+from tests.conftest import client_error, make_queue, unique, wait_for_job_queue, wait_until
 
 LIMITS = [{"maxCapacity": 2, "capacityUnit": "ml.m5.large"}]
 RESERVE = {"strategy": "RESERVE"}
@@ -22,7 +22,7 @@ def quota_queue(client, *, quota_managed: bool = True) -> dict:
     queue = client.create_job_queue(
         jobQueueName=name, priority=1, schedulingPolicyArn=policy_arn,
         serviceEnvironmentOrder=[{"order": 1, "serviceEnvironment": env["serviceEnvironmentArn"]}])
-    wait_until(lambda: client.describe_job_queues(jobQueues=[name])["jobQueues"][0]["status"] == "VALID", 10)
+    wait_for_job_queue(client, name)
     return queue
 
 
@@ -145,7 +145,7 @@ def test_shares_go_with_their_deleted_queue(batch_client):
     arn = create_share(batch_client, queue)["quotaShareArn"]
     batch_client.update_job_queue(jobQueue=queue, state="DISABLED")
     batch_client.delete_job_queue(jobQueue=queue)
-    wait_until(lambda: not batch_client.describe_job_queues(jobQueues=[queue])["jobQueues"], 10)
+    wait_for_job_queue(batch_client, queue, None)
     wait_until(lambda: "does not exist" in client_error(batch_client.describe_quota_share, quotaShareArn=arn), 10)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import operator
-import time
 
 import pytest
 
@@ -15,6 +14,8 @@ from tests.conftest import (
     register,
     submit,
     unique,
+    wait_for_job_queue,
+    wait_for_scheduler_passes,
     wait_for_status,
     wait_until,
 )
@@ -52,24 +53,24 @@ def test_never_more_running_than_max_vcpus(batch_client):
 
 
 @needs_docker
-def test_disabled_compute_environment_holds_jobs_in_runnable(batch_client):
+def test_disabled_compute_environment_holds_jobs_in_runnable(batch_client, batchemu_server):
     queue = make_queue(batch_client, ce_state="DISABLED")
     job_id = submit(batch_client, queue, register(batch_client, ["true"]))
     wait_for_status(batch_client, job_id, ("RUNNABLE",), timeout=10)
-    time.sleep(1.5)
+    wait_for_scheduler_passes(batchemu_server)
     assert describe(batch_client, job_id)["status"] == "RUNNABLE"
     batch_client.update_compute_environment(computeEnvironment=queue["ce"], state="ENABLED")
     assert wait_for_status(batch_client, job_id)["status"] == "SUCCEEDED"
 
 
 @needs_docker
-def test_disabled_queue_holds_jobs_and_rejects_new_ones(batch_client):
+def test_disabled_queue_holds_jobs_and_rejects_new_ones(batch_client, batchemu_server):
     queue = make_queue(batch_client, ce_state="DISABLED")
     job_id = submit(batch_client, queue, register(batch_client, ["true"]))
     wait_for_status(batch_client, job_id, ("RUNNABLE",), timeout=10)
     batch_client.update_job_queue(jobQueue=queue["name"], state="DISABLED")
     batch_client.update_compute_environment(computeEnvironment=queue["ce"], state="ENABLED")
-    time.sleep(1.5)
+    wait_for_scheduler_passes(batchemu_server)
     assert describe(batch_client, job_id)["status"] == "RUNNABLE"
     with pytest.raises(batch_client.exceptions.ClientException):
         submit(batch_client, queue, register(batch_client, ["true"]))
@@ -84,8 +85,7 @@ def test_higher_priority_queue_goes_first_on_a_shared_ce(batch_client):
         jobQueueName=unique("jq-high"), priority=10,
         computeEnvironmentOrder=[{"order": 1, "computeEnvironment": low["ceArn"]}])
     high_queue = {"name": high["jobQueueName"]}
-    wait_until(lambda: batch_client.describe_job_queues(
-        jobQueues=[high["jobQueueName"]])["jobQueues"][0]["status"] == "VALID", 10)
+    wait_for_job_queue(batch_client, high["jobQueueName"])
     definition = register(batch_client, ["sleep", "1"])
     low_ids = [submit(batch_client, low, definition) for _ in range(2)]
     high_ids = [submit(batch_client, high_queue, definition) for _ in range(2)]
@@ -126,11 +126,11 @@ def test_terminate_queued_job_and_bulk_operations(batch_client):
 
 
 @needs_docker
-def test_cancel_leaves_running_job_and_terminate_stops_it(batch_client, queue):
+def test_cancel_leaves_running_job_and_terminate_stops_it(batch_client, batchemu_server, queue):
     job_id = submit(batch_client, queue, register(batch_client, ["sleep", "60"]))
     wait_for_status(batch_client, job_id, ("RUNNING",), timeout=30)
     batch_client.cancel_job(jobId=job_id, reason="cancel does not stop running jobs")
-    time.sleep(1)
+    wait_for_scheduler_passes(batchemu_server)
     assert describe(batch_client, job_id)["status"] == "RUNNING"
     batch_client.terminate_job(jobId=job_id, reason="terminated by test")
     job = wait_for_status(batch_client, job_id, timeout=30)
@@ -216,7 +216,7 @@ def test_unreachable_engine_keeps_jobs_runnable_until_it_returns(batch_client, b
     try:
         job_id = submit(batch_client, queue, register(batch_client, ["true"]))
         wait_for_status(batch_client, job_id, ("RUNNABLE",), timeout=10)
-        time.sleep(1.5)
+        wait_for_scheduler_passes(batchemu_server)
         assert describe(batch_client, job_id)["status"] == "RUNNABLE"
         import requests
         health = requests.get(batchemu_server.url + "/_batchemu/health").json()

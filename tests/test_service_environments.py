@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from batchemu.config import Config
-from tests.conftest import client_error, make_queue, register, unique, wait_until
+from tests.conftest import client_error, make_queue, register, unique, wait_for_job_queue, wait_until
 
 LIMITS = [{"maxCapacity": 4, "capacityUnit": "NUM_INSTANCES"}]
 
@@ -29,7 +29,7 @@ def service_queue(client, env_arn: str, **extra) -> dict:
     name = unique("sjq")
     created = client.create_job_queue(jobQueueName=name, priority=1, jobQueueType="SAGEMAKER_TRAINING",
                                       serviceEnvironmentOrder=[{"order": 1, "serviceEnvironment": env_arn}], **extra)
-    wait_until(lambda: client.describe_job_queues(jobQueues=[name])["jobQueues"][0]["status"] == "VALID", 10)
+    wait_for_job_queue(client, name)
     return created
 
 

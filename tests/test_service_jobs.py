@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from batchemu.config import Config
-from tests.conftest import client_error, make_queue, unique, wait_for_status, wait_until
+from tests.conftest import client_error, make_queue, unique, wait_for_job_queue, wait_for_status, wait_until
 
 M5 = "ml.m5.large"
 TERMINAL = ("SUCCEEDED", "FAILED")
@@ -46,7 +46,7 @@ def service_queue(client, *, capacity: int = 2, unit: str = "NUM_INSTANCES", pol
     client.create_job_queue(jobQueueName=name, priority=priority, jobQueueType="SAGEMAKER_TRAINING",
                             serviceEnvironmentOrder=[{"order": 1, "serviceEnvironment": env["serviceEnvironmentArn"]}],
                             **extra)
-    wait_until(lambda: client.describe_job_queues(jobQueues=[name])["jobQueues"][0]["status"] == "VALID", 10)
+    wait_for_job_queue(client, name)
     return {"name": name, "arn": client.describe_job_queues(jobQueues=[name])["jobQueues"][0]["jobQueueArn"]}
 
 
@@ -286,7 +286,7 @@ def test_deleting_the_queue_terminates_its_service_jobs(batch_client):
     batch_client.update_job_queue(jobQueue=queue["name"], state="DISABLED")
     batch_client.delete_job_queue(jobQueue=queue["name"])
     assert_terminated(batch_client, jobs, "Job queue deleted")
-    wait_until(lambda: not batch_client.describe_job_queues(jobQueues=[queue["name"]])["jobQueues"], 10)
+    wait_for_job_queue(batch_client, queue["name"], None)
 
 
 

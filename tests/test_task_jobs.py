@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import TEST_IMAGE, client_error, describe, make_queue, unique, wait_until
+from conftest import TEST_IMAGE, client_error, describe, make_queue, unique, wait_for_job_queue, wait_until
 
 from batchemu.config import Config
 from batchemu.protocol.serializer import projector
@@ -41,7 +41,7 @@ def eks_queue(batch_client, *, max_vcpus: int = 4, state: str = "ENABLED") -> st
     name = unique("jq-eks")
     batch_client.create_job_queue(jobQueueName=name, priority=1, computeEnvironmentOrder=[
         {"order": 1, "computeEnvironment": ce["computeEnvironmentArn"]}])
-    wait_until(lambda: batch_client.describe_job_queues(jobQueues=[name])["jobQueues"][0]["status"] == "VALID", 10)
+    wait_for_job_queue(batch_client, name)
     return name
 
 

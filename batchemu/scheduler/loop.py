@@ -72,6 +72,7 @@ class Scheduler:
         self._resources_settled_at: int | None = None  # store.resource_revision when none was in transit
         self._prompt = False  # the wake is for a container's end: no waiting for a burst of submits
         self._internal = False  # the wake is the scheduler's own (work left, an engine call done)
+        self.passes = 0  # passes completed: tests (and GET /_batchemu/health) count them to see one go by
         executor.set_listener(self._task_ended)
         executor.set_log_sink(self._ship_logs)
 
@@ -109,6 +110,7 @@ class Scheduler:
             began = time.monotonic()
             try:
                 self.reconcile()
+                self.passes += 1
             except Exception:  # one bad pass must not kill the loop; the next pass retries from the store
                 self._engine_up_until = 0.0  # ask the engine again: it may be what failed
                 log.exception("scheduler pass failed")
