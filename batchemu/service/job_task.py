@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 from batchemu.errors import ClientException, NotBuiltError
-from batchemu.service import eks_resources, job_definitions
+from batchemu.service import eks_resources
 from batchemu.service.job_container import (
     DEFAULT_VCPUS,
     check_environment,
+    check_resource_requirements,
     gpus_of,
     memory_mib_of,
     merge_by_key,
@@ -88,7 +89,7 @@ def resolve_ecs(ecs: dict, override: dict | None, parameters: dict[str, str], *,
         if given.get("resourceRequirements"):
             requirements = merge_by_key(container.get("resourceRequirements") or [], given["resourceRequirements"],
                                    "type")
-            job_definitions.check_resource_requirements(requirements, fargate=fargate)
+            check_resource_requirements(requirements, fargate=fargate)
             container["resourceRequirements"] = requirements
     for container in task["containers"]:
         container["command"] = substitute_parameters(container.get("command") or [], parameters)
