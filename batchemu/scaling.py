@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from batchemu import job_states as states
 from batchemu.config import Config
+from batchemu.model import states
 from batchemu.service import compute_environments
 from batchemu.service.context import Context
 from batchemu.store import Tx

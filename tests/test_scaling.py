@@ -7,8 +7,8 @@ import contextlib
 import pytest
 
 from batchemu import scaling
-from batchemu.arrays import child_doc
 from batchemu.config import Config
+from batchemu.model.arrays import child_doc
 from batchemu.service import compute_environments
 from batchemu.service.context import Context
 from batchemu.store import Store

@@ -10,7 +10,7 @@ one's: the same unless a task lists a sidecar first). The containers of one task
 node of its first one, as ECS places a task on one instance (task volumes are node-local). Init containers,
 dependsOn and essential flags are batchemu.executors.tasks.step: a container is a service once it may start.
 
-What the engine reports, in engine terms (batchemu.attempts turns them into AWS's reasons):
+What the engine reports, in engine terms (batchemu.model.attempts turns them into AWS's reasons):
 
     task complete / failed        the container's exit code; OOM from the container when it ran on the
                                   manager's own node, else exit 137 under a memory limit that we did not stop

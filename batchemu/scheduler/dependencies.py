@@ -4,14 +4,14 @@ has SUCCEEDED, or FAILED (without running) once one of them has FAILED.
 Dependencies are rows of an edge table: a job ending is an index look-up for its dependents, whatever
 kind the edge is (plain, N_TO_N between same-index children, SEQUENTIAL between neighbouring children).
 An array child also waits for whatever its parent waits for. The nodes of a multi-node job follow their
-parent (batchemu.multinode.follow_parents), not this.
+parent (batchemu.model.multinode.follow_parents), not this.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from batchemu import job_states as states
+from batchemu.model import states
 from batchemu.store import Tx
 
 DEPENDENCY_FAILED = "Dependent Job failed"

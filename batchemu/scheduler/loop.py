@@ -15,9 +15,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from batchemu import arrays, attempts, intents, multinode, scaling
-from batchemu import job_states as states
+from batchemu import scaling
 from batchemu.executors import EngineUnavailable, StartFailure
+from batchemu.model import arrays, attempts, intents, multinode, states
 from batchemu.scheduler import (
     dependencies,
     on_host,

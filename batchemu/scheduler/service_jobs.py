@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import logging
 
-from batchemu import attempts, training
-from batchemu import job_states as states
 from batchemu.executors import TaskSpec
+from batchemu.model import attempts, states, training
 from batchemu.scheduler import on_host
 from batchemu.scheduler import service_placement as sp
 from batchemu.scheduler.placement import FairShare

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from batchemu import job_states as states
+from batchemu.model import states
 from batchemu.scheduler.placement import START_CHARGE_SECONDS
 from batchemu.service import consumable_resources
 from batchemu.store import Tx

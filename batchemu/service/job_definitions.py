@@ -11,10 +11,11 @@ import re
 from decimal import Decimal
 
 from batchemu.errors import ClientException
-from batchemu.service import consumable_resources, eks_resources, host_access
+from batchemu.model import eks as eks_resources
+from batchemu.model.containers import check_environment, check_resource_requirements, requested_resources
+from batchemu.model.containers import invalid_definition as _invalid
+from batchemu.service import consumable_resources, host_access
 from batchemu.service.context import Context
-from batchemu.service.job_container import check_environment, check_resource_requirements, requested_resources
-from batchemu.service.job_container import invalid_definition as _invalid
 from batchemu.service.pagination import decode_token, encode_token, page_size
 from batchemu.service.tags import validate_tags
 from batchemu.store import Tx

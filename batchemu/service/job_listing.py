@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from batchemu import job_states as states
 from batchemu.errors import ClientException
+from batchemu.model import states
 from batchemu.protocol.serializer import Serialized
 from batchemu.scheduler import placement, service_jobs, service_placement, snapshot
 from batchemu.service import job_queues

@@ -2,18 +2,19 @@
 
 A stored job is its DescribeJobs `JobDetail` in wire form, plus our bookkeeping under "batchemu" (which
 the output shape drops). The scheduler moves jobs on from SUBMITTED; these handlers only record intents
-(cancel, terminate) and carry out at once what needs only the store (batchemu.intents); the scheduler
+(cancel, terminate) and carry out at once what needs only the store (batchemu.model.intents); the scheduler
 stops containers. An array job is its parent plus one plain row per
-child (batchemu.arrays).
+child (batchemu.model.arrays).
 """
 
 from __future__ import annotations
 
 import re
 
-from batchemu import arrays, ids, intents, multinode
-from batchemu import job_states as states
+from batchemu import ids
 from batchemu.errors import ClientException
+from batchemu.model import arrays, intents, multinode, states, task_definitions
+from batchemu.model.containers import gpus_of, memory_mib_of, resolve_container, vcpus_of
 from batchemu.protocol.serializer import Serialized
 from batchemu.service import (
     compute_environments,
@@ -21,10 +22,8 @@ from batchemu.service import (
     host_access,
     job_definitions,
     job_queues,
-    job_task,
 )
 from batchemu.service.context import Context
-from batchemu.service.job_container import gpus_of, memory_mib_of, resolve_container, vcpus_of
 from batchemu.store import JobRow, job_columns
 
 JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
@@ -33,9 +32,10 @@ MAX_BULK = 50
 MAX_DEPENDENCIES = 20
 MIN_TIMEOUT = 60
 FARGATE_TYPES = ("FARGATE", "FARGATE_SPOT")
-# (definition field, SubmitJob override) of each kind of job definition (job_task.kind_of).
-KINDS = {None: ("containerProperties", "containerOverrides"), job_task.ECS: ("ecsProperties", "ecsPropertiesOverride"),
-         job_task.EKS: ("eksProperties", "eksPropertiesOverride")}
+# (definition field, SubmitJob override) of each kind of job definition (task_definitions.kind_of).
+KINDS = {None: ("containerProperties", "containerOverrides"),
+         task_definitions.ECS: ("ecsProperties", "ecsPropertiesOverride"),
+         task_definitions.EKS: ("eksProperties", "eksPropertiesOverride")}
 
 
 def job_id_from(ref: str) -> str:
@@ -129,11 +129,11 @@ def _what_it_runs(definition: dict, kind: str | None, request: dict, parameters:
             raise ClientException(f"{field} can't be specified for a job definition with {properties}; "
                                   f"use {accepted}")
     override = request.get(accepted)
-    if kind == job_task.ECS:
-        return {"ecsProperties": job_task.resolve_ecs(definition["ecsProperties"], override, parameters,
-                                                      fargate=_platform(definition) == "FARGATE")}
-    if kind == job_task.EKS:
-        return {"eksProperties": job_task.resolve_eks(definition["eksProperties"], override, parameters),
+    if kind == task_definitions.ECS:
+        return {"ecsProperties": task_definitions.resolve_ecs(definition["ecsProperties"], override, parameters,
+                                                              fargate=_platform(definition) == "FARGATE")}
+    if kind == task_definitions.EKS:
+        return {"eksProperties": task_definitions.resolve_eks(definition["eksProperties"], override, parameters),
                 "eksAttempts": []}
     return {"container": resolve_container(definition["containerProperties"], override or {}, parameters)}
 
@@ -143,7 +143,7 @@ def _reservation(job: dict) -> tuple[float, int | None, int]:
     if "container" in job:
         container = job["container"]
         return vcpus_of(container), memory_mib_of(container), gpus_of(container)
-    return job_task.reservation(job)
+    return task_definitions.reservation(job)
 
 
 def check_job_name(name: str) -> None:
@@ -189,8 +189,8 @@ def submit_job(ctx: Context, request: dict) -> dict:
             raise ClientException("Node overrides can only be specified for multi-node parallel jobs.")
         # A definition registered before the server denied host access is refused when used.
         host_access.check(definition, ctx.config)
-        kind = job_task.kind_of(definition)
-        _check_queue_platform(tx, queue, "EKS" if kind == job_task.EKS else _platform(definition))
+        kind = task_definitions.kind_of(definition)
+        _check_queue_platform(tx, queue, "EKS" if kind == task_definitions.EKS else _platform(definition))
         _check_share(tx, queue, request)
         depends_on = _check_dependencies(tx, request.get("dependsOn") or [], array_size)
         parameters = {**(definition.get("parameters") or {}), **(request.get("parameters") or {})}

@@ -10,9 +10,9 @@ would refuse fails the job when it is scheduled, with SageMaker's message as sta
 
 from __future__ import annotations
 
-from batchemu import ids, training
-from batchemu import job_states as states
+from batchemu import ids
 from batchemu.errors import ClientException
+from batchemu.model import states, training
 from batchemu.scheduler.service_jobs import SCHEDULING_POLICY_KIND, terminate
 from batchemu.service import job_listing, job_queues
 from batchemu.service.context import Context

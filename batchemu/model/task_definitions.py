@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 from batchemu.errors import ClientException, NotBuiltError
-from batchemu.service import eks_resources
-from batchemu.service.job_container import (
+from batchemu.model import eks
+from batchemu.model.containers import (
     DEFAULT_VCPUS,
     check_environment,
     check_resource_requirements,
@@ -126,11 +126,11 @@ def _override_eks_container(container: dict, given: dict, where: str) -> None:
         container["resources"] = resources
 
 
-def resolve_eks(eks: dict, override: dict | None, parameters: dict[str, str]) -> dict:
+def resolve_eks(properties: dict, override: dict | None, parameters: dict[str, str]) -> dict:
     """The job's EksPropertiesDetail before any attempt: the definition's pod with `eksPropertiesOverride`
     applied (containers and init containers by name: image, command, args, env by name, resources; metadata
     labels and annotations merged)."""
-    pod = copy.deepcopy(eks["podProperties"])
+    pod = copy.deepcopy(properties["podProperties"])
     given = (override or {}).get("podProperties") or {}
     for kind in EKS_KINDS:
         containers = pod.get(kind) or []
@@ -138,7 +138,7 @@ def resolve_eks(eks: dict, override: dict | None, parameters: dict[str, str]) ->
                                                              f"{EKS_OVERRIDE}.{kind}", eks_name):
             _override_eks_container(container, container_override, f"{EKS_OVERRIDE}.{kind}[{index}]")
         for index, container in enumerate(containers):
-            eks_resources.check(container.get("resources"), f"eksProperties.podProperties.{kind}[{index}].resources")
+            eks.check(container.get("resources"), f"eksProperties.podProperties.{kind}[{index}].resources")
             for field in ("command", "args"):
                 if container.get(field) is not None:
                     container[field] = substitute_parameters(container[field], parameters)
@@ -211,7 +211,7 @@ def reservation(job: dict) -> tuple[float, int | None, int]:
     pod = eks_pod(job)
     sums = []
     for kind in EKS_KINDS:
-        read = [eks_resources.check(c.get("resources"), kind) for c in pod.get(kind) or []]
+        read = [eks.check(c.get("resources"), kind) for c in pod.get(kind) or []]
         cpus = [r.cpu or 0 for r in read]
         memories = [r.memory_mib for r in read if r.memory_mib is not None]
         gpus = [r.gpus for r in read]

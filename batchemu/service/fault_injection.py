@@ -1,17 +1,16 @@
 """POST /_batchemu/faults: check a fault request against the store and hand it to the executor.
 
 The handler edits no job: the executor ends the attempt's container (or fails the job's next start) and
-reports it as an engine outcome; the scheduler records that on the attempt, and batchemu.attempts gives it
+reports it as an engine outcome; the scheduler records that on the attempt, and batchemu.model.attempts gives it
 AWS's words, so retry strategies see exactly what they would see on AWS.
 """
 
 from __future__ import annotations
 
-from batchemu import attempts
-from batchemu import job_states as states
 from batchemu.errors import ClientException
 from batchemu.executors import EngineUnavailable
 from batchemu.executors.faults import FAULTS, PULL_FAILURE, FaultRefused
+from batchemu.model import attempts, states
 from batchemu.service.context import Context
 from batchemu.service.jobs import job_id_from
 

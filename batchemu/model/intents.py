@@ -9,7 +9,7 @@ its children have (arrays.roll_up), with the caller's reason.
 
 from __future__ import annotations
 
-from batchemu import job_states as states
+from batchemu.model import states
 from batchemu.store import Tx
 
 BATCH = 20_000

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 
-from batchemu import job_states as states
+from batchemu.model import states
 from batchemu.store import JobRow, Tx
 
 MIN_SIZE, MAX_SIZE = 2, 10_000

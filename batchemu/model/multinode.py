@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import copy
 
-from batchemu import attempts
-from batchemu import job_states as states
 from batchemu.config import Config
 from batchemu.errors import ClientException
+from batchemu.model import attempts, states, task_definitions
+from batchemu.model.containers import gpus_of, memory_mib_of, resolve_container, vcpus_of
 from batchemu.scheduler import usage
-from batchemu.service import job_definitions, job_task
-from batchemu.service.job_container import gpus_of, memory_mib_of, resolve_container, vcpus_of
+from batchemu.service import job_definitions
 from batchemu.store import Tx
 
 # What the other nodes of a job are stopped with when its main node has exited (our words: AWS's are
@@ -98,9 +97,9 @@ def resolve(definition_nodes: dict, overrides: dict | None, parameters: dict[str
     for node_range in nodes["nodeRangeProperties"]:
         override = given.get(node_range["targetNodes"]) or {}
         if node_range.get("ecsProperties"):
-            node_range["ecsProperties"] = job_task.resolve_ecs(node_range["ecsProperties"],
-                                                               override.get("ecsPropertiesOverride"), parameters,
-                                                               fargate=False)
+            node_range["ecsProperties"] = task_definitions.resolve_ecs(node_range["ecsProperties"],
+                                                                       override.get("ecsPropertiesOverride"), parameters,
+                                                                       fargate=False)
         elif node_range.get("container") is not None:
             node_range["container"] = resolve_container(node_range["container"],
                                                         override.get("containerOverrides") or {}, parameters)
@@ -129,7 +128,7 @@ def _check_override_kind(node_range: dict, override: dict) -> None:
 def reservation(node_range: dict) -> tuple[float, int | None, int]:
     """(vCPUs, memory MiB or None, GPUs) one node of a range reserves."""
     if node_range.get("ecsProperties"):
-        return job_task.reservation({"ecsProperties": node_range["ecsProperties"]})
+        return task_definitions.reservation({"ecsProperties": node_range["ecsProperties"]})
     container = node_range["container"]
     return vcpus_of(container), memory_mib_of(container), gpus_of(container)
 
@@ -166,8 +165,8 @@ def node_environment(tx: Tx, node: dict) -> tuple[str, dict[str, str]]:
 
 def _addressed(node: dict) -> dict:
     """The container whose address is the node's: its only one, or (ecsProperties) its first essential one."""
-    if job_task.kind_of(node) == job_task.ECS:
-        containers = job_task.ecs_containers(node)
+    if task_definitions.kind_of(node) == task_definitions.ECS:
+        containers = task_definitions.ecs_containers(node)
         return next((c for c in containers if c.get("essential", True)), containers[0])
     return node["container"]
 
@@ -347,7 +346,7 @@ def _finish(parent: dict, main: dict, now: int) -> None:
     """The parent's attempt ends as its main node's did."""
     info = states.internal(parent)
     last = (main.get("attempts") or [{}])[-1]
-    if job_task.kind_of(main) == job_task.ECS:
+    if task_definitions.kind_of(main) == task_definitions.ECS:
         exit_code, reason = states.internal(main).get("taskExit") or (None, None)
         task = main["ecsProperties"]["taskProperties"][0]
         attempt_container = {"containerInstanceArn": task.get("containerInstanceArn"), "taskArn": task.get("taskArn"),
