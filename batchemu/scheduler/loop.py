@@ -153,8 +153,11 @@ class Scheduler:
             with store.transaction() as tx:
                 # Room a job leaves is placed later in this same pass: no second pass for it.
                 on_host.progress(tx, self.ctx, clock, self._ready, self._is_busy, engine_up, running, work)
-                ended, nodes = multinode.progress(tx, self.ctx, clock())
-                again |= ended or bool(nodes)
+                now = clock()
+                ended, nodes = multinode.progress(tx, self.ctx.config, now)
+                for parent in ended:  # what the parent held on its host, given back
+                    usage.attempt_ended(tx, self.ctx, parent, now)
+                again |= bool(ended) or bool(nodes)
                 work.start.extend(nodes)
         if hosted_service:
             engine_up = self._engine_up()

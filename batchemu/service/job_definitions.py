@@ -14,6 +14,7 @@ from batchemu.errors import ClientException
 from batchemu.model import eks as eks_resources
 from batchemu.model.containers import check_environment, check_resource_requirements, requested_resources
 from batchemu.model.containers import invalid_definition as _invalid
+from batchemu.model.node_ranges import MAX_NODES, node_bounds
 from batchemu.service import consumable_resources, host_access
 from batchemu.service.context import Context
 from batchemu.service.pagination import decode_token, encode_token, page_size
@@ -183,22 +184,6 @@ def _check_eks_properties(eks: dict) -> dict:
     if len(set(names)) != len(names):
         raise _invalid("Each container of a pod must have a unique name.")
     return copy.deepcopy(eks)
-
-
-MAX_NODES = 1000  # nodes of one multi-node job (multi-node-parallel-jobs.html)
-
-
-def node_bounds(target: str, num_nodes: int) -> tuple[int, int]:
-    """(low, high) of a targetNodes range: `a:b` inclusive, `:b` from 0, `a:` to the last node."""
-    start, sep, end = target.partition(":")
-    try:
-        low = int(start) if start else 0
-        high = (int(end) if end else num_nodes - 1) if sep else low
-    except ValueError:
-        raise _invalid(f"Invalid targetNodes {target}.") from None
-    if not 0 <= low <= high < num_nodes:
-        raise _invalid(f"targetNodes {target} is outside the range of nodes 0:{num_nodes - 1}.")
-    return low, high
 
 
 def _check_node_properties(nodes: dict) -> dict:

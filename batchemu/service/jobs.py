@@ -13,7 +13,7 @@ import re
 
 from batchemu import ids
 from batchemu.errors import ClientException
-from batchemu.model import arrays, intents, multinode, states, task_definitions
+from batchemu.model import arrays, intents, multinode, node_ranges, states, task_definitions
 from batchemu.model.containers import gpus_of, memory_mib_of, resolve_container, vcpus_of
 from batchemu.protocol.serializer import Serialized
 from batchemu.service import (
@@ -199,9 +199,9 @@ def submit_job(ctx: Context, request: dict) -> dict:
                 if request.get(field):
                     raise ClientException(f"{field} can't be specified for a multi-node parallel job; use "
                                           "nodeOverrides")
-            node_properties = multinode.resolve(definition["nodeProperties"], request.get("nodeOverrides"),
-                                                parameters)
-            runs, held = {"nodeProperties": node_properties}, multinode.totals(node_properties)
+            node_properties = node_ranges.resolve(definition["nodeProperties"], request.get("nodeOverrides"),
+                                                  parameters)
+            runs, held = {"nodeProperties": node_properties}, node_ranges.totals(node_properties)
         else:
             runs, held = _what_it_runs(definition, kind, request, parameters), None
         consumable_properties = request.get("consumableResourcePropertiesOverride") or definition.get(
