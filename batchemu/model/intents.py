@@ -48,7 +48,7 @@ def carry_out(tx: Tx, now: int) -> bool:
             tx.clear_intent(row["job_id"])
         for (intent, reason), job_ids in light.items():
             flag = "is_cancelled" if intent == "cancel" else "is_terminated"
-            tx.set_rows_status(job_ids, states.FAILED, now, reason, **{flag: 1})
+            states.move_rows(tx, job_ids, states.QUEUED, states.FAILED, now, reason, **{flag: 1})
     return changed
 
 

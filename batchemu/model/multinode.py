@@ -143,12 +143,12 @@ def _requeue(node: dict, now: int) -> None:
     """A node of an earlier attempt back to RUNNABLE, for the parent's next one (it starts over)."""
     if node["status"] == states.RUNNABLE:
         return
-    node.update(status=states.RUNNABLE, isTerminated=False)
+    states.transition(node, states.RUNNABLE, now, table=states.NODE_TRANSITIONS)
+    node["isTerminated"] = False
     for key in ("statusReason", "startedAt", "stoppedAt"):
         node.pop(key, None)
     _addressed(node).pop("networkInterfaces", None)
     states.internal(node).pop("terminateReason", None)
-    states.internal(node)["transitions"].append([states.RUNNABLE, now])
 
 
 def _begin_node(tx: Tx, config: Config, parent: dict, compute_environment: dict, index: int, now: int) -> str:

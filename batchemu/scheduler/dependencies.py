@@ -34,7 +34,7 @@ def advance(tx: Tx, now: int, dwell_ms: int, ready: Callable[[dict, int], bool])
     again = False
     if not dwell_ms:
         # Most jobs wait for nothing and need no dwell: moved in SQL, their documents never decoded here.
-        tx.queue_ready_submitted(now)
+        states.queue_ready_submitted(tx, now)
     for _, job in tx.query_jobs({}, statuses=[states.SUBMITTED], nodes=False):
         if ready(job, now):
             states.transition(job, states.PENDING, now)
@@ -63,7 +63,7 @@ def advance(tx: Tx, now: int, dwell_ms: int, ready: Callable[[dict, int], bool])
         else:
             states.transition(job, states.FAILED, now, dependency_failed(failed_dependency))
         tx.update_job(job)
-    tx.set_rows_status(runnable_rows, states.RUNNABLE, now)
+    states.move_rows(tx, runnable_rows, [states.PENDING], states.RUNNABLE, now)
     for dependency, job_ids in failed_rows.items():
-        tx.set_rows_status(job_ids, states.FAILED, now, dependency_failed(dependency))
+        states.move_rows(tx, job_ids, [states.PENDING], states.FAILED, now, dependency_failed(dependency))
     return again
