@@ -298,8 +298,7 @@ class Scheduler:
             return
         job = tx.get_job(row["job_id"])
         if due is not None:
-            states.transition(job, states.FAILED, now, due["reason"])
-            job["isCancelled"] = True
+            intents.apply(job, intents.CANCEL, due["reason"], now)
             self._again()
         else:
             job["statusReason"] = reason

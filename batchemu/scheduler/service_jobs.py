@@ -35,20 +35,6 @@ def move(job: dict, status: str, now: int, reason: str | None = None) -> None:
     states.transition(job, status, now, reason, table=states.SERVICE_TRANSITIONS)
 
 
-def terminate(tx: Tx, job: dict, reason: str, now: int) -> bool:
-    """TerminateServiceJob: fail a queued job now; a scheduled, starting or running one is stopped by the
-    scheduler and its attempt ends with `reason`. Whether the job was not terminated already."""
-    if job["status"] in states.FINISHED or job.get("isTerminated"):
-        return False
-    job["isTerminated"] = True
-    if job["status"] in states.SERVICE_ON_HOST:
-        states.internal(job)["terminateReason"] = reason
-    else:
-        move(job, states.FAILED, now, reason)
-    tx.update_service_job(job)
-    return True
-
-
 def payload_of(job: dict) -> dict:
     """The stored CreateTrainingJob request (a JSON object: SubmitServiceJob refuses anything else)."""
     return json.loads(job["serviceRequestPayload"])

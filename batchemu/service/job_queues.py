@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from batchemu.errors import ClientException
-from batchemu.scheduler import service_jobs
+from batchemu.model import intents
 from batchemu.service import compute_environments, lookup, service_environments
 from batchemu.service.context import Context
 from batchemu.store import Tx
@@ -225,11 +225,8 @@ def describe_job_queues(ctx: Context, request: dict) -> dict:
 
 
 def _terminate_jobs(tx: Tx, queue: dict, now: int) -> bool:
-    """Record terminate on the unfinished jobs of a deleted queue, as AWS does; whether any newly were."""
-    service = [service_jobs.terminate(tx, job, QUEUE_DELETED, now) for _, job in tx.query_service_jobs(
-        queue_arn=queue["jobQueueArn"], statuses=list(lookup.SERVICE_UNFINISHED), limit=10_000)]
-    return any(service) | tx.set_intent("job_queue_arn = ? AND is_terminated = 0 AND (intent IS NULL OR intent != 'terminate')",
-                         (queue["jobQueueArn"],), "terminate", QUEUE_DELETED) > 0
+    """Terminate the unfinished jobs of a deleted queue, as AWS does; whether any newly were."""
+    return intents.terminate_queue(tx, queue["jobQueueArn"], QUEUE_DELETED, now)
 
 
 def reconcile(ctx: Context) -> None:

@@ -279,17 +279,9 @@ def describe_jobs(ctx: Context, request: dict) -> dict:
     return Serialized(b'{"jobs":[' + ",".join(details).encode() + b"]}")
 
 
-def _record(tx, job_id: str, intent: str, reason: str) -> bool:
-    """Record cancel or terminate on a job (the scheduler carries it out); whether the job exists."""
-    if tx.get_row(job_id) is None:
-        return False
-    tx.set_intent("job_id = ?", (job_id,), intent, reason)
-    return True
-
-
 def _one(ctx: Context, request: dict, intent: str) -> dict:
     with ctx.store.transaction() as tx:
-        if not _record(tx, job_id_from(request["jobId"]), intent, request["reason"]):
+        if not intents.record(tx, job_id_from(request["jobId"]), intent, request["reason"]):
             raise ClientException(f"Job {request['jobId']} does not exist")
         intents.carry_out(tx, ctx.clock())
     ctx.notify()
@@ -303,7 +295,7 @@ def _bulk(ctx: Context, request: dict, intent: str) -> dict:
     successful, errors = [], []
     with ctx.store.transaction() as tx:
         for ref in refs:
-            if _record(tx, job_id_from(ref), intent, request["reason"]):
+            if intents.record(tx, job_id_from(ref), intent, request["reason"]):
                 successful.append(ref)
             else:
                 errors.append({"job": ref, "code": "ClientException", "message": f"Job {ref} does not exist"})
@@ -313,19 +305,19 @@ def _bulk(ctx: Context, request: dict, intent: str) -> dict:
 
 
 def cancel_job(ctx: Context, request: dict) -> dict:
-    return _one(ctx, request, "cancel")
+    return _one(ctx, request, intents.CANCEL)
 
 
 def terminate_job(ctx: Context, request: dict) -> dict:
-    return _one(ctx, request, "terminate")
+    return _one(ctx, request, intents.TERMINATE)
 
 
 def cancel_jobs(ctx: Context, request: dict) -> dict:
-    return _bulk(ctx, request, "cancel")
+    return _bulk(ctx, request, intents.CANCEL)
 
 
 def terminate_jobs(ctx: Context, request: dict) -> dict:
-    return _bulk(ctx, request, "terminate")
+    return _bulk(ctx, request, intents.TERMINATE)
 
 
 OPERATIONS = {

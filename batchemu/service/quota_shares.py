@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from batchemu.errors import ClientException
-from batchemu.scheduler import service_jobs
+from batchemu.model import intents
 from batchemu.service import job_queues, lookup, service_environments
 from batchemu.service.context import Context
 from batchemu.service.pagination import decode_token, encode_token, page_size
@@ -177,9 +177,8 @@ def reconcile(ctx: Context) -> None:
             if tx.get_resource(lookup.JOB_QUEUE_KIND, doc["jobQueueArn"]) is None:
                 tx.delete_resource(doc["quotaShareArn"])
             elif doc["status"] == "DELETING" and lookup.settled(ctx, doc):
-                for _, job in tx.query_service_jobs(queue_arn=doc["jobQueueArn"], quota_share=doc["quotaShareName"],
-                                                    statuses=list(lookup.SERVICE_UNFINISHED), limit=10_000):
-                    service_jobs.terminate(tx, job, SHARE_DELETED, ctx.clock())
+                intents.terminate_quota_share(tx, doc["jobQueueArn"], doc["quotaShareName"], SHARE_DELETED,
+                                              ctx.clock())
     lookup.settle(ctx, KIND, "quotaShareArn", "quotaShareName")
 
 
