@@ -8,7 +8,7 @@ AWS's words, so retry strategies see exactly what they would see on AWS.
 from __future__ import annotations
 
 from batchemu.errors import ClientException
-from batchemu.executors import EngineUnavailable
+from batchemu.executors import EngineUnavailable, Executor
 from batchemu.executors.faults import FAULTS, PULL_FAILURE, FaultRefused
 from batchemu.model import attempts, states
 from batchemu.service.context import Context
@@ -22,7 +22,7 @@ def _field(request: dict, name: str) -> str:
     return value
 
 
-def inject(ctx: Context, executor, request: dict) -> dict:
+def inject(ctx: Context, executor: Executor | None, request: dict) -> dict:
     """Apply `{"jobId": ..., "fault": ...}`; ClientException with the reason it cannot apply."""
     job_ref, fault = _field(request, "jobId"), _field(request, "fault")
     if fault not in FAULTS:
