@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
 
-from batchemu import job_states as states
+from batchemu.model import states
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8000"
 DEFAULT_LOG_GROUP = "/aws/batch/job"

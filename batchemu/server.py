@@ -12,16 +12,16 @@ from pathlib import Path
 
 from cheroot import wsgi
 
-from batchemu import arrays, faults
 from batchemu.app import MAX_BODY, create_app, health_report
 from batchemu.cheroot_errors import JsonErrorConnection
 from batchemu.config import Config
 from batchemu.context import Context
 from batchemu.dashboard import create_blueprint
 from batchemu.front import Front
+from batchemu.model import arrays
 from batchemu.protocol.serializer import projector
 from batchemu.scheduler.queue_front import queue_front
-from batchemu.service import HANDLERS
+from batchemu.service import HANDLERS, fault_injection
 from batchemu.service import logs as logs_service
 from batchemu.store import StateError, Store
 
@@ -58,7 +58,7 @@ class Server:
             self.ctx.notify = self.scheduler.notify
         self.app = create_app(self.ctx, HANDLERS, {"logs": logs_service.OPERATIONS},
                               self.health,
-                              lambda request: faults.inject(self.ctx, self.executor, request),
+                              lambda request: fault_injection.inject(self.ctx, self.executor, request),
                               dashboard=create_blueprint(self.ctx, self.health))
         # cheroot keeps connections alive (werkzeug's server closes every one) and serves from a thread pool.
         # cheroot's default listen backlog of 5 drops the SYNs of a client pool opening 16 connections at once;

@@ -12,9 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-from batchemu import attempts
-from batchemu import job_states as states
 from batchemu.config import Config
+from batchemu.model import attempts, states
 from batchemu.server import Server
 from bench.client import Connection, Recorder, batch_client, create_queue, percentile, register_definition
 from bench.report import Measurement, Report, ratio

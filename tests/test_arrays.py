@@ -170,8 +170,8 @@ def test_terminate_parent_stops_running_children(batch_client, queue):
 
 def test_a_childs_summary_from_the_few_keys_it_reads_equals_the_one_from_its_whole_document():
     """ListJobs builds a page of never-started children from their parent's summary keys only
-    (batchemu.arrays.child_doc(only=...)); the summaries must be those of the full documents."""
-    from batchemu.arrays import child_doc
+    (batchemu.model.arrays.child_doc(only=...)); the summaries must be those of the full documents."""
+    from batchemu.model.arrays import child_doc
     from batchemu.store import SUMMARY_SOURCES, JobRow, job_summary
     parent = {"jobArn": "arn:aws:batch:us-east-1:1:job/p", "jobId": "p", "jobName": "n", "jobQueue": "q",
               "jobDefinition": "d", "status": "PENDING", "createdAt": 1, "shareIdentifier": "s",

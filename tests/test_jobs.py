@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from batchemu.job_states import TRANSITIONS
+from batchemu.model.states import TRANSITIONS
 from tests.conftest import describe, needs_docker, register, submit, wait_for_status, wait_until
 
 ORDER = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"]

@@ -98,7 +98,7 @@ def test_full_compute_environment_places_nothing():
 
 
 def test_attempt_phases_are_a_table_every_phase_reaches_ended_or_is_requeued():
-    from batchemu.attempts import ENDED, PHASES, REQUEUED
+    from batchemu.model.attempts import ENDED, PHASES, REQUEUED
 
     def reaches_end(phase, seen=()):
         return phase in (ENDED, REQUEUED) or any(reaches_end(n, seen + (phase,)) for n in PHASES[phase]

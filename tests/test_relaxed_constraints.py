@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from batchemu.attempts import should_retry
 from batchemu.errors import ClientException
+from batchemu.model.attempts import should_retry
 from batchemu.protocol.model import service_model
 from batchemu.protocol.parser import RELAXED, validate
 from tests.conftest import client_error, describe, register, unique

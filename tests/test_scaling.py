@@ -6,9 +6,9 @@ import contextlib
 
 import pytest
 
-from batchemu.arrays import child_doc
 from batchemu.config import Config
 from batchemu.context import Context
+from batchemu.model.arrays import child_doc
 from batchemu.scheduler import resource_status, scaling
 from batchemu.service import compute_environments
 from batchemu.store import Store

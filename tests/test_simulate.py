@@ -10,9 +10,9 @@ import urllib.request
 
 import pytest
 
-from batchemu import job_states as states
 from batchemu.config import Config
 from batchemu.executors.registry import create_executor
+from batchemu.model import states
 from tests.conftest import describe, make_queue, register, submit, unique, wait_for_status, wait_until
 from tests.test_scheduling import max_overlap, wait_with_clock_ahead
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from batchemu.arrays import child_doc
+from batchemu.model.arrays import child_doc
 from batchemu.store import Store
 
 V1_JOBS = """

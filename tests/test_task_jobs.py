@@ -9,9 +9,9 @@ import pytest
 from conftest import TEST_IMAGE, client_error, describe, make_queue, unique, wait_for_job_queue, wait_until
 
 from batchemu.config import Config
+from batchemu.model import eks, task_definitions
+from batchemu.model.task_attempts import begin, task_spec
 from batchemu.protocol.serializer import projector
-from batchemu.service import eks_resources, job_task
-from batchemu.task_attempts import begin, task_spec
 
 EKS_CONFIGURATION = {"eksClusterArn": "arn:aws:eks:us-east-1:123456789012:cluster/c", "kubernetesNamespace": "batch"}
 
@@ -188,10 +188,10 @@ def test_eks_resources_are_checked_at_registration(batch_client):
 
 
 def test_kubernetes_quantities():
-    assert eks_resources.quantity("500m") == eks_resources.quantity("0.5")
-    assert eks_resources.quantity("1Gi") == 2**30 and eks_resources.quantity("1G") == 10**9
-    assert eks_resources.quantity("1e3") == 1000 and eks_resources.quantity("Mi") is None
-    read = eks_resources.check({"limits": {"memory": "1G", "cpu": "2"}, "requests": {"cpu": "0.25"}}, "c")
+    assert eks.quantity("500m") == eks.quantity("0.5")
+    assert eks.quantity("1Gi") == 2**30 and eks.quantity("1G") == 10**9
+    assert eks.quantity("1e3") == 1000 and eks.quantity("Mi") is None
+    read = eks.check({"limits": {"memory": "1G", "cpu": "2"}, "requests": {"cpu": "0.25"}}, "c")
     assert (read.cpu, read.cpu_limit, read.memory_mib, read.gpus) == (0.25, 2, 954, 0)
 
 
@@ -202,14 +202,14 @@ def _ecs_job(*containers: dict) -> dict:
 def test_reservation_sums_the_containers():
     ecs = _ecs_job({"name": "a", "resourceRequirements": _resources("2", "256")},
                    {"name": "b", "resourceRequirements": [{"type": "VCPU", "value": "0.5"}, {"type": "GPU", "value": "1"}]})
-    assert job_task.reservation(ecs) == (2.5, 256, 1)
+    assert task_definitions.reservation(ecs) == (2.5, 256, 1)
     pod = {"eksProperties": {"podProperties": {
         "initContainers": [{"resources": {"requests": {"cpu": "3", "memory": "64Mi"}}}],
         "containers": [{"resources": {"limits": {"cpu": "1", "memory": "128Mi"}}},
                        {"resources": {"requests": {"cpu": "1500m", "memory": "128Mi"}}}]}}}
     # Kubernetes: the larger of the largest init container and the sum of the others.
-    assert job_task.reservation(pod) == (3.0, 256, 0)
-    assert job_task.reservation(_ecs_job({"name": "a"})) == (1.0, None, 0)
+    assert task_definitions.reservation(pod) == (3.0, 256, 0)
+    assert task_definitions.reservation(_ecs_job({"name": "a"})) == (1.0, None, 0)
 
 
 def test_a_task_that_can_never_fit_waits_with_aws_reason(batch_client):
@@ -232,10 +232,10 @@ def test_ecs_attempts_have_aws_shape():
            **_ecs_job({"name": "main", "image": "i"}, {"name": "log", "image": "i", "essential": False,
                       "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-stream-prefix": "side"}}})}
     task_arn = "arn:aws:ecs:us-east-1:123456789012:task/c/abc"
-    job_task.begin_ecs_attempt(job, task_arn, "arn:aws:ecs:us-east-1:123456789012:container-instance/c/x", "def")
+    task_definitions.begin_ecs_attempt(job, task_arn, "arn:aws:ecs:us-east-1:123456789012:container-instance/c/x", "def")
     main, log = job["ecsProperties"]["taskProperties"][0]["containers"]
     assert (main["logStreamName"], log["logStreamName"]) == ("def/main/abc", "side/log/abc")
-    job_task.end_ecs_attempt(job, {"main": (0, None), "log": (137, "stopped")}, 1, 2, "Essential container in task exited")
+    task_definitions.end_ecs_attempt(job, {"main": (0, None), "log": (137, "stopped")}, 1, 2, "Essential container in task exited")
     wire = _wire(job)
     assert wire == job
     [attempt] = wire["attempts"]
@@ -245,7 +245,7 @@ def test_ecs_attempts_have_aws_shape():
         {"name": "log", "exitCode": 137, "reason": "stopped", "logStreamName": "side/log/abc"}]
     assert (main["exitCode"], log["exitCode"], log["reason"]) == (0, 137, "stopped")
     # The next attempt starts clean.
-    job_task.begin_ecs_attempt(job, task_arn.replace("abc", "def"), "x", "def")
+    task_definitions.begin_ecs_attempt(job, task_arn.replace("abc", "def"), "x", "def")
     assert "exitCode" not in main and main["logStreamName"] == "def/main/def"
 
 
@@ -253,9 +253,9 @@ def test_eks_attempts_have_aws_shape():
     job = {"jobName": "j", "jobId": "1", "jobQueue": "q", "status": "RUNNING", "startedAt": 1, "jobDefinition": "d",
            "eksAttempts": [], "eksProperties": {"podProperties": {
                "initContainers": [{"name": "init", "image": "i"}], "containers": [{"image": "i"}]}}}
-    job_task.begin_eks_attempt(job, "aws-batch.abc", "ip-10-0-0-1.ec2.internal")
-    job_task.end_eks_attempt(job, {"init": (0, None), "Default": (1, None)}, {"Default": "c0ffee"},
-                             EKS_CONFIGURATION["eksClusterArn"], None, 1, 2, "Essential container in task exited")
+    task_definitions.begin_eks_attempt(job, "aws-batch.abc", "ip-10-0-0-1.ec2.internal")
+    task_definitions.end_eks_attempt(job, {"init": (0, None), "Default": (1, None)}, {"Default": "c0ffee"},
+                                     EKS_CONFIGURATION["eksClusterArn"], None, 1, 2, "Essential container in task exited")
     wire = _wire(job)
     assert wire == job
     pod = wire["eksProperties"]["podProperties"]
@@ -269,15 +269,15 @@ def test_eks_attempts_have_aws_shape():
 
 def test_kubernetes_expansion_of_command_and_args():
     env = {"NAME": "world", "EMPTY": ""}
-    assert job_task.expand_kubernetes(["echo $(NAME)", "$$(NAME)", "$(MISSING)", "$(EMPTY)x", "$(cat f) $$"], env) == [
+    assert task_definitions.expand_kubernetes(["echo $(NAME)", "$$(NAME)", "$(MISSING)", "$(EMPTY)x", "$(cat f) $$"], env) == [
         "echo world", "$(NAME)", "$(MISSING)", "x", "$(cat f) $"]
 
 
 def test_pod_volumes_become_task_volumes():
     pod = {"volumes": [{"name": "scratch", "emptyDir": {}}, {"name": "data", "hostPath": {"path": "/srv/data"}}]}
-    assert job_task.eks_task_volumes(pod) == [{"name": "scratch"}, {"name": "data", "host": {"sourcePath": "/srv/data"}}]
+    assert task_definitions.eks_task_volumes(pod) == [{"name": "scratch"}, {"name": "data", "host": {"sourcePath": "/srv/data"}}]
     container = {"volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": True}]}
-    assert job_task.eks_mount_points(container) == [{"sourceVolume": "data", "containerPath": "/data", "readOnly": True}]
+    assert task_definitions.eks_mount_points(container) == [{"sourceVolume": "data", "containerPath": "/data", "readOnly": True}]
 
 
 def test_pods_batchemu_cannot_run_are_refused_by_name(batch_client):

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from batchemu import training
 from batchemu.config import Config
 from batchemu.errors import ClientException
+from batchemu.model import training
 
 
 def test_s3_uris_resolve_by_longest_whole_prefix_else_under_the_training_dir(tmp_path):

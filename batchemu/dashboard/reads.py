@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from batchemu import job_states as states
-from batchemu.attempts import DEFAULT_LOG_GROUP
 from batchemu.context import Context
 from batchemu.errors import ServiceError
+from batchemu.model import states
+from batchemu.model.attempts import DEFAULT_LOG_GROUP
 from batchemu.protocol.serializer import Serialized
 from batchemu.service import compute_environments, job_listing, job_queues, jobs, logs
 

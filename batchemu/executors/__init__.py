@@ -4,7 +4,7 @@ The scheduler talks to an executor only through `Executor`; `docker.DockerExecut
 `simulate.SimulatedExecutor` are the ones we ship, and another engine's executor is one new module that
 implements the same eight methods. An executor knows its engine and nothing of AWS: it reports what
 happened in engine terms (`Outcome`: exited with a code, OOM-killed, could not pull, could not start, the
-host was lost) and batchemu.attempts alone turns that into AWS's `statusReason` and `container.reason`.
+host was lost) and batchemu.model.attempts alone turns that into AWS's `statusReason` and `container.reason`.
 
 A task, in the order an executor carries it out:
 - its containers join `TaskSpec.network` when it names one (a network shared by every task that names

@@ -6,7 +6,7 @@ attempt, and the pull failures armed for a job's next start.
     pull-failure                the job's next start cannot pull its image
 
 An executor kills the attempt's task (or ends its simulated run) and reports the exit with the fault's
-outcome; batchemu.attempts turns that into AWS's words as for any other exit. Faults live in memory: a
+outcome; batchemu.model.attempts turns that into AWS's words as for any other exit. Faults live in memory: a
 restarted server has none pending.
 """
 

@@ -4,14 +4,14 @@ has SUCCEEDED, or FAILED (without running) once one of them has FAILED.
 Dependencies are rows of an edge table: a job ending is an index look-up for its dependents, whatever
 kind the edge is (plain, N_TO_N between same-index children, SEQUENTIAL between neighbouring children).
 An array child also waits for whatever its parent waits for. The nodes of a multi-node job follow their
-parent (batchemu.multinode.follow_parents), not this.
+parent (batchemu.model.multinode.follow_parents), not this.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from batchemu import job_states as states
+from batchemu.model import states
 from batchemu.store import Tx
 
 DEPENDENCY_FAILED = "Dependent Job failed"
@@ -34,7 +34,7 @@ def advance(tx: Tx, now: int, dwell_ms: int, ready: Callable[[dict, int], bool])
     again = False
     if not dwell_ms:
         # Most jobs wait for nothing and need no dwell: moved in SQL, their documents never decoded here.
-        tx.queue_ready_submitted(now)
+        states.queue_ready_submitted(tx, now)
     for _, job in tx.query_jobs({}, statuses=[states.SUBMITTED], nodes=False):
         if ready(job, now):
             states.transition(job, states.PENDING, now)
@@ -63,7 +63,7 @@ def advance(tx: Tx, now: int, dwell_ms: int, ready: Callable[[dict, int], bool])
         else:
             states.transition(job, states.FAILED, now, dependency_failed(failed_dependency))
         tx.update_job(job)
-    tx.set_rows_status(runnable_rows, states.RUNNABLE, now)
+    states.move_rows(tx, runnable_rows, [states.PENDING], states.RUNNABLE, now)
     for dependency, job_ids in failed_rows.items():
-        tx.set_rows_status(job_ids, states.FAILED, now, dependency_failed(dependency))
+        states.move_rows(tx, job_ids, [states.PENDING], states.FAILED, now, dependency_failed(dependency))
     return again

@@ -9,10 +9,9 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from batchemu import attempts, multinode
-from batchemu import job_states as states
 from batchemu.context import Context
 from batchemu.executors import EngineUnavailable, StartFailure
+from batchemu.model import attempts, multinode, states
 from batchemu.scheduler import on_host, service_job_progress
 
 log = logging.getLogger("batchemu.scheduler")

@@ -16,9 +16,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from batchemu import arrays, attempts, intents, multinode
-from batchemu import job_states as states
 from batchemu.context import Context
+from batchemu.model import arrays, attempts, intents, multinode, states
 from batchemu.model.resources import COMPUTE_ENVIRONMENT, JOB_QUEUE, TRANSIENT
 from batchemu.scheduler import (
     dependencies,
@@ -184,8 +183,11 @@ class Scheduler:
             # Room a job leaves is placed later in this same pass: no second pass for it.
             on_host.progress(tx, self.ctx, self.ctx.clock, self._ready, self._engine_calls.is_busy, engine_up, run.running,
                              run.work)
-            ended, nodes = multinode.progress(tx, self.ctx, self.ctx.clock())
-            run.again |= ended or bool(nodes)
+            now = self.ctx.clock()
+            ended, nodes = multinode.progress(tx, self.ctx.config, now)
+            for parent in ended:  # what the parent held on its host, given back
+                usage.attempt_ended(tx, self.ctx, parent, now)
+            run.again |= bool(ended) or bool(nodes)
             run.work.start.extend(nodes)
 
     def _progress_service_jobs(self, run: Pass) -> None:
@@ -328,8 +330,7 @@ class Scheduler:
             return
         job = tx.get_job(row["job_id"])
         if due is not None:
-            states.transition(job, states.FAILED, now, due["reason"])
-            job["isCancelled"] = True
+            intents.apply(job, intents.CANCEL, due["reason"], now)
             self._again()
         else:
             job["statusReason"] = reason

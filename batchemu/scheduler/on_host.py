@@ -6,8 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from batchemu import attempts
-from batchemu import job_states as states
+from batchemu.model import attempts, states
 from batchemu.scheduler import usage
 from batchemu.store import Tx
 
@@ -41,7 +40,7 @@ def progress(tx: Tx, ctx, now_of, ready, busy, engine_up: bool, running: tuple[s
     """One step for every job on a host."""
     for _, job in tx.query_jobs({}, statuses=list(states.ON_HOST)):
         if busy(job["jobId"]) or job.get("nodeProperties"):
-            continue  # a multi-node parent runs no task of its own (batchemu.multinode)
+            continue  # a multi-node parent runs no task of its own (batchemu.model.multinode)
         now = now_of()
         info = states.internal(job)
         attempt = tx.get_attempt(job["jobId"], info.get("attempt", 0))

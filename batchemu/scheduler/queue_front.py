@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from batchemu import job_states as states
 from batchemu.config import Config
+from batchemu.model import states
 from batchemu.scheduler import placement, service_job_progress, service_placement, snapshot
 from batchemu.store import Tx
 

@@ -11,27 +11,24 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from batchemu.context import Context
+from batchemu.model import intents
 from batchemu.model.resources import (
     COMPUTE_ENVIRONMENT,
     DELETING,
     JOB_QUEUE,
     QUOTA_SHARE,
     SERVICE_ENVIRONMENT,
-    SERVICE_UNFINISHED,
     TRANSIENT,
     VALID,
     queue_deletion_due,
     set_status,
     settled,
 )
-from batchemu.scheduler import service_job_progress
-from batchemu.store import Tx
 
 COMPUTE_ENVIRONMENT_HEALTHY = "ComputeEnvironment Healthy"
 JOB_QUEUE_HEALTHY = "JobQueue Healthy"
 QUEUE_DELETED = "Job queue deleted"
 SHARE_DELETED = "Quota share deleted"  # our wording: AWS documents that a deleted share's jobs are terminated
-TERMINATE_SCAN = 10_000  # unfinished service jobs of a deleted queue or share terminated per pass
 
 
 def _settle(ctx: Context, kind: str, arn_key: str, name_key: str, healthy: str | None = None) -> None:
@@ -59,14 +56,6 @@ def settle_service_environments(ctx: Context) -> None:
     _settle(ctx, SERVICE_ENVIRONMENT, "serviceEnvironmentArn", "serviceEnvironmentName")
 
 
-def _terminate_queue_jobs(tx: Tx, queue: dict, now: int) -> bool:
-    """Record terminate on the unfinished jobs of a deleted queue, as AWS does; whether any newly were."""
-    service = [service_job_progress.terminate(tx, job, QUEUE_DELETED, now) for _, job in tx.query_service_jobs(
-        queue_arn=queue["jobQueueArn"], statuses=list(SERVICE_UNFINISHED), limit=TERMINATE_SCAN)]
-    return any(service) | tx.set_intent("job_queue_arn = ? AND is_terminated = 0 AND (intent IS NULL OR intent != 'terminate')",
-                         (queue["jobQueueArn"],), "terminate", QUEUE_DELETED) > 0
-
-
 def settle_job_queues(ctx: Context) -> None:
     """Due CREATING/UPDATING job queues become VALID; a DELETING queue has its jobs terminated and leaves
     the store once none is unfinished."""
@@ -76,7 +65,7 @@ def settle_job_queues(ctx: Context) -> None:
         for _, doc in tx.list_resources(JOB_QUEUE):
             if doc["status"] == DELETING:
                 if settled(ctx, doc):
-                    terminated = _terminate_queue_jobs(tx, doc, now) or terminated
+                    terminated = intents.terminate_queue(tx, doc["jobQueueArn"], QUEUE_DELETED, now) or terminated
                 if queue_deletion_due(ctx, tx, doc):
                     tx.delete_resource(doc["jobQueueArn"])
             elif doc["status"] in TRANSIENT and settled(ctx, doc):
@@ -94,9 +83,8 @@ def settle_quota_shares(ctx: Context) -> None:
             if tx.get_resource(JOB_QUEUE, doc["jobQueueArn"]) is None:
                 tx.delete_resource(doc["quotaShareArn"])
             elif doc["status"] == DELETING and settled(ctx, doc):
-                for _, job in tx.query_service_jobs(queue_arn=doc["jobQueueArn"], quota_share=doc["quotaShareName"],
-                                                    statuses=list(SERVICE_UNFINISHED), limit=TERMINATE_SCAN):
-                    service_job_progress.terminate(tx, job, SHARE_DELETED, ctx.clock())
+                intents.terminate_quota_share(tx, doc["jobQueueArn"], doc["quotaShareName"], SHARE_DELETED,
+                                              ctx.clock())
     _settle(ctx, QUOTA_SHARE, "quotaShareArn", "quotaShareName")
 
 

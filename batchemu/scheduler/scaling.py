@@ -15,10 +15,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from batchemu import job_states as states
 from batchemu.config import Config
 from batchemu.context import Context
-from batchemu.model import compute_capacity
+from batchemu.model import compute_capacity, states
 from batchemu.model.resources import COMPUTE_ENVIRONMENT, ENABLED, JOB_QUEUE, USABLE
 from batchemu.store import Tx
 

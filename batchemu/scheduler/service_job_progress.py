@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import logging
 
-from batchemu import attempts, training
-from batchemu import job_states as states
 from batchemu.executors import TaskSpec
+from batchemu.model import attempts, states, training
 from batchemu.model.resources import (
     DELETING,
     ENABLED,
@@ -40,20 +39,6 @@ EXIT_REASON = "AlgorithmError: training container exited with code {code}"
 
 def move(job: dict, status: str, now: int, reason: str | None = None) -> None:
     states.transition(job, status, now, reason, table=states.SERVICE_TRANSITIONS)
-
-
-def terminate(tx: Tx, job: dict, reason: str, now: int) -> bool:
-    """TerminateServiceJob: fail a queued job now; a scheduled, starting or running one is stopped by the
-    scheduler and its attempt ends with `reason`. Whether the job was not terminated already."""
-    if job["status"] in states.FINISHED or job.get("isTerminated"):
-        return False
-    job["isTerminated"] = True
-    if job["status"] in states.SERVICE_ON_HOST:
-        states.internal(job)["terminateReason"] = reason
-    else:
-        move(job, states.FAILED, now, reason)
-    tx.update_service_job(job)
-    return True
 
 
 def payload_of(job: dict) -> dict:

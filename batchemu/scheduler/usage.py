@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import math
 
-from batchemu import job_states as states
-from batchemu.model import consumables
+from batchemu.model import consumables, states
 from batchemu.model.resources import JOB_QUEUE, SCHEDULING_POLICY
 from batchemu.scheduler.placement import START_CHARGE_SECONDS
 from batchemu.store import Tx

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import copy
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from batchemu.context import Context
 from batchemu.errors import ClientException
+from batchemu.model import eks as eks_resources
+from batchemu.model.containers import check_environment, check_resource_requirements, requested_resources
+from batchemu.model.containers import invalid_definition as _invalid
+from batchemu.model.node_ranges import MAX_NODES, node_bounds
 from batchemu.model.resources import JOB_DEFINITION
-from batchemu.service import consumable_resources, eks_resources, host_access
-from batchemu.service.job_container import check_environment
+from batchemu.service import consumable_resources, host_access
 from batchemu.service.pagination import decode_token, encode_token, page_size
 from batchemu.service.tags import validate_tags
 from batchemu.store import Tx
@@ -44,10 +47,6 @@ FARGATE_UNSUPPORTED_LINUX = ("devices", "maxSwap", "sharedMemorySize", "swappine
 # Lists AWS returns as [] in containerProperties when they were not given.
 CONTAINER_LIST_DEFAULTS = ("command", "volumes", "environment", "mountPoints", "ulimits", "resourceRequirements",
                            "secrets")
-
-
-def _invalid(reason: str) -> ClientException:
-    return ClientException(f"Error executing request, Exception : {reason}")
 
 
 # -- lookups ---------------------------------------------------------------------------------------------
@@ -92,63 +91,6 @@ def resolve_job_definition(tx: Tx, ctx: Context, ref: str) -> dict | None:
 
 # -- validation ------------------------------------------------------------------------------------------
 
-def _number(value: str, what: str) -> Decimal:
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        number = Decimal("NaN")
-    if not number.is_finite():
-        raise _invalid(f"{what} value {value} is not a number.")
-    return number
-
-
-def _resources(container: dict, *, fargate: bool) -> tuple[Decimal | None, int | None]:
-    """(vCPUs, memory MiB) a container asks for, through resourceRequirements or the legacy fields."""
-    vcpus = memory = None
-    seen: set[str] = set()
-    for requirement in container.get("resourceRequirements") or []:
-        kind, value = requirement["type"], requirement["value"]
-        if kind in seen:
-            raise _invalid(f"Duplicate resource requirement type {kind}.")
-        seen.add(kind)
-        number = _number(value, kind)
-        if kind == "VCPU":
-            if number <= 0 or (not fargate and number < 1):
-                raise _invalid(f"Invalid VCPU value {value}: at least 1 vCPU is required for EC2 resources."
-                               if not fargate else f"Invalid VCPU value {value}.")
-            vcpus = number
-        elif kind == "MEMORY":
-            if number != number.to_integral_value() or number < 4:
-                raise _invalid(f"Invalid MEMORY value {value}: memory must be a whole number of at least 4 MiB.")
-            memory = int(number)
-        else:
-            if fargate:
-                raise _invalid("GPU resources are not supported for Fargate.")
-            if number != number.to_integral_value() or number < 0:
-                raise _invalid(f"Invalid GPU value {value}: GPU must be a whole number.")
-    for legacy, current in (("vcpus", vcpus), ("memory", memory)):
-        if container.get(legacy) is None:
-            continue
-        if fargate:
-            raise _invalid(f"{legacy} is not applicable for Fargate. Use resourceRequirements instead.")
-        if current is not None:
-            raise _invalid(f"{legacy} and resourceRequirements {legacy.upper().rstrip('S')} can't both be specified.")
-    if container.get("vcpus") is not None:
-        if container["vcpus"] < 1:
-            raise _invalid("vcpus must be at least 1.")
-        vcpus = Decimal(container["vcpus"])
-    if container.get("memory") is not None:
-        if container["memory"] < 4:
-            raise _invalid("memory must be at least 4 MiB.")
-        memory = container["memory"]
-    return vcpus, memory
-
-
-def check_resource_requirements(requirements: list[dict] | None, *, fargate: bool) -> None:
-    """AWS's rules for the resourceRequirements of one container (an ECS task container, an override)."""
-    _resources({"resourceRequirements": requirements}, fargate=fargate)
-
-
 def _check_fargate_container(container: dict) -> None:
     if not container.get("executionRoleArn"):
         raise _invalid("Execution role is required for Fargate.")
@@ -169,7 +111,7 @@ def _check_container(container: dict, *, fargate: bool) -> dict:
     """A validated ECS containerProperties with AWS's defaults filled in."""
     if not container.get("image"):
         raise _invalid("Container image is not provided.")
-    vcpus, memory = _resources(container, fargate=fargate)
+    vcpus, memory = requested_resources(container, fargate=fargate)
     if vcpus is None:
         raise _invalid("vCPU is not provided.")
     if memory is None:
@@ -243,22 +185,6 @@ def _check_eks_properties(eks: dict) -> dict:
     if len(set(names)) != len(names):
         raise _invalid("Each container of a pod must have a unique name.")
     return copy.deepcopy(eks)
-
-
-MAX_NODES = 1000  # nodes of one multi-node job (multi-node-parallel-jobs.html)
-
-
-def node_bounds(target: str, num_nodes: int) -> tuple[int, int]:
-    """(low, high) of a targetNodes range: `a:b` inclusive, `:b` from 0, `a:` to the last node."""
-    start, sep, end = target.partition(":")
-    try:
-        low = int(start) if start else 0
-        high = (int(end) if end else num_nodes - 1) if sep else low
-    except ValueError:
-        raise _invalid(f"Invalid targetNodes {target}.") from None
-    if not 0 <= low <= high < num_nodes:
-        raise _invalid(f"targetNodes {target} is outside the range of nodes 0:{num_nodes - 1}.")
-    return low, high
 
 
 def _check_node_properties(nodes: dict) -> dict:

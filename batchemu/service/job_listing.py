@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from batchemu import job_states as states
 from batchemu.context import Context
 from batchemu.errors import ClientException
+from batchemu.model import states
 from batchemu.protocol.serializer import Serialized
 from batchemu.service import job_queues
 from batchemu.service.pagination import decode_token, encode_token, page_size

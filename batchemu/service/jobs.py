@@ -2,19 +2,20 @@
 
 A stored job is its DescribeJobs `JobDetail` in wire form, plus our bookkeeping under "batchemu" (which
 the output shape drops). The scheduler moves jobs on from SUBMITTED; these handlers only record intents
-(cancel, terminate) and carry out at once what needs only the store (batchemu.intents); the scheduler
+(cancel, terminate) and carry out at once what needs only the store (batchemu.model.intents); the scheduler
 stops containers. An array job is its parent plus one plain row per
-child (batchemu.arrays).
+child (batchemu.model.arrays).
 """
 
 from __future__ import annotations
 
 import re
 
-from batchemu import arrays, ids, intents, multinode
-from batchemu import job_states as states
+from batchemu import ids
 from batchemu.context import Context
 from batchemu.errors import ClientException
+from batchemu.model import arrays, intents, multinode, node_ranges, states, task_definitions
+from batchemu.model.containers import gpus_of, memory_mib_of, resolve_container, vcpus_of
 from batchemu.model.resources import ENABLED, GOING
 from batchemu.protocol.serializer import Serialized
 from batchemu.service import (
@@ -23,9 +24,7 @@ from batchemu.service import (
     host_access,
     job_definitions,
     job_queues,
-    job_task,
 )
-from batchemu.service.job_container import gpus_of, memory_mib_of, resolve_container, vcpus_of
 from batchemu.store import JobRow, job_columns
 
 JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
@@ -34,9 +33,10 @@ MAX_BULK = 50
 MAX_DEPENDENCIES = 20
 MIN_TIMEOUT = 60
 FARGATE_TYPES = ("FARGATE", "FARGATE_SPOT")
-# (definition field, SubmitJob override) of each kind of job definition (job_task.kind_of).
-KINDS = {None: ("containerProperties", "containerOverrides"), job_task.ECS: ("ecsProperties", "ecsPropertiesOverride"),
-         job_task.EKS: ("eksProperties", "eksPropertiesOverride")}
+# (definition field, SubmitJob override) of each kind of job definition (task_definitions.kind_of).
+KINDS = {None: ("containerProperties", "containerOverrides"),
+         task_definitions.ECS: ("ecsProperties", "ecsPropertiesOverride"),
+         task_definitions.EKS: ("eksProperties", "eksPropertiesOverride")}
 
 
 def job_id_from(ref: str) -> str:
@@ -130,11 +130,11 @@ def _what_it_runs(definition: dict, kind: str | None, request: dict, parameters:
             raise ClientException(f"{field} can't be specified for a job definition with {properties}; "
                                   f"use {accepted}")
     override = request.get(accepted)
-    if kind == job_task.ECS:
-        return {"ecsProperties": job_task.resolve_ecs(definition["ecsProperties"], override, parameters,
-                                                      fargate=_platform(definition) == "FARGATE")}
-    if kind == job_task.EKS:
-        return {"eksProperties": job_task.resolve_eks(definition["eksProperties"], override, parameters),
+    if kind == task_definitions.ECS:
+        return {"ecsProperties": task_definitions.resolve_ecs(definition["ecsProperties"], override, parameters,
+                                                              fargate=_platform(definition) == "FARGATE")}
+    if kind == task_definitions.EKS:
+        return {"eksProperties": task_definitions.resolve_eks(definition["eksProperties"], override, parameters),
                 "eksAttempts": []}
     return {"container": resolve_container(definition["containerProperties"], override or {}, parameters)}
 
@@ -144,7 +144,7 @@ def _reservation(job: dict) -> tuple[float, int | None, int]:
     if "container" in job:
         container = job["container"]
         return vcpus_of(container), memory_mib_of(container), gpus_of(container)
-    return job_task.reservation(job)
+    return task_definitions.reservation(job)
 
 
 def check_job_name(name: str) -> None:
@@ -190,8 +190,8 @@ def submit_job(ctx: Context, request: dict) -> dict:
             raise ClientException("Node overrides can only be specified for multi-node parallel jobs.")
         # A definition registered before the server denied host access is refused when used.
         host_access.check(definition, ctx.config)
-        kind = job_task.kind_of(definition)
-        _check_queue_platform(tx, queue, "EKS" if kind == job_task.EKS else _platform(definition))
+        kind = task_definitions.kind_of(definition)
+        _check_queue_platform(tx, queue, "EKS" if kind == task_definitions.EKS else _platform(definition))
         _check_share(tx, queue, request)
         depends_on = _check_dependencies(tx, request.get("dependsOn") or [], array_size)
         parameters = {**(definition.get("parameters") or {}), **(request.get("parameters") or {})}
@@ -200,9 +200,9 @@ def submit_job(ctx: Context, request: dict) -> dict:
                 if request.get(field):
                     raise ClientException(f"{field} can't be specified for a multi-node parallel job; use "
                                           "nodeOverrides")
-            node_properties = multinode.resolve(definition["nodeProperties"], request.get("nodeOverrides"),
-                                                parameters)
-            runs, held = {"nodeProperties": node_properties}, multinode.totals(node_properties)
+            node_properties = node_ranges.resolve(definition["nodeProperties"], request.get("nodeOverrides"),
+                                                  parameters)
+            runs, held = {"nodeProperties": node_properties}, node_ranges.totals(node_properties)
         else:
             runs, held = _what_it_runs(definition, kind, request, parameters), None
         consumable_properties = request.get("consumableResourcePropertiesOverride") or definition.get(
@@ -280,17 +280,9 @@ def describe_jobs(ctx: Context, request: dict) -> dict:
     return Serialized(b'{"jobs":[' + ",".join(details).encode() + b"]}")
 
 
-def _record(tx, job_id: str, intent: str, reason: str) -> bool:
-    """Record cancel or terminate on a job (the scheduler carries it out); whether the job exists."""
-    if tx.get_row(job_id) is None:
-        return False
-    tx.set_intent("job_id = ?", (job_id,), intent, reason)
-    return True
-
-
 def _one(ctx: Context, request: dict, intent: str) -> dict:
     with ctx.store.transaction() as tx:
-        if not _record(tx, job_id_from(request["jobId"]), intent, request["reason"]):
+        if not intents.record(tx, job_id_from(request["jobId"]), intent, request["reason"]):
             raise ClientException(f"Job {request['jobId']} does not exist")
         intents.carry_out(tx, ctx.clock())
     ctx.notify()
@@ -304,7 +296,7 @@ def _bulk(ctx: Context, request: dict, intent: str) -> dict:
     successful, errors = [], []
     with ctx.store.transaction() as tx:
         for ref in refs:
-            if _record(tx, job_id_from(ref), intent, request["reason"]):
+            if intents.record(tx, job_id_from(ref), intent, request["reason"]):
                 successful.append(ref)
             else:
                 errors.append({"job": ref, "code": "ClientException", "message": f"Job {ref} does not exist"})
@@ -314,19 +306,19 @@ def _bulk(ctx: Context, request: dict, intent: str) -> dict:
 
 
 def cancel_job(ctx: Context, request: dict) -> dict:
-    return _one(ctx, request, "cancel")
+    return _one(ctx, request, intents.CANCEL)
 
 
 def terminate_job(ctx: Context, request: dict) -> dict:
-    return _one(ctx, request, "terminate")
+    return _one(ctx, request, intents.TERMINATE)
 
 
 def cancel_jobs(ctx: Context, request: dict) -> dict:
-    return _bulk(ctx, request, "cancel")
+    return _bulk(ctx, request, intents.CANCEL)
 
 
 def terminate_jobs(ctx: Context, request: dict) -> dict:
-    return _bulk(ctx, request, "terminate")
+    return _bulk(ctx, request, intents.TERMINATE)
 
 
 OPERATIONS = {

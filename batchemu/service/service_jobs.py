@@ -10,12 +10,11 @@ would refuse fails the job when it is scheduled, with SageMaker's message as sta
 
 from __future__ import annotations
 
-from batchemu import ids, training
-from batchemu import job_states as states
+from batchemu import ids
 from batchemu.context import Context
 from batchemu.errors import ClientException
+from batchemu.model import intents, states, training
 from batchemu.model.resources import DELETING, ENABLED, GOING, QUOTA_SHARE, SCHEDULING_POLICY
-from batchemu.scheduler.service_job_progress import terminate
 from batchemu.service import job_listing, job_queues
 from batchemu.service.jobs import MAX_BULK, MIN_TIMEOUT, check_job_name
 from batchemu.service.pagination import decode_token, encode_token, page_size
@@ -191,7 +190,7 @@ def update_service_job(ctx: Context, request: dict) -> dict:
 
 def terminate_service_job(ctx: Context, request: dict) -> dict:
     with ctx.store.transaction() as tx:
-        terminate(tx, _get(tx, request["jobId"]), request["reason"], ctx.clock())
+        intents.terminate_service_job(tx, _get(tx, request["jobId"]), request["reason"], ctx.clock())
     ctx.notify()
     return {}
 
@@ -204,7 +203,7 @@ def terminate_service_jobs(ctx: Context, request: dict) -> dict:
         for ref in refs:
             job = tx.get_service_job(_job_id(ref))
             if job is not None:  # unknown IDs count as successful, as AWS documents
-                terminate(tx, job, request["reason"], ctx.clock())
+                intents.terminate_service_job(tx, job, request["reason"], ctx.clock())
     ctx.notify()
     return {"successful": list(refs), "errors": []}
 

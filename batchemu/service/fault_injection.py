@@ -1,18 +1,17 @@
 """POST /_batchemu/faults: check a fault request against the store and hand it to the executor.
 
 The handler edits no job: the executor ends the attempt's container (or fails the job's next start) and
-reports it as an engine outcome; the scheduler records that on the attempt, and batchemu.attempts gives it
+reports it as an engine outcome; the scheduler records that on the attempt, and batchemu.model.attempts gives it
 AWS's words, so retry strategies see exactly what they would see on AWS.
 """
 
 from __future__ import annotations
 
-from batchemu import attempts
-from batchemu import job_states as states
 from batchemu.context import Context
 from batchemu.errors import ClientException
-from batchemu.executors import EngineUnavailable
+from batchemu.executors import EngineUnavailable, Executor
 from batchemu.executors.faults import FAULTS, PULL_FAILURE, FaultRefused
+from batchemu.model import attempts, states
 from batchemu.service.jobs import job_id_from
 
 
@@ -23,7 +22,7 @@ def _field(request: dict, name: str) -> str:
     return value
 
 
-def inject(ctx: Context, executor, request: dict) -> dict:
+def inject(ctx: Context, executor: Executor | None, request: dict) -> dict:
     """Apply `{"jobId": ..., "fault": ...}`; ClientException with the reason it cannot apply."""
     job_ref, fault = _field(request, "jobId"), _field(request, "fault")
     if fault not in FAULTS:

@@ -13,28 +13,21 @@ ends its task: one container, or those of its range's ecsProperties, decided by 
 when the main node has exited or the job timed out or was terminated (a node that never started ends
 FAILED with the same reason), and the parent's attempt once every node has stopped. A node never
 retries; a parent whose main node failed does, by its retryStrategy, and its nodes go back to RUNNABLE
-with it.
+with it. What the definition's node ranges say (and SubmitJob's nodeOverrides) is batchemu.model.node_ranges.
 """
 
 from __future__ import annotations
 
 import copy
 
-from batchemu import attempts
-from batchemu import job_states as states
 from batchemu.config import Config
-from batchemu.errors import ClientException
-from batchemu.scheduler import usage
-from batchemu.service import job_definitions, job_task
-from batchemu.service.job_container import gpus_of, memory_mib_of, resolve_container, vcpus_of
+from batchemu.model import attempts, states, task_definitions
+from batchemu.model.node_ranges import range_of, reservation
 from batchemu.store import Tx
 
 # What the other nodes of a job are stopped with when its main node has exited (our words: AWS's are
 # not documented).
 MAIN_NODE_EXITED = "Main node exited"
-# Why eksProperties node ranges are refused: AWS's NodeProperties reference says so, though its
-# NodeRangeProperty has an eksProperties member.
-EKS_NODES_REFUSED = "Node properties can't be specified for Amazon EKS based job definitions."
 # What a node takes from its parent's document (the rest is its own).
 _NODE_INHERITS = ("jobName", "jobQueue", "jobDefinition", "parameters", "tags", "propagateTags",
                   "platformCapabilities")
@@ -42,103 +35,6 @@ _NODE_INHERITS = ("jobName", "jobQueue", "jobDefinition", "parameters", "tags", 
 
 def node_id(parent_id: str, index: int) -> str:
     return f"{parent_id}#{index}"
-
-
-def _open_ended(target: str) -> bool:
-    """Whether a targetNodes range runs to the last node (`:` or `n:`)."""
-    return target.endswith(":")
-
-
-def range_of(node_properties: dict, index: int) -> dict:
-    """The node range that describes node `index`: the narrowest one that holds it (inner ranges win)."""
-    best, best_span = None, None
-    for node_range in node_properties["nodeRangeProperties"]:
-        low, high = job_definitions.node_bounds(node_range["targetNodes"], node_properties["numNodes"])
-        if low <= index <= high and (best_span is None or high - low <= best_span):
-            best, best_span = node_range, high - low
-    if best is None:
-        raise ClientException(f"Node ranges must account for all nodes 0:{node_properties['numNodes'] - 1}; "
-                              f"node {index} is not covered.")
-    return best
-
-
-def resolve(definition_nodes: dict, overrides: dict | None, parameters: dict[str, str]) -> dict:
-    """The job's nodeProperties: the definition's, with nodeOverrides applied (numNodes on an open-ended
-    range; containerOverrides per range) and each range's container resolved. ClientException as AWS."""
-    nodes = copy.deepcopy(definition_nodes)
-    overrides = overrides or {}
-    defined = nodes["numNodes"]
-    num_nodes = overrides.get("numNodes")
-    if num_nodes is not None:
-        open_ranges = [r for r in nodes["nodeRangeProperties"] if _open_ended(r["targetNodes"])]
-        if not open_ranges:
-            raise ClientException("numNodes can only be overridden when a node range of the job definition "
-                                  "is open-ended (such as ':' or 'n:').")
-        if not 1 <= num_nodes <= job_definitions.MAX_NODES:
-            raise ClientException(f"numNodes must be between 1 and {job_definitions.MAX_NODES}, got {num_nodes}.")
-        if any(job_definitions.node_bounds(r["targetNodes"], defined)[0] >= num_nodes
-                                for r in open_ranges):
-            raise ClientException(f"numNodes {num_nodes} must be more than the lower bound of the open-ended "
-                                  "node range of the job definition.")
-        if nodes["mainNode"] >= num_nodes:
-            raise ClientException(f"numNodes {num_nodes} must be more than the mainNode "
-                                  f"{nodes['mainNode']} of the job definition.")
-        nodes["numNodes"] = num_nodes
-        for node_range in nodes["nodeRangeProperties"]:
-            job_definitions.node_bounds(node_range["targetNodes"], num_nodes)  # every range within the nodes
-    targets = {r["targetNodes"]: r for r in nodes["nodeRangeProperties"]}
-    given: dict[str, dict] = {}
-    for override in overrides.get("nodePropertyOverrides") or []:
-        node_range = targets.get(override["targetNodes"])
-        if node_range is None:
-            raise ClientException("NodeOverride targets should match job definition. Non matching targets - "
-                                  f"{override['targetNodes']}")
-        _check_override_kind(node_range, override)
-        given[override["targetNodes"]] = override
-    for node_range in nodes["nodeRangeProperties"]:
-        override = given.get(node_range["targetNodes"]) or {}
-        if node_range.get("ecsProperties"):
-            node_range["ecsProperties"] = job_task.resolve_ecs(node_range["ecsProperties"],
-                                                               override.get("ecsPropertiesOverride"), parameters,
-                                                               fargate=False)
-        elif node_range.get("container") is not None:
-            node_range["container"] = resolve_container(node_range["container"],
-                                                        override.get("containerOverrides") or {}, parameters)
-        else:  # eksProperties: refused at RegisterJobDefinition since; a definition stored before is refused here
-            raise ClientException(EKS_NODES_REFUSED)
-    for index in range(nodes["numNodes"]):
-        range_of(nodes, index)
-    return nodes
-
-
-def _check_override_kind(node_range: dict, override: dict) -> None:
-    """An override of a node range must be of the range's kind (containerOverrides for a container range,
-    ecsPropertiesOverride for an ecsProperties one)."""
-    target = override["targetNodes"]
-    if override.get("eksPropertiesOverride"):
-        raise ClientException(f"nodePropertyOverrides[{target}]: eksPropertiesOverride can't be specified: "
-                              + EKS_NODES_REFUSED)
-    if override.get("ecsPropertiesOverride") and not node_range.get("ecsProperties"):
-        raise ClientException(f"nodePropertyOverrides[{target}]: ecsPropertiesOverride can only override a node "
-                              "range of ecsProperties; this range has container properties (use containerOverrides).")
-    if override.get("containerOverrides") and node_range.get("ecsProperties"):
-        raise ClientException(f"nodePropertyOverrides[{target}]: containerOverrides can't override a node range of "
-                              "ecsProperties; use ecsPropertiesOverride.")
-
-
-def reservation(node_range: dict) -> tuple[float, int | None, int]:
-    """(vCPUs, memory MiB or None, GPUs) one node of a range reserves."""
-    if node_range.get("ecsProperties"):
-        return job_task.reservation({"ecsProperties": node_range["ecsProperties"]})
-    container = node_range["container"]
-    return vcpus_of(container), memory_mib_of(container), gpus_of(container)
-
-
-def totals(nodes: dict) -> dict:
-    """What the job holds while on a host: the sum over its nodes (capacity is all-or-nothing)."""
-    held = [reservation(range_of(nodes, i)) for i in range(nodes["numNodes"])]
-    return {"vcpus": sum(v for v, _, _ in held), "gpus": sum(g for _, _, g in held),
-            "memoryMib": sum(m for _, m, _ in held if m) or None}
 
 
 def is_parent(job: dict) -> bool:
@@ -166,8 +62,8 @@ def node_environment(tx: Tx, node: dict) -> tuple[str, dict[str, str]]:
 
 def _addressed(node: dict) -> dict:
     """The container whose address is the node's: its only one, or (ecsProperties) its first essential one."""
-    if job_task.kind_of(node) == job_task.ECS:
-        containers = job_task.ecs_containers(node)
+    if task_definitions.kind_of(node) == task_definitions.ECS:
+        containers = task_definitions.ecs_containers(node)
         return next((c for c in containers if c.get("essential", True)), containers[0])
     return node["container"]
 
@@ -247,12 +143,12 @@ def _requeue(node: dict, now: int) -> None:
     """A node of an earlier attempt back to RUNNABLE, for the parent's next one (it starts over)."""
     if node["status"] == states.RUNNABLE:
         return
-    node.update(status=states.RUNNABLE, isTerminated=False)
+    states.transition(node, states.RUNNABLE, now, table=states.NODE_TRANSITIONS)
+    node["isTerminated"] = False
     for key in ("statusReason", "startedAt", "stoppedAt"):
         node.pop(key, None)
     _addressed(node).pop("networkInterfaces", None)
     states.internal(node).pop("terminateReason", None)
-    states.internal(node)["transitions"].append([states.RUNNABLE, now])
 
 
 def _begin_node(tx: Tx, config: Config, parent: dict, compute_environment: dict, index: int, now: int) -> str:
@@ -285,23 +181,22 @@ def begin(tx: Tx, config: Config, parent: dict, compute_environment: dict, now: 
     return [_begin_node(tx, config, parent, compute_environment, parent["nodeProperties"]["mainNode"], now)]
 
 
-def progress(tx: Tx, ctx, now: int) -> tuple[bool, list[str]]:
-    """One step of every multi-node parent on a host: (whether one ended, node ids to start)."""
-    ended, to_start = False, []
+def progress(tx: Tx, config: Config, now: int) -> tuple[list[dict], list[str]]:
+    """One step of every multi-node parent on a host: (the parents whose attempt ended, node ids to start)."""
+    ended, to_start = [], []
     for _, parent in tx.query_jobs({"array_size": None, "parent_id": None}, statuses=list(states.ON_HOST)):
         if not is_parent(parent):
             continue
         before = (parent["status"], repr(states.internal(parent)))
-        to_start += _step(tx, ctx, parent, now)
+        to_start += _step(tx, config, parent, now)
         if parent["status"] not in states.ON_HOST:
-            usage.attempt_ended(tx, ctx, parent, now)
-            ended = True
+            ended.append(parent)
         if (parent["status"], repr(states.internal(parent))) != before:
             tx.update_job(parent)
     return ended, to_start
 
 
-def _step(tx: Tx, ctx, parent: dict, now: int) -> list[str]:
+def _step(tx: Tx, config: Config, parent: dict, now: int) -> list[str]:
     info = states.internal(parent)
     attempt, main_index = info["attempt"], parent["nodeProperties"]["mainNode"]
     children = [doc for _, doc in tx.query_jobs({"parent_id": parent["jobId"]})]
@@ -332,7 +227,7 @@ def _step(tx: Tx, ctx, parent: dict, now: int) -> list[str]:
         if not stop_reason:
             ce = tx.get_resource("compute-environment", info["computeEnvironment"])
             if ce is not None:
-                to_start = [_begin_node(tx, ctx.config, parent, ce, index, now)
+                to_start = [_begin_node(tx, config, parent, ce, index, now)
                             for index in range(parent["nodeProperties"]["numNodes"]) if index != main_index]
     if main_done and not any(node["status"] in states.ON_HOST for node in nodes.values()):
         _finish(parent, main, now)
@@ -347,7 +242,7 @@ def _finish(parent: dict, main: dict, now: int) -> None:
     """The parent's attempt ends as its main node's did."""
     info = states.internal(parent)
     last = (main.get("attempts") or [{}])[-1]
-    if job_task.kind_of(main) == job_task.ECS:
+    if task_definitions.kind_of(main) == task_definitions.ECS:
         exit_code, reason = states.internal(main).get("taskExit") or (None, None)
         task = main["ecsProperties"]["taskProperties"][0]
         attempt_container = {"containerInstanceArn": task.get("containerInstanceArn"), "taskArn": task.get("taskArn"),

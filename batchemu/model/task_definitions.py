@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 from batchemu.errors import ClientException, NotBuiltError
-from batchemu.service import eks_resources, job_definitions
-from batchemu.service.job_container import (
+from batchemu.model import eks
+from batchemu.model.containers import (
     DEFAULT_VCPUS,
     check_environment,
+    check_resource_requirements,
     gpus_of,
     memory_mib_of,
     merge_by_key,
@@ -88,7 +89,7 @@ def resolve_ecs(ecs: dict, override: dict | None, parameters: dict[str, str], *,
         if given.get("resourceRequirements"):
             requirements = merge_by_key(container.get("resourceRequirements") or [], given["resourceRequirements"],
                                    "type")
-            job_definitions.check_resource_requirements(requirements, fargate=fargate)
+            check_resource_requirements(requirements, fargate=fargate)
             container["resourceRequirements"] = requirements
     for container in task["containers"]:
         container["command"] = substitute_parameters(container.get("command") or [], parameters)
@@ -125,11 +126,11 @@ def _override_eks_container(container: dict, given: dict, where: str) -> None:
         container["resources"] = resources
 
 
-def resolve_eks(eks: dict, override: dict | None, parameters: dict[str, str]) -> dict:
+def resolve_eks(properties: dict, override: dict | None, parameters: dict[str, str]) -> dict:
     """The job's EksPropertiesDetail before any attempt: the definition's pod with `eksPropertiesOverride`
     applied (containers and init containers by name: image, command, args, env by name, resources; metadata
     labels and annotations merged)."""
-    pod = copy.deepcopy(eks["podProperties"])
+    pod = copy.deepcopy(properties["podProperties"])
     given = (override or {}).get("podProperties") or {}
     for kind in EKS_KINDS:
         containers = pod.get(kind) or []
@@ -137,7 +138,7 @@ def resolve_eks(eks: dict, override: dict | None, parameters: dict[str, str]) ->
                                                              f"{EKS_OVERRIDE}.{kind}", eks_name):
             _override_eks_container(container, container_override, f"{EKS_OVERRIDE}.{kind}[{index}]")
         for index, container in enumerate(containers):
-            eks_resources.check(container.get("resources"), f"eksProperties.podProperties.{kind}[{index}].resources")
+            eks.check(container.get("resources"), f"eksProperties.podProperties.{kind}[{index}].resources")
             for field in ("command", "args"):
                 if container.get(field) is not None:
                     container[field] = substitute_parameters(container[field], parameters)
@@ -210,7 +211,7 @@ def reservation(job: dict) -> tuple[float, int | None, int]:
     pod = eks_pod(job)
     sums = []
     for kind in EKS_KINDS:
-        read = [eks_resources.check(c.get("resources"), kind) for c in pod.get(kind) or []]
+        read = [eks.check(c.get("resources"), kind) for c in pod.get(kind) or []]
         cpus = [r.cpu or 0 for r in read]
         memories = [r.memory_mib for r in read if r.memory_mib is not None]
         gpus = [r.gpus for r in read]

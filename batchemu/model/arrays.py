@@ -7,8 +7,9 @@ and the child's row whenever it is read, and the scheduler stores it when the ch
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
-from batchemu import job_states as states
+from batchemu.model import states
 from batchemu.store import JobRow, Tx
 
 MIN_SIZE, MAX_SIZE = 2, 10_000
@@ -66,7 +67,7 @@ def status_summary(counts: dict[str, int]) -> dict[str, int]:
     return {status: counts.get(status, 0) for status in ALL_STATUSES}
 
 
-def roll_up(tx: Tx, now: int, ready) -> bool:
+def roll_up(tx: Tx, now: int, ready: Callable[[dict, int], bool]) -> bool:
     """Refresh each unfinished parent's statusSummary from one grouped count of its children, and end
     the parent when every child has: SUCCEEDED if all did, else FAILED. `ready(doc, now)` says whether a
     parent has dwelt long enough in its status. Whether any parent ended."""

@@ -1,8 +1,10 @@
-"""Resolves what a job runs: a definition's containerProperties with SubmitJob's overrides applied."""
+"""What a job runs: a definition's containerProperties with SubmitJob's overrides applied, and AWS's rules for what
+a container asks for (resourceRequirements, the legacy vcpus and memory)."""
 
 from __future__ import annotations
 
 import re
+from decimal import Decimal, InvalidOperation
 
 from batchemu.errors import ClientException
 
@@ -103,3 +105,65 @@ def gpus_of(container: dict) -> int:
         return int(value) if value else 0
     except ValueError:
         return 0
+
+
+def invalid_definition(reason: str) -> ClientException:
+    """AWS's words for a job definition (or an override of one) it refuses."""
+    return ClientException(f"Error executing request, Exception : {reason}")
+
+
+def _number(value: str, what: str) -> Decimal:
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        number = Decimal("NaN")
+    if not number.is_finite():
+        raise invalid_definition(f"{what} value {value} is not a number.")
+    return number
+
+
+def requested_resources(container: dict, *, fargate: bool) -> tuple[Decimal | None, int | None]:
+    """(vCPUs, memory MiB) a container asks for, through resourceRequirements or the legacy fields."""
+    vcpus = memory = None
+    seen: set[str] = set()
+    for requirement in container.get("resourceRequirements") or []:
+        kind, value = requirement["type"], requirement["value"]
+        if kind in seen:
+            raise invalid_definition(f"Duplicate resource requirement type {kind}.")
+        seen.add(kind)
+        number = _number(value, kind)
+        if kind == "VCPU":
+            if number <= 0 or (not fargate and number < 1):
+                raise invalid_definition(f"Invalid VCPU value {value}: at least 1 vCPU is required for EC2 resources."
+                               if not fargate else f"Invalid VCPU value {value}.")
+            vcpus = number
+        elif kind == "MEMORY":
+            if number != number.to_integral_value() or number < 4:
+                raise invalid_definition(f"Invalid MEMORY value {value}: memory must be a whole number of at least 4 MiB.")
+            memory = int(number)
+        else:
+            if fargate:
+                raise invalid_definition("GPU resources are not supported for Fargate.")
+            if number != number.to_integral_value() or number < 0:
+                raise invalid_definition(f"Invalid GPU value {value}: GPU must be a whole number.")
+    for legacy, current in (("vcpus", vcpus), ("memory", memory)):
+        if container.get(legacy) is None:
+            continue
+        if fargate:
+            raise invalid_definition(f"{legacy} is not applicable for Fargate. Use resourceRequirements instead.")
+        if current is not None:
+            raise invalid_definition(f"{legacy} and resourceRequirements {legacy.upper().rstrip('S')} can't both be specified.")
+    if container.get("vcpus") is not None:
+        if container["vcpus"] < 1:
+            raise invalid_definition("vcpus must be at least 1.")
+        vcpus = Decimal(container["vcpus"])
+    if container.get("memory") is not None:
+        if container["memory"] < 4:
+            raise invalid_definition("memory must be at least 4 MiB.")
+        memory = container["memory"]
+    return vcpus, memory
+
+
+def check_resource_requirements(requirements: list[dict] | None, *, fargate: bool) -> None:
+    """AWS's rules for the resourceRequirements of one container (an ECS task container, an override)."""
+    requested_resources({"resourceRequirements": requirements}, fargate=fargate)

@@ -3,9 +3,9 @@ the variables a container sets itself."""
 
 from __future__ import annotations
 
-from batchemu import job_states as states
 from batchemu.config import Config
 from batchemu.executors import HOST_ALIAS
+from batchemu.model import states
 
 # A job that calls AWS needs credentials; AWS gives it a task role, we give it placeholders.
 PLACEHOLDER_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "batchemu", "AWS_SECRET_ACCESS_KEY": "batchemu"}

@@ -1,6 +1,16 @@
-"""The job state machine as data: which transitions exist, and one function that performs them."""
+"""The job state machine as data: which transitions exist, and the one function that performs them.
+
+`transition` moves one job's document. Two bulk moves reach the store's fast paths, checked against the
+same table first: `move_rows` (rows without a document: array children that never started) and
+`queue_ready_submitted` (SUBMITTED -> PENDING -> RUNNABLE of every job that waits for nothing, without
+decoding a document). Nothing else calls those store methods (tests/test_job_states.py checks).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+
+from batchemu.store import Tx
 
 SUBMITTED, PENDING, RUNNABLE, STARTING, RUNNING, SUCCEEDED, FAILED = (
     "SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
@@ -33,6 +43,11 @@ SERVICE_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 SERVICE_ON_HOST = (SCHEDULED, STARTING, RUNNING)
 
+# A node of a multi-node job starts over at RUNNABLE, from wherever the parent's last attempt left it, when
+# the parent is retried (batchemu.model.multinode).
+NODE_TRANSITIONS: dict[str, frozenset[str]] = {
+    status: targets if status == RUNNABLE else targets | {RUNNABLE} for status, targets in TRANSITIONS.items()}
+
 ACTIVE = (SUBMITTED, PENDING, RUNNABLE, STARTING, RUNNING)
 QUEUED = (SUBMITTED, PENDING, RUNNABLE)  # CancelJob acts on these only, as AWS does
 ON_HOST = (STARTING, RUNNING)
@@ -54,6 +69,12 @@ def entered_at(job: dict) -> int:
     return history[-1][1]
 
 
+def check(was: str, status: str, table: dict[str, frozenset[str]] = TRANSITIONS) -> None:
+    """IllegalTransition unless the table has the move `was` -> `status`."""
+    if status not in table[was]:
+        raise IllegalTransition(f"{was} -> {status}")
+
+
 def transition(job: dict, status: str, now: int, reason: str | None = None,
                table: dict[str, frozenset[str]] = TRANSITIONS) -> None:
     """Move `job` to `status`, keeping the time of every transition; reject moves the table lacks (service
@@ -67,3 +88,22 @@ def transition(job: dict, status: str, now: int, reason: str | None = None,
         job["stoppedAt"] = now
     if reason is not None:
         job["statusReason"] = reason
+
+
+def move_rows(tx: Tx, job_ids: list[str], was: Iterable[str], status: str, now: int, reason: str | None = None,
+              **flags: int) -> None:
+    """transition() in bulk for rows without a document (their columns are their whole state), each in one
+    of the statuses `was`; every move `was` -> `status` must be in the table. `flags`: is_cancelled,
+    is_terminated."""
+    for before in set(was):
+        check(before, status)
+    if job_ids:
+        tx.set_rows_status(job_ids, status, now, reason, **flags)
+
+
+def queue_ready_submitted(tx: Tx, now: int) -> int:
+    """SUBMITTED -> PENDING -> RUNNABLE in one store statement for every ordinary job that waits for nothing
+    (no dependsOn, not an array, not a node), as transition() twice would move each; how many moved."""
+    check(SUBMITTED, PENDING)
+    check(PENDING, RUNNABLE)
+    return tx.queue_ready_submitted(now)

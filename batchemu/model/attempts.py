@@ -11,13 +11,12 @@ import fnmatch
 import hashlib
 import json
 
-from batchemu import ids, task_attempts
-from batchemu import job_states as states
+from batchemu import ids
 from batchemu.config import Config
 from batchemu.executors import ContainerResult, ContainerSpec, Outcome, StartFailure, TaskExit, TaskSpec
-from batchemu.job_environment import batch_environment, container_environment
-from batchemu.service import job_task
-from batchemu.service.job_container import gpus_of
+from batchemu.model import states, task_attempts, task_definitions
+from batchemu.model.containers import gpus_of
+from batchemu.model.environment import batch_environment, container_environment
 
 # Phases of an attempt, as data: PLACED (recorded; the engine not asked yet) -> STARTED (container running)
 # -> EXITED (the engine reported its end, or lost it) -> ENDED (counted in the job's attempts). A container
@@ -131,7 +130,7 @@ def begin_attempt(job: dict, config: Config, compute_environment: dict, now: int
     cluster = compute_environment.get("ecsClusterArn", "").rsplit("/", 1)[-1] or "batchemu"
     task_arn = f"arn:aws:ecs:{config.region}:{config.account_id}:task/{cluster}/{task_id}"
     instance_arn = f"arn:aws:ecs:{config.region}:{config.account_id}:container-instance/{cluster}/{ids.uuid4().hex}"
-    if job_task.kind_of(job):
+    if task_definitions.kind_of(job):
         task_attempts.begin(job, config, compute_environment, task_arn, instance_arn)
     else:
         group, prefix = log_location(job)
@@ -146,7 +145,7 @@ def begin_attempt(job: dict, config: Config, compute_environment: dict, now: int
 
 def log_streams(job: dict) -> list[tuple[str, str]]:
     """(group, stream) of each container of the job's current attempt."""
-    if job_task.kind_of(job):
+    if task_definitions.kind_of(job):
         return task_attempts.log_streams(job)
     return [(states.internal(job)["logGroup"], job["container"]["logStreamName"])]
 
@@ -158,7 +157,7 @@ def task_spec(job: dict, config: Config, queue_name: str, *, network: str | None
     info = states.internal(job)
     labels = {"batchemu.job-queue": queue_name, "batchemu.job-name": job["jobName"]}
     batch = batch_environment(job, config, queue_name, environment, network=network)
-    if job_task.kind_of(job):
+    if task_definitions.kind_of(job):
         return task_attempts.task_spec(job, batch, labels, network)
     container = job["container"]
     environment = container_environment(container.get("environment") or [], batch)
@@ -205,7 +204,7 @@ def finish_attempt(job: dict, now: int, *, exit_code: int | None, reason: str | 
     `exit_code` and `reason` are the deciding container's. A job without a container of its own gives, if a
     multi-node parent, its main node's as `attempt_container`; if an ecsProperties or eksProperties job, how
     each of its containers ended as `containers` (the attempt row's JSON)."""
-    if job_task.kind_of(job):
+    if task_definitions.kind_of(job):
         task_attempts.end(job, json.loads(containers) if containers else None, job.get("startedAt") or now, now,
                           status_reason)
         # The deciding container's end, which a task job shows nowhere else (a multi-node parent reads its
