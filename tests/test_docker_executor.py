@@ -490,10 +490,10 @@ def test_a_container_missing_from_running_is_in_the_next_collect_exits(harness, 
     docker_client.api.wait(task_id)
     assert h.woken.wait(20 * LOAD_FACTOR), "no wake-up after the container exited"
     # As if its die event were not handled yet, and the list of containers just read.
-    h.executor._events.died.clear()
-    h.executor._events.take_dead()
-    h.executor._events.forget(docker_client.containers.get(task_id).id)
-    h.executor._last_exit_scan = time.monotonic()
+    h.executor._ctx.events.died.clear()
+    h.executor._ctx.events.take_dead()
+    h.executor._ctx.events.forget(docker_client.containers.get(task_id).id)
+    h.executor._ctx.last_exit_scan = time.monotonic()
     assert (spec.job_id, 1) not in h.executor.running()
     assert task_id in [found.task_id for found in h.executor.collect_exits()]
 
@@ -501,7 +501,7 @@ def test_a_container_missing_from_running_is_in_the_next_collect_exits(harness, 
 def _calls_on_this_thread(executor) -> tuple[list[str], callable]:
     """Paths of the engine calls this thread makes through the executor's client, and an undo (the log
     pump and the removal pool share the client)."""
-    client = executor._engine.client()
+    client = executor._ctx.engine.client()
     calls, me, original = [], threading.get_ident(), client.api.request  # through requests or the lean transport
 
     def request(method, url, **kw):
@@ -520,8 +520,8 @@ def test_a_pass_without_a_die_event_asks_the_engine_nothing(harness):
     h.executor.collect_exits()  # the removal of the reported task is handed to the removal pool
     calls, undo = _calls_on_this_thread(h.executor)
     try:
-        h.executor._events.died.clear()
-        h.executor._last_exit_scan = time.monotonic()
+        h.executor._ctx.events.died.clear()
+        h.executor._ctx.last_exit_scan = time.monotonic()
         assert h.executor.collect_exits() == []
         assert calls == []
     finally:
@@ -535,11 +535,11 @@ def test_the_exit_of_a_task_it_started_is_reported_from_the_die_event_without_a_
     spec = h.spec(["sh", "-c", "echo bye; exit 7"])
     task_id = h.start(spec)
     container_id = docker_client.containers.get(task_id).id
-    wait_until(lambda: h.executor._events.inspection(container_id) is not None)
+    wait_until(lambda: h.executor._ctx.events.inspection(container_id) is not None)
     calls, undo = _calls_on_this_thread(h.executor)
     try:
-        h.executor._events.died.clear()
-        h.executor._last_exit_scan = time.monotonic()
+        h.executor._ctx.events.died.clear()
+        h.executor._ctx.last_exit_scan = time.monotonic()
         exits = h.executor.collect_exits()
     finally:
         undo()
@@ -550,7 +550,7 @@ def test_the_exit_of_a_task_it_started_is_reported_from_the_die_event_without_a_
 
 def _engine_calls_from_die_handlers(executor):
     """Paths of the engine calls made by the die events' handlers, and an undo."""
-    client = executor._engine.client()
+    client = executor._ctx.engine.client()
     calls, original = [], client.api.request  # every call the SDK makes, through requests or the lean transport
 
     def request(method, url, **kw):
@@ -593,8 +593,8 @@ def test_the_last_lines_are_read_once_even_when_a_list_shows_the_container_runni
     h = harness()
     spec, exit = h.run(["sh", "-c", "echo one; echo two"])
     labels = {LABEL_LOG_GROUP: spec.containers[0].log_group, LABEL_LOG_STREAM: spec.containers[0].log_stream}
-    pump = h.executor._logs
-    client = h.executor._engine.client()
+    pump = h.executor._ctx.logs
+    client = h.executor._ctx.engine.client()
     assert pump.track(exit.container_id, labels) is None
     assert pump.ship_final_lines(client, exit.container_id, labels) is True  # as the first read found
     assert h.text(spec) == ["one", "two"]
