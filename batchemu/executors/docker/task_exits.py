@@ -67,13 +67,13 @@ def collect_exits(ctx: DockerContext) -> list[TaskExit]:
         known = {ctx.task_of.get(container_id) for container_id in dead}
         if None in known:
             ctx.events.died.set()  # adopted after a restart: only the list tells its task
-        tasks = {task_id: ctx.started[task_id] for task_id in known if task_id in ctx.started}
+        dying = {task_id: ctx.started[task_id] for task_id in known if task_id in ctx.started}
     try:
         if ctx.events.died.is_set() or time.monotonic() - ctx.last_exit_scan >= EXIT_SCAN_SECONDS:
             ctx.events.died.clear()  # before the list: one that dies during it is looked for next time
             ctx.last_exit_scan = time.monotonic()
             return _scan_exits(ctx)
-        return _carry_on(ctx, tasks)
+        return _carry_on(ctx, dying)
     except BaseException:
         ctx.events.died.set()
         raise
