@@ -40,7 +40,7 @@ def record(tx: Tx, job_id: str, intent: str, reason: str) -> bool:
     """Record cancel or terminate on a job, for carry_out; whether the job exists."""
     if tx.get_row(job_id) is None:
         return False
-    tx.set_intent("job_id = ?", (job_id,), intent, reason)
+    tx.intents.record(job_id, intent, reason)
     return True
 
 
@@ -49,9 +49,7 @@ def terminate_queue(tx: Tx, queue_arn: str, reason: str, now: int) -> bool:
     their rows, as AWS does; whether any newly was."""
     service = [terminate_service_job(tx, job, reason, now) for _, job in tx.query_service_jobs(
         queue_arn=queue_arn, statuses=SERVICE_UNFINISHED, limit=10_000)]
-    return any(service) | (tx.set_intent(
-        "job_queue_arn = ? AND is_terminated = 0 AND (intent IS NULL OR intent != 'terminate')",
-        (queue_arn,), TERMINATE, reason) > 0)
+    return any(service) | (tx.intents.terminate_queue(queue_arn, reason) > 0)
 
 
 def terminate_service_job(tx: Tx, job: dict, reason: str, now: int) -> bool:
@@ -101,7 +99,7 @@ def carry_out(tx: Tx, now: int) -> bool:
 
 
 def _mark_parent(tx: Tx, row: JobRow, intent: str, reason: str) -> None:
-    tx.set_intent("parent_id = ?", (row["job_id"],), intent, reason)
+    tx.intents.record_for_children(row["job_id"], intent, reason)
     parent = tx.get_job(row["job_id"])
     states.internal(parent)["intentReason"] = reason
     parent[_FLAGS[intent]] = True
