@@ -107,7 +107,7 @@ def store_finished(server: Server, template: dict, count: int) -> None:
             for i in range(first, min(count, first + 10_000)):
                 template.update(jobId=f"finished-{i:06d}", jobName=f"finished-{i}",
                                 jobArn=template["jobArn"].rsplit("/", 1)[0] + f"/finished-{i:06d}")
-                tx.insert_job(template)
+                tx.jobs.insert(template)
 
 
 def prepare(state: str) -> dict:
@@ -130,7 +130,7 @@ def prepare(state: str) -> dict:
             time.sleep(0.05)
         ce = batch.describe_compute_environments(computeEnvironments=[f"{queue}-ce"])["computeEnvironments"][0]
         with server.store.read() as tx:
-            return finished_document(tx.get_job(ids[0]), ce, server.config, server.ctx.clock())
+            return finished_document(tx.jobs.get(ids[0]), ce, server.config, server.ctx.clock())
     finally:
         server.stop()
 
@@ -159,7 +159,7 @@ def scheduler_pass(report: Report) -> None:
                 if i >= 5:
                     times[name].append(time.perf_counter() - began)
         with servers["full"].store.read() as tx:
-            counts = tx.count_jobs(list(states.ACTIVE + states.FINISHED))
+            counts = tx.jobs.count_by_status(list(states.ACTIVE + states.FINISHED))
     finally:
         for server in servers.values():
             server.stop()

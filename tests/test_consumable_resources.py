@@ -118,10 +118,10 @@ def test_list_jobs_by_consumable_resource_reads_job_documents(batchemu_server, b
     arn = batch_client.create_consumable_resource(consumableResourceName="seats", totalQuantity=9)[
         "consumableResourceArn"]
     with ctx.store.transaction() as tx:
-        tx.insert_job(_job(ctx, "j1", "Train-1", "RUNNING", "seats", 2, 1))
-        tx.insert_job(_job(ctx, "j2", "eval", "RUNNABLE", arn, 1, 2))
-        tx.insert_job(_job(ctx, "j3", "train-2", "SUCCEEDED", "other", 1, 3))
-        tx.insert_job(_job(ctx, "j4", "train-3", "SUCCEEDED", "seats", 4, 4))
+        tx.jobs.insert(_job(ctx, "j1", "Train-1", "RUNNING", "seats", 2, 1))
+        tx.jobs.insert(_job(ctx, "j2", "eval", "RUNNABLE", arn, 1, 2))
+        tx.jobs.insert(_job(ctx, "j3", "train-2", "SUCCEEDED", "other", 1, 3))
+        tx.jobs.insert(_job(ctx, "j4", "train-3", "SUCCEEDED", "seats", 4, 4))
     jobs = batch_client.list_jobs_by_consumable_resource(consumableResource="seats")["jobs"]
     assert [(j["jobName"], j["jobStatus"], j["quantity"]) for j in jobs] == \
         [("Train-1", "RUNNING", 2), ("eval", "RUNNABLE", 1), ("train-3", "SUCCEEDED", 4)]

@@ -53,10 +53,10 @@ def test_terminating_a_service_job_twice_changes_nothing_the_second_time():
     store = Store(":memory:", job_wire=json.dumps, summary_wire=json.dumps, child_doc=child_doc)
     job = {**_job(states.RUNNING, "s"), "serviceJobType": "SAGEMAKER_TRAINING"}
     with store.transaction() as tx:
-        tx.insert_service_job(job)
-        assert intents.terminate_service_job(tx, tx.get_service_job("s"), "first", NOW + 1)
-        assert not intents.terminate_service_job(tx, tx.get_service_job("s"), "second", NOW + 2)
-        stored = tx.get_service_job("s")
+        tx.service_jobs.insert(job)
+        assert intents.terminate_service_job(tx, tx.service_jobs.get("s"), "first", NOW + 1)
+        assert not intents.terminate_service_job(tx, tx.service_jobs.get("s"), "second", NOW + 2)
+        stored = tx.service_jobs.get("s")
     store.close()
     assert (stored["status"], stored["isTerminated"], stored["batchemu"]["terminateReason"]) == (
         states.RUNNING, True, "first")

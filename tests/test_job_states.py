@@ -33,14 +33,14 @@ def store():
 def _array(tx, parent_id: str, size: int) -> list[str]:
     """An array parent with `size` children as rows without documents, PENDING, as SubmitJob stores them."""
     parent = _job(parent_id, states.PENDING, arrayProperties={"size": size})
-    tx.insert_job(parent)
+    tx.jobs.insert(parent)
     child = child_doc(parent, JobRow(job_id="", array_index=0, status=states.PENDING, created_at=NOW,
                                      entered_at=NOW, status_reason=None, stopped_at=None, is_cancelled=0,
                                      is_terminated=0))
     columns = job_columns(child)
     for key in ("job_id", "array_index", "has_doc", "parent_id", "array_size"):
         columns.pop(key)
-    tx.insert_children(parent, columns, size)
+    tx.arrays.insert_children(parent, columns, size)
     return [f"{parent_id}:{i}" for i in range(size)]
 
 
@@ -62,7 +62,7 @@ def test_bulk_move_of_rows_follows_the_table(store):
         states.move_rows(tx, children[:2], [states.PENDING], states.RUNNABLE, NOW + 5)
         states.move_rows(tx, children[2:], [states.PENDING], states.FAILED, NOW + 6, "Dependent Job failed",
                          is_cancelled=1)
-        rows = [tx.get_row(job_id) for job_id in children]
+        rows = [tx.jobs.row(job_id) for job_id in children]
     assert [(r["status"], r["entered_at"]) for r in rows] == [(states.RUNNABLE, NOW + 5), (states.RUNNABLE, NOW + 5),
                                                              (states.FAILED, NOW + 6)]
     assert (rows[2]["status_reason"], rows[2]["stopped_at"], rows[2]["is_cancelled"]) == ("Dependent Job failed",
@@ -80,25 +80,25 @@ def test_a_disallowed_bulk_move_is_refused_before_the_store_is_asked(store, was,
         children = _array(tx, "a", 2)
         with pytest.raises(states.IllegalTransition):
             states.move_rows(tx, children, was, status, NOW + 5)
-        assert {tx.get_row(job_id)["status"] for job_id in children} == {states.PENDING}
+        assert {tx.jobs.row(job_id)["status"] for job_id in children} == {states.PENDING}
 
 
 def test_the_sql_fast_path_moves_as_the_table_does(store, monkeypatch):
     with store.transaction() as tx:
-        tx.insert_job(_job("ready", states.SUBMITTED))
-        tx.insert_job(_job("waits", states.SUBMITTED, dependsOn=[{"jobId": "ready"}]))
+        tx.jobs.insert(_job("ready", states.SUBMITTED))
+        tx.jobs.insert(_job("waits", states.SUBMITTED, dependsOn=[{"jobId": "ready"}]))
         assert states.queue_ready_submitted(tx, NOW + 7) == 1
-        ready, waits = tx.get_job("ready"), tx.get_job("waits")
+        ready, waits = tx.jobs.get("ready"), tx.jobs.get("waits")
     assert ready["status"] == states.RUNNABLE and waits["status"] == states.SUBMITTED
     assert ready["batchemu"]["transitions"] == [[states.SUBMITTED, NOW], [states.PENDING, NOW + 7],
                                                 [states.RUNNABLE, NOW + 7]]
     # A table without PENDING -> RUNNABLE: the fast path must refuse rather than move behind its back.
     monkeypatch.setitem(states.TRANSITIONS, states.PENDING, frozenset({states.FAILED}))
     with store.transaction() as tx:
-        tx.insert_job(_job("later", states.SUBMITTED))
+        tx.jobs.insert(_job("later", states.SUBMITTED))
         with pytest.raises(states.IllegalTransition):
             states.queue_ready_submitted(tx, NOW + 8)
-        assert tx.get_job("later")["status"] == states.SUBMITTED
+        assert tx.jobs.get("later")["status"] == states.SUBMITTED
 
 
 def test_a_node_starts_over_from_anywhere_but_other_moves_are_the_jobs():
@@ -113,7 +113,7 @@ def test_a_node_starts_over_from_anywhere_but_other_moves_are_the_jobs():
 def test_only_the_model_moves_rows_in_bulk():
     """The store's fast paths change statuses without reading the table: only model/states.py may call them."""
     root = pathlib.Path(batchemu.__file__).parent
-    fast_paths = re.compile(r"(?<!states)\.(set_rows_status|queue_ready_submitted)\(")  # tx.X(, not states.X(
+    fast_paths = re.compile(r"(?<!states)\.(set_children_status|queue_ready_submitted)\(")  # tx.X(, not states.X(
     callers = sorted(str(path.relative_to(root)) for path in root.rglob("*.py")
                      if fast_paths.search(path.read_text()))
     assert callers == ["model/states.py"]

@@ -18,9 +18,9 @@ def write_events(server, messages: list[str], *, group: str = GROUP, stream: str
                  first_ts: int = BASE_TS, step: int = 10, created_at: int = BASE_TS - 1000) -> None:
     """What the executor does with a job's output: ensure the stream, append (timestamp, line) events."""
     with server.store.transaction() as tx:
-        tx.ensure_log_stream(group, stream, created_at)
-        tx.append_log_events(group, stream, [(first_ts + i * step, m) for i, m in enumerate(messages)],
-                             first_ts + len(messages) * step + 5)
+        tx.logs.ensure_stream(group, stream, created_at)
+        tx.logs.append(group, stream, [(first_ts + i * step, m) for i, m in enumerate(messages)],
+                       first_ts + len(messages) * step + 5)
 
 
 def lines(n: int, start: int = 0) -> list[str]:

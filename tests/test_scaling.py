@@ -126,7 +126,7 @@ def create_ce(ctx, name: str, **request) -> str:
 
 def stored(ctx, arn: str) -> dict:
     with ctx.store.transaction() as tx:
-        return tx.get_resource(compute_environments.KIND, arn)
+        return tx.resources.get(compute_environments.KIND, arn)
 
 
 def test_reconcile_scales_managed_ec2_only_and_keeps_its_clock_internal(ctx, now):
@@ -186,7 +186,7 @@ def scale_down_clock_started(server, arn: str) -> None:
     """Wait until a pass has seen the CE's vCPUs unused (its clock is internal: not on the wire)."""
     def started():
         with server.store.transaction() as tx:
-            return scaling.TIMER_KEY in tx.get_resource(compute_environments.KIND, arn).get("batchemu", {})
+            return scaling.TIMER_KEY in tx.resources.get(compute_environments.KIND, arn).get("batchemu", {})
     wait_until(started, 10)
 
 

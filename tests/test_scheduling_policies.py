@@ -61,8 +61,8 @@ def test_delete_refused_while_a_job_queue_uses_it(batchemu_server, batch_client)
     # A job queue document as the job queues module stores it (that module is tested on its own).
     queue_arn = batchemu_server.ctx.arn("job-queue/q")
     with batchemu_server.store.transaction() as tx:
-        tx.put_resource("job-queue", queue_arn, "q", {"jobQueueName": "q", "jobQueueArn": queue_arn,
-                                                      "schedulingPolicyArn": arn})
+        tx.resources.put("job-queue", queue_arn, "q", {"jobQueueName": "q", "jobQueueArn": queue_arn,
+                                                       "schedulingPolicyArn": arn})
     assert client_error(batch_client.delete_scheduling_policy, arn=arn) == \
         "Cannot delete, found existing JobQueue relationship"
     assert len(batch_client.describe_scheduling_policies(arns=[arn])["schedulingPolicies"]) == 1

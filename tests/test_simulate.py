@@ -219,7 +219,7 @@ def test_a_terminate_that_arrives_while_the_container_starts_is_carried_out_once
 
     def stop_recorded() -> bool:
         with batchemu_server.store.read() as tx:
-            return bool(states.internal(tx.get_job(job_id)).get("terminateReason"))
+            return bool(states.internal(tx.jobs.get(job_id)).get("terminateReason"))
     wait_until(stop_recorded)  # by a pass that left the job itself to the start under way
     assert describe(batch_client, job_id)["status"] == "STARTING"
     release.set()

@@ -40,13 +40,13 @@ def test_previous_version_store_is_migrated(tmp_path):
     old.close()
     store = Store(path, job_wire=json.dumps, summary_wire=json.dumps, child_doc=child_doc)
     with store.transaction() as tx:
-        row = tx.get_row("run")
+        row = tx.jobs.row("run")
         assert (row["vcpus"], row["compute_environment"], row["entered_at"], row["started_at"]) == (2.0, "ce-arn",
                                                                                                    1500, 1500)
-        attempt = tx.get_attempt("run", 2)
+        attempt = tx.attempts.get("run", 2)
         assert (attempt["phase"], attempt["container_id"], attempt["exit_code"]) == ("EXITED", "c1", 3)
-        assert tx.get_row("wait")["share_identifier"] == "A"
+        assert tx.jobs.row("wait")["share_identifier"] == "A"
         # The dependency became an edge: the waiting job waits until "run" has succeeded.
-        assert tx.pending_verdicts(10_000) == [("wait", 1, None, 1)]
-        assert tx.get_job("wait")["dependsOn"] == [{"jobId": "run"}]
+        assert tx.dependencies.pending_verdicts(10_000) == [("wait", 1, None, 1)]
+        assert tx.jobs.get("wait")["dependsOn"] == [{"jobId": "run"}]
     store.close()

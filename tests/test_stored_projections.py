@@ -36,8 +36,8 @@ def test_jobs_made_runnable_by_the_scheduler_have_the_projections_serializing_gi
         assert json.loads(wire)["status"] == "RUNNABLE"
         assert (summary, wire) == (fresh_summary, fresh_wire)
         with batchemu_server.ctx.store.read() as tx:
-            doc = tx.get_job(job_id)
-            row = tx.get_row(job_id)
+            doc = tx.jobs.get(job_id)
+            row = tx.jobs.row(job_id)
         history = doc["batchemu"]["transitions"]
         assert [status for status, _ in history] == ["SUBMITTED", "PENDING", "RUNNABLE"]
         assert (doc["status"], row["status"], row["entered_at"]) == ("RUNNABLE", "RUNNABLE", history[-1][1])

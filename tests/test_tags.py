@@ -48,11 +48,11 @@ def test_jobs_are_taggable(batchemu_server, batch_client):
     job = {"jobId": "abc-123", "jobArn": ctx.arn("job/abc-123"), "jobName": "j", "status": "SUBMITTED",
            "jobQueue": ctx.arn("job-queue/q"), "jobDefinition": ctx.arn("job-definition/d:1"), "createdAt": 1}
     with ctx.store.transaction() as tx:
-        tx.insert_job(job)
+        tx.jobs.insert(job)
     batch_client.tag_resource(resourceArn=job["jobArn"], tags={"run": "7"})
     assert batch_client.list_tags_for_resource(resourceArn=job["jobArn"])["tags"] == {"run": "7"}
     with ctx.store.transaction() as tx:
-        assert tx.get_job("abc-123")["tags"] == {"run": "7"}
+        assert tx.jobs.get("abc-123")["tags"] == {"run": "7"}
     batch_client.untag_resource(resourceArn=job["jobArn"], tagKeys=["run"])
     assert batch_client.list_tags_for_resource(resourceArn=job["jobArn"])["tags"] == {}
     assert "child jobs" in client_error(batch_client.list_tags_for_resource,

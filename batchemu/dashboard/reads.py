@@ -62,7 +62,7 @@ def vcpus_in_use(ctx: Context) -> dict[str, float]:
     """Compute environment ARN -> vCPUs of its STARTING and RUNNING jobs. No AWS operation reports this, so
     it is the store's own read (the one managed scaling uses), not a handler."""
     with ctx.store.read() as tx:
-        return {arn: vcpus for arn, vcpus in tx.vcpus_in_use().items() if arn}
+        return {arn: vcpus for arn, vcpus in tx.capacity.vcpus_in_use().items() if arn}
 
 
 def status_counts(ctx: Context, scope: dict) -> dict[str, str]:

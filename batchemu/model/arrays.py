@@ -71,8 +71,8 @@ def roll_up(tx: Tx, now: int, ready: Callable[[dict, int], bool]) -> bool:
     """Refresh each unfinished parent's statusSummary from one grouped count of its children, and end
     the parent when every child has: SUCCEEDED if all did, else FAILED. `ready(doc, now)` says whether a
     parent has dwelt long enough in its status. Whether any parent ended."""
-    parents = tx.active_array_parents()
-    counts = tx.children_by_status([p["jobId"] for p in parents])
+    parents = tx.jobs.active_array_parents()
+    counts = tx.arrays.children_by_status([p["jobId"] for p in parents])
     ended = False
     for parent in parents:
         if parent["status"] != states.PENDING:
@@ -92,5 +92,5 @@ def roll_up(tx: Tx, now: int, ready: Callable[[dict, int], bool]) -> bool:
                 states.transition(parent, states.FAILED, now, reason)
             ended = changed = True
         if changed:
-            tx.update_job(parent)
+            tx.jobs.update(parent)
     return ended

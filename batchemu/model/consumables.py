@@ -9,7 +9,7 @@ from batchemu.store import Tx
 
 def save(tx: Tx, doc: dict) -> None:
     """Store a consumable resource document."""
-    tx.put_resource(CONSUMABLE_RESOURCE, doc["consumableResourceArn"], doc["consumableResourceName"], doc)
+    tx.resources.put(CONSUMABLE_RESOURCE, doc["consumableResourceArn"], doc["consumableResourceName"], doc)
 
 
 def available(doc: dict) -> int:
@@ -20,7 +20,7 @@ def available(doc: dict) -> int:
 def adjust_in_use(tx: Tx, arn: str, delta: int) -> dict | None:
     """Add `delta` (negative to release) to a resource's inUseQuantity, never below 0; the updated doc,
     or None when the resource no longer exists."""
-    doc = tx.get_resource(CONSUMABLE_RESOURCE, arn)
+    doc = tx.resources.get(CONSUMABLE_RESOURCE, arn)
     if doc is None:
         return None
     doc["inUseQuantity"] = max(doc["inUseQuantity"] + delta, 0)
@@ -30,7 +30,7 @@ def adjust_in_use(tx: Tx, arn: str, delta: int) -> dict | None:
 
 def use_up(tx: Tx, arn: str, quantity: int) -> None:
     """A NON_REPLENISHABLE quantity a job held is gone for good: take it off the total."""
-    doc = tx.get_resource(CONSUMABLE_RESOURCE, arn)
+    doc = tx.resources.get(CONSUMABLE_RESOURCE, arn)
     if doc is not None:
         doc["totalQuantity"] = max(doc["totalQuantity"] - quantity, 0)
         save(tx, doc)

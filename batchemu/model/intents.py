@@ -38,7 +38,7 @@ def apply(job: dict, intent: str, reason: str, now: int, *, service: bool = Fals
 
 def record(tx: Tx, job_id: str, intent: str, reason: str) -> bool:
     """Record cancel or terminate on a job, for carry_out; whether the job exists."""
-    if tx.get_row(job_id) is None:
+    if tx.jobs.row(job_id) is None:
         return False
     tx.intents.record(job_id, intent, reason)
     return True
@@ -47,7 +47,7 @@ def record(tx: Tx, job_id: str, intent: str, reason: str) -> bool:
 def terminate_queue(tx: Tx, queue_arn: str, reason: str, now: int) -> bool:
     """Terminate every unfinished job of a deleted job queue, service jobs at once and the others through
     their rows, as AWS does; whether any newly was."""
-    service = [terminate_service_job(tx, job, reason, now) for _, job in tx.query_service_jobs(
+    service = [terminate_service_job(tx, job, reason, now) for _, job in tx.service_jobs.query(
         queue_arn=queue_arn, statuses=SERVICE_UNFINISHED, limit=10_000)]
     return any(service) | (tx.intents.terminate_queue(queue_arn, reason) > 0)
 
@@ -57,13 +57,13 @@ def terminate_service_job(tx: Tx, job: dict, reason: str, now: int) -> bool:
     if job["status"] in states.FINISHED or job.get("isTerminated"):
         return False
     apply(job, TERMINATE, reason, now, service=True)
-    tx.update_service_job(job)
+    tx.service_jobs.update(job)
     return True
 
 
 def terminate_quota_share(tx: Tx, queue_arn: str, share_name: str, reason: str, now: int) -> None:
     """Terminate the unfinished service jobs of a deleted quota share."""
-    for _, job in tx.query_service_jobs(queue_arn=queue_arn, quota_share=share_name, statuses=SERVICE_UNFINISHED,
+    for _, job in tx.service_jobs.query(queue_arn=queue_arn, quota_share=share_name, statuses=SERVICE_UNFINISHED,
                                         limit=10_000):
         terminate_service_job(tx, job, reason, now)
 
@@ -72,14 +72,14 @@ def carry_out(tx: Tx, now: int) -> bool:
     """Act on every intent recorded on a row; whether any job changed."""
     changed = False
     for _ in range(3):  # a parent's intent marks its children, which this loop then serves
-        rows = tx.jobs_with_intent(BATCH)
+        rows = tx.intents.pending(BATCH)
         if not rows:
             break
         light: dict[tuple[str, str], list[str]] = {}
         for row in rows:
             intent, reason = row["intent"], row["intent_reason"] or ""
             if row["status"] in states.FINISHED:
-                tx.clear_intent(row["job_id"])
+                tx.intents.clear(row["job_id"])
                 continue
             changed = True
             if row["array_size"] is not None:
@@ -88,10 +88,10 @@ def carry_out(tx: Tx, now: int) -> bool:
             if row["status"] in states.QUEUED and not row["has_doc"]:
                 light.setdefault((intent, reason), []).append(row["job_id"])
                 continue
-            job = tx.get_job(row["job_id"])
+            job = tx.jobs.get(row["job_id"])
             apply(job, intent, reason, now)
-            tx.update_job(job)
-            tx.clear_intent(row["job_id"])
+            tx.jobs.update(job)
+            tx.intents.clear(row["job_id"])
         for (intent, reason), job_ids in light.items():
             flag = "is_cancelled" if intent == CANCEL else "is_terminated"
             states.move_rows(tx, job_ids, states.QUEUED, states.FAILED, now, reason, **{flag: 1})
@@ -100,8 +100,8 @@ def carry_out(tx: Tx, now: int) -> bool:
 
 def _mark_parent(tx: Tx, row: JobRow, intent: str, reason: str) -> None:
     tx.intents.record_for_children(row["job_id"], intent, reason)
-    parent = tx.get_job(row["job_id"])
+    parent = tx.jobs.get(row["job_id"])
     states.internal(parent)["intentReason"] = reason
     parent[_FLAGS[intent]] = True
-    tx.update_job(parent)
-    tx.clear_intent(row["job_id"])
+    tx.jobs.update(parent)
+    tx.intents.clear(row["job_id"])

@@ -49,7 +49,7 @@ def network_of(parent_id: str, attempt: int) -> str:
 def node_environment(tx: Tx, node: dict) -> tuple[str, dict[str, str]]:
     """(task network, AWS_BATCH_JOB_* variables) of a node's current attempt."""
     info = states.internal(node)
-    parent = tx.get_job(info["parentId"]) or {}
+    parent = tx.jobs.get(info["parentId"]) or {}
     nodes = parent.get("nodeProperties") or {}
     environment = {"AWS_BATCH_JOB_NODE_INDEX": str(info["nodeIndex"]),
                    "AWS_BATCH_JOB_NUM_NODES": str(nodes.get("numNodes", "")),
@@ -73,12 +73,12 @@ def started(tx: Tx, node: dict, address: str | None) -> None:
     if not address:
         return
     _addressed(node)["networkInterfaces"] = [{"privateIpv4Address": address}]
-    tx.update_job(node)
+    tx.jobs.update(node)
     info = states.internal(node)
-    parent = tx.get_job(info["parentId"])
+    parent = tx.jobs.get(info["parentId"])
     if parent is not None and info["nodeIndex"] == parent["nodeProperties"]["mainNode"]:
         states.internal(parent)["mainNodeAddress"] = address
-        tx.update_job(parent)
+        tx.jobs.update(parent)
 
 
 def _node_doc(parent: dict, index: int, now: int, status: str) -> dict:
@@ -102,7 +102,7 @@ def _node_doc(parent: dict, index: int, now: int, status: str) -> dict:
 def create_nodes(tx: Tx, parent: dict, now: int) -> None:
     """Every node of a job just submitted, in its parent's status (numNodes after nodeOverrides)."""
     for index in range(parent["nodeProperties"]["numNodes"]):
-        tx.insert_job(_node_doc(parent, index, now, parent["status"]))
+        tx.jobs.insert(_node_doc(parent, index, now, parent["status"]))
 
 
 def _walk(node: dict, status: str, now: int) -> None:
@@ -116,10 +116,10 @@ def follow_parents(tx: Tx, now: int) -> None:
     (cancelled, terminated, a dependency failed, a time limit of the queue). A parent on a host has its
     nodes RUNNABLE until each begins."""
     parents: dict[str, dict | None] = {}
-    for _, node in tx.query_jobs({}, statuses=list(states.QUEUED), nodes=True):
+    for _, node in tx.jobs.query({}, statuses=list(states.QUEUED), nodes=True):
         parent_id = states.internal(node)["parentId"]
         if parent_id not in parents:
-            parents[parent_id] = tx.get_job(parent_id)
+            parents[parent_id] = tx.jobs.get(parent_id)
         parent = parents[parent_id]
         if parent is None:
             continue
@@ -136,7 +136,7 @@ def follow_parents(tx: Tx, now: int) -> None:
         else:
             _walk(node, states.RUNNABLE, now)
         if (node["status"], node.get("statusReason")) != before:
-            tx.update_job(node)
+            tx.jobs.update(node)
 
 
 def _requeue(node: dict, now: int) -> None:
@@ -154,7 +154,7 @@ def _requeue(node: dict, now: int) -> None:
 def _begin_node(tx: Tx, config: Config, parent: dict, compute_environment: dict, index: int, now: int) -> str:
     """A node's attempt for the parent's current one: RUNNABLE, then STARTING with a PLACED attempt."""
     info = states.internal(parent)
-    node = tx.get_job(node_id(parent["jobId"], index))
+    node = tx.jobs.get(node_id(parent["jobId"], index))
     if node["status"] in states.QUEUED:
         _walk(node, states.RUNNABLE, now)
     else:
@@ -162,10 +162,10 @@ def _begin_node(tx: Tx, config: Config, parent: dict, compute_environment: dict,
     states.internal(node)["attempt"] = info["attempt"] - 1
     states.internal(node)["jobQueueName"] = info.get("jobQueueName", "")
     attempts.begin_attempt(node, config, compute_environment, now)
-    tx.update_job(node)
-    tx.insert_attempt(node["jobId"], info["attempt"], compute_environment["computeEnvironmentArn"], now)
+    tx.jobs.update(node)
+    tx.attempts.insert(node["jobId"], info["attempt"], compute_environment["computeEnvironmentArn"], now)
     for group, stream in attempts.log_streams(node):
-        tx.ensure_log_stream(group, stream, now)
+        tx.logs.ensure_stream(group, stream, now)
     return node["jobId"]
 
 
@@ -184,7 +184,7 @@ def begin(tx: Tx, config: Config, parent: dict, compute_environment: dict, now: 
 def progress(tx: Tx, config: Config, now: int) -> tuple[list[dict], list[str]]:
     """One step of every multi-node parent on a host: (the parents whose attempt ended, node ids to start)."""
     ended, to_start = [], []
-    for _, parent in tx.query_jobs({"array_size": None, "parent_id": None}, statuses=list(states.ON_HOST)):
+    for _, parent in tx.jobs.query({"array_size": None, "parent_id": None}, statuses=list(states.ON_HOST)):
         if not is_parent(parent):
             continue
         before = (parent["status"], repr(states.internal(parent)))
@@ -192,14 +192,14 @@ def progress(tx: Tx, config: Config, now: int) -> tuple[list[dict], list[str]]:
         if parent["status"] not in states.ON_HOST:
             ended.append(parent)
         if (parent["status"], repr(states.internal(parent))) != before:
-            tx.update_job(parent)
+            tx.jobs.update(parent)
     return ended, to_start
 
 
 def _step(tx: Tx, config: Config, parent: dict, now: int) -> list[str]:
     info = states.internal(parent)
     attempt, main_index = info["attempt"], parent["nodeProperties"]["mainNode"]
-    children = [doc for _, doc in tx.query_jobs({"parent_id": parent["jobId"]})]
+    children = [doc for _, doc in tx.jobs.query({"parent_id": parent["jobId"]})]
     nodes = {states.internal(doc)["nodeIndex"]: doc for doc in children
              if states.internal(doc).get("attempt") == attempt}
     main = nodes.get(main_index)
@@ -214,18 +214,18 @@ def _step(tx: Tx, config: Config, parent: dict, now: int) -> list[str]:
         for node in nodes.values():
             if node["status"] in states.ON_HOST and not states.internal(node).get("terminateReason"):
                 states.internal(node)["terminateReason"] = stop_reason
-                tx.update_job(node)
+                tx.jobs.update(node)
         for node in children:
             if node["status"] in states.QUEUED:  # never started in this attempt: ends as the stopped ones do
                 states.transition(node, states.FAILED, now, stop_reason)
-                tx.update_job(node)
+                tx.jobs.update(node)
     to_start = []
     if parent["status"] == states.STARTING and main is not None and (main["status"] == states.RUNNING or
                                                                       (main_done and main.get("startedAt"))):
         states.transition(parent, states.RUNNING, now)
         parent["startedAt"] = main.get("startedAt") or now
         if not stop_reason:
-            ce = tx.get_resource("compute-environment", info["computeEnvironment"])
+            ce = tx.resources.get("compute-environment", info["computeEnvironment"])
             if ce is not None:
                 to_start = [_begin_node(tx, config, parent, ce, index, now)
                             for index in range(parent["nodeProperties"]["numNodes"]) if index != main_index]
@@ -234,7 +234,7 @@ def _step(tx: Tx, config: Config, parent: dict, now: int) -> list[str]:
         if parent["status"] == states.RUNNABLE:  # retried: every node starts over with the next attempt
             for node in children:
                 _requeue(node, now)
-                tx.update_job(node)
+                tx.jobs.update(node)
     return to_start
 
 

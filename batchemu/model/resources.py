@@ -54,6 +54,6 @@ def queue_deletion_due(ctx: Context, tx: Tx, queue: dict) -> bool:
     """Whether a queue is DELETING and may leave the store now: its dwell is over and no job in it is
     still unfinished (AWS terminates a deleted queue's jobs before the queue goes)."""
     return (queue["status"] == DELETING and settled(ctx, queue)
-            and not tx.query_jobs({"job_queue_arn": queue["jobQueueArn"]}, statuses=list(UNFINISHED), limit=1,
+            and not tx.jobs.query({"job_queue_arn": queue["jobQueueArn"]}, statuses=list(UNFINISHED), limit=1,
                                   rows_only=True)
-            and not tx.count_service_jobs(SERVICE_UNFINISHED, queue["jobQueueArn"]))
+            and not tx.service_jobs.count(SERVICE_UNFINISHED, queue["jobQueueArn"]))

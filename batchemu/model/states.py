@@ -98,7 +98,7 @@ def move_rows(tx: Tx, job_ids: list[str], was: Iterable[str], status: str, now: 
     for before in set(was):
         check(before, status)
     if job_ids:
-        tx.set_rows_status(job_ids, status, now, reason, **flags)
+        tx.arrays.set_children_status(job_ids, status, now, reason, **flags)
 
 
 def queue_ready_submitted(tx: Tx, now: int) -> int:
@@ -106,4 +106,4 @@ def queue_ready_submitted(tx: Tx, now: int) -> int:
     (no dependsOn, not an array, not a node), as transition() twice would move each; how many moved."""
     check(SUBMITTED, PENDING)
     check(PENDING, RUNNABLE)
-    return tx.queue_ready_submitted(now)
+    return tx.jobs.queue_ready_submitted(now)

@@ -35,18 +35,18 @@ def advance(tx: Tx, now: int, dwell_ms: int, ready: Callable[[dict, int], bool])
     if not dwell_ms:
         # Most jobs wait for nothing and need no dwell: moved in SQL, their documents never decoded here.
         states.queue_ready_submitted(tx, now)
-    for _, job in tx.query_jobs({}, statuses=[states.SUBMITTED], nodes=False):
+    for _, job in tx.jobs.query({}, statuses=[states.SUBMITTED], nodes=False):
         if ready(job, now):
             states.transition(job, states.PENDING, now)
             # Straight on to RUNNABLE with one write, as pending_verdicts would find in this same pass.
             if _waits_for_nothing(job) and ready(job, now):
                 states.transition(job, states.RUNNABLE, now)
-                tx.update_job_status(job, was=states.SUBMITTED)  # nothing else of it changed on the wire
+                tx.jobs.update_status(job, was=states.SUBMITTED)  # nothing else of it changed on the wire
                 continue
             again = again or bool((job.get("arrayProperties") or {}).get("size"))
-            tx.update_job(job)
+            tx.jobs.update(job)
     runnable_rows, failed_rows = [], {}
-    for job_id, has_doc, failed_dependency, waiting in tx.pending_verdicts(now - dwell_ms):
+    for job_id, has_doc, failed_dependency, waiting in tx.dependencies.pending_verdicts(now - dwell_ms):
         if failed_dependency is None and waiting:
             continue
         again = again or failed_dependency is not None or not has_doc
@@ -56,13 +56,13 @@ def advance(tx: Tx, now: int, dwell_ms: int, ready: Callable[[dict, int], bool])
             else:
                 failed_rows.setdefault(failed_dependency, []).append(job_id)
             continue
-        job = tx.get_job(job_id)
+        job = tx.jobs.get(job_id)
         again = again or bool(states.internal(job).get("parentId"))
         if failed_dependency is None:
             states.transition(job, states.RUNNABLE, now)
         else:
             states.transition(job, states.FAILED, now, dependency_failed(failed_dependency))
-        tx.update_job(job)
+        tx.jobs.update(job)
     states.move_rows(tx, runnable_rows, [states.PENDING], states.RUNNABLE, now)
     for dependency, job_ids in failed_rows.items():
         states.move_rows(tx, job_ids, [states.PENDING], states.FAILED, now, dependency_failed(dependency))

@@ -76,13 +76,13 @@ class EngineCalls:
 
     def _stop_asked(self, job_id: str) -> bool:
         with self.ctx.store.read() as tx:
-            job = tx.get_job(job_id)
+            job = tx.jobs.get(job_id)
         return job is None or bool(states.internal(job).get("terminateReason"))
 
     def _start_container(self, job_id: str) -> bool:
         """Whether a pass must follow (not when a plain job is RUNNING now)."""
         with self.ctx.store.read() as tx:
-            job = tx.get_job(job_id)
+            job = tx.jobs.get(job_id)
             if job is None or job["status"] != states.STARTING:
                 return True
             info = states.internal(job)
@@ -126,21 +126,21 @@ class EngineCalls:
         (no stop asked for, no state dwell left) also becomes RUNNING here, as its next pass would make it.
         Whether a pass must follow."""
         with self.ctx.store.transaction() as tx:
-            row = tx.get_attempt(job_id, attempt)
+            row = tx.attempts.get(job_id, attempt)
             if row is None or not attempts.can_move(row, outcome["phase"]):
                 return True  # ended meanwhile (terminated before the container was created)
-            tx.update_attempt(job_id, attempt, **outcome)
+            tx.attempts.update(job_id, attempt, **outcome)
             if node_address:
-                multinode.started(tx, tx.get_job(job_id), node_address)
+                multinode.started(tx, tx.jobs.get(job_id), node_address)
             if not running or outcome["phase"] != attempts.STARTED:
                 return True
-            job, now = tx.get_job(job_id), self.ctx.clock()
+            job, now = tx.jobs.get(job_id), self.ctx.clock()
             if (job is None or job["status"] != states.STARTING or job.get("nodeProperties")
                     or states.internal(job).get("terminateReason") or not self._ready(job, now)):
                 return True
             states.transition(job, states.RUNNING, now)
             job["startedAt"] = now
-            tx.update_job(job)
+            tx.jobs.update(job)
             return False
 
     def _stop_container(self, job_id: str, task_id: str) -> None:

@@ -144,8 +144,8 @@ class Scheduler:
     def _count_hosted(self, run: Pass) -> None:
         """How many jobs are on hosts: the engine is asked about them only when there are some."""
         with self.ctx.store.read() as tx:
-            run.hosted_service = tx.count_service_jobs(states.SERVICE_ON_HOST)
-            run.hosted = sum(tx.count_jobs(list(states.ON_HOST)).values()) + run.hosted_service
+            run.hosted_service = tx.service_jobs.count(states.SERVICE_ON_HOST)
+            run.hosted = sum(tx.jobs.count_by_status(list(states.ON_HOST)).values()) + run.hosted_service
 
     def _record_exits(self, run: Pass) -> None:
         """Containers the engine still runs (every VANISHED_CHECK_EVERY) and the exits it reports, recorded."""
@@ -225,7 +225,7 @@ class Scheduler:
         for reconcile in resource_status.RECONCILERS.values():
             reconcile(self.ctx)
         with self.ctx.store.read() as tx:
-            transient = tx.any_resource_in(resource_status.RECONCILERS, TRANSIENT)
+            transient = tx.resources.any_in(resource_status.RECONCILERS, TRANSIENT)
         self._resources_settled_at = None if transient else revision
 
     def _engine_up(self) -> bool:
@@ -274,15 +274,15 @@ class Scheduler:
         engine_up = self._engine_up() if decision.placements else False
         with self.ctx.store.transaction() as tx:
             for job_id, reason in decision.waiting.items():
-                row = tx.get_row(job_id)
+                row = tx.jobs.row(job_id)
                 if row is not None and row["status"] == states.RUNNABLE:
                     self._wait(tx, row, reason, now)
             if not engine_up:
                 return
-            ces = {doc["computeEnvironmentArn"]: doc for _, doc in tx.list_resources(COMPUTE_ENVIRONMENT)}
-            queue_names = {doc["jobQueueArn"]: doc["jobQueueName"] for _, doc in tx.list_resources(JOB_QUEUE)}
+            ces = {doc["computeEnvironmentArn"]: doc for _, doc in tx.resources.of_kind(COMPUTE_ENVIRONMENT)}
+            queue_names = {doc["jobQueueArn"]: doc["jobQueueName"] for _, doc in tx.resources.of_kind(JOB_QUEUE)}
             for job_id, ce_arn, queue_arn in decision.placements:
-                job = tx.get_job(job_id)
+                job = tx.jobs.get(job_id)
                 if job is None or job["status"] != states.RUNNABLE or ce_arn not in ces:
                     continue  # cancelled (or its CE deleted) since the snapshot
                 if job.get("statusReason", "").startswith(BLOCKED_CODES):
@@ -292,12 +292,12 @@ class Scheduler:
                     run.work.start.extend(multinode.begin(tx, config, job, ces[ce_arn], now))
                 else:
                     attempts.begin_attempt(job, config, ces[ce_arn], now)
-                    tx.insert_attempt(job_id, states.internal(job)["attempt"], ce_arn, now)
+                    tx.attempts.insert(job_id, states.internal(job)["attempt"], ce_arn, now)
                     for group, stream in attempts.log_streams(job):
-                        tx.ensure_log_stream(group, stream, now)
+                        tx.logs.ensure_stream(group, stream, now)
                     run.work.start.append(job_id)
                 usage.attempt_began(tx, job)
-                tx.update_job(job)
+                tx.jobs.update(job)
 
     def _place_service_jobs(self, run: Pass) -> None:
         """RUNNABLE -> SCHEDULED for service jobs that fit their service environment and quota share, and
@@ -316,7 +316,7 @@ class Scheduler:
 
     def _wait(self, tx, row, reason: str, now: int) -> None:
         """Give a waiting job its reason, and cancel it when a time limit action of its queue is due."""
-        queue = tx.get_resource(JOB_QUEUE, row["job_queue_arn"]) or {}
+        queue = tx.resources.get(JOB_QUEUE, row["job_queue_arn"]) or {}
         due = None
         for action in queue.get("jobStateTimeLimitActions") or []:
             if action.get("state", "RUNNABLE") != states.RUNNABLE:
@@ -328,16 +328,16 @@ class Scheduler:
                 break
         if due is None and row["status_reason"] == reason:
             return
-        job = tx.get_job(row["job_id"])
+        job = tx.jobs.get(row["job_id"])
         if due is not None:
             intents.apply(job, intents.CANCEL, due["reason"], now)
             self._again()
         else:
             job["statusReason"] = reason
         if row["has_doc"] or due is not None:
-            tx.update_job(job)
+            tx.jobs.update(job)
         else:
-            tx.set_status_reason(row["job_id"], reason)
+            tx.arrays.set_child_status_reason(row["job_id"], reason)
 
     def _ship_logs(self, group: str, stream: str, events: list[tuple[int, str]]) -> None:
         if not events:
@@ -347,9 +347,9 @@ class Scheduler:
                 # First lines of a stream in this process: a container adopted after a restart is read
                 # from its start again, so drop what the previous server already stored.
                 self._streams_seen.add((group, stream))
-                last, at_last = tx.last_log_events(group, stream)
+                last, at_last = tx.logs.last_events(group, stream)
                 events = [(ts, line) for ts, line in events if ts > last or (ts == last and line not in at_last)]
                 if not events:
                     return
-            tx.ensure_log_stream(group, stream, events[0][0])
-            tx.append_log_events(group, stream, events, self.ctx.clock())
+            tx.logs.ensure_stream(group, stream, events[0][0])
+            tx.logs.append(group, stream, events, self.ctx.clock())

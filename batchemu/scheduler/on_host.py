@@ -28,25 +28,25 @@ class Work:
 def record_exits(tx: Tx, exits) -> None:
     """Store each reported task exit on its attempt (never on a finished or another attempt)."""
     for exit in exits:
-        attempt = tx.get_attempt(exit.job_id, exit.attempt)
+        attempt = tx.attempts.get(exit.job_id, exit.attempt)
         if attempt is None or not attempts.can_move(attempt, attempts.EXITED):
             continue
-        tx.update_attempt(exit.job_id, exit.attempt, phase=attempts.EXITED, **attempts.exit_fields(exit),
-                          container_id=attempt["container_id"] or exit.task_id)
+        tx.attempts.update(exit.job_id, exit.attempt, phase=attempts.EXITED, **attempts.exit_fields(exit),
+                           container_id=attempt["container_id"] or exit.task_id)
 
 
 def progress(tx: Tx, ctx, now_of, ready, busy, engine_up: bool, running: tuple[set, int] | None,
              work: Work) -> None:
     """One step for every job on a host."""
-    for _, job in tx.query_jobs({}, statuses=list(states.ON_HOST)):
+    for _, job in tx.jobs.query({}, statuses=list(states.ON_HOST)):
         if busy(job["jobId"]) or job.get("nodeProperties"):
             continue  # a multi-node parent runs no task of its own (batchemu.model.multinode)
         now = now_of()
         info = states.internal(job)
-        attempt = tx.get_attempt(job["jobId"], info.get("attempt", 0))
+        attempt = tx.attempts.get(job["jobId"], info.get("attempt", 0))
         if attempt is None:  # placed by a server that crashed before recording it: place it again
-            tx.insert_attempt(job["jobId"], info.get("attempt", 0), info.get("computeEnvironment"), now)
-            attempt = tx.get_attempt(job["jobId"], info.get("attempt", 0))
+            tx.attempts.insert(job["jobId"], info.get("attempt", 0), info.get("computeEnvironment"), now)
+            attempt = tx.attempts.get(job["jobId"], info.get("attempt", 0))
         before = (job["status"], len(job.get("attempts") or []), repr(info), job.get("startedAt"))
         changes: dict = {}
         try:
@@ -61,15 +61,15 @@ def progress(tx: Tx, ctx, now_of, ready, busy, engine_up: bool, running: tuple[s
         if (job["status"], len(job.get("attempts") or []), repr(info), job.get("startedAt")) != before:
             if job["status"] not in states.ON_HOST:
                 usage.attempt_ended(tx, ctx, job, now)
-            tx.update_job(job)
+            tx.jobs.update(job)
 
 
 def save_attempt(tx: Tx, attempt: dict, changes: dict) -> None:
     """Store what a pass changed on an attempt (`_delete`: a requeued attempt that never happened)."""
     if changes.pop("_delete", False):
-        tx.delete_attempt(attempt["job_id"], attempt["attempt"])
+        tx.attempts.delete(attempt["job_id"], attempt["attempt"])
     elif changes:
-        tx.update_attempt(attempt["job_id"], attempt["attempt"], **changes)
+        tx.attempts.update(attempt["job_id"], attempt["attempt"], **changes)
 
 
 def request_stop(job: dict, attempt: dict, changes: dict, now: int, work: Work) -> None:

@@ -43,7 +43,7 @@ def _service_queue_front(tx: Tx, queue: dict, size: int) -> QueueFront:
         return QueueFront()
     positions = []
     for candidate in service_placement.dispatch_order(view)[:size]:
-        job = tx.get_service_job(candidate.job_id)
+        job = tx.service_jobs.get(candidate.job_id)
         if job is not None:
             positions.append(Position(job["jobId"], states.entered_at(job), job.get("shareIdentifier"), job["jobArn"]))
     return QueueFront(positions, sum(job.instances for job in view.running))

@@ -36,14 +36,14 @@ def _settle(ctx: Context, kind: str, arn_key: str, name_key: str, healthy: str |
     VALID, due DELETING leave the store."""
     now = ctx.clock()
     with ctx.store.transaction() as tx:
-        for _, doc in tx.list_resources(kind):
+        for _, doc in tx.resources.of_kind(kind):
             if doc["status"] not in TRANSIENT or not settled(ctx, doc):
                 continue
             if doc["status"] == DELETING:
-                tx.delete_resource(doc[arn_key])
+                tx.resources.delete(doc[arn_key])
             else:
                 set_status(doc, VALID, now, healthy)
-                tx.put_resource(kind, doc[arn_key], doc[name_key], doc)
+                tx.resources.put(kind, doc[arn_key], doc[name_key], doc)
 
 
 def settle_compute_environments(ctx: Context) -> None:
@@ -62,15 +62,15 @@ def settle_job_queues(ctx: Context) -> None:
     now = ctx.clock()
     terminated = False
     with ctx.store.transaction() as tx:
-        for _, doc in tx.list_resources(JOB_QUEUE):
+        for _, doc in tx.resources.of_kind(JOB_QUEUE):
             if doc["status"] == DELETING:
                 if settled(ctx, doc):
                     terminated = intents.terminate_queue(tx, doc["jobQueueArn"], QUEUE_DELETED, now) or terminated
                 if queue_deletion_due(ctx, tx, doc):
-                    tx.delete_resource(doc["jobQueueArn"])
+                    tx.resources.delete(doc["jobQueueArn"])
             elif doc["status"] in TRANSIENT and settled(ctx, doc):
                 set_status(doc, VALID, now, JOB_QUEUE_HEALTHY)
-                tx.put_resource(JOB_QUEUE, doc["jobQueueArn"], doc["jobQueueName"], doc)
+                tx.resources.put(JOB_QUEUE, doc["jobQueueArn"], doc["jobQueueName"], doc)
     if terminated:
         ctx.notify()  # the scheduler carries the terminations out
 
@@ -79,9 +79,9 @@ def settle_quota_shares(ctx: Context) -> None:
     """Due CREATING/UPDATING quota shares become VALID, a DELETING one leaves the store once its unfinished
     service jobs are terminated; the shares of a job queue that has left the store go with it."""
     with ctx.store.transaction() as tx:
-        for _, doc in tx.list_resources(QUOTA_SHARE):
-            if tx.get_resource(JOB_QUEUE, doc["jobQueueArn"]) is None:
-                tx.delete_resource(doc["quotaShareArn"])
+        for _, doc in tx.resources.of_kind(QUOTA_SHARE):
+            if tx.resources.get(JOB_QUEUE, doc["jobQueueArn"]) is None:
+                tx.resources.delete(doc["quotaShareArn"])
             elif doc["status"] == DELETING and settled(ctx, doc):
                 intents.terminate_quota_share(tx, doc["jobQueueArn"], doc["quotaShareName"], SHARE_DELETED,
                                               ctx.clock())

@@ -84,9 +84,9 @@ def demand_by_compute_environment(tx: Tx, config: Config) -> dict[str, float]:
     """vCPUs asked of each compute environment, by ARN: its STARTING and RUNNING jobs, plus each RUNNABLE
     job of an ENABLED queue on the first usable CE of the queue (in order, of the job's platform) with room
     left for it, or else the first such CE big enough for it."""
-    demand: dict[str, float] = {arn: vcpus for arn, vcpus in tx.vcpus_in_use().items() if arn}
-    ces = {doc["computeEnvironmentArn"]: doc for _, doc in tx.list_resources(COMPUTE_ENVIRONMENT)}
-    for _, queue in tx.list_resources(JOB_QUEUE):
+    demand: dict[str, float] = {arn: vcpus for arn, vcpus in tx.capacity.vcpus_in_use().items() if arn}
+    ces = {doc["computeEnvironmentArn"]: doc for _, doc in tx.resources.of_kind(COMPUTE_ENVIRONMENT)}
+    for _, queue in tx.resources.of_kind(JOB_QUEUE):
         if queue.get("state") != ENABLED or queue.get("status") not in USABLE:
             continue
         order = sorted(queue.get("computeEnvironmentOrder") or [], key=lambda e: e.get("order", 0))
@@ -97,7 +97,7 @@ def demand_by_compute_environment(tx: Tx, config: Config) -> dict[str, float]:
         after = 0
         # Demand past every CE's maxvCpus changes nothing, so reading stops there.
         while any(demand.get(arn, 0.0) < cap for arn, cap in capacity.items()):
-            page = tx.query_jobs({"job_queue_arn": queue["jobQueueArn"]}, statuses=[states.RUNNABLE],
+            page = tx.jobs.query({"job_queue_arn": queue["jobQueueArn"]}, statuses=[states.RUNNABLE],
                                  after_seq=after, limit=RUNNABLE_PAGE, rows_only=True)
             for _, row in page:
                 need, platform = row["vcpus"], row["platform"]
@@ -120,7 +120,7 @@ def reconcile(ctx: Context, demand: Callable[[Tx, Config], dict[str, float]]) ->
     now = ctx.clock()
     with ctx.store.transaction() as tx:
         wanted = demand(tx, ctx.config)
-        for _, ce in tx.list_resources(COMPUTE_ENVIRONMENT):
+        for _, ce in tx.resources.of_kind(COMPUTE_ENVIRONMENT):
             if not scales(ce) or ce.get("status") not in USABLE:
                 continue
             resources = ce["computeResources"]
@@ -138,4 +138,4 @@ def reconcile(ctx: Context, demand: Callable[[Tx, Config], dict[str, float]]) ->
                 info.pop(TIMER_KEY, None)
             else:
                 info[TIMER_KEY] = next_timer
-            tx.put_resource(COMPUTE_ENVIRONMENT, ce["computeEnvironmentArn"], ce["computeEnvironmentName"], ce)
+            tx.resources.put(COMPUTE_ENVIRONMENT, ce["computeEnvironmentArn"], ce["computeEnvironmentName"], ce)

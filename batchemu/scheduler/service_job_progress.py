@@ -49,11 +49,11 @@ def payload_of(job: dict) -> dict:
 def advance(tx: Tx, now: int, ready) -> bool:
     """SUBMITTED -> PENDING -> RUNNABLE (service jobs have no dependencies); whether any moved."""
     changed = False
-    for job in tx.service_jobs((states.SUBMITTED, states.PENDING)):
+    for job in tx.service_jobs.in_statuses((states.SUBMITTED, states.PENDING)):
         if not ready(job, now):
             continue
         move(job, states.PENDING if job["status"] == states.SUBMITTED else states.RUNNABLE, now)
-        tx.update_service_job(job)
+        tx.service_jobs.update(job)
         changed = True
     return changed
 
@@ -70,7 +70,7 @@ def _view(job: dict) -> sp.Job:
 
 def _quota_shares(tx: Tx, queue_arn: str) -> dict[str, sp.QuotaShare]:
     shares = {}
-    for _, doc in tx.list_resources(QUOTA_SHARE):
+    for _, doc in tx.resources.of_kind(QUOTA_SHARE):
         if doc["jobQueueArn"] != queue_arn or doc["status"] == DELETING:
             continue
         sharing = doc["resourceSharingConfiguration"]
@@ -88,29 +88,29 @@ def snapshot(tx: Tx, ready) -> tuple[list[sp.Queue], dict[str, sp.Environment]]:
         doc["serviceEnvironmentArn"]: sp.Environment(
             arn=doc["serviceEnvironmentArn"], name=doc["serviceEnvironmentName"],
             limits={lim["capacityUnit"]: lim["maxCapacity"] for lim in doc["capacityLimits"]})
-        for _, doc in tx.list_resources(SERVICE_ENVIRONMENT)
+        for _, doc in tx.resources.of_kind(SERVICE_ENVIRONMENT)
         if doc.get("state") == ENABLED and doc.get("status") in USABLE}
     hosted: dict[str, list[sp.Job]] = {}
-    for job in tx.service_jobs(states.SERVICE_ON_HOST):
+    for job in tx.service_jobs.in_statuses(states.SERVICE_ON_HOST):
         view = _view(job)
         env = environments.get(states.internal(job).get("serviceEnvironment", ""))
         if env is not None:
             env.take(view)
         hosted.setdefault(job["jobQueue"], []).append(view)
     queues = []
-    for _, doc in tx.list_resources(JOB_QUEUE):
+    for _, doc in tx.resources.of_kind(JOB_QUEUE):
         if doc.get("jobQueueType") != SAGEMAKER_TRAINING or doc.get("state") != ENABLED \
                 or doc.get("status") not in USABLE:
             continue
         order = sorted(doc.get("serviceEnvironmentOrder") or [], key=lambda e: e.get("order", 0))
-        policy = tx.get_resource(SCHEDULING_POLICY, doc["schedulingPolicyArn"]) \
+        policy = tx.resources.get(SCHEDULING_POLICY, doc["schedulingPolicyArn"]) \
             if doc.get("schedulingPolicyArn") else None
         fair = None
         if policy and "fairsharePolicy" in policy:
             fair = FairShare(weights=[(d["shareIdentifier"], float(d.get("weightFactor", 1.0)))
                                       for d in policy["fairsharePolicy"].get("shareDistribution") or []])
         quota = _quota_shares(tx, doc["jobQueueArn"]) if policy and "quotaSharePolicy" in policy else None
-        candidates = [_view(job) for _, job in tx.query_service_jobs(
+        candidates = [_view(job) for _, job in tx.service_jobs.query(
             queue_arn=doc["jobQueueArn"], statuses=[states.RUNNABLE], limit=SCAN) if ready(job)]
         queues.append(sp.Queue(arn=doc["jobQueueArn"], priority=int(doc.get("priority", 0)),
                                environment=order[0]["serviceEnvironment"] if order else None,
@@ -122,17 +122,17 @@ def snapshot(tx: Tx, ready) -> tuple[list[sp.Queue], dict[str, sp.Environment]]:
 def apply(tx: Tx, config, decision: sp.Decision, now: int, work: on_host.Work) -> None:
     """Carry a placement decision out on jobs still in the state it saw."""
     for job_id, reason in decision.waiting.items():
-        job = tx.get_service_job(job_id)
+        job = tx.service_jobs.get(job_id)
         if job is not None and job["status"] == states.RUNNABLE and job.get("statusReason") != reason:
             job["statusReason"] = reason
-            tx.update_service_job(job)
+            tx.service_jobs.update(job)
     for job_id, reason in decision.preempt:
-        job = tx.get_service_job(job_id)
+        job = tx.service_jobs.get(job_id)
         if job is not None and job["status"] in states.SERVICE_ON_HOST and not job.get("isTerminated"):
             states.internal(job)["preemptReason"] = reason
-            tx.update_service_job(job)
+            tx.service_jobs.update(job)
     for job_id, environment_arn in decision.placements:
-        job = tx.get_service_job(job_id)
+        job = tx.service_jobs.get(job_id)
         if job is None or job["status"] != states.RUNNABLE:
             continue
         info = states.internal(job)
@@ -146,10 +146,10 @@ def apply(tx: Tx, config, decision: sp.Decision, now: int, work: on_host.Work) -
                                                       "value": training.training_job_arn(config, name)}}
         job.pop("statusReason", None)
         move(job, states.SCHEDULED, now)
-        tx.insert_attempt(job_id, info["attempt"], environment_arn, now)
+        tx.attempts.insert(job_id, info["attempt"], environment_arn, now)
         for stream in info["logStreams"]:
-            tx.ensure_log_stream(training.LOG_GROUP, stream, now)
-        tx.update_service_job(job)
+            tx.logs.ensure_stream(training.LOG_GROUP, stream, now)
+        tx.service_jobs.update(job)
         work.start_service.append(job_id)
 
 
@@ -157,7 +157,7 @@ def start_spec(store, config, job_id: str) -> tuple[int, TaskSpec | None, str | 
     """(attempt, the training task, or why the attempt cannot start) of a SCHEDULED job; attempt 0
     when the job is no longer SCHEDULED. Writes the attempt's /opt/ml/input/config files."""
     with store.read() as tx:
-        job = tx.get_service_job(job_id)
+        job = tx.service_jobs.get(job_id)
     if job is None or job["status"] != states.SCHEDULED:
         return 0, None, None
     info = states.internal(job)
@@ -181,14 +181,14 @@ def progress(tx: Tx, config, now: int, ready, busy, engine_up: bool, running: tu
              work: on_host.Work) -> bool:
     """One step for every SCHEDULED, STARTING or RUNNING service job; whether one left (capacity freed)."""
     freed = False
-    for job in tx.service_jobs(states.SERVICE_ON_HOST):
+    for job in tx.service_jobs.in_statuses(states.SERVICE_ON_HOST):
         if busy(job["jobId"]):
             continue
         info = states.internal(job)
-        attempt = tx.get_attempt(job["jobId"], info["attempt"])
+        attempt = tx.attempts.get(job["jobId"], info["attempt"])
         if attempt is None:  # placed by a server that crashed before recording it
-            tx.insert_attempt(job["jobId"], info["attempt"], info.get("serviceEnvironment"), now)
-            attempt = tx.get_attempt(job["jobId"], info["attempt"])
+            tx.attempts.insert(job["jobId"], info["attempt"], info.get("serviceEnvironment"), now)
+            attempt = tx.attempts.get(job["jobId"], info["attempt"])
         before = json.dumps(job, sort_keys=True)
         changes: dict = {}
         try:
@@ -199,7 +199,7 @@ def progress(tx: Tx, config, now: int, ready, busy, engine_up: bool, running: tu
         on_host.save_attempt(tx, attempt, changes)
         if json.dumps(job, sort_keys=True) != before:
             freed |= job["status"] not in states.SERVICE_ON_HOST
-            tx.update_service_job(job)
+            tx.service_jobs.update(job)
     return freed
 
 

@@ -32,24 +32,24 @@ def _fifo_rows(tx: Tx, queue_arn: str, limit: int, ready, largest: dict[str, flo
     those up to the first job placement stops at: read a few first, and up to `limit` only when none of those
     stops it (heads too big for the queue or waiting for consumable resources)."""
     if largest is not None:
-        rows = [row for row in tx.runnable_rows(queue_arn, limit=min(HEAD_SCAN, limit)) if ready(row)]
+        rows = [row for row in tx.jobs.runnable(queue_arn, limit=min(HEAD_SCAN, limit)) if ready(row)]
         for index, row in enumerate(rows):
             if _stops_placement(row, largest):
                 return rows[:index + 1]
-    return [row for row in tx.runnable_rows(queue_arn, limit=limit) if ready(row)]
+    return [row for row in tx.jobs.runnable(queue_arn, limit=limit) if ready(row)]
 
 
 def build(tx: Tx, config, now: int, *, ready=lambda row: True, only_queue: str | None = None,
           scan: int = PLACEMENT_SCAN) -> tuple[placement.Snapshot, dict[str, JobRow]]:
     """The snapshot, and the rows of the candidates in it by job id."""
-    ces = {doc["computeEnvironmentArn"]: doc for _, doc in tx.list_resources(COMPUTE_ENVIRONMENT)}
-    used = tx.vcpus_in_use()
+    ces = {doc["computeEnvironmentArn"]: doc for _, doc in tx.resources.of_kind(COMPUTE_ENVIRONMENT)}
+    used = tx.capacity.vcpus_in_use()
     views = {arn: placement.ComputeEnvironment(
         arn=arn, platform=compute_capacity.platform_of(ce), used=used.get(arn, 0.0),
         capacity=compute_capacity.capacity_vcpus(ce, config.unmanaged_default_vcpus))
         for arn, ce in ces.items() if compute_capacity.accepts_jobs(ce)}
     queues, rows_by_id = [], {}
-    for _, doc in tx.list_resources(JOB_QUEUE):
+    for _, doc in tx.resources.of_kind(JOB_QUEUE):
         if only_queue is not None and doc["jobQueueArn"] != only_queue:
             continue
         if only_queue is None and (doc.get("state") != ENABLED or doc.get("status") not in USABLE):
@@ -69,23 +69,23 @@ def build(tx: Tx, config, now: int, *, ready=lambda row: True, only_queue: str |
             rows = _fifo_rows(tx, doc["jobQueueArn"], limit, ready, largest if full and only_queue is None else None)
             fair = None
         else:
-            rows = [row for share in tx.runnable_shares(doc["jobQueueArn"])
-                    for row in tx.runnable_rows(doc["jobQueueArn"], share=share, by_priority=True, limit=limit)]
+            rows = [row for share in tx.capacity.runnable_shares(doc["jobQueueArn"])
+                    for row in tx.jobs.runnable(doc["jobQueueArn"], share=share, by_priority=True, limit=limit)]
             fair = placement.FairShare(
                 weights=[(d["shareIdentifier"], float(d.get("weightFactor", 1.0)))
                          for d in policy.get("shareDistribution") or []],
                 usage=usage.current_usage(tx, doc["jobQueueArn"], policy, now),
                 compute_reservation=int(policy.get("computeReservation") or 0),
-                active_shares=tx.active_shares(doc["jobQueueArn"]))
+                active_shares=tx.capacity.active_shares(doc["jobQueueArn"]))
             rows = [row for row in rows if ready(row)]
         rows_by_id.update((row["job_id"], row) for row in rows)
-        running = sum(row["vcpus"] for row in tx.on_host_rows(doc["jobQueueArn"])) if fair else 0.0
+        running = sum(row["vcpus"] for row in tx.jobs.on_host(doc["jobQueueArn"])) if fair else 0.0
         queues.append(placement.Queue(
             arn=doc["jobQueueArn"], priority=int(doc.get("priority", 0)), compute_environments=queue_ces,
             candidates=[candidate(row) for row in rows], largest=largest, fair_share=fair, running_vcpus=running))
     needed = {arn for queue in queues for job in queue.candidates for arn, _ in job.consumables}
     available = {}
     for arn in needed:
-        resource = tx.get_resource(CONSUMABLE_RESOURCE, arn)
+        resource = tx.resources.get(CONSUMABLE_RESOURCE, arn)
         available[arn] = consumables.available(resource) if resource else 0
     return placement.Snapshot(queues=queues, compute_environments=views, available=available), rows_by_id

@@ -33,7 +33,7 @@ def attempt_ended(tx: Tx, ctx, job: dict, now: int) -> None:
     began = _attempt_start(job)
     decayed = decayed_usage(tx, job["jobQueue"], policy, now).get(share, 0.0)
     vcpu_seconds = float(info.get("vcpus", 1.0)) * max(now - began, 0) / 1000
-    tx.put_share_usage(job["jobQueue"], share, decayed + vcpu_seconds, now)
+    tx.capacity.put_share_usage(job["jobQueue"], share, decayed + vcpu_seconds, now)
 
 
 def _attempt_start(job: dict) -> int:
@@ -44,9 +44,9 @@ def _attempt_start(job: dict) -> int:
 
 
 def fair_share_policy(tx: Tx, queue_arn: str) -> dict | None:
-    queue = tx.get_resource(JOB_QUEUE, queue_arn)
+    queue = tx.resources.get(JOB_QUEUE, queue_arn)
     arn = (queue or {}).get("schedulingPolicyArn")
-    policy = tx.get_resource(SCHEDULING_POLICY, arn) if arn else None
+    policy = tx.resources.get(SCHEDULING_POLICY, arn) if arn else None
     return (policy or {}).get("fairsharePolicy")
 
 
@@ -54,14 +54,14 @@ def decayed_usage(tx: Tx, queue_arn: str, policy: dict, now: int) -> dict[str, f
     """share -> vCPU-seconds of its finished attempts, decayed exponentially over shareDecaySeconds."""
     window = (policy.get("shareDecaySeconds") or DEFAULT_DECAY_SECONDS) * 1000
     return {share: value * math.exp(-max(now - at, 0) / window)
-            for share, (value, at) in tx.share_usage(queue_arn).items()}
+            for share, (value, at) in tx.capacity.share_usage(queue_arn).items()}
 
 
 def current_usage(tx: Tx, queue_arn: str, policy: dict, now: int) -> dict[str | None, float]:
     """Decayed usage plus the vCPU-seconds of attempts still on hosts (each counted at least
     START_CHARGE_SECONDS, so that a job that has just started counts)."""
     usage: dict[str | None, float] = dict(decayed_usage(tx, queue_arn, policy, now))
-    for row in tx.on_host_rows(queue_arn):
+    for row in tx.jobs.on_host(queue_arn):
         began = row["started_at"] or row["entered_at"]
         seconds = max((now - began) / 1000, START_CHARGE_SECONDS)
         usage[row["share_identifier"]] = usage.get(row["share_identifier"], 0.0) + row["vcpus"] * seconds

@@ -139,8 +139,8 @@ def create_compute_environment(ctx: Context, request: dict) -> dict:
         if existing is not None:
             if existing["status"] != DELETING or not settled(ctx, existing):
                 raise ClientException("Object already exists")
-            tx.delete_resource(existing["computeEnvironmentArn"])  # a due deletion, finished here
-        tx.put_resource(KIND, doc["computeEnvironmentArn"], name, doc)
+            tx.resources.delete(existing["computeEnvironmentArn"])  # a due deletion, finished here
+        tx.resources.put(KIND, doc["computeEnvironmentArn"], name, doc)
     ctx.notify()
     return {"computeEnvironmentName": name, "computeEnvironmentArn": doc["computeEnvironmentArn"]}
 
@@ -196,7 +196,7 @@ def update_compute_environment(ctx: Context, request: dict) -> dict:
             if request.get(member) is not None:
                 doc[member] = request[member]
         set_status(doc, UPDATING, ctx.clock())
-        tx.put_resource(KIND, doc["computeEnvironmentArn"], name, doc)
+        tx.resources.put(KIND, doc["computeEnvironmentArn"], name, doc)
     ctx.notify()
     return {"computeEnvironmentName": name, "computeEnvironmentArn": doc["computeEnvironmentArn"]}
 
@@ -212,7 +212,7 @@ def delete_compute_environment(ctx: Context, request: dict) -> dict:
         if lookup.queues_using(ctx, tx, doc["computeEnvironmentArn"]):
             raise ClientException("Cannot delete, found existing JobQueue relationship")
         set_status(doc, DELETING, ctx.clock())
-        tx.put_resource(KIND, doc["computeEnvironmentArn"], doc["computeEnvironmentName"], doc)
+        tx.resources.put(KIND, doc["computeEnvironmentArn"], doc["computeEnvironmentName"], doc)
     ctx.notify()
     return {}
 

@@ -30,7 +30,7 @@ SUMMARY_FIELDS = ("consumableResourceArn", "consumableResourceName", "totalQuant
 def find(tx: Tx, ctx: Context, ref: str) -> dict | None:
     """The consumable resource named by name or ARN, or None."""
     arn = ref if ref.startswith("arn:") else ctx.arn(f"{KIND}/{ref}")
-    return tx.get_resource(KIND, arn)
+    return tx.resources.get(KIND, arn)
 
 
 def _get(tx: Tx, ctx: Context, ref: str) -> dict:
@@ -53,7 +53,7 @@ def create_consumable_resource(ctx: Context, request: dict) -> dict:
     tags = validate_tags(request.get("tags"))
     arn = ctx.arn(f"{KIND}/{name}")
     with ctx.store.transaction() as tx:
-        if tx.get_resource(KIND, arn) is not None:
+        if tx.resources.get(KIND, arn) is not None:
             raise ClientException(f"Consumable resource {name} already exists")
         doc = {"consumableResourceName": name, "consumableResourceArn": arn, "totalQuantity": total,
                "inUseQuantity": 0, "resourceType": resource_type, "createdAt": ctx.clock()}
@@ -113,7 +113,7 @@ def update_consumable_resource(ctx: Context, request: dict) -> dict:
 def delete_consumable_resource(ctx: Context, request: dict) -> dict:
     with ctx.store.transaction() as tx:
         doc = _get(tx, ctx, request["consumableResource"])
-        tx.delete_resource(doc["consumableResourceArn"])
+        tx.resources.delete(doc["consumableResourceArn"])
     ctx.notify()
     return {}
 
@@ -137,7 +137,7 @@ def list_consumable_resources(ctx: Context, request: dict) -> dict:
             raise ClientException(f"Invalid filter name {entry.get('name')}; supported: CONSUMABLE_RESOURCE_NAME")
         checks.append(_name_matcher(entry.get("values") or []))
     with ctx.store.transaction() as tx:
-        rows = [(seq, doc) for seq, doc in tx.list_resources(KIND, after)
+        rows = [(seq, doc) for seq, doc in tx.resources.of_kind(KIND, after)
                 if all(check(doc["consumableResourceName"]) for check in checks)]
     page = rows[:size]
     result: dict = {"consumableResources": [{k: doc[k] for k in SUMMARY_FIELDS} for _, doc in page]}
@@ -175,7 +175,7 @@ def list_jobs_by_consumable_resource(ctx: Context, request: dict) -> dict:
         arn, name = resource["consumableResourceArn"], resource["consumableResourceName"]
         cursor = after
         while len(summaries) <= size:
-            chunk = tx.query_jobs({}, statuses=statuses or None, after_seq=cursor, limit=500)
+            chunk = tx.jobs.query({}, statuses=statuses or None, after_seq=cursor, limit=500)
             for seq, job in chunk:
                 quantity = _required_quantity(job, arn, name)
                 if quantity is None or not all(check(job["jobName"]) for check in name_checks):

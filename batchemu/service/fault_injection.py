@@ -34,12 +34,12 @@ def inject(ctx: Context, executor: Executor | None, request: dict) -> dict:
         raise ClientException("faults need the scheduler: this server runs with --no-scheduler")
     job_id = job_id_from(job_ref)
     with ctx.store.read() as tx:
-        job = tx.get_job(job_id)
+        job = tx.jobs.get(job_id)
         if job is None:
             raise ClientException(f"Job {job_ref} does not exist")
         status = job["status"]
         attempt_number = states.internal(job).get("attempt", 0)
-        attempt = tx.get_attempt(job_id, attempt_number) if status in states.ON_HOST else None
+        attempt = tx.attempts.get(job_id, attempt_number) if status in states.ON_HOST else None
     if (job.get("arrayProperties") or {}).get("size") is not None:
         raise ClientException(f"Job {job_ref} is an array job: name one of its children ({job_id}:INDEX)")
     if status in states.FINISHED:

@@ -69,11 +69,11 @@ def _split_reference(ctx: Context, ref: str) -> tuple[str, int | None] | None:
 
 
 def _revision(tx: Tx, ctx: Context, name: str, revision: int) -> dict | None:
-    return tx.get_resource(KIND, ctx.arn(f"{KIND}/{name}:{revision}"))
+    return tx.resources.get(KIND, ctx.arn(f"{KIND}/{name}:{revision}"))
 
 
 def _latest_active(tx: Tx, name: str) -> dict | None:
-    active = [d for d in tx.find_resources(KIND, name) if d["status"] == "ACTIVE"]
+    active = [d for d in tx.resources.find(KIND, name) if d["status"] == "ACTIVE"]
     return max(active, key=lambda d: d["revision"]) if active else None
 
 
@@ -330,17 +330,17 @@ def register_job_definition(ctx: Context, request: dict) -> dict:
     with ctx.store.transaction() as tx:
         doc = _build(tx, ctx, request)
         host_access.check(doc, ctx.config)
-        revision = tx.next_value(f"job-definition-revision:{name}")
+        revision = tx.counters.next_value(f"job-definition-revision:{name}")
         arn = ctx.arn(f"{KIND}/{name}:{revision}")
         doc = {"jobDefinitionName": name, "jobDefinitionArn": arn, "revision": revision, **doc}
-        tx.put_resource(KIND, arn, name, doc)
+        tx.resources.put(KIND, arn, name, doc)
     return {"jobDefinitionName": name, "jobDefinitionArn": arn, "revision": revision}
 
 
 def _scan(tx: Tx, after_seq: int):
     """(seq, doc) of every job definition after `after_seq`, in registration order, read in chunks."""
     while True:
-        chunk = tx.list_resources(KIND, after_seq, 200)
+        chunk = tx.resources.of_kind(KIND, after_seq, 200)
         yield from chunk
         if len(chunk) < 200:
             return
@@ -369,7 +369,7 @@ def describe_job_definitions(ctx: Context, request: dict) -> dict:
         name = request.get("jobDefinitionName")
         if name is not None:
             # One name's revisions page by revision number, which grows with registration order.
-            docs = sorted(tx.find_resources(KIND, name), key=lambda d: d["revision"])
+            docs = sorted(tx.resources.find(KIND, name), key=lambda d: d["revision"])
             rows = [(d["revision"], d) for d in docs
                     if d["revision"] > after and (status is None or d["status"] == status)]
         else:
@@ -393,7 +393,7 @@ def deregister_job_definition(ctx: Context, request: dict) -> dict:
             raise ClientException(f"Job definition {ref} does not exist")
         if doc["status"] != "INACTIVE":
             doc["status"] = "INACTIVE"
-            tx.put_resource(KIND, doc["jobDefinitionArn"], doc["jobDefinitionName"], doc)
+            tx.resources.put(KIND, doc["jobDefinitionArn"], doc["jobDefinitionName"], doc)
     return {}
 
 

@@ -69,12 +69,12 @@ def list_jobs(ctx: Context, request: dict) -> dict:
             # Array children are listed through their parent (arrayJobId), not with the queue's jobs.
             where: dict = {"job_queue_arn": queue["jobQueueArn"], "parent_id": None}
         elif request.get("arrayJobId"):
-            parent = tx.get_row(request["arrayJobId"])
+            parent = tx.jobs.row(request["arrayJobId"])
             if parent is None or parent["array_size"] is None:
                 raise ClientException(f"Job {request['arrayJobId']} does not exist or is not an array job")
             where = {"parent_id": parent["job_id"]}
         else:
-            parent = tx.get_job(request["multiNodeJobId"])
+            parent = tx.jobs.get(request["multiNodeJobId"])
             if parent is None or not parent.get("nodeProperties"):
                 raise ClientException(f"Job {request['multiNodeJobId']} does not exist or is not a multi-node "
                                       "parallel job")
@@ -84,7 +84,7 @@ def list_jobs(ctx: Context, request: dict) -> dict:
         # With a filter, jobStatus is ignored and the newest jobs come first (AWS ListJobs documentation);
         # SHARE_IDENTIFIER is the one filter that combines with jobStatus.
         statuses = None if filters else [request.get("jobStatus") or states.RUNNING]
-        rows = tx.query_jobs(where, statuses=statuses, after_seq=after, limit=limit + 1,
+        rows = tx.jobs.query(where, statuses=statuses, after_seq=after, limit=limit + 1,
                              descending=bool(filters), summaries=True, **filters)
     page = rows[:limit]
     # Summaries were serialized against JobSummary when stored: join them instead of re-encoding.
@@ -116,7 +116,7 @@ def get_job_queue_snapshot(ctx: Context, request: dict) -> dict:
         front = ctx.queue_front(tx, ctx.config, queue, now, SNAPSHOT_SIZE)
         if queue.get("jobQueueType") == job_queues.SAGEMAKER_TRAINING:
             return _service_queue_snapshot(front, now)
-        on_host = tx.on_host_rows(queue["jobQueueArn"])
+        on_host = tx.jobs.on_host(queue["jobQueueArn"])
     used = sum(row["vcpus"] for row in on_host)
     result: dict = {
         "frontOfQueue": {

@@ -123,7 +123,7 @@ def _queue_order(tx: Tx, request: dict) -> dict:
 
 
 def _check_scheduling_policy(tx: Tx, arn: str) -> None:
-    if tx.get_resource(SCHEDULING_POLICY, arn) is None:
+    if tx.resources.get(SCHEDULING_POLICY, arn) is None:
         raise ClientException(f"Scheduling policy {arn} does not exist")
 
 
@@ -160,9 +160,9 @@ def create_job_queue(ctx: Context, request: dict) -> dict:
         if existing is not None:
             if not queue_deletion_due(ctx, tx, existing):
                 raise ClientException("Object already exists")
-            tx.delete_resource(existing["jobQueueArn"])  # a due deletion, finished here
+            tx.resources.delete(existing["jobQueueArn"])  # a due deletion, finished here
         set_status(doc, CREATING, ctx.clock())
-        tx.put_resource(KIND, arn, name, doc)
+        tx.resources.put(KIND, arn, name, doc)
     ctx.notify()
     return {"jobQueueName": name, "jobQueueArn": arn}
 
@@ -209,7 +209,7 @@ def update_job_queue(ctx: Context, request: dict) -> dict:
             _check_time_limit_actions(request["jobStateTimeLimitActions"])
             doc["jobStateTimeLimitActions"] = request["jobStateTimeLimitActions"]
         set_status(doc, UPDATING, ctx.clock())
-        tx.put_resource(KIND, doc["jobQueueArn"], name, doc)
+        tx.resources.put(KIND, doc["jobQueueArn"], name, doc)
     ctx.notify()
     return {"jobQueueName": name, "jobQueueArn": doc["jobQueueArn"]}
 
@@ -223,7 +223,7 @@ def delete_job_queue(ctx: Context, request: dict) -> dict:
         if not lookup.deletable(ctx, doc, "job queue", doc["jobQueueName"]):
             return {}
         set_status(doc, DELETING, ctx.clock())
-        tx.put_resource(KIND, doc["jobQueueArn"], doc["jobQueueName"], doc)
+        tx.resources.put(KIND, doc["jobQueueArn"], doc["jobQueueName"], doc)
     ctx.notify()
     return {}
 

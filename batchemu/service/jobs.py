@@ -82,7 +82,7 @@ def _check_dependencies(tx, depends_on: list[dict], array_size: int | None) -> l
         if not dependency.get("jobId"):
             raise ClientException("A dependency needs a jobId (only SEQUENTIAL dependencies have none)")
         job_id = job_id_from(dependency["jobId"])
-        target = tx.get_row(job_id)
+        target = tx.jobs.row(job_id)
         if target is None:
             raise ClientException(f"Dependent job {dependency['jobId']} does not exist")
         if kind == "N_TO_N":
@@ -252,10 +252,10 @@ def submit_job(ctx: Context, request: dict) -> dict:
             job["arrayProperties"] = {"size": array_size,
                                       "statusSummary": arrays.status_summary({states.PENDING: array_size}),
                                       "statusSummaryLastUpdatedAt": now}
-        tx.insert_job(job)
+        tx.jobs.insert(job)
         if multi_node:
             multinode.create_nodes(tx, job, now)
-        tx.add_dependencies((job_id, d["jobId"], None) for d in depends_on if "jobId" in d and "type" not in d)
+        tx.dependencies.add((job_id, d["jobId"], None) for d in depends_on if "jobId" in d and "type" not in d)
         if array_size is not None:
             child = arrays.child_doc(job, JobRow(job_id="", array_index=0, status=states.PENDING, created_at=now,
                                                  entered_at=now, status_reason=None, stopped_at=None,
@@ -263,8 +263,8 @@ def submit_job(ctx: Context, request: dict) -> dict:
             columns = job_columns(child)
             for key in ("job_id", "array_index", "has_doc", "parent_id", "array_size"):
                 columns.pop(key)
-            tx.insert_children(job, columns, array_size)
-            tx.add_dependencies((f"{job_id}:{i}", d["jobId"], d["type"]) for i in range(array_size)
+            tx.arrays.insert_children(job, columns, array_size)
+            tx.dependencies.add((f"{job_id}:{i}", d["jobId"], d["type"]) for i in range(array_size)
                                 for d in arrays.child_dependencies(job, i))
     ctx.notify()
     return {"jobArn": job["jobArn"], "jobName": name, "jobId": job_id}
@@ -275,7 +275,7 @@ def describe_jobs(ctx: Context, request: dict) -> dict:
     if len(ids) > MAX_DESCRIBE:
         raise ClientException(f"jobs can contain at most {MAX_DESCRIBE} job IDs")
     with ctx.store.read() as tx:
-        details = tx.get_jobs_wire(ids)
+        details = tx.jobs.wire(ids)
     # Each detail was serialized against JobDetail when stored: join them instead of re-encoding.
     return Serialized(b'{"jobs":[' + ",".join(details).encode() + b"]}")
 

@@ -10,9 +10,9 @@ from typing import Any, NamedTuple
 
 from batchemu.context import Context
 from batchemu.errors import ClientException, ServiceError
-from batchemu.service import log_queries as queries
 from batchemu.service.pagination import decode_token, encode_token
 from batchemu.store import Tx
+from batchemu.store.log_lines import LOG_GROUP_KIND, LogEvent
 
 MAX_EVENTS = 10_000
 MAX_RESPONSE_BYTES = 1_048_576
@@ -63,17 +63,17 @@ def _group_name(params: dict) -> str:
 
 
 def _require_group(tx: Tx, group: str) -> None:
-    if not queries.group_exists(tx, group):
+    if not tx.logs.group_exists(group):
         raise _group_not_found()
 
 
 def _require_stream(tx: Tx, group: str, stream: str) -> None:
     _require_group(tx, group)
-    if not queries.stream_exists(tx, group, stream):
+    if not tx.logs.stream_exists(group, stream):
         raise _stream_not_found()
 
 
-def _within_response_size(events: list[queries.LogEvent]) -> list[queries.LogEvent]:
+def _within_response_size(events: list[LogEvent]) -> list[LogEvent]:
     """The leading events that fit in one 1 MB response (always at least one, so paging advances)."""
     total = 0
     for count, event in enumerate(events):
@@ -109,13 +109,13 @@ def get_log_events(ctx: Context, params: dict) -> dict:
         elif params.get("startFromHead"):
             direction, boundary = "f", 0
         else:
-            direction, boundary = "b", queries.last_event_seq(tx)
+            direction, boundary = "b", tx.logs.last_event_seq()
         if direction == "f":
             events = _within_response_size(
-                queries.stream_events(tx, group, stream, after_seq=boundary, limit=limit, **window))
+                tx.logs.stream_events(group, stream, after_seq=boundary, limit=limit, **window))
         else:
-            events = _within_response_size(queries.stream_events(
-                tx, group, stream, up_to_seq=boundary, limit=limit, newest_first=True, **window))
+            events = _within_response_size(tx.logs.stream_events(
+                group, stream, up_to_seq=boundary, limit=limit, newest_first=True, **window))
             events.reverse()
     forward, backward = (events[-1].seq, events[0].seq - 1) if events else (boundary, boundary)
     return {
@@ -191,8 +191,8 @@ def filter_log_events(ctx: Context, params: dict) -> dict:
         newest_first, after = _filter_position(params["nextToken"])
     with ctx.store.transaction() as tx:
         _require_group(tx, group)
-        found = queries.group_events(
-            tx, group, stream_names=params.get("logStreamNames"), stream_prefix=params.get("logStreamNamePrefix"),
+        found = tx.logs.group_events(
+            group, stream_names=params.get("logStreamNames"), stream_prefix=params.get("logStreamNamePrefix"),
             start_time=params.get("startTime"), end_time=params.get("endTime"), all_terms=pattern.all_terms,
             any_terms=pattern.any_terms, excluded_terms=pattern.excluded_terms, after=after,
             newest_first=newest_first, limit=limit + 1)
@@ -225,8 +225,8 @@ def describe_log_groups(ctx: Context, params: dict) -> dict:
         if not isinstance(after_name, str):
             raise ClientException("The specified nextToken is invalid.")
     with ctx.store.transaction() as tx:
-        rows = queries.log_groups(tx, prefix=prefix, substring=substring or None, names=names,
-                                  after_name=after_name, limit=limit + 1)
+        rows = tx.logs.groups(prefix=prefix, substring=substring or None, names=names,
+                              after_name=after_name, limit=limit + 1)
     groups = []
     for row in rows[:limit]:
         arn = _group_arn(ctx, row.name)
@@ -250,8 +250,8 @@ def describe_log_streams(ctx: Context, params: dict) -> dict:
         raise ClientException("The specified nextToken is invalid.")
     with ctx.store.transaction() as tx:
         _require_group(tx, group)
-        rows = queries.log_streams(tx, group, prefix=params.get("logStreamNamePrefix"), by_last_event=by_last_event,
-                                   descending=bool(params.get("descending")), offset=offset, limit=limit + 1)
+        rows = tx.logs.streams(group, prefix=params.get("logStreamNamePrefix"), by_last_event=by_last_event,
+                               descending=bool(params.get("descending")), offset=offset, limit=limit + 1)
     group_arn = _group_arn(ctx, group)
     streams = []
     for row in rows[:limit]:
@@ -272,10 +272,10 @@ def describe_log_streams(ctx: Context, params: dict) -> dict:
 def create_log_group(ctx: Context, params: dict) -> dict:
     group = params["logGroupName"]
     with ctx.store.transaction() as tx:
-        if queries.group_exists(tx, group):
+        if tx.logs.group_exists(group):
             raise _already_exists("The specified log group already exists")
-        tx.put_resource(queries.LOG_GROUP_KIND, _group_arn(ctx, group), group,
-                        {"logGroupName": group, "creationTime": ctx.clock()})
+        tx.resources.put(LOG_GROUP_KIND, _group_arn(ctx, group), group,
+                         {"logGroupName": group, "creationTime": ctx.clock()})
     return {}
 
 
@@ -283,9 +283,9 @@ def create_log_stream(ctx: Context, params: dict) -> dict:
     group, stream = params["logGroupName"], params["logStreamName"]
     with ctx.store.transaction() as tx:
         _require_group(tx, group)
-        if queries.stream_exists(tx, group, stream):
+        if tx.logs.stream_exists(group, stream):
             raise _already_exists("The specified log stream already exists")
-        tx.ensure_log_stream(group, stream, ctx.clock())
+        tx.logs.ensure_stream(group, stream, ctx.clock())
     return {}
 
 
@@ -302,8 +302,8 @@ def put_log_events(ctx: Context, params: dict) -> dict:
                 if (not too_old or i > too_old[-1]) and (not too_new or i < too_new[0])]
     with ctx.store.transaction() as tx:
         _require_stream(tx, group, stream)
-        tx.append_log_events(group, stream, accepted, now)
-        last_seq = queries.last_event_seq(tx)
+        tx.logs.append(group, stream, accepted, now)
+        last_seq = tx.logs.last_event_seq()
     response: dict = {"nextSequenceToken": f"{last_seq:056d}"}
     rejected = {}
     if too_old:

@@ -21,8 +21,8 @@ from batchemu.store import Tx
 def find(tx: Tx, kind: str, name_or_arn: str) -> dict | None:
     """The resource of `kind` with this ARN, or else with this name (names are unique per kind)."""
     if name_or_arn.startswith("arn:"):
-        return tx.get_resource(kind, name_or_arn)
-    found = tx.find_resources(kind, name_or_arn)
+        return tx.resources.get(kind, name_or_arn)
+    found = tx.resources.find(kind, name_or_arn)
     return found[0] if found else None
 
 
@@ -52,10 +52,10 @@ def describe_page(ctx: Context, request: dict, *, kind: str, member: str, label:
     with ctx.store.transaction() as tx:
         if refs:
             found = {doc[arn_key]: doc for doc in (find(tx, kind, ref) for ref in refs) if doc is not None}
-            rows = sorted((tx.resource_seq(arn), doc) for arn, doc in found.items())
+            rows = sorted((tx.resources.seq(arn), doc) for arn, doc in found.items())
             rows = [(seq, doc) for seq, doc in rows if seq > after][:limit + 1]
         else:
-            rows = tx.list_resources(kind, after_seq=after, limit=limit + 1)
+            rows = tx.resources.of_kind(kind, after_seq=after, limit=limit + 1)
     page = rows[:limit]
     result: dict = {member: [doc for _, doc in page]}
     if len(rows) > limit:
@@ -66,4 +66,4 @@ def describe_page(ctx: Context, request: dict, *, kind: str, member: str, label:
 def queues_using(ctx: Context, tx: Tx, compute_environment_arn: str) -> bool:
     """Whether a job queue that is not on its way out orders this compute environment."""
     return any(compute_environment_arn in (e["computeEnvironment"] for e in queue.get("computeEnvironmentOrder") or [])
-               for _, queue in tx.list_resources(JOB_QUEUE) if not queue_deletion_due(ctx, tx, queue))
+               for _, queue in tx.resources.of_kind(JOB_QUEUE) if not queue_deletion_due(ctx, tx, queue))

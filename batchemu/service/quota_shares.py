@@ -43,7 +43,7 @@ UNLIMITED_BORROW = -1
 
 
 def _quota_share(tx: Tx, arn: str) -> dict:
-    doc = tx.get_resource(KIND, arn)
+    doc = tx.resources.get(KIND, arn)
     if doc is None:
         raise ClientException(f"quotaShare {arn} does not exist")
     return doc
@@ -74,7 +74,7 @@ def _quota_managed_queue(ctx: Context, tx: Tx, ref: str) -> dict:
     if queue["status"] != VALID and not (queue["status"] in TRANSIENT and settled(ctx, queue)):
         raise ClientException(f"jobQueue {name} must be VALID to have quota shares, it is {queue['status']}")
     policy_arn = queue.get("schedulingPolicyArn")
-    policy = tx.get_resource(SCHEDULING_POLICY, policy_arn) if policy_arn else None
+    policy = tx.resources.get(SCHEDULING_POLICY, policy_arn) if policy_arn else None
     if queue.get("jobQueueType") != job_queues.SAGEMAKER_TRAINING or policy is None or \
             "quotaSharePolicy" not in policy:
         raise ClientException(f"jobQueue {name} is not quota managed: quota shares need a "
@@ -84,7 +84,7 @@ def _quota_managed_queue(ctx: Context, tx: Tx, ref: str) -> dict:
 
 
 def _shares_of(tx: Tx, queue_arn: str) -> list[tuple[int, dict]]:
-    return [(seq, doc) for seq, doc in tx.list_resources(KIND) if doc["jobQueueArn"] == queue_arn]
+    return [(seq, doc) for seq, doc in tx.resources.of_kind(KIND) if doc["jobQueueArn"] == queue_arn]
 
 
 def create_quota_share(ctx: Context, request: dict) -> dict:
@@ -99,11 +99,11 @@ def create_quota_share(ctx: Context, request: dict) -> dict:
     with ctx.store.transaction() as tx:
         queue = _quota_managed_queue(ctx, tx, request["jobQueue"])
         arn = ctx.arn(f"{JOB_QUEUE}/{queue['jobQueueName']}/{KIND}/{name}")
-        existing = tx.get_resource(KIND, arn)
+        existing = tx.resources.get(KIND, arn)
         if existing is not None:
             if existing["status"] != DELETING or not settled(ctx, existing):
                 raise ClientException("Object already exists")
-            tx.delete_resource(arn)  # a due deletion, finished here
+            tx.resources.delete(arn)  # a due deletion, finished here
         if len(_shares_of(tx, queue["jobQueueArn"])) >= MAX_PER_QUEUE:
             raise ClientException(f"jobQueue {queue['jobQueueName']} already has the maximum of {MAX_PER_QUEUE} "
                                   "quota shares")
@@ -120,7 +120,7 @@ def create_quota_share(ctx: Context, request: dict) -> dict:
         if tags:
             doc["tags"] = tags
         set_status(doc, CREATING, ctx.clock())
-        tx.put_resource(KIND, arn, name, doc)
+        tx.resources.put(KIND, arn, name, doc)
     ctx.notify()
     return {"quotaShareName": name, "quotaShareArn": arn}
 
@@ -144,7 +144,7 @@ def update_quota_share(ctx: Context, request: dict) -> dict:
             raise ClientException(f"Cannot update, quota share {doc['quotaShareName']} is being deleted")
         doc.update(changes)
         set_status(doc, UPDATING, ctx.clock())
-        tx.put_resource(KIND, arn, doc["quotaShareName"], doc)
+        tx.resources.put(KIND, arn, doc["quotaShareName"], doc)
     ctx.notify()
     return {"quotaShareName": doc["quotaShareName"], "quotaShareArn": arn}
 
@@ -156,7 +156,7 @@ def delete_quota_share(ctx: Context, request: dict) -> dict:
         if not lookup.deletable(ctx, doc, "quota share", doc["quotaShareName"]):
             return {}
         set_status(doc, DELETING, ctx.clock())
-        tx.put_resource(KIND, arn, doc["quotaShareName"], doc)
+        tx.resources.put(KIND, arn, doc["quotaShareName"], doc)
     ctx.notify()
     return {}
 

@@ -77,15 +77,15 @@ def create_scheduling_policy(ctx: Context, request: dict) -> dict:
     if tags:
         doc["tags"] = tags
     with ctx.store.transaction() as tx:
-        if tx.get_resource(KIND, doc["arn"]) is not None:
+        if tx.resources.get(KIND, doc["arn"]) is not None:
             raise ClientException(f"Scheduling policy {name} already exists")
-        tx.put_resource(KIND, doc["arn"], name, doc)
+        tx.resources.put(KIND, doc["arn"], name, doc)
     return {"name": name, "arn": doc["arn"]}
 
 
 def describe_scheduling_policies(ctx: Context, request: dict) -> dict:
     with ctx.store.transaction() as tx:
-        docs = [tx.get_resource(KIND, arn) for arn in dict.fromkeys(request["arns"])]
+        docs = [tx.resources.get(KIND, arn) for arn in dict.fromkeys(request["arns"])]
     return {"schedulingPolicies": [doc for doc in docs if doc is not None]}
 
 
@@ -93,7 +93,7 @@ def list_scheduling_policies(ctx: Context, request: dict) -> dict:
     size = page_size(request.get("maxResults"), default=100, limit=100)
     after = decode_token(request.get("nextToken"))
     with ctx.store.transaction() as tx:
-        rows = tx.list_resources(KIND, after, size + 1)
+        rows = tx.resources.of_kind(KIND, after, size + 1)
     page = rows[:size]
     result: dict = {"schedulingPolicies": [{"arn": doc["arn"]} for _, doc in page]}
     if len(rows) > size:
@@ -105,14 +105,14 @@ def update_scheduling_policy(ctx: Context, request: dict) -> dict:
     arn = request["arn"]
     fields = _policy_fields(request)
     with ctx.store.transaction() as tx:
-        doc = tx.get_resource(KIND, arn)
+        doc = tx.resources.get(KIND, arn)
         if doc is None:
             raise ClientException(f"Scheduling policy {arn} does not exist")
         for kind, other in (("fairsharePolicy", "quotaSharePolicy"), ("quotaSharePolicy", "fairsharePolicy")):
             if kind in fields and other in doc:
                 raise ClientException(f"A {other} can't be changed to a {kind}")
         doc.update(fields)
-        tx.put_resource(KIND, arn, doc["name"], doc)
+        tx.resources.put(KIND, arn, doc["name"], doc)
     ctx.notify()
     return {}
 
@@ -120,11 +120,11 @@ def update_scheduling_policy(ctx: Context, request: dict) -> dict:
 def delete_scheduling_policy(ctx: Context, request: dict) -> dict:
     arn = request["arn"]
     with ctx.store.transaction() as tx:
-        if tx.get_resource(KIND, arn) is None:
+        if tx.resources.get(KIND, arn) is None:
             raise ClientException(f"Scheduling policy {arn} does not exist")
-        if any(queue.get("schedulingPolicyArn") == arn for _, queue in tx.list_resources(JOB_QUEUE)):
+        if any(queue.get("schedulingPolicyArn") == arn for _, queue in tx.resources.of_kind(JOB_QUEUE)):
             raise ClientException("Cannot delete, found existing JobQueue relationship")
-        tx.delete_resource(arn)
+        tx.resources.delete(arn)
     return {}
 
 

@@ -87,8 +87,8 @@ def create_service_environment(ctx: Context, request: dict) -> dict:
         if existing is not None:
             if existing["status"] != DELETING or not settled(ctx, existing):
                 raise ClientException("Object already exists")
-            tx.delete_resource(existing["serviceEnvironmentArn"])  # a due deletion, finished here
-        tx.put_resource(KIND, doc["serviceEnvironmentArn"], name, doc)
+            tx.resources.delete(existing["serviceEnvironmentArn"])  # a due deletion, finished here
+        tx.resources.put(KIND, doc["serviceEnvironmentArn"], name, doc)
     ctx.notify()
     return {"serviceEnvironmentName": name, "serviceEnvironmentArn": doc["serviceEnvironmentArn"]}
 
@@ -110,7 +110,7 @@ def update_service_environment(ctx: Context, request: dict) -> dict:
         if limits is not None:
             doc["capacityLimits"] = limits
         set_status(doc, UPDATING, ctx.clock())
-        tx.put_resource(KIND, doc["serviceEnvironmentArn"], name, doc)
+        tx.resources.put(KIND, doc["serviceEnvironmentArn"], name, doc)
     ctx.notify()
     return {"serviceEnvironmentName": name, "serviceEnvironmentArn": doc["serviceEnvironmentArn"]}
 
@@ -118,7 +118,7 @@ def update_service_environment(ctx: Context, request: dict) -> dict:
 def queues_using(ctx: Context, tx: Tx, service_environment_arn: str) -> bool:
     """Whether a job queue that is not on its way out orders this service environment."""
     return any(service_environment_arn in (e["serviceEnvironment"] for e in queue.get("serviceEnvironmentOrder") or [])
-               for _, queue in tx.list_resources(JOB_QUEUE)
+               for _, queue in tx.resources.of_kind(JOB_QUEUE)
                if not queue_deletion_due(ctx, tx, queue))
 
 
@@ -133,7 +133,7 @@ def delete_service_environment(ctx: Context, request: dict) -> dict:
         if queues_using(ctx, tx, doc["serviceEnvironmentArn"]):
             raise ClientException("Cannot delete, found existing JobQueue relationship")
         set_status(doc, DELETING, ctx.clock())
-        tx.put_resource(KIND, doc["serviceEnvironmentArn"], doc["serviceEnvironmentName"], doc)
+        tx.resources.put(KIND, doc["serviceEnvironmentArn"], doc["serviceEnvironmentName"], doc)
     ctx.notify()
     return {}
 

@@ -36,7 +36,7 @@ def _job_id(ref: str) -> str:
 
 
 def _get(tx: Tx, ref: str) -> dict:
-    job = tx.get_service_job(_job_id(ref))
+    job = tx.service_jobs.get(_job_id(ref))
     if job is None:
         raise ClientException(f"Job {ref} does not exist")
     return job
@@ -67,12 +67,12 @@ def _check_sharing(tx: Tx, queue: dict, request: dict) -> None:
     """shareIdentifier on fair-share queues only (and required there); quotaShareName required on
     quota-managed queues, naming one of the queue's quota shares."""
     arn = queue.get("schedulingPolicyArn")
-    policy = (tx.get_resource(SCHEDULING_POLICY, arn) or {}) if arn else {}
+    policy = (tx.resources.get(SCHEDULING_POLICY, arn) or {}) if arn else {}
     share, quota_share = request.get("shareIdentifier"), request.get("quotaShareName")
     if "quotaSharePolicy" in policy:
         if not quota_share:
             raise ClientException("quotaShareName must be specified for a job queue with a quota share policy.")
-        found = tx.get_resource(QUOTA_SHARE, f"{queue['jobQueueArn']}/{QUOTA_SHARE}/{quota_share}")
+        found = tx.resources.get(QUOTA_SHARE, f"{queue['jobQueueArn']}/{QUOTA_SHARE}/{quota_share}")
         if found is None or found["status"] == DELETING:
             raise ClientException(f"quotaShare {quota_share} does not exist in jobQueue {queue['jobQueueName']}")
         if share:
@@ -129,7 +129,7 @@ def submit_service_job(ctx: Context, request: dict) -> dict:
             "attempts": [],
             "isTerminated": False,
             "capacityUsage": [{"capacityUnit": instance_type or "NUM_INSTANCES", "quantity": float(instances)}],
-            "batchemu": {"transitions": [[states.SUBMITTED, now]], "seq": tx.next_value("service-job-seq"),
+            "batchemu": {"transitions": [[states.SUBMITTED, now]], "seq": tx.counters.next_value("service-job-seq"),
                          "instances": instances, "instanceType": instance_type, "attempt": 0},
         }
         for key in ("schedulingPriority", "shareIdentifier", "quotaShareName", "preemptionConfiguration",
@@ -140,7 +140,7 @@ def submit_service_job(ctx: Context, request: dict) -> dict:
             job["retryStrategy"] = retry
         if tags:
             job["tags"] = tags
-        tx.insert_service_job(job)
+        tx.service_jobs.insert(job)
     ctx.notify()
     return {"jobArn": job["jobArn"], "jobName": name, "jobId": job_id}
 
@@ -166,7 +166,7 @@ def list_service_jobs(ctx: Context, request: dict) -> dict:
         # As ListJobs: a filter (other than by share) ignores jobStatus and lists the newest first.
         by_status = not (set(filters) - {"share", "quota_share"})
         statuses = [request.get("jobStatus") or states.RUNNING] if by_status else None
-        rows = tx.query_service_jobs(queue_arn=queue_arn, statuses=statuses, after_seq=after, limit=limit + 1,
+        rows = tx.service_jobs.query(queue_arn=queue_arn, statuses=statuses, after_seq=after, limit=limit + 1,
                                      descending=not by_status, **filters)
     page = rows[:limit]
     result: dict = {"jobSummaryList": [{key: job[key] for key in SUMMARY_FIELDS if key in job} for _, job in page]}
@@ -183,7 +183,7 @@ def update_service_job(ctx: Context, request: dict) -> dict:
             raise ClientException(f"Job {request['jobId']} is {job['status']}: only an unfinished service job's "
                                   "schedulingPriority can be updated")
         job["schedulingPriority"] = request["schedulingPriority"]
-        tx.update_service_job(job)
+        tx.service_jobs.update(job)
     ctx.notify()
     return {"jobArn": job["jobArn"], "jobName": job["jobName"], "jobId": job["jobId"]}
 
@@ -201,7 +201,7 @@ def terminate_service_jobs(ctx: Context, request: dict) -> dict:
         raise ClientException(f"jobs must contain between 1 and {MAX_BULK} job IDs")
     with ctx.store.transaction() as tx:
         for ref in refs:
-            job = tx.get_service_job(_job_id(ref))
+            job = tx.service_jobs.get(_job_id(ref))
             if job is not None:  # unknown IDs count as successful, as AWS documents
                 intents.terminate_service_job(tx, job, request["reason"], ctx.clock())
     ctx.notify()

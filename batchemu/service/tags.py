@@ -40,9 +40,9 @@ def _load(tx: Tx, ctx: Context, arn: str) -> tuple[str | None, dict]:
     match = ARN_PATTERN.fullmatch(arn)
     if match is None:
         raise ClientException(f"Invalid resource ARN: {arn}")
-    kind = tx.resource_kind(arn)
+    kind = tx.resources.kind(arn)
     if kind is not None:
-        doc = tx.get_resource(kind, arn)
+        doc = tx.resources.get(kind, arn)
         if doc is not None:
             return kind, doc
     resource_type, resource_id = match.group(4), match.group(5)
@@ -50,7 +50,7 @@ def _load(tx: Tx, ctx: Context, arn: str) -> tuple[str | None, dict]:
         if ":" in resource_id or "#" in resource_id:
             raise ClientException(f"Tagging is not supported for child jobs of array and multi-node parallel "
                                   f"jobs: {arn}")
-        job = tx.get_job(resource_id)
+        job = tx.jobs.get(resource_id)
         if job is not None:
             return None, job
     raise ClientException(f"Resource {arn} not found")
@@ -58,12 +58,12 @@ def _load(tx: Tx, ctx: Context, arn: str) -> tuple[str | None, dict]:
 
 def _save(tx: Tx, kind: str | None, arn: str, doc: dict) -> None:
     if kind is None:
-        tx.update_job(doc)
+        tx.jobs.update(doc)
     else:
         name = doc.get("jobDefinitionName") or doc.get("consumableResourceName") or \
             doc.get("computeEnvironmentName") or doc.get("jobQueueName") or doc.get("serviceEnvironmentName") or \
             doc.get("quotaShareName") or doc.get("name") or arn
-        tx.put_resource(kind, arn, name, doc)
+        tx.resources.put(kind, arn, name, doc)
 
 
 def tag_resource(ctx: Context, request: dict) -> dict:
