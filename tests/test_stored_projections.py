@@ -1,5 +1,5 @@
 """The scheduler's SUBMITTED -> RUNNABLE write patches the stored DescribeJobs and ListJobs projections
-(Tx.update_job_status) instead of serializing the job again: they must be what serializing would give."""
+(tx.jobs.update_status) instead of serializing the job again: they must be what serializing would give."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ from tests.conftest import make_queue, register, submit, unique, wait_until
 
 
 def _fresh(ctx, job_id: str) -> tuple[str, str, str, str]:
-    """(stored summary, stored wire, summary and wire serialized now from the stored document)."""
+    """(stored summary, stored wire, summary and wire serialized now from the stored document, as the server
+    serializes them)."""
+    from batchemu.protocol.serializer import projector
     from batchemu.store import job_summary
-    store = ctx.store
-    with store.read() as tx:
-        summary, wire, doc = tx.conn.execute("SELECT summary, wire, doc FROM jobs WHERE job_id = ?",
-                                             (job_id,)).fetchone()
-        doc = json.loads(doc)
-        return summary, wire, tx.summary_wire(job_summary(doc)), tx.job_wire(doc)
+    with ctx.store.read() as tx:
+        [(_, summary)] = tx.jobs.query({"job_id": job_id}, summaries=True)
+        [wire] = tx.jobs.wire([job_id])
+        doc = tx.jobs.get(job_id)
+    return summary, wire, projector("batch", "JobSummary")(job_summary(doc)), projector("batch", "JobDetail")(doc)
 
 
 def test_jobs_made_runnable_by_the_scheduler_have_the_projections_serializing_gives(batchemu_server, batch_client):
