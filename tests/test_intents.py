@@ -63,8 +63,9 @@ def test_terminating_a_service_job_twice_changes_nothing_the_second_time():
 
 
 def test_only_the_model_records_intents():
-    """Tx.set_intent takes an SQL condition: every one of them lives in model/intents.py."""
+    """Intents are recorded through the store's intents aggregate by model/intents.py alone: one path cancels
+    or terminates every kind of job."""
     root = pathlib.Path(batchemu.__file__).parent
     callers = sorted(str(path.relative_to(root)) for path in root.rglob("*.py")
-                     if re.search(r"\.set_intent\(", path.read_text()))
+                     if re.search(r"\.intents\.(record|record_for_children|terminate_queue)\(", path.read_text()))
     assert callers == ["model/intents.py"]
