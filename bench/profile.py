@@ -12,7 +12,7 @@ import pstats
 import time
 
 from batchemu.config import Config
-from batchemu.server import Server
+from batchemu.http.server import Server
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from batchemu import attempts
 from batchemu import job_states as states
 from batchemu.config import Config
-from batchemu.server import Server
+from batchemu.http.server import Server
 from bench.client import Connection, Recorder, batch_client, create_queue, percentile, register_definition
 from bench.report import Measurement, Report, ratio
 from bench.servers import Batchemu, rss_bytes

@@ -11,8 +11,8 @@ import socket
 
 import pytest
 
-from batchemu.app import MAX_BODY
-from batchemu.front import plain_request
+from batchemu.http.app import MAX_BODY
+from batchemu.http.front import plain_request
 
 HEAD = (b"POST /v1/describejobqueues HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nAccept-Encoding: identity\r\n"
         b"Content-Type: application/json\r\nUser-Agent: Boto3/1.35 md/Botocore#1.35\r\n"

@@ -12,7 +12,7 @@ import requests
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
-from batchemu.app import MAX_BODY
+from batchemu.http.app import MAX_BODY
 from batchemu.protocol.model import service_model
 from batchemu.service import HANDLERS
 

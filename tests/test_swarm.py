@@ -23,7 +23,7 @@ from batchemu.config import Config
 from batchemu.executors import Outcome, TaskSpec
 from batchemu.executors import swarm as swarm_module
 from batchemu.executors.swarm import SwarmExecutor
-from batchemu.server import Server
+from batchemu.http.server import Server
 from tests.conftest import (
     TEST_IMAGE,
     describe,

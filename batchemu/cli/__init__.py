@@ -1,4 +1,4 @@
-"""The `batchemu` command line: `serve`, and the client commands of batchemu.commands."""
+"""The `batchemu` command line: `serve`, and the client commands of batchemu.cli.commands."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import os
 import sys
 
 from batchemu import __version__
-from batchemu import commands as client_commands
+from batchemu.cli import commands as client_commands
+from batchemu.cli.fault import add_fault_command, run_fault_command
 from batchemu.config import Config, default_state_path, parse_image_map
-from batchemu.fault_command import add_fault_command, run_fault_command
 from batchemu.protocol.sigv4 import parse_credentials
 
 
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"batchemu: --cpu: {exc}", file=sys.stderr)
         return 2
-    from batchemu.server import Server
+    from batchemu.http.server import Server
     from batchemu.store import StateError
     try:
         server = Server(config, with_scheduler=not args.no_scheduler)

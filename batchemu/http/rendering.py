@@ -12,7 +12,7 @@ from __future__ import annotations
 from cheroot import errors, server
 
 from batchemu import ids
-from batchemu.app import MAX_BODY
+from batchemu.http.app import MAX_BODY
 from batchemu.protocol.serializer import error_body
 
 # status cheroot sends -> (status we send, __type). 501 (Transfer-Encoding) and 505 (HTTP version) describe

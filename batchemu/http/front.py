@@ -3,7 +3,7 @@ thread, everything else passed byte for byte to cheroot.
 
 cheroot parses each request with pure-Python buffered I/O and hands every keep-alive connection between its
 selector thread and a worker thread twice per request; for a SubmitJob that is about as much CPU as the
-handler itself. Most API traffic is the plain case OperationFastPath (batchemu.app) already answers without
+handler itself. Most API traffic is the plain case OperationFastPath (batchemu.http.app) already answers without
 Flask: `POST /v1/<operation>` over HTTP/1.1 with a Content-Length and nothing unusual. This front reads such
 requests itself (a strict subset of HTTP/1.1, checked with one regular expression per line) and writes the
 answer OperationFastPath gives, with the headers cheroot adds (Date, Server). The first request on a

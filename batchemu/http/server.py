@@ -13,11 +13,11 @@ from pathlib import Path
 from cheroot import wsgi
 
 from batchemu import arrays, faults
-from batchemu.app import MAX_BODY, create_app, health_report
-from batchemu.cheroot_errors import JsonErrorConnection
 from batchemu.config import Config
-from batchemu.dashboard import create_blueprint
-from batchemu.front import Front
+from batchemu.http.app import MAX_BODY, create_app, health_report
+from batchemu.http.dashboard import create_blueprint
+from batchemu.http.front import Front
+from batchemu.http.rendering import JsonErrorConnection
 from batchemu.protocol.serializer import projector
 from batchemu.service import HANDLERS
 from batchemu.service import logs as logs_service
@@ -62,7 +62,7 @@ class Server:
         # cheroot keeps connections alive (werkzeug's server closes every one) and serves from a thread pool.
         # cheroot's default listen backlog of 5 drops the SYNs of a client pool opening 16 connections at once;
         # each dropped one waits a second for the kernel to retry.
-        # Unsigned servers listen through batchemu.front, which answers plain operation requests itself and
+        # Unsigned servers listen through batchemu.http.front, which answers plain operation requests itself and
         # passes every other connection on to cheroot on a loopback port of its own.
         fast_path = getattr(self.app, "operation_fast_path", None)
         behind = fast_path is not None

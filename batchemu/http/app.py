@@ -271,7 +271,7 @@ class OperationFastPath:
 
     def answer(self, path: str, body: bytes) -> tuple[str, list[tuple[str, str]], bytes] | None:
         """(status line, headers, body) of `POST path` with this whole body, or None when `path` is not an
-        operation's literal route (batchemu.front answers plain requests with this)."""
+        operation's literal route (batchemu.http.front answers plain requests with this)."""
         operation = self.router.literal("POST", path)
         if operation is None:
             return None
