@@ -11,6 +11,8 @@ import cProfile
 import pstats
 import time
 
+from werkzeug.test import Client
+
 from batchemu.config import Config
 from batchemu.http.server import Server
 
@@ -33,7 +35,7 @@ def main() -> None:
         time.sleep(0.05)
     batch.list_jobs(jobQueue=queue, jobStatus="RUNNABLE", maxResults=100)
     request = recorder.requests[args.operation]
-    client = server.app.test_client()
+    client = Client(server.app)
 
     def call() -> None:
         response = client.open(request.path, method=request.method, data=request.body, headers=request.headers)

@@ -1,28 +1,43 @@
-"""The Flask application: routes every request through the protocol layer to a service handler."""
+"""The one WSGI application. Every request, signed or not, API, logs or dashboard, travels the same chain
+of steps over an Exchange (Pipeline.chain):
+
+    route         which protocol and operation the method, path and X-Amz-Target name
+    authenticate  the SigV4 signature, when the server has keys (the health endpoint is always open)
+    parse         the body and query, validated against the operation's input shape (a request that
+                  names no operation is refused here, once its signature was checked)
+    handle        the operation's handler: a service function, batchemu's own endpoints, or the dashboard
+    serialize     the result against the operation's output shape
+
+A step ends the exchange early by setting `exchange.answer`; whatever goes wrong on the way is answered by
+batchemu.http.rendering, the one JSON error renderer.
+"""
 
 from __future__ import annotations
 
-import logging
+import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from flask import Blueprint, Flask, Response, request
+from botocore.model import OperationModel
+from flask import Blueprint, Flask
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.wrappers import Request
 
-from batchemu import __version__, ids
+from batchemu import __version__
 from batchemu.errors import ClientException, NotBuiltError, ServiceError
+from batchemu.http import rendering
+from batchemu.http.rendering import JSON, MAX_BODY, Answer
 from batchemu.protocol.model import RestRouter, service_model
 from batchemu.protocol.parser import load_json_object, parse_json, parse_rest_json
-from batchemu.protocol.serializer import error_body, serialize
+from batchemu.protocol.serializer import serialize
 from batchemu.protocol.sigv4 import AuthError, verify
 from batchemu.service.context import Context
 
-log = logging.getLogger("batchemu")
-
-MAX_BODY = 8 * 1024 * 1024
+__all__ = ["MAX_BODY", "Pipeline", "create_app", "health_report"]
 
 # AWS Batch's own request size quotas (user guide, "AWS Batch service quotas"), answered as a ClientException.
 # The SubmitJob text is AWS's, as observed; the RegisterJobDefinition text is ours in the same form.
@@ -31,44 +46,17 @@ OPERATION_BODY_LIMITS = {
     "RegisterJobDefinition": (24 * 1024, "Job definition size must be less than 24 KiB, got {kib} KiB"),
 }
 
-# Methods the catch-all route takes, so that its answer (404 or 405 naming the operation) is ours; any other
-# method reaches the 405 handler, which answers the same way.
-ROUTED_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "CONNECT"]
-
 JSON_TARGET_SERVICES = {"Logs_20140328": "logs"}
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 HEALTH_PATH = "/_batchemu/health"
 FAULTS_PATH = "/_batchemu/faults"
+DASHBOARD_PREFIX = "/_batchemu/dashboard"
+READS = ("GET", "HEAD")
 
 
-def _headers(body: bytes, error_code: str | None, content_type: str) -> list[tuple[str, str]]:
-    """The headers of every answer the app gives, success or error."""
-    headers = [("Content-Type", content_type), ("Content-Length", str(len(body))),
-               ("x-amzn-RequestId", ids.uuid4_str())]
-    if error_code:
-        headers.append(("x-amzn-ErrorType", error_code))
-    return headers
-
-
-def _response(status: int, body: bytes, error_code: str | None = None,
-              content_type: str = "application/json") -> Response:
-    return Response(body, status=status, headers=_headers(body, error_code, content_type))
-
-
-def _check_complete(body: bytes, expected: int | None) -> None:
-    if expected is not None and len(body) < expected:
-        raise ClientException(f"Request body ended after {len(body)} of {expected} bytes (Content-Length)")
-
-
-def request_body() -> bytes:
-    """The body, or a 413 when it exceeds MAX_BODY (werkzeug truncates a chunked body at the limit silently),
-    or a ClientException when the connection ended before Content-Length bytes arrived."""
-    body = request.get_data(cache=False)
-    if len(body) > MAX_BODY:
-        raise RequestEntityTooLarge()
-    if "chunked" not in request.headers.get("Transfer-Encoding", "").lower():
-        _check_complete(body, request.content_length)
-    return body
+class _Request(Request):
+    # One byte over the limit, so that Exchange.body() can tell a truncated chunked body from a full one.
+    max_content_length = MAX_BODY + 1
 
 
 def check_body_limit(operation: str, body: bytes) -> None:
@@ -77,225 +65,271 @@ def check_body_limit(operation: str, body: bytes) -> None:
         raise ClientException(limit[1].format(kib=math.ceil(len(body) / 1024)))
 
 
-def error_response(code: str, message: str, status: int, content_type: str = "application/json") -> Response:
-    return _response(status, error_body(code, message), code, content_type)
+def _check_complete(body: bytes, expected: int | None) -> None:
+    if expected is not None and len(body) < expected:
+        raise ClientException(f"Request body ended after {len(body)} of {expected} bytes (Content-Length)")
 
 
-def decoded_path() -> str:
-    """The request path percent-decoded exactly once. ARNs arrive in the path with '/' sent as %2F, which
-    WSGI servers disagree on decoding in PATH_INFO, so read the raw request URI when the server gives it."""
-    raw = request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI")
-    if raw:
-        return unquote(urlsplit(raw).path, errors="replace")
-    return request.path
+class Exchange:
+    """One request on its way through the pipeline, and what the steps found out about it."""
+
+    def __init__(self, environ: dict) -> None:
+        self.environ = environ
+        self.method: str = environ["REQUEST_METHOD"]
+        self.raw_uri: str = environ.get("REQUEST_URI") or environ.get("RAW_URI") or ""
+        self.path = ""  # set by the route step
+        self.route: Route | None = None
+        self.params: dict = {}
+        self.result: Any = None
+        self.answer: Callable[[dict, Callable], Iterable[bytes]] | None = None
+        self._request: Request | None = None
+        self._body: bytes | None = None
+
+    @property
+    def request(self) -> Request:
+        """werkzeug's view of the request, made when a step needs headers, the query or a chunked body."""
+        if self._request is None:
+            self._request = _Request(self.environ)
+        return self._request
+
+    def body(self) -> bytes:
+        """The body, or a 413 when it exceeds MAX_BODY (werkzeug truncates a chunked body at the limit
+        silently), or a ClientException when the connection ended before Content-Length bytes arrived."""
+        if self._body is None:
+            length = self.environ.get("CONTENT_LENGTH") or ""
+            if self._request is None and "HTTP_TRANSFER_ENCODING" not in self.environ and length.isascii() \
+                    and length.isdigit() and int(length) <= MAX_BODY:
+                # The common case, read without werkzeug's stream wrappers.
+                self._body = self.environ["wsgi.input"].read(int(length))
+                _check_complete(self._body, int(length))
+            else:
+                self._body = self._read_with_werkzeug()
+        return self._body
+
+    def _read_with_werkzeug(self) -> bytes:
+        body = self.request.get_data(cache=True)
+        if len(body) > MAX_BODY:
+            raise RequestEntityTooLarge()
+        if "chunked" not in self.environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            _check_complete(body, self.request.content_length)
+        return body
+
+    def query(self) -> dict[str, list[str]]:
+        return self.request.args.to_dict(flat=False) if self.environ.get("QUERY_STRING") else {}
+
+    def raw_path_and_query(self) -> tuple[str, list[tuple[str, str]]]:
+        """The request path and query (key, value) pairs as the client sent them, still percent-encoded."""
+        if self.raw_uri:
+            parts = urlsplit(self.raw_uri)
+            path, query = parts.path, parts.query
+        else:
+            path, query = self.environ.get("PATH_INFO", "/"), self.environ.get("QUERY_STRING", "")
+        return path, [(k, v) for k, _, v in (p.partition("=") for p in query.split("&") if p)]
 
 
-def raw_path_and_query() -> tuple[str, list[tuple[str, str]]]:
-    """The request path and query (key, value) pairs as the client sent them, still percent-encoded."""
-    raw = request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI")
-    if raw:
-        parts = urlsplit(raw)
-        path, query = parts.path, parts.query
-    else:
-        path, query = request.environ.get("PATH_INFO", "/"), request.environ.get("QUERY_STRING", "")
-    pairs = [(k, v) for k, _, v in (p.partition("=") for p in query.split("&") if p)]
-    return path, pairs
+class Protocol:
+    """How one wire format reads a request, writes a result and names its errors (Batch's rest-json)."""
+
+    content_type = JSON
+    signing_name = "batch"
+    refused_status = 403  # a bad signature
+
+    def parse(self, route: Route, exchange: Exchange) -> dict:
+        body = exchange.body()
+        params = parse_rest_json(route.operation, body, route.labels, exchange.query())
+        check_body_limit(route.name, body)
+        return params
+
+    def answer(self, route: Route, result: Any) -> Callable:
+        return Answer(200, serialize(route.operation, result), self.content_type)
+
+    def error(self, exc: ServiceError) -> Answer:
+        return rendering.service_error(exc, self.content_type)
 
 
-def authenticate(credentials: dict[str, str]) -> Response | None:
-    """None when the request carries a valid SigV4 signature by one of `credentials`, else AWS's refusal:
-    403 from Batch (rest-json), 400 from the awsJson services, as each answers its other client errors."""
-    target = request.headers.get("X-Amz-Target")
-    is_json = bool(target) and request.method == "POST"
-    service = JSON_TARGET_SERVICES.get(target.partition(".")[0], "logs") if is_json else "batch"
-    path, query = raw_path_and_query()
-    try:
-        verify(method=request.method, raw_path=path, query=query, headers=request.headers,
-               body=lambda: request.get_data(cache=True), services=(service,), credentials=credentials,
-               now=datetime.now(timezone.utc))
-    except AuthError as exc:
-        if is_json:
-            return error_response(exc.code, exc.message, 400, JSON_CONTENT_TYPE)
-        return error_response(exc.code, exc.message, 403)
-    return None
+class AwsJson(Protocol):
+    """awsJson 1.1 (CloudWatch Logs): the operation is named by X-Amz-Target, the whole body is the input."""
+
+    content_type = JSON_CONTENT_TYPE
+    signing_name = "logs"
+    refused_status = 400  # awsJson services answer every client error with 400
+
+    def parse(self, route: Route, exchange: Exchange) -> dict:
+        return parse_json(route.operation, exchange.body())
+
+    def error(self, exc: ServiceError) -> Answer:
+        # awsJson services name validation failures InvalidParameterException.
+        code = "InvalidParameterException" if exc.code == "ClientException" else exc.code
+        return rendering.error(code, exc.message, exc.status, self.content_type)
+
+
+class Internal(Protocol):
+    """batchemu's own endpoints under /_batchemu/: a JSON object in, a JSON object out."""
+
+    def parse(self, route: Route, exchange: Exchange) -> dict:
+        return load_json_object(exchange.body()) if exchange.method == "POST" else {}
+
+    def answer(self, route: Route, result: Any) -> Callable:
+        return Answer(200, json.dumps(result).encode(), self.content_type)
+
+
+class Dashboard(Protocol):
+    """The dashboard's pages: its Flask blueprint answers them (HTML, its own error pages)."""
+
+    def parse(self, route: Route, exchange: Exchange) -> dict:
+        return {}
+
+    def answer(self, route: Route, result: Any) -> Callable:
+        return result
+
+
+REST_JSON, AWS_JSON, INTERNAL, DASHBOARD = Protocol(), AwsJson(), Internal(), Dashboard()
+
+
+@dataclass
+class Route:
+    """Where a request goes: its protocol, operation and handler, or the answer refusing it."""
+
+    protocol: Protocol
+    name: str
+    handler: Callable[[Context, dict], Any] | None = None
+    operation: OperationModel | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    refusal: Answer | None = None
+
+
+class Pipeline:
+    """The WSGI application of every route; see the module text for the chain of steps."""
+
+    def __init__(self, ctx: Context, handlers: dict[str, Callable], json_handlers: dict[str, dict[str, Callable]],
+                 health: Callable[[], dict], faults: Callable[[dict], dict] | None = None,
+                 dashboard: Blueprint | None = None) -> None:
+        self.ctx = ctx
+        self.handlers = handlers
+        self.json_handlers = json_handlers
+        self.router = RestRouter(service_model("batch"))
+        self.health = Route(INTERNAL, "health", lambda ctx, params: health())
+        self.faults = Route(INTERNAL, "faults", self._inject(faults))
+        self.dashboard = None
+        if dashboard is not None:
+            pages = Flask("batchemu")
+            pages.register_blueprint(dashboard)
+            self.dashboard = Route(DASHBOARD, "dashboard", lambda ctx, params: pages)
+        self.chain = [self.route, self.authenticate, self.parse, self.handle, self.serialize]
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        exchange = Exchange(environ)
+        try:
+            for step in self.chain:
+                step(exchange)
+                if exchange.answer is not None:
+                    break
+        except ServiceError as exc:
+            exchange.answer = (exchange.route.protocol if exchange.route else REST_JSON).error(exc)
+        except HTTPException as exc:
+            exchange.answer = rendering.http_error(exc)
+        except Exception as exc:  # noqa: BLE001 - anything else is a 500 in the same JSON form, and logged
+            exchange.answer = rendering.unexpected(exc, exchange.method, environ.get("PATH_INFO", ""))
+        return exchange.answer(environ, start_response)
+
+    # -- the steps ---------------------------------------------------------------------------------------
+    def route(self, exchange: Exchange) -> None:
+        # ARNs arrive in the path with '/' sent as %2F, which WSGI servers disagree on decoding in PATH_INFO:
+        # the raw request URI, when the server gives it, is decoded exactly once.
+        raw = exchange.raw_uri
+        exchange.path = unquote(urlsplit(raw).path, errors="replace") if raw else exchange.request.path
+        method, path = exchange.method, exchange.path
+        target = exchange.environ.get("HTTP_X_AMZ_TARGET")
+        if path == HEALTH_PATH and method in READS:
+            exchange.route = self.health
+        elif path == FAULTS_PATH:
+            exchange.route = self.faults if method == "POST" else Route(INTERNAL, "faults", refusal=rendering.error(
+                "MethodNotAllowedException", f"{method} is not allowed on {FAULTS_PATH}; POST {{\"jobId\", \"fault\"}}",
+                405))
+        elif self.dashboard is not None and method in READS and \
+                (path == "/" or path == DASHBOARD_PREFIX or path.startswith(DASHBOARD_PREFIX + "/")):
+            exchange.route = self.dashboard
+        elif target and method == "POST":
+            exchange.route = self._json_target(target)
+        else:
+            exchange.route = self._rest_json(method, path)
+
+    def authenticate(self, exchange: Exchange) -> None:
+        """A request signed by none of the configured keys is refused with AWS's answer: 403 from Batch
+        (rest-json), 400 from the awsJson services, as each answers its other client errors."""
+        credentials = self.ctx.config.auth
+        if not credentials or exchange.path == HEALTH_PATH:
+            return
+        target = exchange.environ.get("HTTP_X_AMZ_TARGET")
+        protocol = AWS_JSON if target and exchange.method == "POST" else REST_JSON
+        service = JSON_TARGET_SERVICES.get(target.partition(".")[0], "logs") if protocol is AWS_JSON else "batch"
+        path, query = exchange.raw_path_and_query()
+        request = exchange.request
+        try:
+            verify(method=exchange.method, raw_path=path, query=query, headers=request.headers,
+                   body=lambda: request.get_data(cache=True), services=(service,), credentials=credentials,
+                   now=datetime.now(timezone.utc))
+        except AuthError as exc:
+            exchange.answer = rendering.error(exc.code, exc.message, protocol.refused_status, protocol.content_type)
+
+    def parse(self, exchange: Exchange) -> None:
+        route = exchange.route
+        if route.refusal is not None:
+            exchange.answer = route.refusal
+            return
+        exchange.params = route.protocol.parse(route, exchange)
+
+    def handle(self, exchange: Exchange) -> None:
+        route = exchange.route
+        if route.handler is None:
+            raise NotBuiltError(route.name)
+        exchange.result = route.handler(self.ctx, exchange.params)
+
+    def serialize(self, exchange: Exchange) -> None:
+        exchange.answer = exchange.route.protocol.answer(exchange.route, exchange.result)
+
+    # -- routes ------------------------------------------------------------------------------------------
+    def _rest_json(self, method: str, path: str) -> Route:
+        matched = self.router.match(method, path)
+        if matched is not None:
+            operation, labels = matched
+            return Route(REST_JSON, operation.name, self.handlers.get(operation.name), operation, labels)
+        if self.router.allowed_methods(path):
+            refusal = rendering.error("MethodNotAllowedException", f"{method} is not allowed on {path}", 405)
+        else:
+            refusal = rendering.error("UnknownOperationException",
+                                      f"No AWS Batch operation is routed at {method} {path}", 404)
+        return Route(REST_JSON, "", refusal=refusal)
+
+    def _json_target(self, target: str) -> Route:
+        prefix, _, name = target.partition(".")
+        service = JSON_TARGET_SERVICES.get(prefix)
+        if service is None or service not in self.json_handlers:
+            return Route(AWS_JSON, target, refusal=rendering.error(
+                "UnknownOperationException", f"Unknown target {target}", 400, JSON_CONTENT_TYPE))
+        model = service_model(service)
+        if name not in model.operation_names:
+            return Route(AWS_JSON, target, refusal=rendering.error(
+                "UnknownOperationException", f"Unknown operation {target}", 400, JSON_CONTENT_TYPE))
+        return Route(AWS_JSON, f"{service} {name}", self.json_handlers[service].get(name),
+                     model.operation_model(name))
+
+    @staticmethod
+    def _inject(faults: Callable[[dict], dict] | None) -> Callable[[Context, dict], dict]:
+        def inject(ctx: Context, params: dict) -> dict:
+            if faults is None:
+                raise ClientException("fault injection is not available on this server")
+            return faults(params)
+        return inject
 
 
 def create_app(ctx: Context, handlers: dict[str, Callable], json_handlers: dict[str, dict[str, Callable]],
                health: Callable[[], dict], faults: Callable[[dict], dict] | None = None,
-               dashboard: Blueprint | None = None) -> Flask:
-    """An app serving Batch (rest-json) and the awsJson services in `json_handlers` on one port, batchemu's
-    own endpoints under /_batchemu/ (health; fault injection when `faults` is given), and the `dashboard`
-    blueprint, which owns `GET /` (every other method on `/` stays the protocol's)."""
-    app = Flask("batchemu")
-    # One byte over the limit, so that request_body() can tell a truncated chunked body from a full one.
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY + 1
-    router = RestRouter(service_model("batch"))
-
-    def no_route(method: str, path: str) -> Response:
-        if router.allowed_methods(path):
-            return error_response("MethodNotAllowedException", f"{method} is not allowed on {path}", 405)
-        return error_response("UnknownOperationException",
-                              f"No AWS Batch operation is routed at {method} {path}", 404)
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Response:
-        if exc.code == 405 and not request.path.startswith("/_batchemu/"):
-            return no_route(request.method, decoded_path())
-        names = {404: "UnknownOperationException", 405: "MethodNotAllowedException",
-                 413: "RequestEntityTooLargeException"}
-        code = names.get(exc.code or 500, "ClientException" if (exc.code or 500) < 500 else "ServerException")
-        return error_response(code, exc.description or exc.name, exc.code or 500)
-
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception) -> Response:
-        log.exception("unhandled error in %s %s", request.method, request.path)
-        return error_response("ServerException", f"Internal error ({type(exc).__name__})", 500)
-
-    if ctx.config.auth:
-        @app.before_request
-        def check_signature() -> Response | None:
-            if request.path == HEALTH_PATH:
-                return None
-            return authenticate(ctx.config.auth)
-
-    @app.get(HEALTH_PATH)
-    def health_endpoint() -> Response:
-        import json
-        return _response(200, json.dumps(health()).encode())
-
-    @app.route(FAULTS_PATH, methods=ROUTED_METHODS, provide_automatic_options=False)
-    def faults_endpoint() -> Response:
-        import json
-        if request.method != "POST":
-            return error_response("MethodNotAllowedException",
-                                  f"{request.method} is not allowed on {FAULTS_PATH}; POST {{\"jobId\", \"fault\"}}", 405)
-        try:
-            if faults is None:
-                raise ClientException("fault injection is not available on this server")
-            result = faults(load_json_object(request_body()))
-        except ServiceError as exc:
-            return error_response(exc.code, exc.message, exc.status)
-        return _response(200, json.dumps(result).encode())
-
-    root_methods = ROUTED_METHODS
-    if dashboard is not None:
-        app.register_blueprint(dashboard)
-        root_methods = [method for method in ROUTED_METHODS if method not in ("GET", "HEAD")]
-
-    @app.route("/", defaults={"path": ""}, methods=root_methods, provide_automatic_options=False)
-    @app.route("/<path:path>", methods=ROUTED_METHODS, provide_automatic_options=False)
-    def dispatch(path: str) -> Response:
-        target = request.headers.get("X-Amz-Target")
-        if target and request.method == "POST":
-            return _dispatch_json_target(target)
-        path = decoded_path()
-        matched = router.match(request.method, path)
-        if matched is None:
-            return no_route(request.method, path)
-        operation, labels = matched
-        return _response(*run_operation(operation, labels, request.args.to_dict(flat=False), request_body))
-
-    def run_operation(operation, labels: dict[str, str], query: dict[str, list[str]],
-                      read_body: Callable[[], bytes]) -> tuple[int, bytes, str | None]:
-        """(status, body, error code) of one rest-json operation."""
-        handler = handlers.get(operation.name)
-        try:
-            body = read_body()
-            params = parse_rest_json(operation, body, labels, query)
-            check_body_limit(operation.name, body)
-            if handler is None:
-                raise NotBuiltError(operation.name)
-            result = handler(ctx, params)
-        except ServiceError as exc:
-            return exc.status, error_body(exc.code, exc.message), exc.code
-        return 200, serialize(operation, result), None
-
-    def _dispatch_json_target(target: str) -> Response:
-        content_type = JSON_CONTENT_TYPE
-        prefix, _, name = target.partition(".")
-        service = JSON_TARGET_SERVICES.get(prefix)
-        if service is None or service not in json_handlers:
-            return error_response("UnknownOperationException", f"Unknown target {target}", 400, content_type)
-        model = service_model(service)
-        if name not in model.operation_names:
-            return error_response("UnknownOperationException", f"Unknown operation {target}", 400, content_type)
-        operation = model.operation_model(name)
-        handler = json_handlers[service].get(name)
-        try:
-            params = parse_json(operation, request_body())
-            if handler is None:
-                raise NotBuiltError(f"{service} {name}")
-            result = handler(ctx, params)
-        except ClientException as exc:
-            # awsJson services name validation failures InvalidParameterException.
-            code = "InvalidParameterException" if exc.code == "ClientException" else exc.code
-            return error_response(code, exc.message, exc.status, content_type)
-        except ServiceError as exc:
-            return error_response(exc.code, exc.message, exc.status, content_type)
-        return _response(200, serialize(operation, result), content_type=content_type)
-
-    if not ctx.config.auth:  # signed requests take the Flask path, where the signature is checked
-        app.wsgi_app = app.operation_fast_path = OperationFastPath(app.wsgi_app, router, run_operation)
-    return app
-
-
-def _status_line(status: int) -> str:
-    return f"{status} {HTTP_STATUS_CODES.get(status, 'Unknown').upper()}"  # as werkzeug writes it
-
-
-class OperationFastPath:
-    """WSGI middleware answering the plain case of a rest-json operation without Flask's request and
-    response objects, which cost more CPU than a SubmitJob itself: a POST to an operation's literal route
-    (no labels, no query string, no percent-escapes) with a Content-Length within MAX_BODY. Everything
-    else, and every HTTP-level error, goes on to the Flask app. Answers are the same either way: the same
-    run_operation, headers and JSON error renderer."""
-
-    def __init__(self, wsgi_app: Callable, router: RestRouter, run_operation: Callable) -> None:
-        self.wsgi_app = wsgi_app
-        self.router = router
-        self.run_operation = run_operation
-
-    def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:
-        operation = self._operation(environ)
-        if operation is None:
-            return self.wsgi_app(environ, start_response)
-        expected = int(environ["CONTENT_LENGTH"])
-
-        def read_body() -> bytes:
-            body = environ["wsgi.input"].read(expected)
-            _check_complete(body, expected)
-            return body
-        status, headers, body = self._answer(operation, read_body, environ.get("PATH_INFO"))
-        start_response(status, headers)
-        return [body]
-
-    def answer(self, path: str, body: bytes) -> tuple[str, list[tuple[str, str]], bytes] | None:
-        """(status line, headers, body) of `POST path` with this whole body, or None when `path` is not an
-        operation's literal route (batchemu.http.front answers plain requests with this)."""
-        operation = self.router.literal("POST", path)
-        if operation is None:
-            return None
-        return self._answer(operation, lambda: body, path)
-
-    def _answer(self, operation, read_body: Callable[[], bytes], path) -> tuple[str, list[tuple[str, str]], bytes]:
-        try:
-            status, body, error_code = self.run_operation(operation, {}, {}, read_body)
-        except Exception as exc:  # the same answer as the Flask app's handler of unexpected errors
-            log.exception("unhandled error in POST %s", path)
-            status, error_code = 500, "ServerException"
-            body = error_body(error_code, f"Internal error ({type(exc).__name__})")
-        return _status_line(status), _headers(body, error_code, "application/json"), body
-
-    def _operation(self, environ: dict):
-        if environ["REQUEST_METHOD"] != "POST" or environ.get("QUERY_STRING") or \
-                "HTTP_X_AMZ_TARGET" in environ or "HTTP_TRANSFER_ENCODING" in environ:
-            return None
-        raw = environ.get("REQUEST_URI") or environ.get("RAW_URI") or ""
-        length = environ.get("CONTENT_LENGTH") or ""
-        if not raw.startswith("/v1/") or "%" in raw or "?" in raw or "#" in raw or \
-                not length.isascii() or not length.isdigit() or int(length) > MAX_BODY:
-            return None
-        return self.router.literal("POST", raw)
+               dashboard: Blueprint | None = None) -> Pipeline:
+    """The application serving Batch (rest-json) and the awsJson services in `json_handlers` on one port,
+    batchemu's own endpoints under /_batchemu/ (health; fault injection when `faults` is given), and the
+    `dashboard` blueprint, which owns `GET /` (every other method on `/` stays the protocol's)."""
+    return Pipeline(ctx, handlers, json_handlers, health, faults, dashboard)
 
 
 def health_report(ctx: Context, engine_status: Callable[[], tuple[bool, str]],
