@@ -30,6 +30,7 @@ from werkzeug.wrappers import Request
 from batchemu import __version__
 from batchemu.errors import ClientException, NotBuiltError, ServiceError
 from batchemu.http import rendering
+from batchemu.http.dashboard import PREFIX as DASHBOARD_PREFIX
 from batchemu.http.rendering import JSON, MAX_BODY, Answer
 from batchemu.protocol.model import RestRouter, service_model
 from batchemu.protocol.parser import load_json_object, parse_json, parse_rest_json
@@ -50,7 +51,6 @@ JSON_TARGET_SERVICES = {"Logs_20140328": "logs"}
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 HEALTH_PATH = "/_batchemu/health"
 FAULTS_PATH = "/_batchemu/faults"
-DASHBOARD_PREFIX = "/_batchemu/dashboard"
 READS = ("GET", "HEAD")
 
 
@@ -198,6 +198,11 @@ class Route:
     refusal: Answer | None = None
 
 
+def _faults_refused(method: str) -> Route:
+    message = f"{method} is not allowed on {FAULTS_PATH}; POST {{\"jobId\", \"fault\"}}"
+    return Route(INTERNAL, "faults", refusal=rendering.error("MethodNotAllowedException", message, 405))
+
+
 class Pipeline:
     """The WSGI application of every route; see the module text for the chain of steps."""
 
@@ -243,9 +248,7 @@ class Pipeline:
         if path == HEALTH_PATH and method in READS:
             exchange.route = self.health
         elif path == FAULTS_PATH:
-            exchange.route = self.faults if method == "POST" else Route(INTERNAL, "faults", refusal=rendering.error(
-                "MethodNotAllowedException", f"{method} is not allowed on {FAULTS_PATH}; POST {{\"jobId\", \"fault\"}}",
-                405))
+            exchange.route = self.faults if method == "POST" else _faults_refused(method)
         elif self.dashboard is not None and method in READS and \
                 (path == "/" or path == DASHBOARD_PREFIX or path.startswith(DASHBOARD_PREFIX + "/")):
             exchange.route = self.dashboard
