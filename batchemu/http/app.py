@@ -78,7 +78,7 @@ class Exchange:
         self.method: str = environ["REQUEST_METHOD"]
         self.raw_uri: str = environ.get("REQUEST_URI") or environ.get("RAW_URI") or ""
         self.path = ""  # set by the route step
-        self.route: Route | None = None
+        self.route: Route = UNROUTED  # until the route step has run
         self.params: dict = {}
         self.result: Any = None
         self.answer: Callable[[dict, Callable], Iterable[bytes]] | None = None
@@ -198,6 +198,9 @@ class Route:
     refusal: Answer | None = None
 
 
+UNROUTED = Route(REST_JSON, "")
+
+
 def _faults_refused(method: str) -> Route:
     message = f"{method} is not allowed on {FAULTS_PATH}; POST {{\"jobId\", \"fault\"}}"
     return Route(INTERNAL, "faults", refusal=rendering.error("MethodNotAllowedException", message, 405))
@@ -230,11 +233,12 @@ class Pipeline:
                 if exchange.answer is not None:
                     break
         except ServiceError as exc:
-            exchange.answer = (exchange.route.protocol if exchange.route else REST_JSON).error(exc)
+            exchange.answer = exchange.route.protocol.error(exc)
         except HTTPException as exc:
             exchange.answer = rendering.http_error(exc)
         except Exception as exc:  # noqa: BLE001 - anything else is a 500 in the same JSON form, and logged
             exchange.answer = rendering.unexpected(exc, exchange.method, environ.get("PATH_INFO", ""))
+        assert exchange.answer is not None  # serialize, the last step, always sets one
         return exchange.answer(environ, start_response)
 
     # -- the steps ---------------------------------------------------------------------------------------
@@ -263,7 +267,7 @@ class Pipeline:
         credentials = self.ctx.config.auth
         if not credentials or exchange.path == HEALTH_PATH:
             return
-        target = exchange.environ.get("HTTP_X_AMZ_TARGET")
+        target = exchange.environ.get("HTTP_X_AMZ_TARGET") or ""
         protocol = AWS_JSON if target and exchange.method == "POST" else REST_JSON
         service = JSON_TARGET_SERVICES.get(target.partition(".")[0], "logs") if protocol is AWS_JSON else "batch"
         path, query = exchange.raw_path_and_query()
@@ -341,12 +345,12 @@ def health_report(ctx: Context, engine_status: Callable[[], tuple[bool, str]],
     the executor (kept under that name for clients that read it). An executor of several machines (swarm)
     adds its nodes and their free capacity under `executor.nodes`."""
     reachable, detail = engine_status()
-    report = {"service": "batchemu", "version": __version__, "state": ctx.config.state,
-              "region": ctx.config.region, "accountId": ctx.config.account_id,
-              "executor": {"name": ctx.config.executor, "reachable": reachable, "detail": detail}}
+    executor: dict[str, Any] = {"name": ctx.config.executor, "reachable": reachable, "detail": detail}
+    report: dict[str, Any] = {"service": "batchemu", "version": __version__, "state": ctx.config.state,
+                              "region": ctx.config.region, "accountId": ctx.config.account_id, "executor": executor}
     nodes = cluster() if reachable else None
     if nodes is not None:
-        report["executor"].update(nodes)
+        executor.update(nodes)
     if ctx.config.executor == "docker":
         report["docker"] = {"reachable": reachable, "detail": detail}
     return report
