@@ -35,7 +35,7 @@ def batchemu_config() -> Config:
 @pytest.fixture
 def batchemu_server(batchemu_config: Config) -> Iterator[object]:
     """A running batchemu (`.url`, `.config`, `.store`) on a free loopback port, stopped afterwards."""
-    from batchemu.server import Server
+    from batchemu.http.server import Server
     batchemu_config.instance_label = batchemu_config.instance_label or uuid.uuid4().hex
     server = Server(batchemu_config).start()
     try:

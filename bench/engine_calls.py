@@ -20,7 +20,7 @@ import docker.api.client
 
 from batchemu.config import Config
 from batchemu.executors.docker import transport
-from batchemu.server import Server
+from batchemu.http.server import Server
 from bench.client import batch_client, create_queue, register_definition
 
 _VERSION = re.compile(r"/v1\.\d+")

@@ -11,8 +11,10 @@ import cProfile
 import pstats
 import time
 
+from werkzeug.test import Client
+
 from batchemu.config import Config
-from batchemu.server import Server
+from batchemu.http.server import Server
 
 
 def main() -> None:
@@ -33,7 +35,7 @@ def main() -> None:
         time.sleep(0.05)
     batch.list_jobs(jobQueue=queue, jobStatus="RUNNABLE", maxResults=100)
     request = recorder.requests[args.operation]
-    client = server.app.test_client()
+    client = Client(server.app)
 
     def call() -> None:
         response = client.open(request.path, method=request.method, data=request.body, headers=request.headers)

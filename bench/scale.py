@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from batchemu.config import Config
+from batchemu.http.server import Server
 from batchemu.model import attempts, states
-from batchemu.server import Server
 from bench.client import Connection, Recorder, batch_client, create_queue, percentile, register_definition
 from bench.report import Measurement, Report, ratio
 from bench.servers import Batchemu, rss_bytes

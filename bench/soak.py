@@ -34,7 +34,7 @@ DONE = ("SUCCEEDED", "FAILED")
 
 
 def instance_label(server: Batchemu) -> str:
-    """The label batchemu puts on its containers: derived from the state path (batchemu/server.py)."""
+    """The label batchemu puts on its containers: derived from the state path (batchemu/http/server.py)."""
     state = os.path.abspath(f"{server._state_dir}/state.sqlite3")
     return hashlib.sha1(state.encode()).hexdigest()[:16]
 

@@ -482,7 +482,7 @@ def _settled(document: Any) -> Any:
 
 def fuzz_fresh_server(seed: int, count: int) -> tuple[Report, list[str]]:
     """Run the fuzzer against a fresh API-only server; returns the report and what the server lost."""
-    from batchemu.server import Server
+    from batchemu.http.server import Server
     server = Server(Config(host="127.0.0.1", port=0, state=":memory:"), with_scheduler=False).start()
     try:
         before = prepare(server.url)

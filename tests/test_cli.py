@@ -52,7 +52,7 @@ def test_non_loopback_host_prints_a_warning(capsys, monkeypatch):
     def no_server(*args, **kwargs):
         raise Refuse  # stop before binding: only the warning is under test
 
-    monkeypatch.setattr("batchemu.server.Server", no_server)
+    monkeypatch.setattr("batchemu.http.server.Server", no_server)
     try:
         cli.main(["serve", "--host", "0.0.0.0", "--state", ":memory:"])
     except Refuse:
@@ -71,7 +71,7 @@ def test_scale_down_delay_comes_from_the_flag_or_the_environment(monkeypatch):
         seen.append(config.scale_down_delay)
         raise Refuse
 
-    monkeypatch.setattr("batchemu.server.Server", no_server)
+    monkeypatch.setattr("batchemu.http.server.Server", no_server)
     monkeypatch.delenv("BATCHEMU_SCALE_DOWN_DELAY", raising=False)
     for argv in (["serve", "--state", ":memory:"], ["serve", "--state", ":memory:", "--scale-down-delay", "2.5"]):
         try:
@@ -132,7 +132,7 @@ def test_executor_simulate_seconds_and_image_map_come_from_flags_or_the_environm
         seen.append((config.executor, config.simulate_seconds, config.image_map))
         raise Refuse
 
-    monkeypatch.setattr("batchemu.server.Server", no_server)
+    monkeypatch.setattr("batchemu.http.server.Server", no_server)
     monkeypatch.setenv("BATCHEMU_IMAGE_MAP", "a=b")
     for argv in (["serve", "--state", ":memory:"],
                  ["serve", "--state", ":memory:", "--executor", "simulate", "--simulate-seconds", "1.5",

@@ -14,7 +14,7 @@ import threading
 import pytest
 from conftest import make_queue, needs_docker, register, unique, wait_for_status
 
-from batchemu.commands import local_time
+from batchemu.cli.commands import local_time
 
 TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
 

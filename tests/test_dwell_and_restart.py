@@ -6,7 +6,7 @@ import boto3
 import pytest
 
 from batchemu.config import Config
-from batchemu.server import Server
+from batchemu.http.server import Server
 from tests.conftest import make_queue, needs_docker, register, unique, wait_for_status
 from tests.waiting import LOAD_FACTOR
 

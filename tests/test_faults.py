@@ -158,7 +158,7 @@ def test_fault_command_posts_to_the_endpoint(batch_client, batchemu_server, queu
 
 
 def test_faults_are_refused_without_a_scheduler():
-    from batchemu.server import Server
+    from batchemu.http.server import Server
     server = Server(Config(host="127.0.0.1", port=0, state=":memory:"), with_scheduler=False).start()
     try:
         status, answer = post_fault(server, {"jobId": "x", "fault": "oom"})
@@ -186,7 +186,7 @@ def test_docker_container_spot_reclaimed_then_oom_killed(batch_client, batchemu_
 
 
 def test_fault_endpoint_needs_a_signature_when_auth_is_on_and_the_command_signs(capsys, monkeypatch):
-    from batchemu.server import Server
+    from batchemu.http.server import Server
     server = Server(Config(host="127.0.0.1", port=0, state=":memory:", executor="simulate",
                            auth={"AKIDFAULT": "fault-secret"})).start()
     try:

@@ -7,7 +7,7 @@ import pytest
 from conftest import TEST_IMAGE, client_error, register
 
 from batchemu.config import Config
-from batchemu.server import Server
+from batchemu.http.server import Server
 
 PRIVILEGED = {"image": TEST_IMAGE, "command": ["true"], "privileged": True,
               "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}]}

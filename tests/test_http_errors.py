@@ -12,7 +12,7 @@ import requests
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
-from batchemu.app import MAX_BODY
+from batchemu.http.app import MAX_BODY
 from batchemu.protocol.model import service_model
 from batchemu.service import HANDLERS
 
@@ -458,3 +458,12 @@ def test_unread_body_with_a_content_length_beyond_2_63_still_gets_an_answer(batc
             b"Content-Length: 99999999999999999999\r\n\r\n{}")
     error = assert_raw_error(*raw_exchange(batchemu_server, data), 404)
     assert error["__type"] == "UnknownOperationException"
+
+
+def test_an_uncaught_error_in_an_operation_is_a_json_500_and_the_server_goes_on(batchemu_server, monkeypatch):
+    def broken(ctx, params):
+        raise RuntimeError("a bug")
+    monkeypatch.setitem(HANDLERS, "DescribeJobQueues", broken)
+    error = assert_error(post(batchemu_server, "describejobqueues", b"{}"), 500, "ServerException")
+    assert error["message"] == "Internal error (RuntimeError)"
+    assert post(batchemu_server, "describejobs", b'{"jobs": []}').json() == {"jobs": []}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 
 from batchemu.config import Config
-from batchemu.server import Server
+from batchemu.http.server import Server
 from tests.conftest import make_queue, needs_docker, register, unique, wait_for_status, wait_until
 
 

@@ -117,7 +117,7 @@ def _build(source: Path, dist: Path) -> Path:
     with zipfile.ZipFile(wheel) as archive:
         in_wheel = set(archive.namelist())
     assert not wanted - in_wheel, f"{wheel.name} lacks {sorted(wanted - in_wheel)}"
-    assert {"batchemu/dashboard/templates/overview.html", "batchemu/dashboard/static/htmx.min.js"} <= in_wheel
+    assert {"batchemu/http/dashboard/templates/overview.html", "batchemu/http/dashboard/static/htmx.min.js"} <= in_wheel
     return wheel
 
 

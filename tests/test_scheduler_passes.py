@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 from batchemu.config import Config
-from batchemu.server import Server
+from batchemu.http.server import Server
 from tests.waiting import wait_for_passes, wait_until
 
 

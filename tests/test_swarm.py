@@ -21,7 +21,7 @@ import pytest
 from batchemu.config import Config
 from batchemu.executors import Outcome, TaskSpec
 from batchemu.executors.swarm import SwarmExecutor, reachability
-from batchemu.server import Server
+from batchemu.http.server import Server
 from tests.conftest import (
     TEST_IMAGE,
     describe,

@@ -178,7 +178,7 @@ def test_a_restarted_server_carries_a_running_training_job_to_its_end(tmp_path, 
     import boto3
     from botocore.config import Config as BotoConfig
 
-    from batchemu.server import Server
+    from batchemu.http.server import Server
 
     def config() -> Config:
         return Config(host="127.0.0.1", port=0, state=str(tmp_path / "state.sqlite3"), tick=0.2,

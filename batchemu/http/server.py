@@ -12,12 +12,11 @@ from pathlib import Path
 
 from cheroot import wsgi
 
-from batchemu.app import MAX_BODY, create_app, health_report
-from batchemu.cheroot_errors import JsonErrorConnection
 from batchemu.config import Config
 from batchemu.context import Context
-from batchemu.dashboard import create_blueprint
-from batchemu.front import Front
+from batchemu.http.app import create_app, health_report
+from batchemu.http.dashboard import create_blueprint
+from batchemu.http.rendering import JsonErrorConnection
 from batchemu.model import arrays
 from batchemu.protocol.serializer import projector
 from batchemu.scheduler.queue_front import queue_front
@@ -28,7 +27,6 @@ from batchemu.store import StateError, Store
 log = logging.getLogger("batchemu")
 LISTEN_BACKLOG = 128  # pending connections the kernel queues before the HTTP server accepts them
 SERVER_NAME = "batchemu"
-LOOPBACK_FOR = {True: "::1", False: "127.0.0.1"}  # where cheroot listens behind the front, by the host's family
 
 
 class Server:
@@ -63,24 +61,14 @@ class Server:
         # cheroot keeps connections alive (werkzeug's server closes every one) and serves from a thread pool.
         # cheroot's default listen backlog of 5 drops the SYNs of a client pool opening 16 connections at once;
         # each dropped one waits a second for the kernel to retry.
-        # Unsigned servers listen through batchemu.front, which answers plain operation requests itself and
-        # passes every other connection on to cheroot on a loopback port of its own.
-        fast_path = getattr(self.app, "operation_fast_path", None)
-        behind = fast_path is not None
-        address = (LOOPBACK_FOR.get(":" in config.host, "127.0.0.1"), 0) if behind else (config.host, config.port)
-        self.httpd = wsgi.Server(address, self.app, numthreads=16, server_name=SERVER_NAME,
+        self.httpd = wsgi.Server((config.host, config.port), self.app, numthreads=16, server_name=SERVER_NAME,
                                  request_queue_size=LISTEN_BACKLOG)
         self.httpd.ConnectionClass = JsonErrorConnection  # cheroot's own error answers in AWS's JSON form
         self.httpd.expiration_interval = 0.05  # how often serve() looks up from select(): stop() waits on it
         self.httpd.prepare()
-        self.front = None
-        if behind:
-            self.front = Front(config.host, config.port, LISTEN_BACKLOG, self.httpd.bind_addr[:2], fast_path.answer,
-                               MAX_BODY, SERVER_NAME)
         # Port 0 asks the OS for a free port; the endpoint must name the real one.
-        self.config.port = self.front.port if self.front is not None else self.httpd.bind_addr[1]
+        self.config.port = self.httpd.bind_addr[1]
         self._thread: threading.Thread | None = None
-        self._front_thread: threading.Thread | None = None
 
     def health(self) -> dict:
         """What GET /_batchemu/health answers (the dashboard shows its executor part), with the scheduler's
@@ -105,9 +93,6 @@ class Server:
             self.scheduler.start()
         self._thread = threading.Thread(target=self.httpd.serve, name="batchemu-http", daemon=True)
         self._thread.start()
-        if self.front is not None:
-            self._front_thread = threading.Thread(target=self.front.serve, name="batchemu-front", daemon=True)
-            self._front_thread.start()
         return self
 
     def serve_forever(self) -> None:
@@ -126,8 +111,6 @@ class Server:
 
     def stop(self, *, remove_containers: bool = False) -> None:
         """Stop serving; with remove_containers, also remove every container this server started."""
-        if self.front is not None:
-            self.front.stop()
         self.httpd.stop()
         if self.scheduler is not None:
             self.scheduler.stop()

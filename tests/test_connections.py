@@ -1,51 +1,17 @@
-"""batchemu.front: plain operation requests answered on the connection's thread, everything else by cheroot.
-
-Every HTTP-level error answer is cheroot's (tests/test_http_errors.py sends them through the front too);
-these tests pin what the front itself decides: which heads it reads, and that a connection moves on to
-cheroot intact, pipelined bytes included."""
+"""Connections as clients use them, on raw sockets: keep-alive, pipelined requests answered in order, bodies
+sent in pieces, and a refused body over the limit answered before the connection closes. (Malformed HTTP and
+the limits' JSON errors are tests/test_http_errors.py's.)"""
 
 from __future__ import annotations
 
 import json
 import socket
 
-import pytest
-
-from batchemu.app import MAX_BODY
-from batchemu.front import plain_request
+from batchemu.http.app import MAX_BODY
 
 HEAD = (b"POST /v1/describejobqueues HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nAccept-Encoding: identity\r\n"
         b"Content-Type: application/json\r\nUser-Agent: Boto3/1.35 md/Botocore#1.35\r\n"
         b"X-Amz-Date: 20261130T140000Z\r\nContent-Length: 2")
-
-
-def test_a_botocore_style_head_is_read_by_the_front():
-    assert plain_request(HEAD, MAX_BODY) == ("/v1/describejobqueues", 2)
-
-
-@pytest.mark.parametrize("head", [
-    HEAD.replace(b"POST", b"post"),
-    HEAD.replace(b"POST", b"GET"),
-    HEAD.replace(b"/v1/describejobqueues", b"/v1/describejobqueues?x=1"),
-    HEAD.replace(b"/v1/describejobqueues", b"/v1/tags/arn%3Aaws"),
-    HEAD.replace(b"/v1/describejobqueues", b"http://x/v1/describejobqueues"),
-    HEAD.replace(b"HTTP/1.1", b"HTTP/1.0"),
-    HEAD.replace(b"Content-Length: 2", b"Transfer-Encoding: chunked"),
-    HEAD + b"\r\nTransfer-Encoding: chunked",
-    HEAD + b"\r\nExpect: 100-continue",
-    HEAD + b"\r\nConnection: close",
-    HEAD + b"\r\nX-Amz-Target: Logs_20140328.DescribeLogGroups",
-    HEAD + b"\r\nContent-Length: 2",
-    HEAD.replace(b"Content-Length: 2", b"Content-Length: -2"),
-    HEAD.replace(b"Content-Length: 2", b"Content-Length: 99999999999999999999"),
-    HEAD.replace(b"Content-Length: 2", f"Content-Length: {MAX_BODY + 1}".encode()),
-    HEAD.replace(b"Content-Length: 2", b"X-Nothing: 1"),
-    HEAD + b"\r\nNoColon",
-    HEAD + b"\r\n folded continuation",
-    HEAD + b"\r\nX-Bad: \xff",
-], ids=lambda head: head.decode("latin-1")[-40:])
-def test_anything_else_is_left_to_cheroot(head):
-    assert plain_request(head, MAX_BODY) is None
 
 
 def read_answer(sock: socket.socket, pending: bytes = b"") -> tuple[int, dict, bytes, bytes]:
@@ -69,7 +35,7 @@ def connect(server) -> socket.socket:
     return socket.create_connection((server.config.host, server.config.port), timeout=10)
 
 
-def test_pipelined_plain_requests_are_answered_in_order_with_cheroots_headers(batchemu_server):
+def test_pipelined_requests_are_answered_in_order_with_date_and_server_headers(batchemu_server):
     request = HEAD + b"\r\n\r\n{}"
     describe = b'{"jobs": ["x"]}'
     missing = HEAD.replace(b"Content-Length: 2", b"Content-Length: %d" % len(describe)) + b"\r\n\r\n" + describe
@@ -92,12 +58,12 @@ def test_a_body_sent_in_pieces_is_read_whole(batchemu_server):
         assert (status, json.loads(body)) == (200, {"jobQueues": []})
 
 
-def test_a_connection_moves_on_to_cheroot_with_the_bytes_already_sent(batchemu_server):
+def test_requests_of_every_route_share_one_keep_alive_connection(batchemu_server):
     health = b"GET /_batchemu/health HTTP/1.1\r\nHost: x\r\n\r\n"
     with connect(batchemu_server) as sock:
         sock.sendall(HEAD + b"\r\n\r\n{}")
         assert read_answer(sock)[0] == 200
-        # A request the front does not read, pipelined with a plain one behind it: cheroot answers both.
+        # A request of batchemu's own endpoints, pipelined with an operation behind it: both are answered.
         sock.sendall(health + HEAD + b"\r\n\r\n{}")
         status, _, body, rest = read_answer(sock)
         assert status == 200 and json.loads(body)["service"] == "batchemu"
@@ -105,7 +71,7 @@ def test_a_connection_moves_on_to_cheroot_with_the_bytes_already_sent(batchemu_s
         assert (status, json.loads(body)) == (200, {"jobQueues": []})
 
 
-def test_an_unknown_operation_path_is_cheroots_404(batchemu_server):
+def test_an_unknown_operation_path_is_a_json_404(batchemu_server):
     with connect(batchemu_server) as sock:
         sock.sendall(HEAD.replace(b"describejobqueues", b"nosuchoperation") + b"\r\n\r\n{}")
         status, headers, body, _ = read_answer(sock)
@@ -114,9 +80,9 @@ def test_an_unknown_operation_path_is_cheroots_404(batchemu_server):
 
 
 def test_a_client_still_sending_a_refused_body_gets_the_413_and_the_close(batchemu_server):
-    """cheroot answers a body over the limit with 413 and closes without reading it: the front must keep
-    reading (and dropping) what the client still sends, so that a client which sends its whole body before
-    reading (as requests does) is not left blocked, and gets the answer and then the end of the connection."""
+    """A body over the limit is answered with 413 and the connection closed without reading the body: a
+    client which sends its whole body before reading (as requests does) must not be left blocked, and gets
+    the answer and then the end of the connection."""
     body = b"x" * (MAX_BODY + 4 * 1024 * 1024)
     head = HEAD.replace(b"describejobqueues", b"describejobs").replace(
         b"Content-Length: 2", f"Content-Length: {len(body)}".encode())

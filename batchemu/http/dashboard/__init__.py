@@ -1,6 +1,6 @@
 """A read-only dashboard in the browser: `GET /` (job queues and compute environments), a queue's jobs and a
 job's details and log, server-rendered with Jinja; htmx (vendored under static/) re-reads the live part of
-each page every 2 seconds. Every read goes through the service layer (batchemu.dashboard.reads).
+each page every 2 seconds. Every read goes through the service layer (batchemu.http.dashboard.reads).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from werkzeug.exceptions import HTTPException
 
 from batchemu import __version__
 from batchemu.context import Context
-from batchemu.dashboard import reads
 from batchemu.errors import ServiceError
+from batchemu.http.dashboard import reads
 
 log = logging.getLogger("batchemu")
 

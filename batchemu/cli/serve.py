@@ -1,4 +1,4 @@
-"""The `batchemu` command line: `serve`, and the client commands of batchemu.commands."""
+"""`batchemu serve`: its options, and a server built from them that serves until SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ import os
 import sys
 
 from batchemu import __version__
-from batchemu import commands as client_commands
 from batchemu.config import Config, default_state_path, parse_image_map
-from batchemu.fault_command import add_fault_command, run_fault_command
 from batchemu.protocol.sigv4 import parse_credentials
 
 
@@ -28,10 +26,8 @@ def _image_map_entry(text: str) -> dict[str, str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="batchemu", description="A local emulator of AWS Batch.")
-    parser.add_argument("--version", action="version", version=f"batchemu {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+def add_serve_command(commands: argparse._SubParsersAction) -> None:
+    """The `serve` subcommand and its options, each with its BATCHEMU_* default where it has one."""
     serve = commands.add_parser("serve", help="serve the AWS Batch API and run jobs on the local Docker Engine")
     defaults = Config()
     serve.add_argument("--host", default=defaults.host,
@@ -80,10 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-scheduler", action="store_true",
                        help="serve the API only; never start containers")
     serve.add_argument("--verbose", "-v", action="store_true", help="log every request")
-    # Each further subcommand module adds its parsers here.
-    client_commands.register(commands)
-    add_fault_command(commands)
-    return parser
 
 
 def pin_to_one_cpu(choice: str) -> int | None:
@@ -109,17 +101,8 @@ def pin_to_one_cpu(choice: str) -> int | None:
     return cpu
 
 
-def main(argv: list[str] | None = None) -> int:
-    try:
-        parser = build_parser()
-    except ValueError as exc:  # a malformed BATCHEMU_* variable: never serve with less than was asked for
-        print(f"batchemu: {exc}", file=sys.stderr)
-        return 2
-    args = parser.parse_args(argv)
-    if args.command == "fault":
-        return run_fault_command(args)
-    if getattr(args, "run", None) is not None:
-        return args.run(args)
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve as `args` say until SIGINT or SIGTERM; the exit status (2 for a setting it cannot serve with)."""
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.verbose:
@@ -146,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"batchemu: --cpu: {exc}", file=sys.stderr)
         return 2
-    from batchemu.server import Server
+    from batchemu.http.server import Server
     from batchemu.store import StateError
     try:
         server = Server(config, with_scheduler=not args.no_scheduler)
@@ -162,7 +145,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cpu: {'every CPU it may use' if cpu is None else cpu} (--cpu)", flush=True)
     server.serve_forever()
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
