@@ -20,8 +20,7 @@ from batchemu.http.rendering import JsonErrorConnection
 from batchemu.model import arrays
 from batchemu.protocol.serializer import projector
 from batchemu.scheduler.queue_front import queue_front
-from batchemu.service import HANDLERS, fault_injection
-from batchemu.service import logs as logs_service
+from batchemu.service import HANDLERS, cloudwatch_logs, fault_injection
 from batchemu.store import StateError, Store
 
 log = logging.getLogger("batchemu")
@@ -54,7 +53,7 @@ class Server:
             self.executor = create_executor(config)
             self.scheduler = Scheduler(self.ctx, self.executor)
             self.ctx.notify = self.scheduler.notify
-        self.app = create_app(self.ctx, HANDLERS, {"logs": logs_service.OPERATIONS},
+        self.app = create_app(self.ctx, HANDLERS, {"logs": cloudwatch_logs.OPERATIONS},
                               self.health,
                               lambda request: fault_injection.inject(self.ctx, self.executor, request),
                               dashboard=create_blueprint(self.ctx, self.health))

@@ -14,7 +14,7 @@ from batchemu.errors import ServiceError
 from batchemu.model import states
 from batchemu.model.attempts import DEFAULT_LOG_GROUP
 from batchemu.protocol.serializer import Serialized
-from batchemu.service import compute_environments, job_listing, job_queues, jobs, logs
+from batchemu.service import cloudwatch_logs, compute_environments, job_listing, job_queues, jobs
 
 STATUSES = (states.SUBMITTED, states.PENDING, states.RUNNABLE, states.STARTING, states.RUNNING,
             states.SUCCEEDED, states.FAILED)
@@ -122,7 +122,7 @@ def log_events(ctx: Context, group: str, stream: str | None) -> list[dict]:
     if not stream:
         return []
     try:
-        return logs.get_log_events(ctx, {"logGroupName": group, "logStreamName": stream,
+        return cloudwatch_logs.get_log_events(ctx, {"logGroupName": group, "logStreamName": stream,
                                          "limit": LOG_LINES})["events"]
     except ServiceError as exc:
         if exc.code == "ResourceNotFoundException":
