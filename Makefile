@@ -51,6 +51,7 @@ clients:
 ## (scripts/test-suite.sh; WORKERS=0 runs tests/ in one process)
 test: install docker browser
 	-$(MAKE) --no-print-directory clients
+	$(MAKE) --no-print-directory lint
 	bash scripts/test-suite.sh
 
 ## flakes: the whole suite of `make test` N times in a row (N=5 unless given); prints every test that failed or
@@ -83,8 +84,12 @@ conformance-compare: install docker
 bench: install docker
 	$(BIN)/python -m bench $(ARGS)
 
+## lint: ruff; the layers of batchemu/ as import-linter contracts (pyproject.toml's [tool.importlinter]: a new
+## import that breaks a layer fails with the contract's name); mypy on batchemu/. make test runs it first.
 lint: install
-	$(BIN)/pip install --quiet ruff && $(BIN)/ruff check batchemu tests conformance bench
+	$(BIN)/ruff check batchemu tests conformance bench scripts
+	$(BIN)/lint-imports --no-logo
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .venv-moto .clients build *.egg-info

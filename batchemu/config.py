@@ -6,8 +6,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from batchemu.protocol.sigv4 import parse_credentials
-
 
 def default_state_path() -> str:
     """$BATCHEMU_STATE, else $XDG_STATE_HOME/batchemu/state.sqlite3 (~/.local/state/... by default)."""
@@ -63,6 +61,17 @@ def default_training_dir(state: str) -> str:
         return str(Path(tempfile.gettempdir()) / "batchemu-training")
     return str(Path(state).resolve().parent / "training")
 
+
+
+def parse_credentials(text: str) -> dict[str, str]:
+    """{access key: secret} from "KEY:SECRET[,KEY:SECRET...]" (the secret may hold ':' but no ',')."""
+    keys: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, secret = pair.partition(":")
+        if not sep or not key or not secret:
+            raise ValueError(f"expected ACCESS_KEY:SECRET, got {pair.split(':')[0]}:...")
+        keys[key] = secret
+    return keys
 
 @dataclass
 class Config:

@@ -18,8 +18,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from batchemu import cli
-from batchemu.config import Config
-from batchemu.protocol.sigv4 import parse_credentials
+from batchemu.config import Config, parse_credentials
 from tests.test_clients import AWS_CLI
 
 KEYS = {"AKIDALICE": "alice/secret+1", "AKIDBOB": "bob:secret"}

@@ -8,8 +8,7 @@ import os
 import sys
 
 from batchemu import __version__
-from batchemu.config import Config, default_state_path, parse_image_map
-from batchemu.protocol.sigv4 import parse_credentials
+from batchemu.config import Config, default_state_path, parse_credentials, parse_image_map
 
 
 def _auth_pair(text: str) -> dict[str, str]:

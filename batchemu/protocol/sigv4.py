@@ -33,17 +33,6 @@ class AuthError(Exception):
         self.message = message
 
 
-def parse_credentials(text: str) -> dict[str, str]:
-    """{access key: secret} from "KEY:SECRET[,KEY:SECRET...]" (the secret may hold ':' but no ',')."""
-    keys: dict[str, str] = {}
-    for pair in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, secret = pair.partition(":")
-        if not sep or not key or not secret:
-            raise ValueError(f"expected ACCESS_KEY:SECRET, got {pair.split(':')[0]}:...")
-        keys[key] = secret
-    return keys
-
-
 def verify(
     *,
     method: str,
