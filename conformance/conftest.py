@@ -30,6 +30,11 @@ AWS_WARNING = """
 """
 
 
+NO_COMMANDS = ("batchemu --executor simulate runs no container commands (a job exits as its BATCHEMU_SIMULATE_* "
+               "variables say), and this scenario checks what a command did: run it against --executor docker or "
+               "swarm")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance", "AWS Batch conformance suite")
     group.addoption("--endpoint", default=None, help="URL of an AWS-Batch-compatible endpoint (Batch and Logs)")
@@ -86,6 +91,8 @@ def _target(config: pytest.Config) -> Target | None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "covers(*operations, group=NAME): the Batch operations and "
                             f"behaviour group a conformance test exercises; groups: {', '.join(GROUPS)}")
+    config.addinivalue_line("markers", "runs_commands: the scenario checks what a job's container command did "
+                            "(its exit code, output, environment or time spent running)")
     config._conformance_target = _target(config)
     config._conformance_recorder = Recorder()
     config._conformance_recorder.lenient = config.getoption("--lenient-shapes")
@@ -152,6 +159,23 @@ def target(pytestconfig: pytest.Config) -> Target:
     if target is None:
         pytest.skip(NO_TARGET)
     return target
+
+
+@pytest.fixture(autouse=True)
+def _runs_commands(request: pytest.FixtureRequest) -> None:
+    """A scenario about a command's effect cannot hold against an executor that runs no commands."""
+    target = request.config._conformance_target
+    if target is not None and request.node.get_closest_marker("runs_commands") and not _commands_run(target):
+        pytest.skip(NO_COMMANDS)
+
+
+_COMMANDS_RUN: dict[str, bool] = {}
+
+
+def _commands_run(target: Target) -> bool:
+    if target.label not in _COMMANDS_RUN:
+        _COMMANDS_RUN[target.label] = target.runs_commands()
+    return _COMMANDS_RUN[target.label]
 
 
 @pytest.fixture(scope="session")

@@ -82,17 +82,28 @@ class Target:
         return boto3.session.Session(aws_access_key_id="conformance", aws_secret_access_key="conformance",
                                      region_name=self.region)
 
-    def scheduler_passes(self) -> int | None:
-        """The passes batchemu's scheduler has completed, as its GET /_batchemu/health counts them; None from
-        an endpoint that does not say (real AWS, moto)."""
+    def batchemu_health(self) -> dict:
+        """batchemu's GET /_batchemu/health report; {} from an endpoint that has none (real AWS, moto)."""
         if self.is_aws:
-            return None
+            return {}
         try:
             with urllib.request.urlopen(f"{self.endpoint_url}/_batchemu/health", timeout=10) as response:
                 report = json.loads(response.read())
         except (OSError, ValueError):
-            return None
-        scheduler = report.get("scheduler") if isinstance(report, dict) else None
+            return {}
+        return report if isinstance(report, dict) else {}
+
+    def runs_commands(self) -> bool:
+        """Whether the endpoint runs a job's container command: every endpoint but batchemu's simulate
+        executor, whose jobs exit as their BATCHEMU_SIMULATE_* variables say, running nothing."""
+        executor = self.batchemu_health().get("executor")
+        return not (isinstance(executor, dict) and executor.get("name") == "simulate")
+
+    def scheduler_passes(self) -> int | None:
+        """The passes batchemu's scheduler has completed, as its GET /_batchemu/health counts them; None from
+        an endpoint that does not say (real AWS, moto)."""
+        report = self.batchemu_health()
+        scheduler = report.get("scheduler")
         passes = scheduler.get("passes") if isinstance(scheduler, dict) else None
         return passes if isinstance(passes, int) else None
 

@@ -32,6 +32,7 @@ def list_children(batch, parent: str, **kwargs) -> list[dict]:
             for job in page["jobSummaryList"]]
 
 
+@pytest.mark.runs_commands
 @covers("SubmitJob", "DescribeJobs", "ListJobs", group="arrays")
 @covers(group="typed-dependencies")
 def test_array_children_run_with_their_index_and_a_plain_dependent_waits_for_all(
@@ -120,6 +121,7 @@ def test_waiting_children_are_listed_page_by_page_and_cancelled_with_the_parent(
 # with its own attempts (BATCH-FACTS.md section 1, inferred).
 @covers("SubmitJob", "DescribeJobs", group="arrays")
 @covers(group="retries-dependencies")
+@pytest.mark.runs_commands
 def test_a_failed_child_fails_the_parent_and_retries_are_per_child(batch, shared_env, jobdef, jobs, prefix):
     definition = jobdef(command=["sh", "-c", "test $AWS_BATCH_JOB_ARRAY_INDEX != 1"])
     parent = jobs.submit(f"{prefix}-arr-fail", shared_env.queue, definition["jobDefinitionArn"],
@@ -140,6 +142,7 @@ def test_a_failed_child_fails_the_parent_and_retries_are_per_child(batch, shared
 # array_jobs.html: terminating the parent terminates its children, running ones included.
 @covers("SubmitJob", "TerminateJob", "DescribeJobs", group="arrays")
 @covers(group="cancel-terminate")
+@pytest.mark.runs_commands
 def test_terminate_parent_stops_its_running_children(batch, shared_env, jobdef, jobs, prefix):
     definition = jobdef(command=["sleep", "60"])
     parent = jobs.submit(f"{prefix}-arr-term", shared_env.queue, definition["jobDefinitionArn"],
@@ -176,6 +179,7 @@ def test_sequential_children_run_one_after_another(batch, shared_env, jobdef, jo
 # array_jobs.html: N_TO_N makes child i wait for child i of the named array; job_dependencies.html: a
 # failed dependency fails the dependent without running it (AWS's reason: `Dependent Job failed`).
 @covers("SubmitJob", "DescribeJobs", group="typed-dependencies")
+@pytest.mark.runs_commands
 def test_n_to_n_waits_for_the_same_index_and_a_failed_dependency_fails_the_dependent(
         batch, shared_env, jobdef, jobs, prefix):
     first = jobs.submit(f"{prefix}-n2n-a", shared_env.queue,

@@ -31,6 +31,7 @@ def test_terminate_runnable_job_fails_it(batch, held_env, jobdef, jobs, prefix):
     assert (run.last["status"], run.last["statusReason"]) == ("FAILED", "terminated while queued")
 
 
+@pytest.mark.runs_commands
 @covers("TerminateJob", "DescribeJobs", group="cancel-terminate")
 def test_terminate_running_job_fails_it_with_the_reason(batch, shared_env, jobdef, jobs, prefix):
     definition = jobdef(command=["sleep", "60"])

@@ -56,6 +56,7 @@ def test_disabled_compute_environment_holds_jobs_in_runnable(batch, resources, j
 # API_JobQueueDetail.html: a DISABLED queue takes no new jobs, but jobs already in it can finish. (Whether
 # its RUNNABLE jobs are still placed is not asserted: the emulator holds them, as its issue asks.)
 @covers("UpdateJobQueue", "SubmitJob", "DescribeJobs", group="capacity")
+@pytest.mark.runs_commands
 def test_disabled_queue_refuses_new_jobs_and_finishes_its_running_ones(batch, resources, jobdef, jobs, prefix):
     ce = resources.compute_environment(max_vcpus=2)["computeEnvironmentName"]
     queue = resources.job_queue([ce])["jobQueueName"]

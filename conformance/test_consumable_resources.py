@@ -33,6 +33,7 @@ def consumable_resource(batch, resources, total: int, kind: str) -> dict:
     return created
 
 
+@pytest.mark.runs_commands
 @covers("CreateConsumableResource", "RegisterJobDefinition", "SubmitJob", "DescribeJobs",
         "DescribeConsumableResource", "ListJobsByConsumableResource", group="consumable-resources")
 def test_replenishable_resource_runs_jobs_one_at_a_time_and_comes_back(batch, resources, shared_env, jobdef,

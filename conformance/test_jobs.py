@@ -49,6 +49,7 @@ def test_successful_job_walks_the_states_in_order(batch, target, shared_env, job
             assert seen.get("container", {}).get("logStreamName"), "RUNNING job without container.logStreamName"
 
 
+@pytest.mark.runs_commands
 @covers("SubmitJob", "DescribeJobs", group="job-states")
 def test_non_zero_exit_fails_with_the_essential_container_reason(shared_env, jobdef, jobs, prefix):
     definition = jobdef(command=["sh", "-c", "exit 3"])
@@ -63,6 +64,7 @@ def test_non_zero_exit_fails_with_the_essential_container_reason(shared_env, job
     assert "stoppedAt" in job
 
 
+@pytest.mark.runs_commands
 @covers("SubmitJob", "DescribeJobs", group="job-inputs")
 def test_command_override(shared_env, jobdef, jobs, prefix):
     definition = jobdef(command=["sh", "-c", "exit 1"])
@@ -76,6 +78,7 @@ def test_command_override(shared_env, jobdef, jobs, prefix):
 
 # job_definition_parameters.html: Ref::name placeholders take the submitted value, else the default.
 @covers("RegisterJobDefinition", "SubmitJob", "DescribeJobs", group="job-inputs")
+@pytest.mark.runs_commands
 def test_parameters_substitute_ref_placeholders(shared_env, jobdef, jobs, prefix):
     definition = jobdef(command=["sh", "-c", "exit Ref::code"], parameters={"code": "4"})
     by_default = jobs.submit(f"{prefix}-param-default", shared_env.queue, definition["jobDefinitionArn"])
@@ -87,6 +90,7 @@ def test_parameters_substitute_ref_placeholders(shared_env, jobdef, jobs, prefix
     assert runs[overridden].last["parameters"]["code"] == "7"
 
 
+@pytest.mark.runs_commands
 @covers("SubmitJob", "DescribeJobs", group="job-environment")
 def test_aws_batch_environment_inside_the_container(shared_env, jobdef, jobs, logs, prefix):
     definition = jobdef(command=["env"],
@@ -110,6 +114,7 @@ def test_aws_batch_environment_inside_the_container(shared_env, jobdef, jobs, lo
 
 # job_retries.html: attempts counts tries; evaluateOnExit EXIT stops retrying on a match.
 @covers("SubmitJob", "DescribeJobs", group="retries-dependencies")
+@pytest.mark.runs_commands
 def test_retry_strategy_attempts_and_evaluate_on_exit(shared_env, jobdef, jobs, prefix):
     definition = jobdef(command=["sh", "-c", "exit 2"])
     retried = jobs.submit(f"{prefix}-retry", shared_env.queue, definition["jobDefinitionArn"],

@@ -14,6 +14,7 @@ def listed(batch, **kwargs) -> list[dict]:
     return [job for page in batch.get_paginator("list_jobs").paginate(**kwargs) for job in page["jobSummaryList"]]
 
 
+@pytest.mark.runs_commands
 @covers("ListJobs", group="listing")
 def test_default_is_running_and_job_status_selects(batch, shared_env, jobdef, jobs, prefix):
     done_def = jobdef(command=["echo", "done"])

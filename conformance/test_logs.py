@@ -30,6 +30,7 @@ def test_log_stream_name_follows_the_batch_format(finished):
     assert finished["job"]["attempts"][-1]["container"]["logStreamName"] == stream
 
 
+@pytest.mark.runs_commands
 @covers("DescribeJobs", group="logs")
 def test_get_log_events_of_a_finished_job(logs, finished):
     stream = finished["job"]["container"]["logStreamName"]
@@ -40,6 +41,7 @@ def test_get_log_events_of_a_finished_job(logs, finished):
     assert all(isinstance(e["ingestionTime"], int) for e in events)
 
 
+@pytest.mark.runs_commands
 @covers("DescribeJobs", group="logs")
 def test_forward_paging_repeats_nothing_and_ends_on_the_same_token(logs, finished):
     stream = finished["job"]["container"]["logStreamName"]
@@ -58,6 +60,7 @@ def test_forward_paging_repeats_nothing_and_ends_on_the_same_token(logs, finishe
     assert messages == LINES
 
 
+@pytest.mark.runs_commands
 @covers("DescribeJobs", group="logs")
 def test_tail_with_limit_returns_the_newest_lines_oldest_first(logs, finished):
     stream = finished["job"]["container"]["logStreamName"]

@@ -42,6 +42,7 @@ def node_summaries(batch, job_id: str, status: str) -> list[dict]:
     return sorted(listed, key=lambda job: job["nodeProperties"]["nodeIndex"])
 
 
+@pytest.mark.runs_commands
 @covers("SubmitJob", "DescribeJobs", "ListJobs", group="multinode")
 @covers(group="job-environment")
 def test_the_other_node_reaches_the_main_node_and_the_main_node_decides(batch, shared_env, mnp_def, jobs, logs,
@@ -68,6 +69,7 @@ def test_the_other_node_reaches_the_main_node_and_the_main_node_decides(batch, s
     assert [job["nodeProperties"]["isMainNode"] for job in listed] == [True, False]
 
 
+@pytest.mark.runs_commands
 @covers("SubmitJob", "DescribeJobs", group="multinode")
 def test_a_failed_main_node_fails_the_job_and_a_failed_other_node_does_not(batch, shared_env, mnp_def, jobs,
                                                                            prefix):
@@ -84,6 +86,7 @@ def test_a_failed_main_node_fails_the_job_and_a_failed_other_node_does_not(batch
     assert (worker["status"], worker["container"]["exitCode"]) == ("FAILED", 5)
 
 
+@pytest.mark.runs_commands
 @covers("SubmitJob", "DescribeJobs", group="multinode")
 @covers(group="job-inputs")
 def test_node_overrides_set_the_number_of_nodes_and_a_range_command(batch, shared_env, mnp_def, jobs, logs, prefix):
@@ -147,6 +150,7 @@ def test_submit_refuses_what_a_multi_node_job_cannot_take(batch, held_env, mnp_d
             assert caught.value.response["Error"]["Message"] == message
 
 
+@pytest.mark.runs_commands
 @covers("RegisterJobDefinition", "SubmitJob", "DescribeJobs", group="multinode")
 @covers(group="ecs-tasks")
 def test_ecs_node_ranges_reach_the_main_node_and_a_sidecar_does_not_decide_a_node(batch, target, shared_env,

@@ -33,6 +33,7 @@ def test_submit_job_with_empty_tags_and_parameters_is_accepted(held_env, jobdef,
 # does not echo the case it was given (terraform-provider-aws's import test ignores the action for that).
 @covers("RegisterJobDefinition", "DescribeJobDefinitions", "SubmitJob", "DescribeJobs", group="request-rules")
 @covers(group="retries-dependencies")
+@pytest.mark.runs_commands
 def test_lower_case_evaluate_on_exit_actions_are_accepted_and_decide_retries(batch, shared_env, jobdef, jobs, prefix):
     strategy = {"attempts": 3, "evaluateOnExit": [{"onExitCode": "3", "action": "exit"},
                                                   {"onExitCode": "*", "action": "retry"}]}

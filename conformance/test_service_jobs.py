@@ -72,6 +72,7 @@ def wait(batch, job_id: str, target, statuses=TERMINAL, seen: list | None = None
                     timeout=max(target.job_timeout, 120))
 
 
+@pytest.mark.runs_commands
 @covers("SubmitServiceJob", "DescribeServiceJob", "ListServiceJobs", group="service-jobs")
 @covers(group="logs")
 def test_training_job_runs_to_succeeded(batch, logs, target, training):
@@ -101,6 +102,7 @@ def test_training_job_runs_to_succeeded(batch, logs, target, training):
     assert any('"epochs": "2"' in event["message"] for event in events)
 
 
+@pytest.mark.runs_commands
 @covers("SubmitServiceJob", "DescribeServiceJob", group="service-jobs")
 @covers(group="logs")
 def test_two_instances_run_as_hosts_that_reach_each_other_by_name(batch, logs, target, training):
@@ -128,6 +130,7 @@ def test_two_instances_run_as_hosts_that_reach_each_other_by_name(batch, logs, t
         created.cleanup()
 
 
+@pytest.mark.runs_commands
 @covers("SubmitServiceJob", "DescribeServiceJob", group="service-jobs")
 def test_failure_file_text_is_the_status_reason(batch, target, training):
     _, body = request(training, {"fail": "conformance failure text"})
@@ -136,6 +139,7 @@ def test_failure_file_text_is_the_status_reason(batch, target, training):
     assert "conformance failure text" in detail["statusReason"]
 
 
+@pytest.mark.runs_commands
 @covers("UpdateServiceJob", "TerminateServiceJob", "TerminateServiceJobs", group="service-jobs")
 @covers(group="cancel-terminate")
 def test_capacity_priority_update_and_termination(batch, target, training):

@@ -58,6 +58,7 @@ def containers_by_name(job: dict) -> dict[str, dict]:
     return {c["name"]: c for c in task["containers"]}
 
 
+@pytest.mark.runs_commands
 @covers("RegisterJobDefinition", "SubmitJob", "DescribeJobs", group="ecs-tasks")
 @covers(group="logs")
 def test_a_non_essential_failure_does_not_fail_the_task_and_each_container_logs_apart(
@@ -88,6 +89,7 @@ def test_a_non_essential_failure_does_not_fail_the_task_and_each_container_logs_
     assert {c["name"]: c["logStreamName"] for c in task["containers"]} == streams
 
 
+@pytest.mark.runs_commands
 @covers("SubmitJob", "DescribeJobs", group="ecs-tasks")
 @covers(group="job-states")
 def test_an_essential_failure_stops_the_task_and_fails_the_job(batch, target, shared_env, register, jobs, prefix):
@@ -106,6 +108,7 @@ def test_an_essential_failure_stops_the_task_and_fails_the_job(batch, target, sh
     assert job["stoppedAt"] - job["startedAt"] < 120_000
 
 
+@pytest.mark.runs_commands
 @covers("SubmitJob", "DescribeJobs", group="ecs-tasks")
 def test_depends_on_orders_the_containers_of_a_task_and_they_share_its_volume(
         batch, target, shared_env, register, jobs, prefix):
@@ -128,6 +131,7 @@ def test_depends_on_orders_the_containers_of_a_task_and_they_share_its_volume(
         0, 1, 0)
 
 
+@pytest.mark.runs_commands
 @covers("SubmitJob", "DescribeJobs", group="ecs-tasks")
 @covers(group="job-inputs")
 def test_ecs_properties_override_changes_containers_by_name(
@@ -192,6 +196,7 @@ def test_init_containers_run_in_order_before_the_pod_containers(batch, target, e
     assert attempt["containers"][0]["exitCode"] == 0
 
 
+@pytest.mark.runs_commands
 @covers("SubmitJob", "DescribeJobs", group="eks-pods")
 def test_a_failed_init_container_fails_the_pod_before_its_containers_start(
         batch, target, eks_env, register, jobs, prefix):
@@ -206,6 +211,7 @@ def test_a_failed_init_container_fails_the_pod_before_its_containers_start(
     assert "exitCode" not in pod["containers"][0], "a container ran after its init container failed"
 
 
+@pytest.mark.runs_commands
 @covers("SubmitJob", "DescribeJobs", group="eks-pods")
 @covers(group="job-inputs")
 def test_eks_properties_override_changes_containers_by_name(batch, target, eks_env, register, jobs, prefix):

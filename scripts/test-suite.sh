@@ -2,8 +2,9 @@
 # The suite `make test` runs once everything it needs is installed (`make flakes` runs it N times):
 #   1. tests/ in parallel pytest-xdist workers, each test module on one worker (module fixtures such as the
 #      one-node swarm of tests/test_swarm.py stay whole);
-#   2. the conformance suite against batchemu's Docker executor and against --executor swarm side by side,
-#      on one engine made a one-node swarm for the run (each run has its own server, queues and capacity).
+#   2. the conformance suite against batchemu's Docker executor, --executor swarm and --executor simulate side
+#      by side, on one engine made a one-node swarm for the run (each run has its own server, queues and
+#      capacity; on simulate, the scenarios about what a command did skip, saying so).
 #
 #   bash scripts/test-suite.sh [REPORT_DIR]   # REPORT_DIR: a JUnit report of each part (tests, conformance-*)
 #
@@ -43,9 +44,13 @@ docker_run=$!
 OUT="$out/conformance-swarm" PYTEST_ARGS="$(junit conformance-swarm) ${PYTEST_ARGS:-}" \
     bash scripts/conformance.sh swarm >"$out/conformance-swarm.log" 2>&1 &
 swarm_run=$!
+OUT="$out/conformance-simulate" PYTEST_ARGS="$(junit conformance-simulate) ${PYTEST_ARGS:-}" \
+    bash scripts/conformance.sh simulate >"$out/conformance-simulate.log" 2>&1 &
+simulate_run=$!
 wait "$docker_run" || status=1
 wait "$swarm_run" || status=1
-for part in batchemu swarm; do
+wait "$simulate_run" || status=1
+for part in batchemu swarm simulate; do
     say "conformance against $part:"
     cat "$out/conformance-$part.log"
 done
@@ -53,5 +58,5 @@ if [ "$made_swarm" = 1 ]; then
     docker swarm leave --force >/dev/null 2>&1 || true
     [ "$had_gwbridge" = 1 ] || docker network rm docker_gwbridge >/dev/null 2>&1 || true
 fi
-say "conformance (both executors side by side) took $((SECONDS - began)) s"
+say "conformance (three executors side by side) took $((SECONDS - began)) s"
 exit $status
