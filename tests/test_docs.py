@@ -1,0 +1,79 @@
+"""README.md and CONTRIBUTING.md stay true to the tree: every path they name exists, README's "Layout" has a
+row for every package of batchemu/ naming only files of that package, and CONTRIBUTING.md names every
+import-linter contract that `make lint` enforces. No test here needs Docker."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ("README.md", "CONTRIBUTING.md")
+# A path from the repository's root: not the tail of a URL path (/_batchemu/health) or of another path.
+ROOTED_PATH = re.compile(r"(?<![\w/.~-])(?:batchemu|tests|scripts|conformance|bench|examples|docs)/[\w./-]*")
+# A file named in code text, with or without its folders (`loop.py`, `model/states.py`).
+FILE_NAME = re.compile(r"`((?:[\w.-]+/)*[\w-]+\.(?:py|sh|md|toml))`")
+TABLE_ROW = re.compile(r"^\| `(batchemu/(?:[\w/]+/)?)` \| (.+?) \|", re.MULTILINE)
+CODE = re.compile(r"`([^`]+)`")
+
+
+def text(name: str) -> str:
+    return (ROOT / name).read_text(encoding="utf-8")
+
+
+def section(markdown: str, title: str) -> str:
+    """The body of the `## title` section, up to the next section of the same level."""
+    _, found, rest = markdown.partition(f"\n## {title}\n")
+    assert found, f"no section '## {title}'"
+    return rest.split("\n## ", 1)[0]
+
+
+def repository_files() -> list[str]:
+    return [p.relative_to(ROOT).as_posix() for top in ("batchemu", "tests", "scripts", "conformance", "bench", "examples")
+            for p in (ROOT / top).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_path_named_from_the_root_exists(doc):
+    named = {path.rstrip(".,;:") for path in ROOTED_PATH.findall(text(doc))}
+    assert named, f"{doc} names no path: the pattern no longer reads it"
+    assert sorted(path for path in named if not (ROOT / path).exists()) == []
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_file_named_in_code_text_exists_somewhere_in_the_repository(doc):
+    files = repository_files() + [p.name for p in ROOT.iterdir() if p.is_file()]
+    named = set(FILE_NAME.findall(text(doc)))
+    missing = [name for name in named if not any(f == name or f.endswith("/" + name) for f in files)]
+    assert sorted(missing) == []
+
+
+def test_contributing_is_linked_from_the_readme():
+    assert "(CONTRIBUTING.md)" in text("README.md")
+    assert (ROOT / "CONTRIBUTING.md").is_file()
+
+
+def test_the_readme_layout_has_a_row_for_every_package_naming_only_its_files():
+    layout = section(text("README.md"), "Layout")
+    rows = dict(TABLE_ROW.findall(layout))
+    packages = {p.parent.relative_to(ROOT).as_posix() + "/" for p in (ROOT / "batchemu").glob("*/__init__.py")}
+    assert sorted(packages - set(rows)) == []
+    subpackages = {p.parent.relative_to(ROOT).as_posix() for p in (ROOT / "batchemu").glob("*/*/__init__.py")}
+    for sub in subpackages:
+        folder, name = sub.rsplit("/", 1)
+        assert f"`{name}/`" in rows.get(folder + "/", ""), f"{sub}/ is not named in its package's Layout row"
+    for folder, owns in rows.items():
+        named = [code for code in CODE.findall(owns) if re.fullmatch(r"[\w-]+(?:\.py|/)", code)]
+        assert named, f"the Layout row of {folder} names none of its files"
+        assert [code for code in named if not (ROOT / folder / code).exists()] == [], folder
+
+
+def test_contributing_names_every_import_linter_contract():
+    pyproject = text("pyproject.toml")
+    contracts = [re.search(r'^name = "(.+)"$', block, re.MULTILINE).group(1)
+                 for block in pyproject.split("[[tool.importlinter.contracts]]")[1:]]
+    assert len(contracts) >= 3
+    contributing = text("CONTRIBUTING.md")
+    assert [name for name in contracts if f'"{name}"' not in contributing] == []
