@@ -46,8 +46,8 @@ clients:
 	-grep -qxF '$(METAFLOW_PACKAGES)' .clients/metaflow/installed 2>/dev/null || ($(PYTHON) -m venv .clients/metaflow && \
 	  .clients/metaflow/bin/pip install --quiet $(METAFLOW_PACKAGES) && echo '$(METAFLOW_PACKAGES)' > .clients/metaflow/installed)
 
-## test: everything CI runs: the test suite (tests/test_swarm.py included) in parallel workers, then the conformance
-## suite against batchemu and against --executor swarm side by side, on a one-node swarm made for the run
+## test: everything CI runs: make lint, the test suite (tests/test_swarm.py included) in parallel workers, then the conformance
+## suite against the docker, swarm and simulate executors side by side, on a one-node swarm made for the run
 ## (scripts/test-suite.sh; WORKERS=0 runs tests/ in one process)
 test: install docker browser
 	-$(MAKE) --no-print-directory clients

@@ -1,9 +1,9 @@
 """The executor contract: run a *task* (one attempt of a job: N containers) on a container engine.
 
-The scheduler talks to an executor only through `Executor`; `docker.DockerExecutor` and
-`simulate.SimulatedExecutor` are the ones we ship, and another engine's executor is one new module that
-implements the same eight methods. An executor knows its engine and nothing of AWS: it reports what
-happened in engine terms (`Outcome`: exited with a code, OOM-killed, could not pull, could not start, the
+The scheduler talks to an executor only through `Executor`; `docker.DockerExecutor`, `swarm.SwarmExecutor`
+and `simulate.SimulatedExecutor` are the ones we ship, and another engine's executor is one new module (or
+package) that implements the same methods (class Executor below). An executor knows its engine and nothing of
+AWS: it reports what happened in engine terms (`Outcome`: exited with a code, OOM-killed, could not pull, could not start, the
 host was lost) and batchemu.model.attempts alone turns that into AWS's `statusReason` and `container.reason`.
 
 A task, in the order an executor carries it out:
