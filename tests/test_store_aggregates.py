@@ -129,6 +129,18 @@ def test_attempts_are_updated_field_by_field(store):
         assert tx.attempts.get("j", 1) is None
 
 
+def test_require_reads_what_the_caller_knows_exists_and_refuses_what_does_not(store):
+    with store.transaction() as tx:
+        tx.jobs.insert(_job("j"))
+        tx.attempts.insert("j", 1, None, 1000)  # an attempt of a job whose document names no environment
+        assert tx.jobs.require("j")["jobId"] == "j"
+        assert tx.attempts.require("j", 1)["compute_environment"] is None
+        with pytest.raises(LookupError, match="job missing does not exist"):
+            tx.jobs.require("missing")
+        with pytest.raises(LookupError, match="attempt 2 of job j does not exist"):
+            tx.attempts.require("j", 2)
+
+
 def test_a_pending_job_waits_until_its_dependency_succeeds_and_fails_with_it(store):
     with store.transaction() as tx:
         for job in (_job("first", "RUNNING"), _job("then", "PENDING"), _job("gone", "FAILED"),

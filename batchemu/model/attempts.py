@@ -74,8 +74,9 @@ def _engine_reason(exit: TaskExit, result: ContainerResult) -> str:
     """AWS's words for a container that ended without an exit code of its own."""
     if result.outcome is Outcome.HOST_LOST:
         # An engine that knows the lost host names it (a swarm node), else the attempt's own instance.
-        if (result.detail or "").startswith("Host EC2"):
-            return result.detail
+        detail = result.detail or ""
+        if detail.startswith("Host EC2"):
+            return detail
         return lost_host_reason(exit.job_id, exit.attempt)
     if result.outcome is Outcome.NOT_STARTED:
         return f"CannotStartContainerError: container {result.name} never started: its dependencies were not met"

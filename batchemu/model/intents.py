@@ -88,7 +88,7 @@ def carry_out(tx: Tx, now: int) -> bool:
             if row["status"] in states.QUEUED and not row["has_doc"]:
                 light.setdefault((intent, reason), []).append(row["job_id"])
                 continue
-            job = tx.jobs.get(row["job_id"])
+            job = tx.jobs.require(row["job_id"])  # a row tx.intents.pending just read
             apply(job, intent, reason, now)
             tx.jobs.update(job)
             tx.intents.clear(row["job_id"])
@@ -100,7 +100,7 @@ def carry_out(tx: Tx, now: int) -> bool:
 
 def _mark_parent(tx: Tx, row: JobRow, intent: str, reason: str) -> None:
     tx.intents.record_for_children(row["job_id"], intent, reason)
-    parent = tx.jobs.get(row["job_id"])
+    parent = tx.jobs.require(row["job_id"])
     states.internal(parent)["intentReason"] = reason
     parent[_FLAGS[intent]] = True
     tx.jobs.update(parent)

@@ -154,7 +154,7 @@ def _requeue(node: dict, now: int) -> None:
 def _begin_node(tx: Tx, config: Config, parent: dict, compute_environment: dict, index: int, now: int) -> str:
     """A node's attempt for the parent's current one: RUNNABLE, then STARTING with a PLACED attempt."""
     info = states.internal(parent)
-    node = tx.jobs.get(node_id(parent["jobId"], index))
+    node = tx.jobs.require(node_id(parent["jobId"], index))  # created with its parent (create_nodes)
     if node["status"] in states.QUEUED:
         _walk(node, states.RUNNABLE, now)
     else:
@@ -229,7 +229,7 @@ def _step(tx: Tx, config: Config, parent: dict, now: int) -> list[str]:
             if ce is not None:
                 to_start = [_begin_node(tx, config, parent, ce, index, now)
                             for index in range(parent["nodeProperties"]["numNodes"]) if index != main_index]
-    if main_done and not any(node["status"] in states.ON_HOST for node in nodes.values()):
+    if main is not None and main_done and not any(node["status"] in states.ON_HOST for node in nodes.values()):
         _finish(parent, main, now)
         if parent["status"] == states.RUNNABLE:  # retried: every node starts over with the next attempt
             for node in children:

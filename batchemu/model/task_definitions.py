@@ -206,18 +206,18 @@ def reservation(job: dict) -> tuple[float, int | None, int]:
     if kind_of(job) == ECS:
         containers = ecs_containers(job)
         vcpus = sum(Decimal(requirement(c, "VCPU") or 0) for c in containers)
-        memories = [memory_mib_of(c) for c in containers if memory_mib_of(c) is not None]
+        memories = [mib for c in containers if (mib := memory_mib_of(c)) is not None]
         return float(vcpus) or DEFAULT_VCPUS, sum(memories) if memories else None, sum(gpus_of(c) for c in containers)
     pod = eks_pod(job)
-    sums = []
+    sums: list[tuple[list[Decimal], list[int], list[int]]] = []
     for kind in EKS_KINDS:
         read = [eks.check(c.get("resources"), kind) for c in pod.get(kind) or []]
-        cpus = [r.cpu or 0 for r in read]
+        cpus = [r.cpu or Decimal(0) for r in read]
         memories = [r.memory_mib for r in read if r.memory_mib is not None]
         gpus = [r.gpus for r in read]
         sums.append((cpus, memories, gpus))
     (init_cpu, init_memory, init_gpus), (cpu, memory, gpus) = sums
-    vcpus = max(sum(cpu), max(init_cpu, default=0))
+    vcpus = max(sum(cpu, Decimal(0)), max(init_cpu, default=Decimal(0)))
     memory_mib = max(sum(memory), max(init_memory, default=0)) if memory or init_memory else None
     return float(vcpus) or DEFAULT_VCPUS, memory_mib, max(sum(gpus), max(init_gpus, default=0))
 

@@ -88,7 +88,9 @@ def validation_error(payload: dict) -> str | None:
 
 def instances(payload: dict) -> tuple[int, str]:
     """(InstanceCount, InstanceType) the job asks for: the capacity it holds while scheduled or running."""
-    resources = payload.get("ResourceConfig") if isinstance(payload.get("ResourceConfig"), dict) else {}
+    resources = payload.get("ResourceConfig")
+    if not isinstance(resources, dict):
+        resources = {}
     count = resources.get("InstanceCount")
     return (count if isinstance(count, int) and count >= 1 else 1), str(resources.get("InstanceType") or "")
 

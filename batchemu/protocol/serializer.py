@@ -89,8 +89,8 @@ def projector(service: str, shape_name: str) -> Callable[[Any], str]:
     return lambda value: json.dumps(convert(value), separators=(",", ":"))
 
 
-def serialize(op: OperationModel, result: dict | None) -> bytes:
-    """The JSON body of a successful response."""
+def serialize(op: OperationModel, result: dict | Serialized | None) -> bytes:
+    """The JSON body of a successful response (a Serialized result is it already)."""
     if isinstance(result, Serialized):
         return bytes(result)
     shape = op.output_shape

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
+from typing import Protocol
 from urllib.parse import quote, unquote
 
 from botocore.utils import normalize_url_path
@@ -26,6 +27,15 @@ BAD_SIGNATURE = (
 INVALID_TOKEN = "The security token included in the request is invalid."
 
 
+class Headers(Protocol):
+    """What `verify` reads of a request's headers, looked up case-insensitively by name (werkzeug's
+    Headers is one, though not a Mapping: it iterates over (name, value) pairs)."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+    def __getitem__(self, key: str, /) -> str: ...
+
+
 class AuthError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -38,7 +48,7 @@ def verify(
     method: str,
     raw_path: str,
     query: list[tuple[str, str]],
-    headers: Mapping[str, str],
+    headers: Headers,
     body: Callable[[], bytes],
     services: tuple[str, ...],
     credentials: Mapping[str, str],

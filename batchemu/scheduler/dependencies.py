@@ -45,7 +45,8 @@ def advance(tx: Tx, now: int, dwell_ms: int, ready: Callable[[dict, int], bool])
                 continue
             again = again or bool((job.get("arrayProperties") or {}).get("size"))
             tx.jobs.update(job)
-    runnable_rows, failed_rows = [], {}
+    runnable_rows: list[str] = []
+    failed_rows: dict[str, list[str]] = {}
     for job_id, has_doc, failed_dependency, waiting in tx.dependencies.pending_verdicts(now - dwell_ms):
         if failed_dependency is None and waiting:
             continue
@@ -56,7 +57,7 @@ def advance(tx: Tx, now: int, dwell_ms: int, ready: Callable[[dict, int], bool])
             else:
                 failed_rows.setdefault(failed_dependency, []).append(job_id)
             continue
-        job = tx.jobs.get(job_id)
+        job = tx.jobs.require(job_id)  # a row pending_verdicts just read
         again = again or bool(states.internal(job).get("parentId"))
         if failed_dependency is None:
             states.transition(job, states.RUNNABLE, now)

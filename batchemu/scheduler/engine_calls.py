@@ -131,7 +131,7 @@ class EngineCalls:
                 return True  # ended meanwhile (terminated before the container was created)
             tx.attempts.update(job_id, attempt, **outcome)
             if node_address:
-                multinode.started(tx, tx.jobs.get(job_id), node_address)
+                multinode.started(tx, tx.jobs.require(job_id), node_address)  # the job of the attempt row
             if not running or outcome["phase"] != attempts.STARTED:
                 return True
             job, now = tx.jobs.get(job_id), self.ctx.clock()

@@ -46,7 +46,7 @@ def progress(tx: Tx, ctx, now_of, ready, busy, engine_up: bool, running: tuple[s
         attempt = tx.attempts.get(job["jobId"], info.get("attempt", 0))
         if attempt is None:  # placed by a server that crashed before recording it: place it again
             tx.attempts.insert(job["jobId"], info.get("attempt", 0), info.get("computeEnvironment"), now)
-            attempt = tx.attempts.get(job["jobId"], info.get("attempt", 0))
+            attempt = tx.attempts.require(job["jobId"], info.get("attempt", 0))
         before = (job["status"], len(job.get("attempts") or []), repr(info), job.get("startedAt"))
         changes: dict = {}
         try:

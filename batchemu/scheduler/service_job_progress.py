@@ -139,7 +139,9 @@ def apply(tx: Tx, config, decision: sp.Decision, now: int, work: on_host.Work) -
         info["attempt"] = info.get("attempt", 0) + 1
         info["serviceEnvironment"] = environment_arn
         payload = payload_of(job)
-        name = payload.get("TrainingJobName") if isinstance(payload.get("TrainingJobName"), str) else job["jobName"]
+        name = payload.get("TrainingJobName")
+        if not isinstance(name, str):
+            name = job["jobName"]
         info["logStreams"] = [training.log_stream(name, host, now // 1000) for host in training.hosts(payload)]
         job["scheduledAt"] = now
         job["latestAttempt"] = {"serviceResourceId": {"name": "TrainingJobArn",
@@ -188,7 +190,7 @@ def progress(tx: Tx, config, now: int, ready, busy, engine_up: bool, running: tu
         attempt = tx.attempts.get(job["jobId"], info["attempt"])
         if attempt is None:  # placed by a server that crashed before recording it
             tx.attempts.insert(job["jobId"], info["attempt"], info.get("serviceEnvironment"), now)
-            attempt = tx.attempts.get(job["jobId"], info["attempt"])
+            attempt = tx.attempts.require(job["jobId"], info["attempt"])
         before = json.dumps(job, sort_keys=True)
         changes: dict = {}
         try:

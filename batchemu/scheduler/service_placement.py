@@ -156,7 +156,7 @@ class _Quota:
 
     def may_borrow(self, job: Job) -> bool:
         """Whether the job fits by borrowing idle capacity lent by the other shares."""
-        share, kind = self.shares[job.quota_share], job.instance_type
+        share, kind = self.shares[job.quota_share or ""], job.instance_type
         excess = self.used.get((job.quota_share, kind), 0) + job.instances - self.own(job.quota_share, kind)
         if excess > share.borrow_cap(kind):
             return False
@@ -181,8 +181,9 @@ def _victims(pool: list[Job], need: int, quota: _Quota | None, borrowed_only: bo
             quota.add(job, -1)
     if freed >= need:
         return chosen
-    for job in chosen if quota is not None else ():
-        quota.add(job, 1)  # not enough to free: nobody is preempted
+    if quota is not None:
+        for job in chosen:
+            quota.add(job, 1)  # not enough to free: nobody is preempted
     return []
 
 
@@ -196,7 +197,7 @@ def _reclaim(queue: Queue, job: Job, env: Environment, quota: _Quota, decision: 
         pool = [r for r in same_type if not r.preempting and r.quota_share != job.quota_share]
         reason = RECLAIMED.format(share=job.quota_share)
         chosen = _victims(pool, need, quota, borrowed_only=True) if need > 0 else []
-    elif quota.shares[job.quota_share].in_share_preemption:
+    elif quota.shares[job.quota_share or ""].in_share_preemption:
         kind = job.instance_type
         need = quota.used.get((job.quota_share, kind), 0) + job.instances - quota.own(job.quota_share, kind) - freeing
         pool = [r for r in same_type if not r.preempting and r.quota_share == job.quota_share
@@ -219,13 +220,15 @@ def _place(queue: Queue, job: Job, env: Environment, decision: Decision) -> None
     decision.placements.append((job.job_id, env.arn))
 
 
-def _quota_pass(queue: Queue, order: list[Job], env: Environment, decision: Decision) -> None:
-    """Jobs within their share's own limits first (reclaiming lent capacity when the environment is full),
-    then jobs that borrow: only capacity nobody's own jobs wait for is idle."""
-    quota = _Quota(queue.quota_shares, queue.running)
+def _quota_pass(queue: Queue, shares: dict[str, QuotaShare], order: list[Job], env: Environment,
+                decision: Decision) -> None:
+    """Jobs within their share's own limits (`shares`: the queue's quota shares) first, reclaiming lent
+    capacity when the environment is full, then jobs that borrow: only capacity nobody's own jobs wait for
+    is idle."""
+    quota = _Quota(shares, queue.running)
     borrowing = []
     for job in order:
-        share = queue.quota_shares.get(job.quota_share or "")
+        share = shares.get(job.quota_share or "")
         if share is None or not share.enabled:
             decision.waiting[job.job_id] = (f"MISCONFIGURATION:QUOTA_SHARE - quota share {job.quota_share} "
                                             "is not ENABLED in this job queue")
@@ -260,7 +263,7 @@ def decide(queues: list[Queue], environments: dict[str, Environment]) -> Decisio
             else:
                 order.append(job)
         if queue.quota_shares is not None:
-            _quota_pass(queue, order, env, decision)
+            _quota_pass(queue, queue.quota_shares, order, env, decision)
             continue
         for job in order:
             if not env.short(job):  # a job that does not fit lets smaller ones behind it start (backfill)

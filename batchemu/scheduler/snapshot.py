@@ -48,7 +48,8 @@ def build(tx: Tx, config, now: int, *, ready=lambda row: True, only_queue: str |
         arn=arn, platform=compute_capacity.platform_of(ce), used=used.get(arn, 0.0),
         capacity=compute_capacity.capacity_vcpus(ce, config.unmanaged_default_vcpus))
         for arn, ce in ces.items() if compute_capacity.accepts_jobs(ce)}
-    queues, rows_by_id = [], {}
+    queues: list[placement.Queue] = []
+    rows_by_id: dict[str, JobRow] = {}
     for _, doc in tx.resources.of_kind(JOB_QUEUE):
         if only_queue is not None and doc["jobQueueArn"] != only_queue:
             continue

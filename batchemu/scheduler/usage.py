@@ -60,7 +60,7 @@ def decayed_usage(tx: Tx, queue_arn: str, policy: dict, now: int) -> dict[str, f
 def current_usage(tx: Tx, queue_arn: str, policy: dict, now: int) -> dict[str | None, float]:
     """Decayed usage plus the vCPU-seconds of attempts still on hosts (each counted at least
     START_CHARGE_SECONDS, so that a job that has just started counts)."""
-    usage: dict[str | None, float] = dict(decayed_usage(tx, queue_arn, policy, now))
+    usage: dict[str | None, float] = dict(decayed_usage(tx, queue_arn, policy, now).items())
     for row in tx.jobs.on_host(queue_arn):
         began = row["started_at"] or row["entered_at"]
         seconds = max((now - began) / 1000, START_CHARGE_SECONDS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from batchemu.context import Context
+from batchemu.protocol.serializer import Serialized
 from batchemu.service import (
     compute_environments,
     consumable_resources,
@@ -19,7 +20,8 @@ from batchemu.service import (
     tags,
 )
 
-Handler = Callable[[Context, dict], dict]
+# A handler's result is serialized against its operation's output shape, unless it is already (Serialized).
+Handler = Callable[[Context, dict], dict | Serialized]
 
 HANDLERS: dict[str, Handler] = {
     **compute_environments.OPERATIONS,

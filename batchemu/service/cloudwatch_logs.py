@@ -101,7 +101,7 @@ def _parse_event_token(token: str) -> tuple[str, int]:
 def get_log_events(ctx: Context, params: dict) -> dict:
     group, stream = _group_name(params), params["logStreamName"]
     limit = params.get("limit", MAX_EVENTS)
-    window = {"start_time": params.get("startTime"), "end_time": params.get("endTime")}
+    start_time, end_time = params.get("startTime"), params.get("endTime")
     with ctx.store.transaction() as tx:
         _require_stream(tx, group, stream)
         if params.get("nextToken"):
@@ -112,10 +112,12 @@ def get_log_events(ctx: Context, params: dict) -> dict:
             direction, boundary = "b", tx.logs.last_event_seq()
         if direction == "f":
             events = _within_response_size(
-                tx.logs.stream_events(group, stream, after_seq=boundary, limit=limit, **window))
+                tx.logs.stream_events(group, stream, after_seq=boundary, limit=limit, start_time=start_time,
+                                      end_time=end_time))
         else:
             events = _within_response_size(tx.logs.stream_events(
-                group, stream, up_to_seq=boundary, limit=limit, newest_first=True, **window))
+                group, stream, up_to_seq=boundary, limit=limit, newest_first=True, start_time=start_time,
+                end_time=end_time))
             events.reverse()
     forward, backward = (events[-1].seq, events[0].seq - 1) if events else (boundary, boundary)
     return {

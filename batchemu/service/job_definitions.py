@@ -358,11 +358,11 @@ def describe_job_definitions(ctx: Context, request: dict) -> dict:
                 raise ClientException("jobDefinitions can contain at most 100 entries")
             found: dict[str, dict] = {}
             for ref in refs:
-                parts = _split_reference(ctx, ref)
+                name, revision = _split_reference(ctx, ref) or (None, None)
                 # Entries name job definitions by name:revision or ARN; a bare name matches nothing.
-                if parts is None or parts[1] is None:
+                if name is None or revision is None:
                     continue
-                doc = _revision(tx, ctx, *parts)
+                doc = _revision(tx, ctx, name, revision)
                 if doc is not None and (status is None or doc["status"] == status):
                     found[doc["jobDefinitionArn"]] = doc
             return {"jobDefinitions": list(found.values())}
@@ -383,12 +383,12 @@ def describe_job_definitions(ctx: Context, request: dict) -> dict:
 
 def deregister_job_definition(ctx: Context, request: dict) -> dict:
     ref = request["jobDefinition"]
-    parts = _split_reference(ctx, ref)
-    if parts is not None and parts[1] is None:
+    name, revision = _split_reference(ctx, ref) or (None, None)
+    if name is not None and revision is None:
         raise ClientException(f"A revision is required to deregister a job definition; specify {ref}:<revision> "
                               "or the job definition ARN")
     with ctx.store.transaction() as tx:
-        doc = _revision(tx, ctx, *parts) if parts is not None else None
+        doc = _revision(tx, ctx, name, revision) if name is not None and revision is not None else None
         if doc is None:
             raise ClientException(f"Job definition {ref} does not exist")
         if doc["status"] != "INACTIVE":

@@ -53,7 +53,7 @@ def filter_arguments(filters: list[dict], allowed: tuple[str, ...] = FILTERS) ->
     return {"created_after": _epoch_ms(name, value)}
 
 
-def list_jobs(ctx: Context, request: dict) -> dict:
+def list_jobs(ctx: Context, request: dict) -> dict | Serialized:
     scopes = [key for key in ("jobQueue", "arrayJobId", "multiNodeJobId") if request.get(key)]
     if len(scopes) != 1:
         raise ClientException("Exactly one of jobQueue, arrayJobId or multiNodeJobId must be specified")
@@ -69,16 +69,16 @@ def list_jobs(ctx: Context, request: dict) -> dict:
             # Array children are listed through their parent (arrayJobId), not with the queue's jobs.
             where: dict = {"job_queue_arn": queue["jobQueueArn"], "parent_id": None}
         elif request.get("arrayJobId"):
-            parent = tx.jobs.row(request["arrayJobId"])
-            if parent is None or parent["array_size"] is None:
+            array_job = tx.jobs.row(request["arrayJobId"])
+            if array_job is None or array_job["array_size"] is None:
                 raise ClientException(f"Job {request['arrayJobId']} does not exist or is not an array job")
-            where = {"parent_id": parent["job_id"]}
+            where = {"parent_id": array_job["job_id"]}
         else:
-            parent = tx.jobs.get(request["multiNodeJobId"])
-            if parent is None or not parent.get("nodeProperties"):
+            multi_node_job = tx.jobs.get(request["multiNodeJobId"])
+            if multi_node_job is None or not multi_node_job.get("nodeProperties"):
                 raise ClientException(f"Job {request['multiNodeJobId']} does not exist or is not a multi-node "
                                       "parallel job")
-            where = {"parent_id": parent["jobId"]}
+            where = {"parent_id": multi_node_job["jobId"]}
         if share is not None:
             where["share_identifier"] = share
         # With a filter, jobStatus is ignored and the newest jobs come first (AWS ListJobs documentation);

@@ -61,7 +61,8 @@ def _compute_environment_order(tx: Tx, entries: list[dict]) -> tuple[list[dict],
     orders = [entry["order"] for entry in entries]
     if len(set(orders)) != len(orders):
         raise ClientException("computeEnvironmentOrder must not give two compute environments the same order")
-    resolved, platforms = [], set()
+    resolved: list[dict] = []
+    platforms = set()
     for entry in entries:
         ce = compute_environments.compute_environment(tx, entry["computeEnvironment"])
         if ce is None or ce["status"] in GOING:

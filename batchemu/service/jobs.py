@@ -270,7 +270,7 @@ def submit_job(ctx: Context, request: dict) -> dict:
     return {"jobArn": job["jobArn"], "jobName": name, "jobId": job_id}
 
 
-def describe_jobs(ctx: Context, request: dict) -> dict:
+def describe_jobs(ctx: Context, request: dict) -> dict | Serialized:
     ids = [job_id_from(ref) for ref in request["jobs"]]
     if len(ids) > MAX_DESCRIBE:
         raise ClientException(f"jobs can contain at most {MAX_DESCRIBE} job IDs")

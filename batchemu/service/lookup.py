@@ -52,7 +52,8 @@ def describe_page(ctx: Context, request: dict, *, kind: str, member: str, label:
     with ctx.store.transaction() as tx:
         if refs:
             found = {doc[arn_key]: doc for doc in (find(tx, kind, ref) for ref in refs) if doc is not None}
-            rows = sorted((tx.resources.seq(arn), doc) for arn, doc in found.items())
+            # Each was found in this same transaction, so each has its seq.
+            rows = sorted((seq, doc) for arn, doc in found.items() if (seq := tx.resources.seq(arn)) is not None)
             rows = [(seq, doc) for seq, doc in rows if seq > after][:limit + 1]
         else:
             rows = tx.resources.of_kind(kind, after_seq=after, limit=limit + 1)

@@ -16,8 +16,9 @@ class AttemptRows:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
-    def insert(self, job_id: str, attempt: int, compute_environment: str, now: int) -> None:
-        """A new attempt, PLACED (a requeued attempt's number is used again)."""
+    def insert(self, job_id: str, attempt: int, compute_environment: str | None, now: int) -> None:
+        """A new attempt, PLACED (a requeued attempt's number is used again), on the compute (or service)
+        environment of this ARN; None when the job's document names none."""
         self._conn.execute(
             "INSERT OR REPLACE INTO attempts (job_id, attempt, phase, compute_environment, began_at)"
             " VALUES (?, ?, 'PLACED', ?, ?)", (job_id, attempt, compute_environment, now))
@@ -27,6 +28,14 @@ class AttemptRows:
             f"SELECT {', '.join(ATTEMPT_FIELDS)} FROM attempts WHERE job_id = ? AND attempt = ?",
             (job_id, attempt)).fetchone()
         return dict(zip(ATTEMPT_FIELDS, row), job_id=job_id, attempt=attempt) if row else None
+
+    def require(self, job_id: str, attempt: int) -> dict:
+        """get() of an attempt this transaction already knows exists (one it just inserted): LookupError, a
+        defect of the caller, when there is none."""
+        row = self.get(job_id, attempt)
+        if row is None:
+            raise LookupError(f"attempt {attempt} of job {job_id} does not exist")
+        return row
 
     def update(self, job_id: str, attempt: int, **fields: Any) -> None:
         """Set some of ATTEMPT_FIELDS of an attempt."""

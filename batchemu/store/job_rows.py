@@ -97,6 +97,14 @@ class JobRows:
         found = self._conn.execute(f"SELECT {ROW_SELECT}, doc FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         return self._document(job_row(found[:-1]), found[-1]) if found else None
 
+    def require(self, job_id: str) -> dict:
+        """get() of a job this transaction already knows exists (a row it read, a job it placed): LookupError,
+        a defect of the caller rather than a user's error, when there is none."""
+        doc = self.get(job_id)
+        if doc is None:
+            raise LookupError(f"job {job_id} does not exist")
+        return doc
+
     def row(self, job_id: str) -> JobRow | None:
         found = self._conn.execute(f"SELECT {ROW_SELECT} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         return job_row(found) if found else None

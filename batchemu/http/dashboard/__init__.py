@@ -106,7 +106,8 @@ def create_blueprint(ctx: Context, health: Callable[[], dict] = dict) -> Bluepri
     def job(job_id: str) -> str:
         detail = reads.job(ctx, job_id)
         status = _status_argument()
-        children, next_token = [], None
+        children: list[dict] = []
+        next_token = None
         array = detail.get("arrayProperties") or {}
         if array.get("size"):
             children, next_token = reads.job_page(ctx, {"arrayJobId": detail["jobId"]}, status,
