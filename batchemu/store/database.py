@@ -3,8 +3,10 @@ and readers get snapshots of their own that never wait for the writer."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -15,6 +17,13 @@ from batchemu.store.transaction import Tx
 # Each WAL reader connection's page cache. 1 MiB did not hold the 100 rows (and their index pages) of a repeated
 # DescribeJobs at 100,000 stored jobs: every call read them again from the file (2.5-3.6 ms, against 1.6 ms).
 READER_CACHE_MIB = 4
+# The WAL is copied into the database file by a thread of its own (Checkpointer), never by a commit: SQLite's
+# automatic checkpoint runs inside the COMMIT that crosses 1,000 pages, and that commit then holds the write lock
+# for the copy and its fsync (20-30 ms), which every other writer waits out (SubmitJob's p99 in bench/).
+CHECKPOINT_SECONDS = 0.5
+WAL_SIZE_LIMIT = 64 * 1024 * 1024  # a WAL file larger than this is cut back when it is next reset
+
+log = logging.getLogger("batchemu.store")
 
 
 class StateError(Exception):
@@ -31,6 +40,38 @@ class StateError(Exception):
         else:
             why = "cannot be opened or created: check the path and its permissions, or pass --state"
         super().__init__(f"state file {path} {why} ({text})")
+
+
+class Checkpointer:
+    """Copies committed WAL pages into the database file every CHECKPOINT_SECONDS, on a connection and a
+    thread of its own, in two PASSIVE steps (neither waits for a reader): the bulk while writers go on, then
+    what they committed meanwhile with the store's write lock held, a short copy that leaves the whole WAL in
+    the database file so that the next write starts the WAL again from its beginning (a WAL copied only
+    while writes go on would grow without end)."""
+
+    def __init__(self, path: str, write_lock: threading.RLock) -> None:
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(path, write_lock, self._stopping), daemon=True,
+                                        name="batchemu-checkpoint")
+        self._thread.start()
+
+    @staticmethod
+    def _run(path: str, write_lock: threading.RLock, stopping: threading.Event) -> None:
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout=1000")
+            while not stopping.wait(CHECKPOINT_SECONDS):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    with write_lock:
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:  # e.g. the file went away under a test: try again later
+                    log.debug("checkpoint of %s: %s", path, exc)
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
 
 
 class Store:
@@ -58,6 +99,8 @@ class Store:
             self._conn.execute("INSERT INTO counters (name, value) VALUES ('opened', 1) "
                                "ON CONFLICT(name) DO UPDATE SET value = value + 1")
             self._conn.execute("PRAGMA busy_timeout=10000")
+            self._conn.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer's work, not a commit's
+            self._conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         except sqlite3.Error as exc:
             raise StateError(path, exc) from None
         self._depth = 0
@@ -70,6 +113,10 @@ class Store:
         # Readers get their own connections (WAL: they never wait for the writer); not for ":memory:",
         # where every connection would be a database of its own.
         self._shared_reads = path == ":memory:" or path.startswith("file::memory:")
+        self._checkpointer: Checkpointer | None = None
+        if not self._shared_reads:
+            self._checkpointer = Checkpointer(path, self._lock)
+            weakref.finalize(self, self._checkpointer.stop)  # a store dropped unclosed (tests) stops it too
 
     def _connect(self, cache_mib: int = 32) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -127,5 +174,7 @@ class Store:
             conn.execute("COMMIT")
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         with self._lock:
             self._conn.close()
