@@ -246,7 +246,13 @@ def _log_frames(client: docker.DockerClient, container_id: str, since: float | N
         params["since"] = since
     response = api._get(api._url("/containers/{0}/logs", container_id), params=params)
     api._raise_for_status(response)
-    for frame in transport.demultiplex(response.content):
+    yield from timestamped_frames(response.content)
+
+
+def timestamped_frames(body: bytes) -> Iterator[tuple[int, bytes]]:
+    """(timestamp ns, line) of each frame of an engine's multiplexed logs answer read with timestamps=1 (a
+    container's or a swarm service's); a frame without a readable timestamp is left out."""
+    for frame in transport.demultiplex(body):
         stamp, _, raw = frame.partition(b" ")
         ns = parse_timestamp_ns(stamp.decode("ascii", errors="replace"))
         if ns is not None:

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 
 import docker
 
-from batchemu.executors.docker import transport
-from batchemu.executors.docker.engine import parse_timestamp_ns
+from batchemu.executors.docker.logs import timestamped_frames
 
 LOG_READ_SECONDS = 10.0        # longest read of one service's logs
 
@@ -23,8 +22,4 @@ def service_log_frames(client: docker.DockerClient, service_id: str, since: floa
     response = api._get(api._url("/services/{0}/logs", service_id), timeout=LOG_READ_SECONDS, params={
         "stdout": 1, "stderr": 1, "timestamps": 1, "follow": 0, "since": since or 0, "tail": tail})
     api._raise_for_status(response)
-    for frame in transport.demultiplex(response.content):
-        stamp, _, raw = frame.partition(b" ")
-        ns = parse_timestamp_ns(stamp.decode("ascii", errors="replace"))
-        if ns is not None:
-            yield ns, raw
+    yield from timestamped_frames(response.content)
