@@ -19,7 +19,6 @@ from batchemu.store import JobRow, Tx
 
 CANCEL, TERMINATE = "cancel", "terminate"
 BATCH = 20_000
-SERVICE_UNFINISHED = [status for status in states.SERVICE_TRANSITIONS if status not in states.FINISHED]
 _FLAGS = {CANCEL: "isCancelled", TERMINATE: "isTerminated"}
 
 
@@ -48,7 +47,7 @@ def terminate_queue(tx: Tx, queue_arn: str, reason: str, now: int) -> bool:
     """Terminate every unfinished job of a deleted job queue, service jobs at once and the others through
     their rows, as AWS does; whether any newly was."""
     service = [terminate_service_job(tx, job, reason, now) for _, job in tx.service_jobs.query(
-        queue_arn=queue_arn, statuses=SERVICE_UNFINISHED, limit=10_000)]
+        queue_arn=queue_arn, statuses=list(states.SERVICE_ACTIVE), limit=10_000)]
     return any(service) | (tx.intents.terminate_queue(queue_arn, reason) > 0)
 
 
@@ -63,7 +62,7 @@ def terminate_service_job(tx: Tx, job: dict, reason: str, now: int) -> bool:
 
 def terminate_quota_share(tx: Tx, queue_arn: str, share_name: str, reason: str, now: int) -> None:
     """Terminate the unfinished service jobs of a deleted quota share."""
-    for _, job in tx.service_jobs.query(queue_arn=queue_arn, quota_share=share_name, statuses=SERVICE_UNFINISHED,
+    for _, job in tx.service_jobs.query(queue_arn=queue_arn, quota_share=share_name, statuses=list(states.SERVICE_ACTIVE),
                                         limit=10_000):
         terminate_service_job(tx, job, reason, now)
 

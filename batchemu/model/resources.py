@@ -8,6 +8,7 @@ to VALID, or out of the store.
 from __future__ import annotations
 
 from batchemu.context import Context
+from batchemu.model import states
 from batchemu.store import Tx
 
 COMPUTE_ENVIRONMENT = "compute-environment"
@@ -25,9 +26,6 @@ TRANSIENT = (CREATING, UPDATING, DELETING)
 GOING = (DELETING, DELETED)   # on its way out: not to be updated or ordered by a job queue
 USABLE = (VALID, UPDATING)    # a compute environment, queue or service environment in these takes jobs
 ENABLED, DISABLED = "ENABLED", "DISABLED"
-# Job statuses that keep a deleted job queue in the store until its jobs are terminated.
-UNFINISHED = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
-SERVICE_UNFINISHED = (*UNFINISHED, "SCHEDULED")
 
 
 def set_status(doc: dict, status: str, now: int, reason: str | None = None) -> None:
@@ -54,6 +52,6 @@ def queue_deletion_due(ctx: Context, tx: Tx, queue: dict) -> bool:
     """Whether a queue is DELETING and may leave the store now: its dwell is over and no job in it is
     still unfinished (AWS terminates a deleted queue's jobs before the queue goes)."""
     return (queue["status"] == DELETING and settled(ctx, queue)
-            and not tx.jobs.query({"job_queue_arn": queue["jobQueueArn"]}, statuses=list(UNFINISHED), limit=1,
+            and not tx.jobs.query({"job_queue_arn": queue["jobQueueArn"]}, statuses=list(states.ACTIVE), limit=1,
                                   rows_only=True)
-            and not tx.service_jobs.count(SERVICE_UNFINISHED, queue["jobQueueArn"]))
+            and not tx.service_jobs.count(states.SERVICE_ACTIVE, queue["jobQueueArn"]))

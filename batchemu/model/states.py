@@ -52,6 +52,7 @@ ACTIVE = (SUBMITTED, PENDING, RUNNABLE, STARTING, RUNNING)
 QUEUED = (SUBMITTED, PENDING, RUNNABLE)  # CancelJob acts on these only, as AWS does
 ON_HOST = (STARTING, RUNNING)
 FINISHED = (SUCCEEDED, FAILED)
+SERVICE_ACTIVE = tuple(status for status in SERVICE_TRANSITIONS if status not in FINISHED)
 
 
 class IllegalTransition(Exception):
