@@ -46,6 +46,7 @@ def test_terminate_running_job_fails_it_with_the_reason(batch, shared_env, jobde
 
 
 # API_CancelJob.html: STARTING or RUNNING jobs aren't cancelled, though the call succeeds.
+@pytest.mark.runs_commands  # the `sleep 2` keeps the job RUNNING long enough to be seen and cancelled there
 @covers("CancelJob", "DescribeJobs", group="cancel-terminate")
 def test_cancel_of_running_job_leaves_it_running(batch, shared_env, jobdef, jobs, prefix):
     definition = jobdef(command=["sleep", "2"])
