@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import boto3
+import pytest
+
+from batchemu.config import Config
 from tests.conftest import client_error
 
 
@@ -113,7 +117,21 @@ def _job(ctx, job_id: str, name: str, status: str, resource: str, quantity: int,
                 "consumableResourceList": [{"consumableResource": resource, "quantity": quantity}]}}
 
 
-def test_list_jobs_by_consumable_resource_reads_job_documents(batchemu_server, batch_client):
+@pytest.fixture
+def unscheduled():
+    """A server without a scheduler, and a batch client of it: the job documents a test writes behind the
+    scheduler's back stay as written (a scheduler fails a RUNNING job that has no container as lost)."""
+    from batchemu.http.server import Server
+    server = Server(Config(host="127.0.0.1", port=0, state=":memory:"), with_scheduler=False).start()
+    try:
+        yield server, boto3.client("batch", endpoint_url=server.url, region_name=server.config.region,
+                                   aws_access_key_id="x", aws_secret_access_key="x")
+    finally:
+        server.stop()
+
+
+def test_list_jobs_by_consumable_resource_reads_job_documents(unscheduled):
+    batchemu_server, batch_client = unscheduled
     ctx = batchemu_server.ctx
     arn = batch_client.create_consumable_resource(consumableResourceName="seats", totalQuantity=9)[
         "consumableResourceArn"]
