@@ -91,6 +91,8 @@ def _target(config: pytest.Config) -> Target | None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "covers(*operations, group=NAME): the Batch operations and "
                             f"behaviour group a conformance test exercises; groups: {', '.join(GROUPS)}")
+    config.addinivalue_line("markers", "rule(*ids): the documented rules (batchemu/model/documented_rules) a "
+                            "scenario shows")
     config.addinivalue_line("markers", "runs_commands: the scenario checks what a job's container command did "
                             "(its exit code, output, environment or time spent running)")
     config._conformance_target = _target(config)

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 from conformance.harness import client_error_code
 
 covers = pytest.mark.covers
+rule = pytest.mark.rule
 
 
 def refused(call, **kwargs) -> ClientError:
@@ -21,6 +22,7 @@ def refused(call, **kwargs) -> ClientError:
 
 # API_SubmitJob.html, tags: a map of 0 to 50 tags. Airflow's BatchOperator always sends `tags or {}`.
 @covers("SubmitJob", "DescribeJobs", group="request-rules")
+@rule("SubmitJob.tags.empty")
 def test_submit_job_with_empty_tags_and_parameters_is_accepted(held_env, jobdef, jobs, prefix):
     definition = jobdef(command=["echo", "x"])
     job_id = jobs.submit(f"{prefix}-empty-tags", held_env.queue, definition["jobDefinitionArn"],
@@ -33,6 +35,7 @@ def test_submit_job_with_empty_tags_and_parameters_is_accepted(held_env, jobdef,
 # does not echo the case it was given (terraform-provider-aws's import test ignores the action for that).
 @covers("RegisterJobDefinition", "DescribeJobDefinitions", "SubmitJob", "DescribeJobs", group="request-rules")
 @covers(group="retries-dependencies")
+@rule("EvaluateOnExit.action.case")
 @pytest.mark.runs_commands
 def test_lower_case_evaluate_on_exit_actions_are_accepted_and_decide_retries(batch, shared_env, jobdef, jobs, prefix):
     strategy = {"attempts": 3, "evaluateOnExit": [{"onExitCode": "3", "action": "exit"},
@@ -52,6 +55,7 @@ def test_lower_case_evaluate_on_exit_actions_are_accepted_and_decide_retries(bat
 
 # API_JobTimeout.html, attemptDurationSeconds: "The minimum value for the timeout is 60 seconds."
 @covers("SubmitJob", "DescribeJobs", group="request-rules")
+@rule("JobTimeout.attemptDurationSeconds.minimum")
 def test_timeout_under_60_seconds_is_refused(batch, held_env, jobdef, jobs, prefix):
     definition = jobdef(command=["echo", "x"])
     error = refused(batch.submit_job, jobName=f"{prefix}-t59", jobQueue=held_env.queue,
@@ -65,6 +69,7 @@ def test_timeout_under_60_seconds_is_refused(batch, held_env, jobdef, jobs, pref
 # array_jobs.html: an array job has between 2 and 10,000 children.
 @covers("SubmitJob", group="request-rules")
 @covers(group="arrays")
+@rule("ArrayProperties.size.range")
 def test_array_size_outside_2_to_10000_is_refused(batch, held_env, jobdef, prefix):
     definition = jobdef(command=["echo", "x"])
     for size in (1, 10_001):
