@@ -15,8 +15,9 @@ from batchemu.model.documented_rules.job_definition_rules import JOB_DEFINITION_
 from batchemu.model.documented_rules.job_rules import JOB_RULES
 from batchemu.model.documented_rules.resource_rules import RESOURCE_RULES
 from batchemu.model.documented_rules.rule import Kind, Rule, Status, api, guide
+from batchemu.model.documented_rules.service_job_rules import SERVICE_JOB_RULES
 
-RULES: tuple[Rule, ...] = (*JOB_RULES, *JOB_DEFINITION_RULES, *RESOURCE_RULES)
+RULES: tuple[Rule, ...] = (*JOB_RULES, *JOB_DEFINITION_RULES, *RESOURCE_RULES, *SERVICE_JOB_RULES)
 
 __all__ = ["RULES", "Kind", "Rule", "Status", "api", "by_id", "guide"]
 

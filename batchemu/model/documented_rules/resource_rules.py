@@ -1,5 +1,5 @@
-"""Documented rules of the resource operations: compute environments, job queues, scheduling policies, quota
-shares, consumable resources, service environments, service jobs, and tagging."""
+"""Documented rules of the resource operations: compute environments, job queues, scheduling policies and quota
+shares."""
 
 from __future__ import annotations
 
