@@ -110,3 +110,30 @@ def test_the_configuration_page_names_every_flag_and_variable():
     assert {"--port", "--executor", "--auth"} <= flags and {"BATCHEMU_STATE", "BATCHEMU_TICK"} <= variables
     assert sorted(flag for flag in flags if f"`{flag}" not in page) == []
     assert sorted(name for name in variables if f"`{name}" not in page) == []
+
+
+def test_the_coverage_page_has_a_row_for_every_operation_of_botocores_model():
+    import botocore.session
+    operations = set(botocore.session.get_session().get_service_model("batch").operation_names)
+    page = text("docs/coverage.md")
+    table = page.split("<!-- coverage:start -->", 1)[1].split("<!-- coverage:end -->", 1)[0]
+    rows = set(re.findall(r"^\| `(\w+)` \|", table, re.MULTILINE))
+    assert sorted(operations - rows) == [], "make conformance rewrites docs/coverage.md"
+
+
+def test_the_benchmarks_page_is_one_table_of_a_runs_figures_against_their_targets():
+    from bench.report import markdown_page
+    run = {"started": 0, "seconds": 60, "notes": [],
+           "machine": {"cpu": "cpu", "cores": 2, "python": "3.11", "docker": ""},
+           "measurements": [
+               {"name": "api.SubmitJob.p99", "value": 21.4, "unit": "ms", "target": "<= 20", "floor": None,
+                "ratio": None, "pass": False},
+               {"name": "latency.median", "value": 0.18, "unit": "s", "target": "<= 1.10", "floor": 0.38,
+                "ratio": 0.47, "pass": True},
+               {"name": "api.SubmitJob.p50", "value": 2.5, "unit": "ms", "target": None, "floor": None,
+                "ratio": None, "pass": None}]}
+    page = markdown_page(run)
+    assert "| `api.SubmitJob.p99` | 21.40 ms |  |  | <= 20 | **miss** |" in page
+    assert "| `latency.median` | 0.1800 s | 0.3800 s | 0.4700 | <= 1.10 | pass |" in page
+    assert "api.SubmitJob.p50" not in page  # a figure without a target is not judged on the page
+    assert text("docs/benchmarks.md").startswith(page.split("Run of", 1)[0])  # the committed page is generated
