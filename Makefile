@@ -8,7 +8,7 @@ ARGS ?=
 AIRFLOW_PACKAGES ?= apache-airflow==3.3.2 apache-airflow-providers-amazon==9.39.0
 METAFLOW_PACKAGES ?= metaflow==2.19.39 boto3
 
-.PHONY: install serve docker browser test flakes unit fuzz conformance conformance-swarm conformance-compare bench lint clean
+.PHONY: install serve docker browser test flakes unit fuzz conformance conformance-swarm conformance-compare bench lint docs clean
 
 # The virtual environment, rebuilt when pyproject.toml changes.
 $(BIN)/batchemu: pyproject.toml
@@ -52,6 +52,7 @@ clients:
 test: install docker browser
 	-$(MAKE) --no-print-directory clients
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory docs
 	bash scripts/test-suite.sh
 
 ## flakes: the whole suite of `make test` N times in a row (N=5 unless given); prints every test that failed or
@@ -73,16 +74,18 @@ N ?= 20000
 fuzz: install
 	$(BIN)/python -m tests.fuzz --seed $(SEED) --requests $(N)
 
-## conformance: run conformance/ against batchemu and write the coverage table into README.md
+## conformance: run conformance/ against batchemu and write the coverage table into docs/coverage.md
 conformance: install docker
-	COVERAGE_README=README.md bash scripts/conformance.sh batchemu
+	COVERAGE_PAGE=docs/coverage.md bash scripts/conformance.sh batchemu
 
 ## conformance-compare: the same against batchemu and a moto server side by side (conformance/COMPARISON.md)
 conformance-compare: install docker
 	COMPARE_OUT=conformance/COMPARISON.md bash scripts/conformance.sh compare
 
+## bench: the benchmarks (bench/README.md), then docs/benchmarks.md from their results
 bench: install docker
 	$(BIN)/python -m bench $(ARGS)
+	$(BIN)/python -m bench.report --write docs/benchmarks.md
 
 ## lint: ruff; the layers of batchemu/ as import-linter contracts (pyproject.toml's [tool.importlinter]: a new
 ## import that breaks a layer fails with the contract's name); mypy on batchemu/. make test runs it first.
@@ -91,5 +94,10 @@ lint: install
 	$(BIN)/lint-imports --no-logo
 	$(BIN)/mypy
 
+## docs: the documentation site (mkdocs.yml, docs/) into site/, in strict mode: a broken link or a page missing from
+## the nav fails it. make test runs it.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) .venv-moto .clients build *.egg-info
+	rm -rf $(VENV) .venv-moto .clients build *.egg-info site dist

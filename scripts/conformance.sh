@@ -104,8 +104,8 @@ case "$mode" in
         start_batchemu
         status=0
         run_suite batchemu "$BATCHEMU_URL" "$out/batchemu.json" || status=$?
-        # COVERAGE_README=README.md (make conformance) writes the table into the README's coverage section.
-        "$py" scripts/coverage_table.py "$out/batchemu.json" ${COVERAGE_README:+--write "$COVERAGE_README"} \
+        # COVERAGE_PAGE=docs/coverage.md (make conformance) writes the table into that page between its markers.
+        "$py" scripts/coverage_table.py "$out/batchemu.json" ${COVERAGE_PAGE:+--write "$COVERAGE_PAGE"} \
             | tee "$out/coverage.md"
         exit $status
         ;;

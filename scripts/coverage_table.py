@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", action="append", default=[], help="column names, in order (default: "
                         "each report's own label)")
     parser.add_argument("--write", metavar="FILE", help="also write the table into FILE between the lines "
-                        "<!-- coverage:start --> and <!-- coverage:end --> (e.g. README.md)")
+                        "<!-- coverage:start --> and <!-- coverage:end --> (e.g. docs/coverage.md)")
     args = parser.parse_args(argv)
     if len(args.reports) > 2:
         parser.error("give one report, or two to compare")

@@ -33,7 +33,7 @@ from batchemu.service import HANDLERS
 MODEL = service_model("batch")
 OPERATIONS = sorted(MODEL.operation_names)
 NOT_BUILT = frozenset(set(OPERATIONS) - set(HANDLERS))
-# Features of built operations that README's "Known differences" names as not built (HTTP 501).
+# Features of built operations that docs/differences.md names as not built (HTTP 501).
 NOT_BUILT_FEATURES = ("SubmitJob of an eksProperties pod with", "CreateComputeEnvironment with computeResources.type")
 # Names the valid requests use, so that some of them reach existing resources (created by `prepare`).
 POOL = {"computeEnvironment": "fz-ce", "computeEnvironmentName": "fz-ce", "jobQueue": "fz-q",

@@ -1,6 +1,7 @@
 """batchemu as a user installs it: a wheel built from this checkout, installed into a fresh virtual environment
 outside the checkout (so the checkout is not what gets imported), runs `batchemu serve` with its API and its
 dashboard (templates and static files are package data), and registers its pytest plugin (pytest11 entry point).
+Both archives pass `twine check --strict` (metadata complete, the README renders as the long description).
 
 The build needs setuptools>=77 (build isolation) and the install needs batchemu's dependencies and pytest: from
 PyPI, a configured index, or pip's cache (which makes later runs fast).
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.slow
 # What building the checkout needs and nothing else: no .venv, no build/ left by an in-place build (setuptools
 # puts what build/lib still holds into the wheel, deleted modules too), no state files.
 _NOT_SOURCE = shutil.ignore_patterns(".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", "*.pyc",
-                                     ".pytest_cache", ".ruff_cache", ".state", ".clients", "*.sqlite3", "*.sqlite3-*", "results")
+                                     ".pytest_cache", ".ruff_cache", ".state", ".clients", "*.sqlite3", "*.sqlite3-*", "results", "site")
 _OFFLINE = ("NewConnectionError", "Temporary failure in name resolution", "Network is unreachable",
             "No matching distribution found for setuptools")
 
@@ -113,11 +114,18 @@ def _build(source: Path, dist: Path) -> Path:
     with tarfile.open(sdist) as archive:
         in_sdist = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     assert not wanted - in_sdist, f"{sdist.name} lacks {sorted(wanted - in_sdist)}"
+    # what `batchemu serve` reads besides Python modules, and what the metadata is built from
+    assert {"batchemu/http/dashboard/templates/overview.html", "batchemu/http/dashboard/static/htmx.min.js",
+            "pyproject.toml", "README.md"} <= in_sdist, sorted(in_sdist)
     (wheel,) = dist.glob("batchemu-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         in_wheel = set(archive.namelist())
     assert not wanted - in_wheel, f"{wheel.name} lacks {sorted(wanted - in_wheel)}"
     assert {"batchemu/http/dashboard/templates/overview.html", "batchemu/http/dashboard/static/htmx.min.js"} <= in_wheel
+    # PyPI's own check of both archives: metadata complete, the README renders as the long description.
+    checked = _run([sys.executable, "-m", "twine", "check", "--strict", str(sdist), str(wheel)], "twine check",
+                   cwd=dist)
+    assert checked.stdout.count("PASSED") == 2, checked.stdout + checked.stderr
     return wheel
 
 
