@@ -7,6 +7,8 @@ fails here with its id."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 from batchemu.model.documented_rules import RULES, Status, by_id
@@ -66,3 +68,9 @@ def test_every_rule_has_a_test_and_every_marker_names_a_rule():
     marked = marked_rules()
     assert sorted(set(by_id()) - set(marked)) == [], "rules without a test that names them"
     assert {rule: where for rule, where in marked.items() if rule not in by_id()} == {}, "markers naming no rule"
+
+
+def test_the_known_differences_page_lists_every_rule_batchemu_does_not_follow():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "rules_page.py"), "--check"],
+                            check=False, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
