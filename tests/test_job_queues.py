@@ -268,6 +268,7 @@ class TestWithDwell:
         assert (code, message) == ("ClientException", "Cannot delete, resource is being modified")
 
 
+@pytest.mark.rule("DeleteJobQueue.jobs.terminated")
 def test_deleting_a_queue_terminates_its_jobs(batch_client):
     make_ce(batch_client, "idle", state="DISABLED")  # a disabled CE places nothing: the job stays queued
     make_queue(batch_client, "q", "idle")

@@ -12,7 +12,7 @@ import uuid
 
 from batchemu.context import Context
 from batchemu.errors import ClientException, NotBuiltError
-from batchemu.model.compute_capacity import EC2_TYPES, FARGATE_TYPES
+from batchemu.model.compute_capacity import EC2_TYPES, FARGATE_TYPES, is_fargate
 from batchemu.model.resources import (
     COMPUTE_ENVIRONMENT,
     CREATING,
@@ -194,7 +194,8 @@ def update_compute_environment(ctx: Context, request: dict) -> dict:
                 raise ClientException("computeResources can't be specified for an UNMANAGED compute environment")
             doc["computeResources"] = _update_resources(doc["computeResources"], request["computeResources"],
                                                         eks="eksConfiguration" in doc)
-        if request.get("updatePolicy") is not None:
+        # API_UpdatePolicy: Batch ignores an updatePolicy given for a Fargate compute environment.
+        if request.get("updatePolicy") is not None and not is_fargate(doc):
             doc["updatePolicy"] = {**doc.get("updatePolicy", {}), **request["updatePolicy"]}
         if request.get("eksConfiguration") is not None:
             if "eksConfiguration" not in doc:
