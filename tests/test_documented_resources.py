@@ -5,6 +5,7 @@ its code and message, the default filled in, or what batchemu does instead where
 from __future__ import annotations
 
 import pytest
+from botocore.exceptions import ClientError
 
 from batchemu.scheduler.placement import FairShare
 from batchemu.scheduler.usage import DEFAULT_DECAY_SECONDS
@@ -481,3 +482,74 @@ def test_a_disabled_quota_share_takes_no_new_jobs(batch_client):
     batch_client.update_quota_share(quotaShareArn=arn, state="ENABLED")
     wait_share(batch_client, arn)
     assert submit()["jobId"]
+
+
+@rule("ComputeResourceUpdate.type.managed_instances_fixed", "ComputeResourceUpdate.empty_string.removes",
+      "Ec2Configuration.default")
+def test_ec2_update_members_and_image_defaults(batch_client):
+    ce = valid_ce(batch_client, {**EC2, "ec2KeyPair": "key", "imageId": "ami-1",
+                                 "launchTemplate": {"launchTemplateName": "lt", "version": "$Latest"}})
+    name = ce["computeEnvironmentName"]
+    assert ce["computeResources"]["ec2Configuration"] == [{"imageType": "ECS_AL2023"}]
+    eks = valid_ce(batch_client, EKS_EC2, eksConfiguration=EKS)
+    assert eks["computeResources"]["ec2Configuration"] == [{"imageType": "EKS_AL2023"}]
+    assert client_error(batch_client.update_compute_environment, computeEnvironment=name,
+                        computeResources={"type": "ECS_MANAGED_INSTANCES"}) == (
+        "computeResources.type can't change from EC2 to ECS_MANAGED_INSTANCES: the type can't change to or from "
+        "ECS_MANAGED_INSTANCES")
+    batch_client.update_compute_environment(computeEnvironment=name, computeResources={
+        "ec2KeyPair": "", "imageId": "", "launchTemplate": {"launchTemplateName": ""}})
+    resources = wait_for_compute_environment(batch_client, name, "VALID")["computeResources"]
+    assert not {"ec2KeyPair", "imageId", "launchTemplate"} & set(resources)
+
+
+@rule("ComputeResource.type.ecs_managed_instances")
+def test_ecs_managed_instances_are_not_built(batch_client):
+    with pytest.raises(ClientError) as caught:
+        create_ce(batch_client, {"type": "ECS_MANAGED_INSTANCES", "maxvCpus": 4})
+    assert caught.value.response["Error"]["Code"] == "NotImplemented"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+
+
+@rule("ComputeEnvironmentDetail.orchestration.present_when", "EksConfiguration.accessEntry.present_when_given")
+def test_orchestration_members(batch_client):
+    ecs = valid_ce(batch_client)
+    assert ecs["containerOrchestrationType"] == "ECS" and "eksConfiguration" not in ecs
+    assert ecs["ecsClusterArn"].startswith("arn:aws:ecs:")
+    eks = valid_ce(batch_client, EKS_EC2, eksConfiguration=EKS)
+    assert eks["containerOrchestrationType"] == "EKS" and eks["eksConfiguration"] == EKS  # no accessEntry made up
+    entry = {**EKS, "accessEntry": {"desiredState": "ENABLED"}}
+    cluster = {**entry, "eksClusterArn": "arn:aws:eks:us-east-1:123456789012:cluster/with-entry"}
+    assert valid_ce(batch_client, EKS_EC2, eksConfiguration=cluster)["eksConfiguration"]["accessEntry"][
+        "desiredState"] == "ENABLED"
+
+
+@rule("CreateJobQueue.jobQueueType.derived")
+def test_job_queue_type_follows_its_compute_environments(batch_client):
+    kinds = {"ECS": create_ce(batch_client), "ECS_FARGATE": create_ce(batch_client, FARGATE),
+             "EKS": create_ce(batch_client, EKS_EC2, eksConfiguration=EKS)}
+    for kind, ce in kinds.items():
+        name = unique("jq")
+        batch_client.create_job_queue(jobQueueName=name, priority=1, computeEnvironmentOrder=order(ce))
+        assert wait_for_job_queue(batch_client, name)["jobQueueType"] == kind
+    assert wait_for_job_queue(batch_client, quota_queue(batch_client)["jobQueueName"])["jobQueueType"] == \
+        "SAGEMAKER_TRAINING"
+
+
+@rule("CreateJobQueue.serviceEnvironmentOrder.quota_managed_alone")
+def test_a_quota_managed_service_environment_takes_one_job_queue(batch_client):
+    queue = quota_queue(batch_client)
+    environment = batch_client.describe_job_queues(jobQueues=[queue["jobQueueName"]])[
+        "jobQueues"][0]["serviceEnvironmentOrder"][0]["serviceEnvironment"]
+    assert client_error(batch_client.create_job_queue, jobQueueName=unique("jq"), priority=1,
+                        serviceEnvironmentOrder=[{"order": 1, "serviceEnvironment": environment}]) == (
+        f"serviceEnvironment {environment} already has a job queue: a service environment with quota management "
+        "takes one job queue only")
+    plain = batch_client.create_service_environment(
+        serviceEnvironmentName=unique("se"), serviceEnvironmentType="SAGEMAKER_TRAINING",
+        capacityLimits=[{"maxCapacity": 1, "capacityUnit": "NUM_INSTANCES"}])["serviceEnvironmentArn"]
+    for _ in range(2):  # without quota management a service environment takes several queues
+        name = unique("jq")
+        batch_client.create_job_queue(jobQueueName=name, priority=1,
+                                      serviceEnvironmentOrder=[{"order": 1, "serviceEnvironment": plain}])
+        wait_for_job_queue(batch_client, name)

@@ -21,6 +21,7 @@ MAX_COMPUTE_ENVIRONMENTS_PER_EKS_CLUSTER = 5
 ONLY_FOR = {"BEST_FIT_PROGRESSIVE_ORDERED": "EC2", "SPOT_CAPACITY_OPTIMIZED": "SPOT",
             "SPOT_PRICE_CAPACITY_OPTIMIZED": "SPOT", "SPOT_CAPACITY_OPTIMIZED_PRIORITIZED": "SPOT"}
 # Members API_ComputeResource documents as valid for ECS_MANAGED_INSTANCES compute environments only.
+MANAGED_INSTANCES = "ECS_MANAGED_INSTANCES"
 MANAGED_INSTANCES_ONLY = ("managedInstancesProvider", "capacityTags")
 NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 SERVICE_LINKED_ROLE = "/aws-service-role/batch.amazonaws.com/"
@@ -56,6 +57,9 @@ def check_update(current: dict, update: dict, *, eks: bool) -> dict:
     """An UpdateComputeEnvironment computeResources checked against the compute environment's current one, with
     what AWS treats as "no change" left out: a Fargate compute environment's empty subnets or security groups."""
     cr_type = update.get("type", current["type"])
+    if MANAGED_INSTANCES in (cr_type, current["type"]) and cr_type != current["type"]:
+        raise ClientException(f"computeResources.type can't change from {current['type']} to {cr_type}: the type "
+                              f"can't change to or from {MANAGED_INSTANCES}")
     for member in MANAGED_INSTANCES_ONLY:
         if member in update:
             raise ClientException(f"computeResources.{member} is only valid for ECS_MANAGED_INSTANCES compute "
@@ -72,6 +76,19 @@ def check_update(current: dict, update: dict, *, eks: bool) -> dict:
         raise ClientException(f"computeResources.ec2Configuration can contain at most {MAX_EC2_CONFIGURATIONS} "
                               "values")
     return update
+
+
+def merge_update(current: dict, update: dict) -> dict:
+    """computeResources after an update: an empty ec2KeyPair or imageId, or a launch template whose id or name is
+    empty, removes the member (API_ComputeResourceUpdate); updateToLatestImageVersion is an instruction, not kept."""
+    merged = {**current, **{k: v for k, v in update.items() if k != "updateToLatestImageVersion"}}
+    for member in ("ec2KeyPair", "imageId"):
+        if merged.get(member) == "":
+            del merged[member]
+    template = update.get("launchTemplate")
+    if template is not None and "" in (template.get("launchTemplateId"), template.get("launchTemplateName")):
+        del merged["launchTemplate"]
+    return merged
 
 
 def check_service_role_change(current: str, new: str) -> None:

@@ -89,6 +89,7 @@ def _managed_resources(given: dict, eks: bool) -> dict:
         resources.setdefault("minvCpus", 0)
         resources.setdefault("desiredvCpus", resources["minvCpus"])
         resources.setdefault("allocationStrategy", "BEST_FIT")
+        resources.setdefault("ec2Configuration", [{"imageType": "EKS_AL2023" if eks else "ECS_AL2023"}])
     _check_vcpus(resources)
     return resources
 
@@ -159,7 +160,7 @@ def _update_resources(current: dict, update: dict, *, eks: bool) -> dict:
             "compute environments can't be converted into each other")
     _check_fargate_members(cr_type, update)
     update = compute_checks.check_update(current, update, eks=eks)
-    merged = {**current, **{k: v for k, v in update.items() if k != "updateToLatestImageVersion"}}
+    merged = compute_checks.merge_update(current, update)
     if cr_type in EC2_TYPES:
         desired = update.get("desiredvCpus")
         if desired is not None and desired < current.get("desiredvCpus", 0):

@@ -129,6 +129,26 @@ def _check_scheduling_policy(tx: Tx, arn: str) -> None:
         raise ClientException(f"Scheduling policy {arn} does not exist")
 
 
+def _quota_managed(tx: Tx, queue: dict) -> bool:
+    arn = queue.get("schedulingPolicyArn")
+    return arn is not None and "quotaSharePolicy" in (tx.resources.get(SCHEDULING_POLICY, arn) or {})
+
+
+def _check_quota_managed_environment(tx: Tx, doc: dict) -> None:
+    """A service environment with a quota-managed job queue has no other job queue (service_limits.html)."""
+    mine = {e["serviceEnvironment"] for e in doc.get("serviceEnvironmentOrder") or []}
+    if not mine:
+        return
+    managed = _quota_managed(tx, doc)
+    for _, other in tx.resources.of_kind(KIND):
+        if other["jobQueueName"] == doc["jobQueueName"] or other["status"] in GOING:
+            continue
+        shared = mine & {e["serviceEnvironment"] for e in other.get("serviceEnvironmentOrder") or []}
+        if shared and (managed or _quota_managed(tx, other)):
+            raise ClientException(f"serviceEnvironment {shared.pop()} already has a job queue: a service environment "
+                                  "with quota management takes one job queue only")
+
+
 def _check_time_limit_actions(actions: list[dict], queue_type: str) -> None:
     low, high = TIME_LIMIT_SECONDS
     # CANCEL for queues of ECS, EKS or Fargate compute environments, TERMINATE for SageMaker Training queues.
@@ -175,6 +195,7 @@ def create_job_queue(ctx: Context, request: dict) -> dict:
             if not queue_deletion_due(ctx, tx, existing):
                 raise ClientException("Object already exists")
             tx.resources.delete(existing["jobQueueArn"])  # a due deletion, finished here
+        _check_quota_managed_environment(tx, doc)
         set_status(doc, CREATING, ctx.clock())
         tx.resources.put(KIND, arn, name, doc)
     ctx.notify()
@@ -224,6 +245,7 @@ def update_job_queue(ctx: Context, request: dict) -> dict:
         if request.get("jobStateTimeLimitActions") is not None:
             _check_time_limit_actions(request["jobStateTimeLimitActions"], doc.get("jobQueueType", "ECS"))
             doc["jobStateTimeLimitActions"] = request["jobStateTimeLimitActions"]
+        _check_quota_managed_environment(tx, doc)
         set_status(doc, UPDATING, ctx.clock())
         tx.resources.put(KIND, doc["jobQueueArn"], name, doc)
     ctx.notify()

@@ -119,6 +119,26 @@ COMPUTE_ENVIRONMENT_RULES: tuple[Rule, ...] = (
          "terminateJobsOnUpdate defaults to false and jobExecutionTimeoutMinutes to 30.", api("API_UpdatePolicy")),
     Rule("UpdatePolicy.fargate_ignored", ("UpdateComputeEnvironment",), Kind.BEHAVIOUR,
          '"If you specify it for a Fargate compute environment, Batch ignores it."', api("API_UpdatePolicy")),
+    Rule("ComputeResourceUpdate.type.managed_instances_fixed", ("UpdateComputeEnvironment",), Kind.VALIDATES,
+         '"You cannot change the type to or from ECS_MANAGED_INSTANCES."', api("API_ComputeResourceUpdate")),
+    Rule("ComputeResourceUpdate.empty_string.removes", ("UpdateComputeEnvironment",), Kind.BEHAVIOUR,
+         "An empty ec2KeyPair or imageId, or a launch template with an empty id or name, removes the member.",
+         api("API_ComputeResourceUpdate")),
+    Rule("ComputeResource.type.ecs_managed_instances", ("CreateComputeEnvironment",), Kind.REQUIRED_WHEN,
+         "ECS_MANAGED_INSTANCES compute resources require a managedInstancesProvider configuration.",
+         api("API_ComputeResource"), Status.NOT_FOLLOWED,
+         "batchemu does not build Amazon ECS Managed Instances compute environments yet: the request answers "
+         "501 NotImplemented"),
+    Rule("Ec2Configuration.default", ("CreateComputeEnvironment", "DescribeComputeEnvironments"), Kind.DEFAULT,
+         "Without ec2Configuration, the default is ECS_AL2023 for EC2 (ECS) compute environments and EKS_AL2023 "
+         "for EKS ones.", api("API_Ec2Configuration")),
+    Rule("ComputeEnvironmentDetail.orchestration.present_when", ("DescribeComputeEnvironments",), Kind.PRESENT_WHEN,
+         "containerOrchestrationType is ECS (default) or EKS; eksConfiguration only when it is EKS; the ECS "
+         "cluster (ecsClusterArn) is where an ECS compute environment's container instances go.",
+         api("API_ComputeEnvironmentDetail")),
+    Rule("EksConfiguration.accessEntry.present_when_given", ("CreateComputeEnvironment", "DescribeComputeEnvironments"),
+         Kind.PRESENT_WHEN, "Without accessEntry, Batch records no desiredState and DescribeComputeEnvironments "
+         "returns none.", api("API_EksConfiguration")),
     Rule("DeleteComputeEnvironment.state.disabled_first", ("DeleteComputeEnvironment",), Kind.VALIDATES,
          "Before deleting a compute environment, set its state to DISABLED.", api("API_DeleteComputeEnvironment")),
     Rule("DeleteComputeEnvironment.job_queues.disassociated_first", ("DeleteComputeEnvironment",), Kind.VALIDATES,
@@ -158,6 +178,11 @@ JOB_QUEUE_RULES: tuple[Rule, ...] = (
          api("API_CreateJobQueue")),
     Rule("CreateJobQueue.serviceEnvironmentOrder.limit", QUEUE_OPS, Kind.LIMIT,
          "At most 1 service environment per job queue.", guide("service_limits")),
+    Rule("CreateJobQueue.serviceEnvironmentOrder.quota_managed_alone", QUEUE_OPS, Kind.LIMIT,
+         "At most 1 job queue per service environment with quota management enabled.", guide("service_limits")),
+    Rule("CreateJobQueue.jobQueueType.derived", ("CreateJobQueue", "DescribeJobQueues"), Kind.DEFAULT,
+         "jobQueueType: EKS, ECS or ECS_FARGATE depending on the compute environment; SAGEMAKER_TRAINING for "
+         "service jobs.", api("API_CreateJobQueue")),
     Rule("JobStateTimeLimitAction.maxTimeSeconds.range", QUEUE_OPS, Kind.RANGE,
          '"The minimum value is 600 (10 minutes) and the maximum value is 86,400 (24 hours)."',
          api("API_JobStateTimeLimitAction")),
