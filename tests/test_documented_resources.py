@@ -553,3 +553,11 @@ def test_a_quota_managed_service_environment_takes_one_job_queue(batch_client):
         batch_client.create_job_queue(jobQueueName=name, priority=1,
                                       serviceEnvironmentOrder=[{"order": 1, "serviceEnvironment": plain}])
         wait_for_job_queue(batch_client, name)
+
+
+@rule("ComputeResource.tags.not_resource_tags")
+def test_compute_resource_tags_are_not_the_resource_tags(batch_client):
+    arn = valid_ce(batch_client, {**EC2, "tags": {"Name": "Batch Instance"}}, tags={"team": "x"})["computeEnvironmentArn"]
+    assert batch_client.list_tags_for_resource(resourceArn=arn)["tags"] == {"team": "x"}
+    described = batch_client.describe_compute_environments(computeEnvironments=[arn])["computeEnvironments"][0]
+    assert described["computeResources"]["tags"] == {"Name": "Batch Instance"}
