@@ -26,8 +26,9 @@ COMPUTE_ENVIRONMENT_RULES: tuple[Rule, ...] = (
     Rule("CreateComputeEnvironment.state.enabled_at_create", ("CreateComputeEnvironment",), Kind.VALIDATES,
          'state: "A compute environment must be created in the ENABLED state."',
          api("API_CreateComputeEnvironment"), Status.RELAXED,
-         "batchemu accepts state=DISABLED at create and keeps it, as Terraform's `state` argument and the test "
-         "suites that hold jobs in a DISABLED compute environment send it; DISABLED only stops placement"),
+         "batchemu accepts state=DISABLED at create and keeps it: Terraform's `state` argument sends it, and the "
+         "conformance suite's held_env (run against every endpoint) creates its compute environment DISABLED to "
+         "hold jobs in RUNNABLE; DISABLED only stops placement"),
     Rule("CreateComputeEnvironment.serviceRole.default", ("CreateComputeEnvironment",), Kind.DEFAULT,
          "Without serviceRole, the Batch service-linked role (AWSServiceRoleForBatch) is used.",
          api("API_CreateComputeEnvironment")),
