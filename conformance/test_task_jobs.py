@@ -45,7 +45,8 @@ def eks_env(batch, target, resources):
     if target.is_aws:
         pytest.skip("eksProperties scenarios need an Amazon EKS cluster behind the compute environment")
     name = resources.name("ce-eks")
-    compute = resources.compute_resources(4)
+    # API_ComputeResource: allocationStrategy "is required for Amazon EKS compute environments".
+    compute = {**resources.compute_resources(4), "allocationStrategy": "BEST_FIT_PROGRESSIVE"}
     batch.create_compute_environment(computeEnvironmentName=name, type="MANAGED", state="ENABLED",
                                      eksConfiguration=EKS_CONFIGURATION, computeResources=compute)
     resources.compute_environments.append(name)

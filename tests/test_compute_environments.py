@@ -82,7 +82,7 @@ def test_unmanaged_detail(batch_client):
 
 def test_eks_compute_environment(batch_client):
     eks = {"eksClusterArn": "arn:aws:eks:us-east-1:123456789012:cluster/c", "kubernetesNamespace": "batch"}
-    create(batch_client, "ce-eks", eksConfiguration=eks)
+    create(batch_client, "ce-eks", {**EC2, "allocationStrategy": "BEST_FIT_PROGRESSIVE"}, eksConfiguration=eks)
     ce = wait_for_compute_environment(batch_client, "ce-eks", "VALID")
     assert ce["containerOrchestrationType"] == "EKS"
     assert ce["eksConfiguration"] == eks
@@ -145,7 +145,8 @@ def test_missing_max_vcpus_is_rejected_by_the_server(batchemu_server):
 
 
 def test_update_state_and_vcpus_goes_through_updating_to_valid(batch_client):
-    create(batch_client, "upd", {**EC2, "minvCpus": 1, "desiredvCpus": 2})
+    # A regular role can be replaced by another (not by the service-linked role: API_UpdateComputeEnvironment).
+    create(batch_client, "upd", {**EC2, "minvCpus": 1, "desiredvCpus": 2}, serviceRole="arn:aws:iam::123456789012:role/Batch")
     wait_for_compute_environment(batch_client, "upd", "VALID")
     result = batch_client.update_compute_environment(
         computeEnvironment="upd", state="DISABLED", computeResources={"maxvCpus": 64, "minvCpus": 4},

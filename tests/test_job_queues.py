@@ -128,7 +128,7 @@ def test_repeated_order_values_are_rejected(batch_client):
 
 
 @pytest.mark.parametrize("other", [{"resources": EC2}, {"type": "UNMANAGED"},
-                                   {"resources": {**EC2, "type": "SPOT"}}])
+                                   {"resources": {**EC2, "type": "SPOT", "allocationStrategy": "SPOT_CAPACITY_OPTIMIZED"}}])
 def test_mixing_fargate_with_ec2_is_rejected(batch_client, other):
     make_ce(batch_client, "fargate", FARGATE)
     make_ce(batch_client, "other", **other)
@@ -146,7 +146,7 @@ def test_fargate_and_fargate_spot_mix(batch_client):
 
 
 def test_mixing_eks_with_ecs_is_rejected(batch_client):
-    make_ce(batch_client, "eks", eksConfiguration=EKS)
+    make_ce(batch_client, "eks", {**EC2, "allocationStrategy": "BEST_FIT_PROGRESSIVE"}, eksConfiguration=EKS)
     make_ce(batch_client, "ecs")
     code, message = error_of(batch_client.create_job_queue, jobQueueName="q", priority=1,
                              computeEnvironmentOrder=order("eks", "ecs"))
@@ -268,6 +268,7 @@ class TestWithDwell:
         assert (code, message) == ("ClientException", "Cannot delete, resource is being modified")
 
 
+@pytest.mark.rule("DeleteJobQueue.jobs.terminated")
 def test_deleting_a_queue_terminates_its_jobs(batch_client):
     make_ce(batch_client, "idle", state="DISABLED")  # a disabled CE places nothing: the job stays queued
     make_queue(batch_client, "q", "idle")

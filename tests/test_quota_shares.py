@@ -42,6 +42,7 @@ def wait_share(client, arn: str, status: str = "VALID") -> dict:
     return wait_until(lambda: (d := describe_share(client, arn))["status"] == status and d, 10)
 
 
+@pytest.mark.rule("QuotaShareResourceSharingConfiguration.borrowLimit.default", "CreateQuotaShare.state.default")
 def test_create_reaches_valid_and_describes_everything(batch_client):
     queue = quota_queue(batch_client)
     created = create_share(batch_client, queue["jobQueueName"], "qs-a", tags={"team": "ml"},
@@ -55,6 +56,8 @@ def test_create_reaches_valid_and_describes_everything(batch_client):
     assert batch_client.list_tags_for_resource(resourceArn=created["quotaShareArn"])["tags"] == {"team": "ml"}
 
 
+@pytest.mark.rule("CreateQuotaShare.quotaShareName.form", "QuotaShareCapacityLimits.limit",
+                  "QuotaShareResourceSharingConfiguration.borrowLimit.lend_and_borrow_only")
 def test_create_rules(batch_client):
     queue = quota_queue(batch_client)["jobQueueName"]
     name = create_share(batch_client, queue)["quotaShareName"]
@@ -73,6 +76,7 @@ def test_create_rules(batch_client):
                                                        capacityLimits=six)
 
 
+@pytest.mark.rule("CreateQuotaShare.jobQueue.valid_and_quota_managed")
 def test_only_quota_managed_queues_take_shares(batch_client):
     fifo = make_queue(batch_client)["name"]
     plain = quota_queue(batch_client, quota_managed=False)["jobQueueName"]
@@ -81,6 +85,7 @@ def test_only_quota_managed_queues_take_shares(batch_client):
                                                                          queue=queue)
 
 
+@pytest.mark.rule("CreateQuotaShare.count.limit")
 def test_at_most_20_shares_per_queue(batch_client):
     queue = quota_queue(batch_client)["jobQueueArn"]
     for _ in range(20):
@@ -89,6 +94,7 @@ def test_at_most_20_shares_per_queue(batch_client):
                                                                         queue=queue)
 
 
+@pytest.mark.rule("DescribeQuotaShare.unknown.refused")
 def test_update_goes_through_updating_to_valid(batch_client):
     arn = create_share(batch_client, quota_queue(batch_client)["jobQueueName"])["quotaShareArn"]
     wait_share(batch_client, arn)
@@ -108,6 +114,7 @@ def test_update_goes_through_updating_to_valid(batch_client):
         f"quotaShare {missing} does not exist"
 
 
+@pytest.mark.rule("DeleteQuotaShare.state.disabled_first", "DescribeQuotaShare.unknown.refused")
 def test_delete_needs_disabled_then_it_is_gone(batch_client):
     queue = quota_queue(batch_client)["jobQueueName"]
     created = create_share(batch_client, queue)
@@ -122,6 +129,7 @@ def test_delete_needs_disabled_then_it_is_gone(batch_client):
     assert create_share(batch_client, queue, name)["quotaShareArn"] == arn
 
 
+@pytest.mark.rule("ListQuotaShares.maxResults.range", "ListQuotaShares.jobQueue.name_or_arn")
 def test_list_pages_through_the_queue_shares_only(batch_client):
     queue, other = quota_queue(batch_client)["jobQueueName"], quota_queue(batch_client)["jobQueueName"]
     arns = [create_share(batch_client, queue)["quotaShareArn"] for _ in range(5)]
@@ -154,6 +162,7 @@ class TestWithDwell:
     def batchemu_config(self) -> Config:
         return Config(host="127.0.0.1", port=0, state=":memory:", tick=0.5, state_dwell=30)
 
+    @pytest.mark.rule("CreateQuotaShare.jobQueue.valid_and_quota_managed")
     def test_a_creating_queue_takes_no_quota_share(self, batch_client):
         env = batch_client.create_service_environment(serviceEnvironmentName="se", capacityLimits=LIMITS,
                                                       serviceEnvironmentType="SAGEMAKER_TRAINING")

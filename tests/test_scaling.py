@@ -131,7 +131,7 @@ def stored(ctx, arn: str) -> dict:
 
 def test_reconcile_scales_managed_ec2_only_and_keeps_its_clock_internal(ctx, now):
     ec2 = create_ce(ctx, "ec2", computeResources={**EC2, "minvCpus": 1, "desiredvCpus": 1})
-    fargate = create_ce(ctx, "fargate", computeResources={"type": "FARGATE", "maxvCpus": 8})
+    fargate = create_ce(ctx, "fargate", computeResources={"type": "FARGATE", "maxvCpus": 8, "securityGroupIds": ["sg-1"]})
     unmanaged = create_ce(ctx, "unmanaged", type="UNMANAGED")
     demand = {ec2: 5.0, fargate: 4.0, unmanaged: 4.0}
     untouched = {arn: stored(ctx, arn) for arn in (fargate, unmanaged)}

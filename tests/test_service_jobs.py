@@ -316,6 +316,7 @@ class TestWithDwell:
         assert seen == ["SUBMITTED", "PENDING", "RUNNABLE", "SCHEDULED", "STARTING", "RUNNING", "SUCCEEDED"]
 
 
+@pytest.mark.rule("DeleteQuotaShare.jobs.terminated")
 def test_deleting_a_quota_share_terminates_its_jobs(batch_client):
     queue = quota_queue(batch_client, 1, gone={"limit": 1, "strategy": "RESERVE"})
     jobs = running_and_queued(batch_client, queue, quotaShareName="gone")

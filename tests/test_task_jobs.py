@@ -37,7 +37,8 @@ def eks_queue(batch_client, *, max_vcpus: int = 4, state: str = "ENABLED") -> st
     ce = batch_client.create_compute_environment(
         computeEnvironmentName=unique("ce-eks"), type="MANAGED", state=state, eksConfiguration=EKS_CONFIGURATION,
         computeResources={"type": "EC2", "minvCpus": 0, "maxvCpus": max_vcpus, "instanceTypes": ["optimal"],
-                          "subnets": ["subnet-1"], "securityGroupIds": ["sg-1"], "instanceRole": "role"})
+                          "subnets": ["subnet-1"], "securityGroupIds": ["sg-1"], "instanceRole": "role",
+                          "allocationStrategy": "BEST_FIT_PROGRESSIVE"})
     name = unique("jq-eks")
     batch_client.create_job_queue(jobQueueName=name, priority=1, computeEnvironmentOrder=[
         {"order": 1, "computeEnvironment": ce["computeEnvironmentArn"]}])

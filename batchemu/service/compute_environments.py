@@ -12,7 +12,7 @@ import uuid
 
 from batchemu.context import Context
 from batchemu.errors import ClientException, NotBuiltError
-from batchemu.model.compute_capacity import EC2_TYPES, FARGATE_TYPES
+from batchemu.model.compute_capacity import EC2_TYPES, FARGATE_TYPES, is_fargate
 from batchemu.model.resources import (
     COMPUTE_ENVIRONMENT,
     CREATING,
@@ -23,7 +23,7 @@ from batchemu.model.resources import (
     set_status,
     settled,
 )
-from batchemu.service import lookup
+from batchemu.service import compute_checks, lookup
 from batchemu.store import Tx
 
 KIND = COMPUTE_ENVIRONMENT
@@ -82,12 +82,14 @@ def _managed_resources(given: dict, eks: bool) -> dict:
     if eks and cr_type in FARGATE_TYPES:
         raise ClientException("Amazon EKS compute environments support only EC2 and SPOT compute resources")
     _check_fargate_members(cr_type, given)
+    compute_checks.check_resources(given, eks=eks)
     resources = dict(given)
     if cr_type in EC2_TYPES:
         # AWS fills these in: minvCpus 0, desiredvCpus from minvCpus, allocationStrategy BEST_FIT.
         resources.setdefault("minvCpus", 0)
         resources.setdefault("desiredvCpus", resources["minvCpus"])
         resources.setdefault("allocationStrategy", "BEST_FIT")
+        resources.setdefault("ec2Configuration", [{"imageType": "EKS_AL2023" if eks else "ECS_AL2023"}])
     _check_vcpus(resources)
     return resources
 
@@ -135,6 +137,11 @@ def create_compute_environment(ctx: Context, request: dict) -> dict:
             doc[member] = request[member]
     set_status(doc, CREATING, ctx.clock())
     with ctx.store.transaction() as tx:
+        if eks:
+            compute_checks.check_eks_configuration(eks, sum(
+                1 for _, other in tx.resources.of_kind(KIND)
+                if (other.get("eksConfiguration") or {}).get("eksClusterArn") == eks["eksClusterArn"]
+                and other["computeEnvironmentName"] != name and other["status"] not in GOING))
         existing = compute_environment(tx, name)
         if existing is not None:
             if existing["status"] != DELETING or not settled(ctx, existing):
@@ -145,14 +152,15 @@ def create_compute_environment(ctx: Context, request: dict) -> dict:
     return {"computeEnvironmentName": name, "computeEnvironmentArn": doc["computeEnvironmentArn"]}
 
 
-def _update_resources(current: dict, update: dict) -> dict:
+def _update_resources(current: dict, update: dict, *, eks: bool) -> dict:
     cr_type = update.get("type", current["type"])
     if (cr_type in FARGATE_TYPES) != (current["type"] in FARGATE_TYPES):
         raise ClientException(
             f"computeResources.type can't change from {current['type']} to {cr_type}: Fargate and EC2 "
             "compute environments can't be converted into each other")
     _check_fargate_members(cr_type, update)
-    merged = {**current, **{k: v for k, v in update.items() if k != "updateToLatestImageVersion"}}
+    update = compute_checks.check_update(current, update, eks=eks)
+    merged = compute_checks.merge_update(current, update)
     if cr_type in EC2_TYPES:
         desired = update.get("desiredvCpus")
         if desired is not None and desired < current.get("desiredvCpus", 0):
@@ -185,13 +193,17 @@ def update_compute_environment(ctx: Context, request: dict) -> dict:
         if request.get("computeResources") is not None:
             if doc["type"] != "MANAGED":
                 raise ClientException("computeResources can't be specified for an UNMANAGED compute environment")
-            doc["computeResources"] = _update_resources(doc["computeResources"], request["computeResources"])
-        if request.get("updatePolicy") is not None:
+            doc["computeResources"] = _update_resources(doc["computeResources"], request["computeResources"],
+                                                        eks="eksConfiguration" in doc)
+        # API_UpdatePolicy: Batch ignores an updatePolicy given for a Fargate compute environment.
+        if request.get("updatePolicy") is not None and not is_fargate(doc):
             doc["updatePolicy"] = {**doc.get("updatePolicy", {}), **request["updatePolicy"]}
         if request.get("eksConfiguration") is not None:
             if "eksConfiguration" not in doc:
                 raise ClientException(f"Compute environment {name} is not an Amazon EKS compute environment")
             doc["eksConfiguration"] = {**doc["eksConfiguration"], **request["eksConfiguration"]}
+        if request.get("serviceRole") is not None:
+            compute_checks.check_service_role_change(doc["serviceRole"], request["serviceRole"])
         for member in ("serviceRole", "context", "ecsSettings"):
             if request.get(member) is not None:
                 doc[member] = request[member]

@@ -33,6 +33,7 @@ NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MAX_DESCRIBE = 100
 MAX_COMPUTE_ENVIRONMENTS = 3
 TIME_LIMIT_SECONDS = (600, 86400)
+PRIORITY_RANGE = (0, 1000)
 SAGEMAKER_TRAINING = "SAGEMAKER_TRAINING"
 MAX_SERVICE_ENVIRONMENTS = 1
 BOTH_ORDERS = ("computeEnvironmentOrder and serviceEnvironmentOrder are mutually exclusive: a job queue orders "
@@ -128,11 +129,42 @@ def _check_scheduling_policy(tx: Tx, arn: str) -> None:
         raise ClientException(f"Scheduling policy {arn} does not exist")
 
 
-def _check_time_limit_actions(actions: list[dict]) -> None:
+def _quota_managed(tx: Tx, queue: dict) -> bool:
+    arn = queue.get("schedulingPolicyArn")
+    return arn is not None and "quotaSharePolicy" in (tx.resources.get(SCHEDULING_POLICY, arn) or {})
+
+
+def _check_quota_managed_environment(tx: Tx, doc: dict) -> None:
+    """A service environment with a quota-managed job queue has no other job queue (service_limits.html)."""
+    mine = {e["serviceEnvironment"] for e in doc.get("serviceEnvironmentOrder") or []}
+    if not mine:
+        return
+    managed = _quota_managed(tx, doc)
+    for _, other in tx.resources.of_kind(KIND):
+        if other["jobQueueName"] == doc["jobQueueName"] or other["status"] in GOING:
+            continue
+        shared = mine & {e["serviceEnvironment"] for e in other.get("serviceEnvironmentOrder") or []}
+        if shared and (managed or _quota_managed(tx, other)):
+            raise ClientException(f"serviceEnvironment {shared.pop()} already has a job queue: a service environment "
+                                  "with quota management takes one job queue only")
+
+
+def _check_time_limit_actions(actions: list[dict], queue_type: str) -> None:
     low, high = TIME_LIMIT_SECONDS
+    # CANCEL for queues of ECS, EKS or Fargate compute environments, TERMINATE for SageMaker Training queues.
+    allowed = "TERMINATE" if queue_type == SAGEMAKER_TRAINING else "CANCEL"
     for action in actions:
         if not low <= action["maxTimeSeconds"] <= high:
             raise ClientException(f"jobStateTimeLimitActions maxTimeSeconds must be between {low} and {high}")
+        if action["action"] != allowed:
+            raise ClientException(f"jobStateTimeLimitActions action {action['action']} is not supported for a "
+                                  f"{queue_type} job queue: the only supported action is {allowed}")
+
+
+def _check_priority(priority: int) -> None:
+    low, high = PRIORITY_RANGE
+    if not low <= priority <= high:
+        raise ClientException(f"priority must be between {low} and {high}")
 
 
 def create_job_queue(ctx: Context, request: dict) -> dict:
@@ -141,6 +173,7 @@ def create_job_queue(ctx: Context, request: dict) -> dict:
         raise ClientException(
             "jobQueueName must be 1-128 characters long and contain only letters, numbers, hyphens (-) "
             "and underscores (_)")
+    _check_priority(request["priority"])
     arn = ctx.arn(f"{KIND}/{name}")
     with ctx.store.transaction() as tx:
         doc: dict = {
@@ -155,13 +188,14 @@ def create_job_queue(ctx: Context, request: dict) -> dict:
             _check_scheduling_policy(tx, request["schedulingPolicyArn"])
             doc["schedulingPolicyArn"] = request["schedulingPolicyArn"]
         if request.get("jobStateTimeLimitActions") is not None:
-            _check_time_limit_actions(request["jobStateTimeLimitActions"])
+            _check_time_limit_actions(request["jobStateTimeLimitActions"], doc["jobQueueType"])
             doc["jobStateTimeLimitActions"] = request["jobStateTimeLimitActions"]
         existing = job_queue(tx, name)
         if existing is not None:
             if not queue_deletion_due(ctx, tx, existing):
                 raise ClientException("Object already exists")
             tx.resources.delete(existing["jobQueueArn"])  # a due deletion, finished here
+        _check_quota_managed_environment(tx, doc)
         set_status(doc, CREATING, ctx.clock())
         tx.resources.put(KIND, arn, name, doc)
     ctx.notify()
@@ -170,6 +204,8 @@ def create_job_queue(ctx: Context, request: dict) -> dict:
 
 def update_job_queue(ctx: Context, request: dict) -> dict:
     ref = request["jobQueue"]
+    if request.get("priority") is not None:
+        _check_priority(request["priority"])
     with ctx.store.transaction() as tx:
         doc = job_queue(tx, ref)
         if doc is None:
@@ -207,8 +243,9 @@ def update_job_queue(ctx: Context, request: dict) -> dict:
             _check_scheduling_policy(tx, request["schedulingPolicyArn"])
             doc["schedulingPolicyArn"] = request["schedulingPolicyArn"]
         if request.get("jobStateTimeLimitActions") is not None:
-            _check_time_limit_actions(request["jobStateTimeLimitActions"])
+            _check_time_limit_actions(request["jobStateTimeLimitActions"], doc.get("jobQueueType", "ECS"))
             doc["jobStateTimeLimitActions"] = request["jobStateTimeLimitActions"]
+        _check_quota_managed_environment(tx, doc)
         set_status(doc, UPDATING, ctx.clock())
         tx.resources.put(KIND, doc["jobQueueArn"], name, doc)
     ctx.notify()

@@ -17,6 +17,7 @@ MAX_SHARE_DECAY_SECONDS = 604800
 MAX_COMPUTE_RESERVATION = 99
 MAX_SHARE_IDENTIFIERS = 500
 WEIGHT_FACTOR_RANGE = (0.0001, 999.9999)
+MAX_DESCRIBE = 100
 
 
 def _check_fairshare(policy: dict) -> dict:
@@ -84,6 +85,8 @@ def create_scheduling_policy(ctx: Context, request: dict) -> dict:
 
 
 def describe_scheduling_policies(ctx: Context, request: dict) -> dict:
+    if len(request["arns"]) > MAX_DESCRIBE:
+        raise ClientException(f"arns can contain at most {MAX_DESCRIBE} scheduling policy ARNs")
     with ctx.store.transaction() as tx:
         docs = [tx.resources.get(KIND, arn) for arn in dict.fromkeys(request["arns"])]
     return {"schedulingPolicies": [doc for doc in docs if doc is not None]}

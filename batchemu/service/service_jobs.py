@@ -75,6 +75,8 @@ def _check_sharing(tx: Tx, queue: dict, request: dict) -> None:
         found = tx.resources.get(QUOTA_SHARE, f"{queue['jobQueueArn']}/{QUOTA_SHARE}/{quota_share}")
         if found is None or found["status"] == DELETING:
             raise ClientException(f"quotaShare {quota_share} does not exist in jobQueue {queue['jobQueueName']}")
+        if found["state"] != ENABLED:
+            raise ClientException(f"quotaShare {quota_share} is DISABLED: a disabled quota share accepts no new jobs")
         if share:
             raise ClientException("shareIdentifier can only be specified for a job queue with a fair share "
                                   "scheduling policy.")
