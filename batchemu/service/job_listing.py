@@ -8,11 +8,15 @@ from batchemu.context import Context
 from batchemu.errors import ClientException
 from batchemu.model import states
 from batchemu.protocol.serializer import Serialized
-from batchemu.service import job_queues
+from batchemu.service import compute_environments, job_queues
 from batchemu.service.pagination import decode_token, encode_token, page_size
 
 FILTERS = ("JOB_NAME", "JOB_DEFINITION", "BEFORE_CREATED_AT", "AFTER_CREATED_AT", "SHARE_IDENTIFIER")
 SNAPSHOT_SIZE = 100
+# Shares listed in a snapshot's fairshareUtilization.topCapacityUtilization (API_FairshareUtilizationDetail).
+TOP_SHARES = 20
+# ListJobs pages: up to 1000 jobs, up to 100 when a filter is used (API_ListJobs, maxResults).
+MAX_PAGE, MAX_FILTERED_PAGE = 1000, 100
 
 
 def _epoch_ms(name: str, value: str) -> int:
@@ -43,6 +47,10 @@ def filter_arguments(filters: list[dict], allowed: tuple[str, ...] = FILTERS) ->
             return {"name_prefix": value[:-1].lower()}
         return {"name_equals": value.lower()}
     if name == "JOB_DEFINITION":
+        # A name (every revision), name:revision, an ARN, or a name prefix ending in *; not an ARN with *.
+        if value.startswith("arn:") and value.endswith("*"):
+            raise ClientException("The JOB_DEFINITION filter supports an asterisk (*) only after a job "
+                                  "definition name, not after an ARN")
         return {"definition": value}
     if name == "SHARE_IDENTIFIER":
         return {"share": value}
@@ -57,7 +65,9 @@ def list_jobs(ctx: Context, request: dict) -> dict | Serialized:
     scopes = [key for key in ("jobQueue", "arrayJobId", "multiNodeJobId") if request.get(key)]
     if len(scopes) != 1:
         raise ClientException("Exactly one of jobQueue, arrayJobId or multiNodeJobId must be specified")
-    limit = page_size(request.get("maxResults"), default=1000, limit=1000)
+    limit = page_size(request.get("maxResults"), default=MAX_PAGE, limit=MAX_PAGE)
+    if request.get("filters"):
+        limit = min(limit, MAX_FILTERED_PAGE)
     after = decode_token(request.get("nextToken"))
     filters = filter_arguments(request.get("filters") or [])
     share = filters.pop("share", None)
@@ -106,6 +116,15 @@ def _service_queue_snapshot(front, now: int) -> dict:
     }
 
 
+def _capacity_unit(tx, queue: dict) -> str:
+    """VCPU for a queue on Amazon EC2 (and Fargate), cpu for one on Amazon EKS (API_FairshareCapacityUsage)."""
+    for entry in queue.get("computeEnvironmentOrder") or []:
+        ce = compute_environments.compute_environment(tx, entry["computeEnvironment"])
+        if ce is not None and ce.get("containerOrchestrationType") == "EKS":
+            return "cpu"
+    return "VCPU"
+
+
 def get_job_queue_snapshot(ctx: Context, request: dict) -> dict:
     now = ctx.clock()
     with ctx.store.read() as tx:
@@ -117,6 +136,7 @@ def get_job_queue_snapshot(ctx: Context, request: dict) -> dict:
         if queue.get("jobQueueType") == job_queues.SAGEMAKER_TRAINING:
             return _service_queue_snapshot(front, now)
         on_host = tx.jobs.on_host(queue["jobQueueArn"])
+        unit = _capacity_unit(tx, queue)
     used = sum(row["vcpus"] for row in on_host)
     result: dict = {
         "frontOfQueue": {
@@ -125,7 +145,7 @@ def get_job_queue_snapshot(ctx: Context, request: dict) -> dict:
             "lastUpdatedAt": now,
         },
         "queueUtilization": {
-            "totalCapacityUsage": [{"capacityUnit": "VCPU", "quantity": float(used)}],
+            "totalCapacityUsage": [{"capacityUnit": unit, "quantity": float(used)}],
             "lastUpdatedAt": now,
         },
     }
@@ -136,8 +156,9 @@ def get_job_queue_snapshot(ctx: Context, request: dict) -> dict:
         result["queueUtilization"]["fairshareUtilization"] = {
             "activeShareCount": len({r["share_identifier"] for r in on_host} | {job.share for job in front.positions}),
             "topCapacityUtilization": [
-                {"shareIdentifier": share, "capacityUsage": [{"capacityUnit": "VCPU", "quantity": float(vcpus)}]}
-                for share, vcpus in sorted(per_share.items(), key=lambda item: -item[1]) if share is not None],
+                {"shareIdentifier": share, "capacityUsage": [{"capacityUnit": unit, "quantity": float(vcpus)}]}
+                for share, vcpus in sorted(per_share.items(), key=lambda item: -item[1])
+                if share is not None][:TOP_SHARES],
         }
     return result
 
