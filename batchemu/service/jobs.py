@@ -36,6 +36,8 @@ MAX_DEPENDENCIES = 20
 MIN_TIMEOUT = 60
 MAX_REASON = 1024
 PRIORITY_RANGE = (0, 9999)
+# Job queues with a scheduling policy: active share identifiers at a time (API_SubmitJob).
+MAX_ACTIVE_SHARES = 500
 FARGATE_TYPES = ("FARGATE", "FARGATE_SPOT")
 # (definition field, SubmitJob override) of each kind of job definition (task_definitions.kind_of).
 KINDS = {None: ("containerProperties", "containerOverrides"),
@@ -132,6 +134,12 @@ def _check_share(tx, queue: dict, request: dict) -> None:
     if not fair_share and request.get("shareIdentifier"):
         raise ClientException("shareIdentifier can only be specified for a job queue with a fair share "
                               "scheduling policy.")
+    share = request.get("shareIdentifier")
+    if fair_share and tx.capacity.active_shares(queue["jobQueueArn"]) >= MAX_ACTIVE_SHARES and not tx.jobs.query(
+            {"job_queue_arn": queue["jobQueueArn"], "share_identifier": share}, statuses=list(states.ACTIVE),
+            limit=1, rows_only=True):
+        raise ClientException(f"jobQueue {queue['jobQueueName']} already has {MAX_ACTIVE_SHARES} active share "
+                              f"identifiers: a job of a new one, {share}, can't be submitted until one is inactive")
     if not fair_share and request.get("schedulingPriorityOverride") is not None:
         raise ClientException("schedulingPriorityOverride can only be specified for a job queue with a fair "
                               "share scheduling policy.")
