@@ -126,6 +126,7 @@ def test_terminate_queued_job_and_bulk_operations(batch_client):
 
 
 @needs_docker
+@pytest.mark.rule("CancelJob.queued-only", "TerminateJob.statuses")
 def test_cancel_leaves_running_job_and_terminate_stops_it(batch_client, batchemu_server, queue):
     job_id = submit(batch_client, queue, register(batch_client, ["sleep", "60"]))
     wait_for_status(batch_client, job_id, ("RUNNING",), timeout=30)
@@ -182,6 +183,7 @@ def test_list_jobs_status_filters_and_paging(batch_client):
         batch_client.list_jobs(jobQueue=queue["name"], filters=[{"name": "NOPE", "values": ["x"]}])
 
 
+@pytest.mark.rule("GetJobQueueSnapshot.frontOfQueue")
 def test_job_queue_snapshot_lists_runnable_jobs_in_order(batch_client):
     queue = make_queue(batch_client, ce_state="DISABLED")
     definition = register(batch_client, ["true"])
