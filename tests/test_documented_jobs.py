@@ -9,6 +9,7 @@ import pytest
 from batchemu.config import Config
 from batchemu.executors import Outcome, StartFailure
 from batchemu.model.attempts import MAX_CONTAINER_REASON, should_retry, start_error
+from tests import test_service_jobs as service_jobs
 from tests.conftest import (
     client_error,
     describe,
@@ -28,8 +29,9 @@ LONG_RUN = {"environment": [{"name": "BATCHEMU_SIMULATE_SECONDS", "value": "600"
 
 
 @pytest.fixture
-def batchemu_config() -> Config:
-    return Config(host="127.0.0.1", port=0, state=":memory:", tick=0.5, executor="simulate", simulate_seconds=0.2)
+def batchemu_config(tmp_path) -> Config:
+    return Config(host="127.0.0.1", port=0, state=":memory:", tick=0.5, executor="simulate", simulate_seconds=0.2,
+                  training_dir=str(tmp_path / "training"))
 
 
 @pytest.fixture
@@ -524,3 +526,24 @@ def test_snapshot_counts_cpu_on_eks(batch_client):
     assert usage["totalCapacityUsage"] == [{"capacityUnit": "cpu", "quantity": 0.0}]
     assert batch_client.get_job_queue_snapshot(jobQueue=make_queue(batch_client)["name"])["queueUtilization"][
         "totalCapacityUsage"][0]["capacityUnit"] == "VCPU"
+
+
+@rule("GetJobQueueSnapshot.frontOfQuotaShares")
+def test_snapshot_of_a_quota_managed_queue_lists_each_shares_first_job_and_its_instances(batch_client):
+    queue = service_jobs.quota_queue(batch_client, 1, a={"limit": 1, "strategy": "RESERVE"},
+                                     b={"limit": 1, "strategy": "RESERVE"})
+    long_run = service_jobs.payload(seconds=600)
+    running = service_jobs.submit(batch_client, queue, long_run, quotaShareName="a")
+    service_jobs.wait_status(batch_client, running, ("RUNNING",))
+    waiting = {name: service_jobs.submit(batch_client, queue, long_run, quotaShareName=name) for name in ("a", "b")}
+    for job_id in waiting.values():
+        service_jobs.wait_status(batch_client, job_id, ("RUNNABLE",))
+    snapshot = batch_client.get_job_queue_snapshot(jobQueue=queue["name"])
+    heads = {share: [job["jobArn"].rsplit("/", 1)[1] for job in jobs]
+             for share, jobs in snapshot["frontOfQuotaShares"]["quotaShares"].items()}
+    assert heads == {"a": [waiting["a"]], "b": [waiting["b"]]}
+    assert snapshot["queueUtilization"]["quotaShareUtilization"]["topCapacityUtilization"] == [
+        {"quotaShareName": "a", "capacityUsage": [{"capacityUnit": service_jobs.M5, "quantity": 1.0}]}]
+    batch_client.terminate_service_jobs(jobs=[running, *waiting.values()], reason="done")
+    unmanaged = service_jobs.service_queue(batch_client)
+    assert "frontOfQuotaShares" not in batch_client.get_job_queue_snapshot(jobQueue=unmanaged["name"])

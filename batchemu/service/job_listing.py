@@ -106,14 +106,27 @@ def list_jobs(ctx: Context, request: dict) -> dict | Serialized:
 
 def _service_queue_snapshot(front, now: int) -> dict:
     """GetJobQueueSnapshot of a SAGEMAKER_TRAINING queue: its RUNNABLE service jobs in dispatch order, and the
-    instances its scheduled, starting and running jobs hold."""
-    return {
+    instances its scheduled, starting and running jobs hold; for a quota-managed queue also the first RUNNABLE
+    job of each quota share and the instances each share holds, per instance type (API_GetJobQueueSnapshot)."""
+    result: dict = {
         "frontOfQueue": {"jobs": [{"jobArn": job.job_arn, "earliestTimeAtPosition": job.entered_at}
                                   for job in front.positions], "lastUpdatedAt": now},
         "queueUtilization": {"totalCapacityUsage": [{"capacityUnit": "NUM_INSTANCES",
                                                      "quantity": float(front.instances_in_use)}],
                              "lastUpdatedAt": now},
     }
+    if front.quota_share_heads is None or front.quota_share_instances is None:
+        return result
+    result["frontOfQuotaShares"] = {"quotaShares": {
+        share: [{"jobArn": job.job_arn, "earliestTimeAtPosition": job.entered_at}]
+        for share, job in front.quota_share_heads.items()}, "lastUpdatedAt": now}
+    by_share: dict[str, list[dict]] = {}
+    for (share, instance_type), instances in sorted(front.quota_share_instances.items()):
+        by_share.setdefault(share, []).append({"capacityUnit": instance_type, "quantity": float(instances)})
+    result["queueUtilization"]["quotaShareUtilization"] = {"topCapacityUtilization": [
+        {"quotaShareName": share, "capacityUsage": usage}
+        for share, usage in sorted(by_share.items(), key=lambda item: -sum(u["quantity"] for u in item[1]))]}
+    return result
 
 
 def _capacity_unit(tx, queue: dict) -> str:

@@ -209,6 +209,9 @@ _OTHER_LISTINGS: tuple[Rule, ...] = (
     Rule("GetJobQueueSnapshot.fairshareUtilization", ("GetJobQueueSnapshot",), Kind.PRESENT_WHEN,
          "fairshareUtilization is for queues with a fair-share policy: the top 20 shares by capacity used.",
          api("API_FairshareUtilizationDetail")),
+    Rule("GetJobQueueSnapshot.frontOfQuotaShares", ("GetJobQueueSnapshot",), Kind.PRESENT_WHEN,
+         "A queue with a quota-share policy also lists the first RUNNABLE job of each quota share, and the "
+         "capacity each quota share uses.", api("API_GetJobQueueSnapshot")),
     Rule("GetJobQueueSnapshot.capacityUnit", ("GetJobQueueSnapshot",), Kind.BEHAVIOUR,
          "Capacity is counted in VCPU for Amazon EC2 and in cpu for Amazon EKS.",
          api("API_FairshareCapacityUsage")),
