@@ -162,6 +162,7 @@ def test_plain_dependency_on_an_array_waits_for_every_child(batch_client, queue)
 
 
 @needs_docker
+@pytest.mark.rule("CancelJob.array-parent")
 def test_terminate_parent_stops_running_children(batch_client, queue):
     parent = submit(batch_client, queue, register(batch_client, ["sleep", "60"]), arrayProperties={"size": 6})
     wait_until(lambda: describe(batch_client, parent)["arrayProperties"]["statusSummary"]["RUNNING"] >= 1)

@@ -81,6 +81,15 @@ def test_job_definition_by_name_revision_or_arn_and_latest_active_revision(batch
         assert describe(batch_client, job_id)["jobDefinition"] == expected["jobDefinitionArn"], reference
 
 
+@rule("SubmitJob.jobQueue.forms")
+def test_job_queue_by_name_or_arn(batch_client, held):
+    definition = simulated(batch_client)
+    for reference in (held["name"], held["arn"]):
+        job_id = batch_client.submit_job(jobName="q", jobQueue=reference,
+                                         jobDefinition=definition["jobDefinitionArn"])["jobId"]
+        assert describe(batch_client, job_id)["jobQueue"] == held["arn"]
+
+
 @rule("SubmitJob.parameters.override")
 def test_submitted_parameters_override_the_definitions_defaults(batch_client, held):
     definition = simulated(batch_client, ["echo", "Ref::a", "Ref::b"], parameters={"a": "1", "b": "2"})
@@ -174,6 +183,22 @@ def test_which_attempts_are_retried():
     assert not should_retry(both, 12, reason, None)  # both conditions match: EXIT
     assert should_retry(both, 2, reason, None)  # one does not: no condition matches, retried
     assert not should_retry(job(), 1, reason, None, timed_out=True)
+
+
+@rule("EvaluateOnExit.patterns.case")
+def test_patterns_match_without_regard_to_case():
+    job = {"retryStrategy": {"attempts": 3, "evaluateOnExit": [{"onStatusReason": "host ec2*", "action": "EXIT"}]},
+           "attempts": [{}]}
+    # Not followed: AWS asks for an exact match of the start; batchemu ignores case.
+    assert not should_retry(job, None, "Host EC2 (instance i-0) terminated.", None)
+
+
+@rule("RetryStrategy.attempts.count")
+def test_a_failing_job_runs_as_many_times_as_its_attempts(batch_client, queue):
+    definition = simulated(batch_client, containerProperties={
+        "environment": [{"name": "BATCHEMU_SIMULATE_EXIT_CODE", "value": "1"}]}, retryStrategy={"attempts": 3})
+    job = wait_for_status(batch_client, submit(batch_client, queue, definition), ("FAILED",))
+    assert [attempt["container"]["exitCode"] for attempt in job["attempts"]] == [1, 1, 1]
 
 
 @rule("SubmitJob.retryStrategy.overrides", "SubmitJob.timeout.overrides")
@@ -325,6 +350,26 @@ def test_times_task_and_log_stream_appear_as_the_job_gets_there(batch_client, he
     assert ran["attempts"][0]["container"]["logStreamName"] == ran["container"]["logStreamName"]
 
 
+@rule("ContainerDetail.logStreamName.group")
+def test_a_jobs_log_stream_is_in_the_aws_batch_job_group(batch_client, logs_client, queue):
+    job = wait_for_status(batch_client, submit(batch_client, queue, simulated(batch_client, ["echo", "hi"])),
+                          ("SUCCEEDED",))
+    events = logs_client.get_log_events(logGroupName="/aws/batch/job", logStreamName=job["container"]["logStreamName"])
+    assert events["events"], events
+
+
+@rule("JobDetail.statusReason.blocked")
+def test_a_job_too_big_for_every_compute_environment_says_so(batch_client):
+    small = make_queue(batch_client, max_vcpus=2)
+    job_id = submit(batch_client, small, simulated(batch_client, vcpus="4"))
+
+    def blocked() -> dict | None:
+        job = describe(batch_client, job_id)
+        return job if job.get("statusReason", "").startswith("MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE") \
+            else None
+    assert wait_until(blocked, 30)["status"] == "RUNNABLE"
+
+
 @rule("JobDetail.container.multi-container")
 def test_a_multi_container_job_has_no_container_block(batch_client, held):
     definition = batch_client.register_job_definition(
@@ -397,7 +442,7 @@ def test_list_jobs_by_job_definition_name_prefix_and_arn(batch_client, held):
         {"name": "JOB_DEFINITION", "values": [first["jobDefinitionArn"] + "*"]}])
 
 
-@rule("ListJobs.maxResults.filtered")
+@rule("ListJobs.maxResults.filtered", "ListJobs.nextToken.last-page")
 def test_a_filtered_page_holds_at_most_100_jobs(batch_client, held):
     definition = simulated(batch_client)
     for _ in range(101):
