@@ -542,7 +542,20 @@ def test_snapshot_front_of_queue_and_fair_share_utilization(batch_client, held):
     assert "fairshareUtilization" not in snapshot["queueUtilization"]
 
 
-@rule("GetJobQueueSnapshot.fairshareUtilization")
+@rule("GetJobQueueSnapshot.activeShareCount")
+def test_shares_with_only_runnable_jobs_use_no_capacity(batch_client):
+    fair = fair_share_queue(batch_client, ce_state="DISABLED")
+    definition = simulated(batch_client)
+    ids = [submit(batch_client, fair, definition, shareIdentifier=share) for share in ("a", "b")]
+    for job_id in ids:
+        wait_for_status(batch_client, job_id, ("RUNNABLE",), timeout=30)
+    snapshot = batch_client.get_job_queue_snapshot(jobQueue=fair["name"])
+    assert len(snapshot["frontOfQueue"]["jobs"]) == 2
+    assert snapshot["queueUtilization"]["fairshareUtilization"] == {"activeShareCount": 0,
+                                                                    "topCapacityUtilization": []}
+
+
+@rule("GetJobQueueSnapshot.fairshareUtilization", "GetJobQueueSnapshot.activeShareCount")
 def test_snapshot_of_a_fair_share_queue_lists_the_top_20_shares(batch_client):
     fair = fair_share_queue(batch_client, max_vcpus=64)
     definition = simulated(batch_client, containerProperties=LONG_RUN)

@@ -167,7 +167,8 @@ def get_job_queue_snapshot(ctx: Context, request: dict) -> dict:
         for row in on_host:
             per_share[row["share_identifier"]] = per_share.get(row["share_identifier"], 0.0) + row["vcpus"]
         result["queueUtilization"]["fairshareUtilization"] = {
-            "activeShareCount": len({r["share_identifier"] for r in on_host} | {job.share for job in front.positions}),
+            # "active shares ... that are currently utilizing capacity" (API_FairshareUtilizationDetail).
+            "activeShareCount": len({r["share_identifier"] for r in on_host if r["share_identifier"] is not None}),
             "topCapacityUtilization": [
                 {"shareIdentifier": share, "capacityUsage": [{"capacityUnit": unit, "quantity": float(vcpus)}]}
                 for share, vcpus in sorted(per_share.items(), key=lambda item: -item[1])

@@ -229,6 +229,9 @@ _OTHER_LISTINGS: tuple[Rule, ...] = (
     Rule("GetJobQueueSnapshot.fairshareUtilization", ("GetJobQueueSnapshot",), Kind.PRESENT_WHEN,
          "fairshareUtilization is for queues with a fair-share policy: the top 20 shares by capacity used.",
          api("API_FairshareUtilizationDetail")),
+    Rule("GetJobQueueSnapshot.activeShareCount", ("GetJobQueueSnapshot",), Kind.BEHAVIOUR,
+         'activeShareCount: the active shares "that are currently utilizing capacity" (jobs on hosts).',
+         api("API_FairshareUtilizationDetail")),
     Rule("GetJobQueueSnapshot.frontOfQuotaShares", ("GetJobQueueSnapshot",), Kind.PRESENT_WHEN,
          "A queue with a quota-share policy also lists the first RUNNABLE job of each quota share, and the "
          "capacity each quota share uses.", api("API_GetJobQueueSnapshot")),
