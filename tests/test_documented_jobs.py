@@ -332,7 +332,8 @@ def test_a_multi_node_job_has_node_properties_and_its_nodes_node_details(batch_c
 def test_describe_jobs_takes_up_to_100_ids(batch_client, held):
     job_id = submit(batch_client, held, simulated(batch_client))
     assert len(batch_client.describe_jobs(jobs=[job_id] + [f"missing-{i}" for i in range(99)])["jobs"]) == 1
-    assert "at most 100" in client_error(batch_client.describe_jobs, jobs=[job_id] * 101)
+    assert client_error(batch_client.describe_jobs, jobs=[job_id] * 101) == \
+        "Error executing request, Exception : Maximum number of jobs supported is  100 ."
 
 
 @rule("JobDetail.startedAt.running", "JobDetail.stoppedAt.terminal", "ContainerDetail.taskArn.logStreamName")

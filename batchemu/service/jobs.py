@@ -314,7 +314,9 @@ def submit_job(ctx: Context, request: dict) -> dict:
 def describe_jobs(ctx: Context, request: dict) -> dict | Serialized:
     ids = [job_id_from(ref) for ref in request["jobs"]]
     if len(ids) > MAX_DESCRIBE:
-        raise ClientException(f"jobs can contain at most {MAX_DESCRIBE} job IDs")
+        # AWS's words, spacing included, as seen in pegasus-isi/pegasus#2086.
+        raise ClientException(f"Error executing request, Exception : Maximum number of jobs supported is  "
+                              f"{MAX_DESCRIBE} .")
     with ctx.store.read() as tx:
         details = tx.jobs.wire(ids)
     # Each detail was serialized against JobDetail when stored: join them instead of re-encoding.
