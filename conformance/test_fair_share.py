@@ -27,6 +27,7 @@ def fair_share_queue(batch, resources, held_env, shares: list[str]) -> str:
 # API_SubmitJob.html, shareIdentifier: required on a fair-share queue, not allowed on any other.
 @covers("CreateSchedulingPolicy", "CreateJobQueue", "SubmitJob", group="fair-share")
 @covers(group="request-rules")
+@pytest.mark.rule("SubmitJob.shareIdentifier.fair-share")
 def test_share_identifier_is_required_on_fair_share_queues_only(batch, resources, held_env, jobdef, prefix):
     queue = fair_share_queue(batch, resources, held_env, ["alpha"])
     definition = jobdef(command=["echo", "x"], schedulingPriority=1)

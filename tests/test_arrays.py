@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from conftest import (
     client_error,
     describe,
@@ -30,6 +31,7 @@ def children(batch_client, parent: str, **extra) -> list[dict]:
             return out
 
 
+@pytest.mark.rule("SubmitJob.dependsOn.max", "SubmitJob.dependsOn.SEQUENTIAL", "SubmitJob.dependsOn.N_TO_N")
 def test_submit_rejects_bad_sizes_and_dependency_kinds(batch_client):
     queue = make_queue(batch_client, ce_state="DISABLED")
     definition = register(batch_client, ["true"])
@@ -121,6 +123,7 @@ def test_a_failed_child_fails_the_parent_after_all_children_end(batch_client, qu
 
 
 @needs_docker
+@pytest.mark.rule("SubmitJob.dependsOn.SEQUENTIAL")
 def test_sequential_children_run_one_after_another(batch_client, queue):
     definition = register(batch_client, ["sh", "-c", "sleep 0.2"])
     parent = submit(batch_client, queue, definition, arrayProperties={"size": 3}, dependsOn=[{"type": "SEQUENTIAL"}])
@@ -132,6 +135,7 @@ def test_sequential_children_run_one_after_another(batch_client, queue):
 
 
 @needs_docker
+@pytest.mark.rule("SubmitJob.dependsOn.N_TO_N")
 def test_n_to_n_waits_for_the_same_index_and_a_failure_reaches_only_it(batch_client, queue):
     first = submit(batch_client, queue, register(batch_client, ["sh", "-c", "test $AWS_BATCH_JOB_ARRAY_INDEX != 2"]),
                    arrayProperties={"size": 3})
@@ -158,6 +162,7 @@ def test_plain_dependency_on_an_array_waits_for_every_child(batch_client, queue)
 
 
 @needs_docker
+@pytest.mark.rule("CancelJob.array-parent")
 def test_terminate_parent_stops_running_children(batch_client, queue):
     parent = submit(batch_client, queue, register(batch_client, ["sleep", "60"]), arrayProperties={"size": 6})
     wait_until(lambda: describe(batch_client, parent)["arrayProperties"]["statusSummary"]["RUNNING"] >= 1)

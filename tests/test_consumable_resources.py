@@ -130,6 +130,7 @@ def unscheduled():
         server.stop()
 
 
+@pytest.mark.rule("ListJobsByConsumableResource.filters", "ListJobsByConsumableResource.maxResults")
 def test_list_jobs_by_consumable_resource_reads_job_documents(unscheduled):
     batchemu_server, batch_client = unscheduled
     ctx = batchemu_server.ctx

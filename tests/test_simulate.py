@@ -137,6 +137,7 @@ def test_terminate_stops_a_running_attempt(batch_client, queue):
     assert len(job["attempts"]) == 1
 
 
+@pytest.mark.rule("JobTimeout.terminates", "SubmitJob.timeout.not-retried")
 def test_attempt_timeout_ends_the_run_and_is_not_retried(batch_client, batchemu_server, queue):
     definition = simulated(batch_client, environment={"BATCHEMU_SIMULATE_SECONDS": "120"},
                            timeout={"attemptDurationSeconds": 60}, retryStrategy={"attempts": 2})

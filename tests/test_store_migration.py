@@ -50,3 +50,27 @@ def test_previous_version_store_is_migrated(tmp_path):
         assert tx.dependencies.pending_verdicts(10_000) == [("wait", 1, None, 1)]
         assert tx.jobs.get("wait")["dependsOn"] == [{"jobId": "run"}]
     store.close()
+
+
+def test_summaries_stored_with_false_flags_lose_them_when_the_store_opens(tmp_path):
+    """API_JobSummary: isCancelled and isTerminated are "only present when the value is true"; summaries an
+    earlier version stored with false ones are corrected when the file is opened."""
+    path = str(tmp_path / "state.sqlite3")
+    store = Store(path, job_wire=json.dumps, summary_wire=lambda v: json.dumps(v, separators=(",", ":")),
+                  child_doc=child_doc)
+    with store.transaction() as tx:
+        tx.jobs.insert(v1_job("a", "FAILED", isCancelled=True, isTerminated=False))
+        tx.jobs.insert(v1_job("b", "RUNNING", isCancelled=False, isTerminated=False))
+    store.close()
+    old = sqlite3.connect(path)  # as an earlier version stored them
+    for job_id, flags in (("a", '"isCancelled":true,"isTerminated":false'),
+                          ("b", '"isCancelled":false,"isTerminated":false')):
+        old.execute("UPDATE jobs SET summary = ? WHERE job_id = ?", (f'{{"jobId":"{job_id}",{flags}}}', job_id))
+    old.commit()
+    old.close()
+    store = Store(path, job_wire=json.dumps, summary_wire=json.dumps, child_doc=child_doc)
+    with store.transaction() as tx:
+        summaries = {json.loads(summary)["jobId"]: json.loads(summary)
+                     for _, summary in tx.jobs.query({}, summaries=True)}
+    assert summaries == {"a": {"jobId": "a", "isCancelled": True}, "b": {"jobId": "b"}}
+    store.close()

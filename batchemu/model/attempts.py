@@ -46,6 +46,8 @@ TIMEOUT_REASON = "Job attempt duration exceeded timeout"
 # statusReason of an attempt whose container never started (pull or start failure); the engine's words,
 # e.g. `CannotPullContainerError: ...`, are the container's reason.
 START_FAILED_REASON = "Task failed to start"
+# ContainerDetail.reason and AttemptContainerDetail.reason: "A short (255 max characters)" string.
+MAX_CONTAINER_REASON = 255
 # Engine errors that are start failures though reported as the container's end (it never ran).
 LATE_START_FAILURES = ("CannotPullContainerError:", "CannotStartContainerError:", "CannotCreateContainerError:")
 # What AWS reports when the host under a task disappears; Nextflow retries on "Host EC2*".
@@ -65,9 +67,14 @@ def lost_host_reason(job_id: str, attempt: int) -> str:
     return f"Host EC2 (instance {instance_id(job_id, attempt)}) terminated."
 
 
+def short_reason(reason: str) -> str:
+    """A container reason as AWS gives it: "A short (255 max characters)" string (API_ContainerDetail)."""
+    return reason[:MAX_CONTAINER_REASON]
+
+
 def start_error(failure: StartFailure) -> str:
     """The container reason of a task that could not start."""
-    return f"{START_ERRORS.get(failure.outcome, START_ERRORS[Outcome.START_FAILED])}: {failure.detail}"
+    return short_reason(f"{START_ERRORS.get(failure.outcome, START_ERRORS[Outcome.START_FAILED])}: {failure.detail}")
 
 
 def _engine_reason(exit: TaskExit, result: ContainerResult) -> str:
@@ -79,7 +86,8 @@ def _engine_reason(exit: TaskExit, result: ContainerResult) -> str:
             return detail
         return lost_host_reason(exit.job_id, exit.attempt)
     if result.outcome is Outcome.NOT_STARTED:
-        return f"CannotStartContainerError: container {result.name} never started: its dependencies were not met"
+        return short_reason(f"CannotStartContainerError: container {result.name} never started: its dependencies "
+                            "were not met")
     return start_error(StartFailure(result.outcome, result.detail or "", result.name))
 
 

@@ -25,6 +25,10 @@ class Position:
 class QueueFront:
     positions: list[Position] = field(default_factory=list)
     instances_in_use: int = 0  # SAGEMAKER_TRAINING queues: held by their scheduled, starting and running jobs
+    # Quota-managed queues only (None for the others): the first RUNNABLE job of each quota share, by share
+    # name, however far back in the queue; and the instances each (share, instance type) holds.
+    quota_share_heads: dict[str, Position] | None = None
+    quota_share_instances: dict[tuple[str, str], int] | None = None
 
 
 def queue_front(tx: Tx, config: Config, queue: dict, now: int, size: int) -> QueueFront:
@@ -41,9 +45,25 @@ def _service_queue_front(tx: Tx, queue: dict, size: int) -> QueueFront:
     view = next((q for q in queues if q.arn == queue["jobQueueArn"]), None)
     if view is None:
         return QueueFront()
-    positions = []
-    for candidate in service_placement.dispatch_order(view)[:size]:
-        job = tx.service_jobs.get(candidate.job_id)
-        if job is not None:
-            positions.append(Position(job["jobId"], states.entered_at(job), job.get("shareIdentifier"), job["jobArn"]))
-    return QueueFront(positions, sum(job.instances for job in view.running))
+    order = service_placement.dispatch_order(view)
+    positions = [position for candidate in order[:size] if (position := _service_position(tx, candidate.job_id))]
+    if view.quota_shares is None:
+        return QueueFront(positions, sum(job.instances for job in view.running))
+    heads: dict[str, Position] = {}
+    for candidate in order:
+        if candidate.quota_share and candidate.quota_share not in heads:
+            position = _service_position(tx, candidate.job_id)
+            if position is not None:
+                heads[candidate.quota_share] = position
+    held: dict[tuple[str, str], int] = {}
+    for job in view.running:
+        key = (job.quota_share or "", job.instance_type)
+        held[key] = held.get(key, 0) + job.instances
+    return QueueFront(positions, sum(job.instances for job in view.running), heads, held)
+
+
+def _service_position(tx: Tx, job_id: str) -> Position | None:
+    job = tx.service_jobs.get(job_id)
+    if job is None:
+        return None
+    return Position(job["jobId"], states.entered_at(job), job.get("shareIdentifier"), job["jobArn"])

@@ -19,6 +19,7 @@ from batchemu.model.node_ranges import MAX_NODES, node_bounds
 from batchemu.model.resources import JOB_DEFINITION
 from batchemu.service import consumable_resources, host_access
 from batchemu.service.pagination import decode_token, encode_token, page_size
+from batchemu.service.retry_strategies import check_retry_strategy
 from batchemu.service.tags import validate_tags
 from batchemu.store import Tx
 
@@ -26,9 +27,6 @@ KIND = JOB_DEFINITION
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 PLATFORMS = ("EC2", "FARGATE", "MANAGED_INSTANCES")
 STATUSES = ("ACTIVE", "INACTIVE")
-MAX_EVALUATE_ON_EXIT = 5
-REASON_PATTERN = re.compile(r"[A-Za-z0-9.:\s]*\*?")
-EXIT_CODE_PATTERN = re.compile(r"[0-9]*\*?")
 # Fargate: the MEMORY values (MiB) each VCPU value allows (AWS Batch API reference, ResourceRequirement).
 FARGATE_MEMORY = {
     Decimal("0.25"): {512, 1024, 2048},
@@ -221,26 +219,6 @@ def _check_node_properties(nodes: dict) -> dict:
     return nodes
 
 
-def _check_retry_strategy(strategy: dict) -> dict:
-    attempts = strategy.get("attempts")
-    if attempts is None:
-        raise _invalid("RetryAttempts must be provided with retry strategy")
-    if not 1 <= attempts <= 10:
-        raise _invalid("Retry attempts should be between 1 and 10.")
-    rules = strategy.get("evaluateOnExit") or []
-    if len(rules) > MAX_EVALUATE_ON_EXIT:
-        raise _invalid(f"evaluateOnExit can contain at most {MAX_EVALUATE_ON_EXIT} conditions.")
-    for rule in rules:
-        patterns = {k: rule[k] for k in ("onStatusReason", "onReason", "onExitCode") if rule.get(k) is not None}
-        if not patterns:
-            raise _invalid("evaluateOnExit conditions must specify onStatusReason, onReason or onExitCode.")
-        for key, pattern in patterns.items():
-            allowed = EXIT_CODE_PATTERN if key == "onExitCode" else REASON_PATTERN
-            if len(pattern) > 512 or not allowed.fullmatch(pattern):
-                raise _invalid(f"Invalid {key} pattern {pattern}.")
-    return copy.deepcopy(strategy)
-
-
 def _check_platform(request: dict) -> str:
     platforms = request.get("platformCapabilities") or []
     if len(platforms) > 1 or any(p not in PLATFORMS for p in platforms):
@@ -297,7 +275,7 @@ def _build(tx: Tx, ctx: Context, request: dict) -> dict:
     if nodes is not None:
         doc["nodeProperties"] = _check_node_properties(nodes)
     if request.get("retryStrategy") is not None:
-        doc["retryStrategy"] = _check_retry_strategy(request["retryStrategy"])
+        doc["retryStrategy"] = check_retry_strategy(request["retryStrategy"])
     timeout = request.get("timeout")
     if timeout is not None:
         seconds = timeout.get("attemptDurationSeconds")

@@ -8,11 +8,15 @@ from batchemu.context import Context
 from batchemu.errors import ClientException
 from batchemu.model import states
 from batchemu.protocol.serializer import Serialized
-from batchemu.service import job_queues
+from batchemu.service import compute_environments, job_queues
 from batchemu.service.pagination import decode_token, encode_token, page_size
 
 FILTERS = ("JOB_NAME", "JOB_DEFINITION", "BEFORE_CREATED_AT", "AFTER_CREATED_AT", "SHARE_IDENTIFIER")
 SNAPSHOT_SIZE = 100
+# Shares listed in a snapshot's fairshareUtilization.topCapacityUtilization (API_FairshareUtilizationDetail).
+TOP_SHARES = 20
+# ListJobs pages: up to 1000 jobs, up to 100 when a filter is used (API_ListJobs, maxResults).
+MAX_PAGE, MAX_FILTERED_PAGE = 1000, 100
 
 
 def _epoch_ms(name: str, value: str) -> int:
@@ -43,6 +47,10 @@ def filter_arguments(filters: list[dict], allowed: tuple[str, ...] = FILTERS) ->
             return {"name_prefix": value[:-1].lower()}
         return {"name_equals": value.lower()}
     if name == "JOB_DEFINITION":
+        # A name (every revision), name:revision, an ARN, or a name prefix ending in *; not an ARN with *.
+        if value.startswith("arn:") and value.endswith("*"):
+            raise ClientException("The JOB_DEFINITION filter supports an asterisk (*) only after a job "
+                                  "definition name, not after an ARN")
         return {"definition": value}
     if name == "SHARE_IDENTIFIER":
         return {"share": value}
@@ -57,7 +65,9 @@ def list_jobs(ctx: Context, request: dict) -> dict | Serialized:
     scopes = [key for key in ("jobQueue", "arrayJobId", "multiNodeJobId") if request.get(key)]
     if len(scopes) != 1:
         raise ClientException("Exactly one of jobQueue, arrayJobId or multiNodeJobId must be specified")
-    limit = page_size(request.get("maxResults"), default=1000, limit=1000)
+    limit = page_size(request.get("maxResults"), default=MAX_PAGE, limit=MAX_PAGE)
+    if request.get("filters"):
+        limit = min(limit, MAX_FILTERED_PAGE)
     after = decode_token(request.get("nextToken"))
     filters = filter_arguments(request.get("filters") or [])
     share = filters.pop("share", None)
@@ -96,14 +106,36 @@ def list_jobs(ctx: Context, request: dict) -> dict | Serialized:
 
 def _service_queue_snapshot(front, now: int) -> dict:
     """GetJobQueueSnapshot of a SAGEMAKER_TRAINING queue: its RUNNABLE service jobs in dispatch order, and the
-    instances its scheduled, starting and running jobs hold."""
-    return {
+    instances its scheduled, starting and running jobs hold; for a quota-managed queue also the first RUNNABLE
+    job of each quota share and the instances each share holds, per instance type (API_GetJobQueueSnapshot)."""
+    result: dict = {
         "frontOfQueue": {"jobs": [{"jobArn": job.job_arn, "earliestTimeAtPosition": job.entered_at}
                                   for job in front.positions], "lastUpdatedAt": now},
         "queueUtilization": {"totalCapacityUsage": [{"capacityUnit": "NUM_INSTANCES",
                                                      "quantity": float(front.instances_in_use)}],
                              "lastUpdatedAt": now},
     }
+    if front.quota_share_heads is None or front.quota_share_instances is None:
+        return result
+    result["frontOfQuotaShares"] = {"quotaShares": {
+        share: [{"jobArn": job.job_arn, "earliestTimeAtPosition": job.entered_at}]
+        for share, job in front.quota_share_heads.items()}, "lastUpdatedAt": now}
+    by_share: dict[str, list[dict]] = {}
+    for (share, instance_type), instances in sorted(front.quota_share_instances.items()):
+        by_share.setdefault(share, []).append({"capacityUnit": instance_type, "quantity": float(instances)})
+    result["queueUtilization"]["quotaShareUtilization"] = {"topCapacityUtilization": [
+        {"quotaShareName": share, "capacityUsage": usage}
+        for share, usage in sorted(by_share.items(), key=lambda item: -sum(u["quantity"] for u in item[1]))]}
+    return result
+
+
+def _capacity_unit(tx, queue: dict) -> str:
+    """VCPU for a queue on Amazon EC2 (and Fargate), cpu for one on Amazon EKS (API_FairshareCapacityUsage)."""
+    for entry in queue.get("computeEnvironmentOrder") or []:
+        ce = compute_environments.compute_environment(tx, entry["computeEnvironment"])
+        if ce is not None and ce.get("containerOrchestrationType") == "EKS":
+            return "cpu"
+    return "VCPU"
 
 
 def get_job_queue_snapshot(ctx: Context, request: dict) -> dict:
@@ -117,6 +149,7 @@ def get_job_queue_snapshot(ctx: Context, request: dict) -> dict:
         if queue.get("jobQueueType") == job_queues.SAGEMAKER_TRAINING:
             return _service_queue_snapshot(front, now)
         on_host = tx.jobs.on_host(queue["jobQueueArn"])
+        unit = _capacity_unit(tx, queue)
     used = sum(row["vcpus"] for row in on_host)
     result: dict = {
         "frontOfQueue": {
@@ -125,7 +158,7 @@ def get_job_queue_snapshot(ctx: Context, request: dict) -> dict:
             "lastUpdatedAt": now,
         },
         "queueUtilization": {
-            "totalCapacityUsage": [{"capacityUnit": "VCPU", "quantity": float(used)}],
+            "totalCapacityUsage": [{"capacityUnit": unit, "quantity": float(used)}],
             "lastUpdatedAt": now,
         },
     }
@@ -134,10 +167,12 @@ def get_job_queue_snapshot(ctx: Context, request: dict) -> dict:
         for row in on_host:
             per_share[row["share_identifier"]] = per_share.get(row["share_identifier"], 0.0) + row["vcpus"]
         result["queueUtilization"]["fairshareUtilization"] = {
-            "activeShareCount": len({r["share_identifier"] for r in on_host} | {job.share for job in front.positions}),
+            # "active shares ... that are currently utilizing capacity" (API_FairshareUtilizationDetail).
+            "activeShareCount": len({r["share_identifier"] for r in on_host if r["share_identifier"] is not None}),
             "topCapacityUtilization": [
-                {"shareIdentifier": share, "capacityUsage": [{"capacityUnit": "VCPU", "quantity": float(vcpus)}]}
-                for share, vcpus in sorted(per_share.items(), key=lambda item: -item[1]) if share is not None],
+                {"shareIdentifier": share, "capacityUsage": [{"capacityUnit": unit, "quantity": float(vcpus)}]}
+                for share, vcpus in sorted(per_share.items(), key=lambda item: -item[1])
+                if share is not None][:TOP_SHARES],
         }
     return result
 

@@ -14,7 +14,7 @@ import re
 from batchemu import ids
 from batchemu.context import Context
 from batchemu.errors import ClientException
-from batchemu.model import arrays, intents, multinode, node_ranges, states, task_definitions
+from batchemu.model import arrays, intents, multinode, node_ranges, propagated_tags, states, task_definitions
 from batchemu.model.containers import gpus_of, memory_mib_of, resolve_container, vcpus_of
 from batchemu.model.resources import ENABLED, GOING
 from batchemu.protocol.serializer import Serialized
@@ -24,7 +24,9 @@ from batchemu.service import (
     host_access,
     job_definitions,
     job_queues,
+    scheduling_policies,
 )
+from batchemu.service.retry_strategies import check_retry_strategy
 from batchemu.store import JobRow, job_columns
 
 JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
@@ -32,6 +34,10 @@ MAX_DESCRIBE = 100
 MAX_BULK = 50
 MAX_DEPENDENCIES = 20
 MIN_TIMEOUT = 60
+MAX_REASON = 1024
+PRIORITY_RANGE = (0, 9999)
+# Job queues with a scheduling policy: active share identifiers at a time (API_SubmitJob).
+MAX_ACTIVE_SHARES = 500
 FARGATE_TYPES = ("FARGATE", "FARGATE_SPOT")
 # (definition field, SubmitJob override) of each kind of job definition (task_definitions.kind_of).
 KINDS = {None: ("containerProperties", "containerOverrides"),
@@ -109,6 +115,18 @@ def _consumables(tx, ctx: Context, properties: dict | None) -> dict[str, int]:
     return held
 
 
+def _check_share_request(request: dict) -> None:
+    """What SubmitJob's shareIdentifier and schedulingPriorityOverride may be, whatever the queue."""
+    share = request.get("shareIdentifier")
+    if share is not None and not scheduling_policies.SHARE_IDENTIFIER_PATTERN.fullmatch(share):
+        raise ClientException(f"Invalid shareIdentifier {share}: up to 255 letters and numbers, optionally "
+                              "followed by an asterisk (*)")
+    priority = request.get("schedulingPriorityOverride")
+    if priority is not None and not PRIORITY_RANGE[0] <= priority <= PRIORITY_RANGE[1]:
+        raise ClientException(f"schedulingPriorityOverride must be between {PRIORITY_RANGE[0]} and "
+                              f"{PRIORITY_RANGE[1]}.")
+
+
 def _check_share(tx, queue: dict, request: dict) -> None:
     fair_share = bool(queue.get("schedulingPolicyArn"))
     if fair_share and not request.get("shareIdentifier"):
@@ -116,6 +134,12 @@ def _check_share(tx, queue: dict, request: dict) -> None:
     if not fair_share and request.get("shareIdentifier"):
         raise ClientException("shareIdentifier can only be specified for a job queue with a fair share "
                               "scheduling policy.")
+    share = request.get("shareIdentifier")
+    if fair_share and tx.capacity.active_shares(queue["jobQueueArn"]) >= MAX_ACTIVE_SHARES and not tx.jobs.query(
+            {"job_queue_arn": queue["jobQueueArn"], "share_identifier": share}, statuses=list(states.ACTIVE),
+            limit=1, rows_only=True):
+        raise ClientException(f"jobQueue {queue['jobQueueName']} already has {MAX_ACTIVE_SHARES} active share "
+                              f"identifiers: a job of a new one, {share}, can't be submitted until one is inactive")
     if not fair_share and request.get("schedulingPriorityOverride") is not None:
         raise ClientException("schedulingPriorityOverride can only be specified for a job queue with a fair "
                               "share scheduling policy.")
@@ -155,6 +179,24 @@ def check_job_name(name: str) -> None:
             "letters, numbers, hyphens (-) and underscores (_)")
 
 
+def _create_children(tx, job: dict, multi_node: bool, depends_on: list[dict], now: int) -> None:
+    """A submitted job's nodes or array children, and the dependency edges the scheduler waits on."""
+    job_id, array_size = job["jobId"], (job.get("arrayProperties") or {}).get("size")
+    if multi_node:
+        multinode.create_nodes(tx, job, now)
+    tx.dependencies.add((job_id, d["jobId"], None) for d in depends_on if "jobId" in d and "type" not in d)
+    if array_size is not None:
+        child = arrays.child_doc(job, JobRow(job_id="", array_index=0, status=states.PENDING, created_at=now,
+                                             entered_at=now, status_reason=None, stopped_at=None,
+                                             is_cancelled=0, is_terminated=0))
+        columns = job_columns(child)
+        for key in ("job_id", "array_index", "has_doc", "parent_id", "array_size"):
+            columns.pop(key)
+        tx.arrays.insert_children(job, columns, array_size)
+        tx.dependencies.add((f"{job_id}:{i}", d["jobId"], d["type"]) for i in range(array_size)
+                            for d in arrays.child_dependencies(job, i))
+
+
 def submit_job(ctx: Context, request: dict) -> dict:
     name = request["jobName"]
     check_job_name(name)
@@ -168,6 +210,10 @@ def submit_job(ctx: Context, request: dict) -> dict:
     timeout = (request.get("timeout") or {}).get("attemptDurationSeconds")
     if timeout is not None and timeout < MIN_TIMEOUT:
         raise ClientException("The minimum value for the timeout is 60 seconds.")
+    # An empty retryStrategy leaves the definition's in place, as an absent one does.
+    if request.get("retryStrategy"):
+        check_retry_strategy(request["retryStrategy"])
+    _check_share_request(request)
     now = ctx.clock()
     with ctx.store.transaction() as tx:
         queue = job_queues.job_queue(tx, request["jobQueue"])
@@ -252,20 +298,15 @@ def submit_job(ctx: Context, request: dict) -> dict:
             job["arrayProperties"] = {"size": array_size,
                                       "statusSummary": arrays.status_summary({states.PENDING: array_size}),
                                       "statusSummaryLastUpdatedAt": now}
+        failure = propagated_tags.over_limit(job, definition)
+        if failure is not None:
+            # AWS accepts the job and moves it to FAILED: its task could not carry that many tags.
+            states.transition(job, states.FAILED, now, failure)
+            if array_size is not None:
+                job["arrayProperties"]["statusSummary"] = arrays.status_summary({})
         tx.jobs.insert(job)
-        if multi_node:
-            multinode.create_nodes(tx, job, now)
-        tx.dependencies.add((job_id, d["jobId"], None) for d in depends_on if "jobId" in d and "type" not in d)
-        if array_size is not None:
-            child = arrays.child_doc(job, JobRow(job_id="", array_index=0, status=states.PENDING, created_at=now,
-                                                 entered_at=now, status_reason=None, stopped_at=None,
-                                                 is_cancelled=0, is_terminated=0))
-            columns = job_columns(child)
-            for key in ("job_id", "array_index", "has_doc", "parent_id", "array_size"):
-                columns.pop(key)
-            tx.arrays.insert_children(job, columns, array_size)
-            tx.dependencies.add((f"{job_id}:{i}", d["jobId"], d["type"]) for i in range(array_size)
-                                for d in arrays.child_dependencies(job, i))
+        if failure is None:
+            _create_children(tx, job, multi_node, depends_on, now)
     ctx.notify()
     return {"jobArn": job["jobArn"], "jobName": name, "jobId": job_id}
 
@@ -273,14 +314,22 @@ def submit_job(ctx: Context, request: dict) -> dict:
 def describe_jobs(ctx: Context, request: dict) -> dict | Serialized:
     ids = [job_id_from(ref) for ref in request["jobs"]]
     if len(ids) > MAX_DESCRIBE:
-        raise ClientException(f"jobs can contain at most {MAX_DESCRIBE} job IDs")
+        # AWS's words, spacing included, as seen in pegasus-isi/pegasus#2086.
+        raise ClientException(f"Error executing request, Exception : Maximum number of jobs supported is  "
+                              f"{MAX_DESCRIBE} .")
     with ctx.store.read() as tx:
         details = tx.jobs.wire(ids)
     # Each detail was serialized against JobDetail when stored: join them instead of re-encoding.
     return Serialized(b'{"jobs":[' + ",".join(details).encode() + b"]}")
 
 
+def _check_reason(reason: str) -> None:
+    if len(reason) > MAX_REASON:
+        raise ClientException(f"reason must be at most {MAX_REASON} characters, got {len(reason)}")
+
+
 def _one(ctx: Context, request: dict, intent: str) -> dict:
+    _check_reason(request["reason"])
     with ctx.store.transaction() as tx:
         if not intents.record(tx, job_id_from(request["jobId"]), intent, request["reason"]):
             raise ClientException(f"Job {request['jobId']} does not exist")
@@ -289,17 +338,27 @@ def _one(ctx: Context, request: dict, intent: str) -> dict:
     return {}
 
 
+def _malformed(ref: str) -> bool:
+    """A job identifier no job can have: empty, or the ARN of something other than a job."""
+    return not ref.strip() or (ref.startswith("arn:") and ":job/" not in ref)
+
+
 def _bulk(ctx: Context, request: dict, intent: str) -> dict:
+    """CancelJobs and TerminateJobs: each job reported on its own, with HTTP 200. A job that can't be found
+    counts as processed (API_CancelJobs, API_TerminateJobs); only a malformed identifier is an error."""
     refs = request["jobs"]
     if not 1 <= len(refs) <= MAX_BULK:
         raise ClientException(f"jobs must contain between 1 and {MAX_BULK} job IDs")
+    _check_reason(request["reason"])
     successful, errors = [], []
     with ctx.store.transaction() as tx:
         for ref in refs:
-            if intents.record(tx, job_id_from(ref), intent, request["reason"]):
-                successful.append(ref)
-            else:
-                errors.append({"job": ref, "code": "ClientException", "message": f"Job {ref} does not exist"})
+            if _malformed(ref):
+                errors.append({"job": ref, "code": "ValidationException",
+                               "message": f"Job identifier {ref!r} is not a job ID or job ARN"})
+                continue
+            intents.record(tx, job_id_from(ref), intent, request["reason"])
+            successful.append(ref)
         intents.carry_out(tx, ctx.clock())
     ctx.notify()
     return {"successful": successful, "errors": errors}

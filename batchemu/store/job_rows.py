@@ -271,6 +271,10 @@ def _definition_clause(definition: str, args: list) -> str:
     if definition.startswith("arn:"):
         args.append(definition)
         return "job_definition_arn = ?"
+    if definition.endswith("*"):
+        # "name*" is every revision of every name that starts with "name" (case-sensitive, as names are).
+        args.append(f":job-definition/{definition[:-1]}")
+        return "instr(job_definition_arn, ?) > 0"
     if ":" in definition:
         # "name:3" is exactly that revision (compared case-sensitively, as names are).
         args.extend([len(definition) + 16, f":job-definition/{definition}"])

@@ -16,6 +16,9 @@ SUMMARY_FIELDS = ("jobArn", "jobId", "jobName", "createdAt", "shareIdentifier", 
                   "nodeProperties")
 
 
+# JobSummary members AWS sends "only when the value is true" (API_JobSummary).
+ONLY_WHEN_TRUE = ("isCancelled", "isTerminated")
+
 # The top-level keys of a job's document that job_summary reads.
 SUMMARY_SOURCES = (*SUMMARY_FIELDS, "container")
 
@@ -23,6 +26,9 @@ SUMMARY_SOURCES = (*SUMMARY_FIELDS, "container")
 def job_summary(doc: dict) -> dict:
     """The ListJobs JobSummary of a stored job."""
     summary = {key: doc[key] for key in SUMMARY_FIELDS if doc.get(key) is not None}
+    for key in ONLY_WHEN_TRUE:
+        if not summary.get(key):
+            summary.pop(key, None)
     if doc.get("nodeProperties"):
         summary["nodeProperties"] = {"numNodes": doc["nodeProperties"]["numNodes"]}
     elif doc.get("nodeDetails"):

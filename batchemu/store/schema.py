@@ -165,6 +165,12 @@ FROM jobs WHERE status IN ('STARTING', 'RUNNING') AND has_doc = 1
 """
 
 
+# ListJobs summaries stored before they carried isCancelled and isTerminated only when true (API_JobSummary)
+# lose the false ones; summaries are compact JSON, so the LIKE finds exactly those.
+_ONLY_WHEN_TRUE = [f"""UPDATE jobs SET summary = json_remove(summary, '$.{key}')
+    WHERE summary LIKE '%"{key}":false%' AND json_type(summary, '$.{key}') = 'false'"""
+                   for key in ("isCancelled", "isTerminated")]
+
 
 def bring_up_to_date(conn: sqlite3.Connection) -> None:
     """Create the tables of SCHEMA that are missing, first moving the jobs of an earlier version's file into
@@ -179,6 +185,8 @@ def bring_up_to_date(conn: sqlite3.Connection) -> None:
         conn.execute(_MIGRATE_ATTEMPTS)
     if "containers" not in {r[1] for r in conn.execute("PRAGMA table_info(attempts)")}:
         conn.execute("ALTER TABLE attempts ADD COLUMN containers TEXT")
+    for statement in _ONLY_WHEN_TRUE:
+        conn.execute(statement)
 
 
 def _migrate_v1(conn: sqlite3.Connection) -> None:
