@@ -86,26 +86,32 @@ def test_a_total_below_the_units_in_use_is_reached_as_jobs_finish(batchemu_serve
 
 
 @rule("DeleteConsumableResource.in_use.allowed", "DeleteConsumableResource.recreate.same_resource",
-      "ConsumableResourceProperties.gating")
-def test_delete_while_in_use_and_recreate_for_runnable_jobs(batch_client, queue):
+      "DeleteConsumableResource.release.ignored", "ConsumableResourceProperties.gating")
+def test_delete_while_in_use_and_recreate_for_runnable_jobs(batchemu_server, batch_client, queue):
     arn = batch_client.create_consumable_resource(consumableResourceName="lic", totalQuantity=1)[
         "consumableResourceArn"]
-    holder = submit(batch_client, queue, needing(batch_client, "lic", seconds=30))
+    definition = needing(batch_client, "lic", seconds=60)
+    holder = submit(batch_client, queue, definition)
     wait_for_status(batch_client, holder, ("RUNNING",))
     assert resource_of(batch_client, "lic")["inUseQuantity"] == 1  # locked from STARTING on
-    waiting = submit(batch_client, queue, needing(batch_client, "lic"))
+    waiting = submit(batch_client, queue, definition)
     reason = wait_until(lambda: (job := batch_client.describe_jobs(jobs=[waiting])["jobs"][0])["status"] == "RUNNABLE"
                         and job.get("statusReason"), 20)
     assert reason.startswith("CONSUMABLE_RESOURCE:INSUFFICIENT_QUANTITY"), reason
     batch_client.delete_consumable_resource(consumableResource="lic")  # while `holder` runs
     assert "does not exist" in client_error(batch_client.describe_consumable_resource, consumableResource="lic")
+    again = batch_client.create_consumable_resource(consumableResourceName="lic", totalQuantity=2)
+    assert again["consumableResourceArn"] == arn  # the same resource, which the RUNNABLE job now takes
+    wait_for_status(batch_client, waiting, ("RUNNING",))
+    assert resource_of(batch_client, "lic")["inUseQuantity"] == 1
     batch_client.terminate_job(jobId=holder, reason="done with it")
     wait_for_status(batch_client, holder, ("FAILED",))
-    again = batch_client.create_consumable_resource(consumableResourceName="lic", totalQuantity=1)
-    assert again["consumableResourceArn"] == arn  # the same resource
-    assert wait_for_status(batch_client, waiting)["status"] == "SUCCEEDED"
-    # Unlocked once the job SUCCEEDED (the deleted resource's release is not counted against the new one).
-    assert wait_until(lambda: resource_of(batch_client, "lic")["inUseQuantity"] == 0, 10)
+    wait_for_scheduler_passes(batchemu_server)
+    # What `holder` held of the deleted resource is not given back to the new one.
+    assert resource_of(batch_client, "lic")["inUseQuantity"] == 1
+    batch_client.terminate_job(jobId=waiting, reason="done with it")
+    wait_for_status(batch_client, waiting, ("FAILED",))
+    assert wait_until(lambda: resource_of(batch_client, "lic")["inUseQuantity"] == 0, 10)  # unlocked at FAILED
 
 
 @rule("CreateConsumableResource.count.limit")

@@ -33,6 +33,9 @@ CONSUMABLE_RESOURCE_RULES: tuple[Rule, ...] = (
     Rule("DeleteConsumableResource.recreate.same_resource", ("DeleteConsumableResource", "CreateConsumableResource"),
          Kind.BEHAVIOUR, "Deleted and re-created with the same name, it is the same resource, and RUNNABLE jobs "
          "can use it.", guide("resource-aware-scheduling-how-to-delete")),
+    Rule("DeleteConsumableResource.release.ignored", ("DeleteConsumableResource",), Kind.BEHAVIOUR,
+         "What jobs held of a deleted REPLENISHABLE resource is ignored when they complete (not given back, even "
+         "to a resource re-created with the same name).", guide("resource-aware-scheduling-how-to-delete")),
     Rule("DescribeConsumableResource.availableQuantity", ("DescribeConsumableResource",), Kind.BEHAVIOUR,
          "availableQuantity is the amount currently available to use (the total less what jobs hold); an unknown "
          "name or ARN is a ClientException.", api("API_DescribeConsumableResource")),
