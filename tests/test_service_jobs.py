@@ -70,7 +70,8 @@ def wait_status(client, job_id: str, statuses=TERMINAL, timeout: float = 30.0, s
                   "SubmitServiceJob.shareIdentifier.fair_share",
                   "SubmitServiceJob.quotaShareName.quota_share",
                   "ServiceJobRetryStrategy.attempts.range",
-                  "SubmitServiceJob.serviceRequestPayload.size")
+                  "SubmitServiceJob.serviceRequestPayload.size",
+                  "SubmitServiceJob.serviceRequestPayload.pass_through")
 def test_submit_rules(batch_client):
     queue = service_queue(batch_client)
     plain = make_queue(batch_client)
@@ -102,7 +103,7 @@ def test_submit_rules(batch_client):
     assert "is DISABLED" in rejected()
 
 
-@pytest.mark.rule("DescribeServiceJob.capacityUsage.instances")
+@pytest.mark.rule("DescribeServiceJob.capacityUsage.instances", "SubmitServiceJob.states.order")
 def test_status_path_payload_kept_and_not_a_container_job(batch_client):
     queue = service_queue(batch_client)
     body = payload("kept-as-given", seconds=0.5) + "  "
@@ -204,6 +205,7 @@ def test_update_priority_and_terminate(batch_client):
     assert client_error(batch_client.terminate_service_job, jobId="nope", reason="x") == "Job nope does not exist"
 
 
+@pytest.mark.rule("SubmitServiceJob.serviceRequestPayload.pass_through")
 def test_bad_payload_fails_with_sagemakers_reason(batch_client):
     queue = service_queue(batch_client)
     no_image = json.loads(payload())

@@ -32,6 +32,7 @@ def test_instances_count_against_num_instances_and_smaller_jobs_backfill():
     assert decision.waiting == {}
 
 
+@pytest.mark.rule("CapacityLimit.capacityUnit.instance_type")
 def test_instance_type_limits_and_a_job_that_can_never_fit():
     queue = Queue(arn="q", priority=1, environment="se",
                   candidates=[job("big", 1, 5), job("gpu", 2, 1, G5), job("m5", 3, 2)])

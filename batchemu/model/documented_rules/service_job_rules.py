@@ -76,6 +76,10 @@ SERVICE_ENVIRONMENT_RULES: tuple[Rule, ...] = (
     Rule("CapacityLimit.maxCapacity.instances", ("CreateServiceEnvironment", "SubmitServiceJob"), Kind.BEHAVIOUR,
          "A job takes the instances its training request asks for; one that does not fit waits in the queue "
          "until capacity is available.", api("API_CapacityLimit")),
+    Rule("CapacityLimit.capacityUnit.instance_type", ("CreateServiceEnvironment", "SubmitServiceJob"),
+         Kind.BEHAVIOUR, "With capacityUnit=ml.m5.large only ml.m5.large instances count against the limit; jobs "
+         "needing other instance types wait until a matching capacity limit is configured.",
+         api("API_CapacityLimit")),
     Rule("CreateServiceEnvironment.count.limit", ("CreateServiceEnvironment",), Kind.LIMIT,
          "At most 50 service environments.", guide("service_limits")),
     Rule("DeleteServiceEnvironment.disabled_and_unused", ("DeleteServiceEnvironment",), Kind.REQUIRED_WHEN,
@@ -117,6 +121,15 @@ SERVICE_JOB_RULES_ONLY: tuple[Rule, ...] = (
     Rule("SubmitServiceJob.clientToken.rejected", ("SubmitServiceJob",), Kind.BEHAVIOUR,
          "Two submits with identical payloads and clientToken are the same request, and the second is rejected.",
          api("API_SubmitServiceJob")),
+    Rule("SubmitServiceJob.serviceRequestPayload.pass_through", ("SubmitServiceJob",), Kind.VALIDATES,
+         "Batch validates its own parameters; the serviceRequestPayload is passed through without validation.",
+         guide("service-job-submit"), Status.NOT_FOLLOWED,
+         "batchemu refuses at submit a payload that is not a JSON object, as it reads its ResourceConfig to count "
+         "capacity; what SageMaker would refuse in a JSON object fails the job once scheduled, with SageMaker's "
+         "message as statusReason, as on AWS"),
+    Rule("SubmitServiceJob.states.order", ("SubmitServiceJob", "DescribeServiceJob"), Kind.BEHAVIOUR,
+         "SUBMITTED, then RUNNABLE; SCHEDULED once capacity is available and the job is passed to SageMaker, "
+         "STARTING, RUNNING, then SUCCEEDED or FAILED.", guide("service-job-submit")),
     Rule("SubmitServiceJob.serviceRequestPayload.size", ("SubmitServiceJob",), Kind.LIMIT,
          "The service request payload is at most 10 KiB.", guide("service_limits")),
     Rule("SubmitServiceJob.request.size", ("SubmitServiceJob",), Kind.LIMIT,
