@@ -65,6 +65,16 @@ def test_on_status_reason_is_at_most_512_printable_characters(batch_client):
     assert describe(batch_client, job_id)["retryStrategy"] == strategy("A" * 511 + "*")
 
 
+@rule("ServiceJobRetryStrategy.attempts.total")
+def test_attempts_is_the_total_number_of_tries(batch_client):
+    queue = service_queue(batch_client, capacity=2)
+    retried = submit(batch_client, queue, payload(exit_code=3), retryStrategy={"attempts": 2})
+    once = submit(batch_client, queue, payload(exit_code=3))
+    detail = wait_status(batch_client, retried)
+    assert detail["status"] == "FAILED" and len(detail["attempts"]) == 2
+    assert len(wait_status(batch_client, once)["attempts"]) == 1  # no retryStrategy: one try
+
+
 @rule("ServiceJobTimeout.attemptDurationSeconds")
 def test_attempt_duration_and_the_services_own_timeout(batchemu_server, batch_client):
     queue = service_queue(batch_client, capacity=2)

@@ -109,6 +109,9 @@ SERVICE_JOB_RULES_ONLY: tuple[Rule, ...] = (
          api("API_SubmitServiceJob")),
     Rule("ServiceJobRetryStrategy.attempts.range", ("SubmitServiceJob",), Kind.RANGE,
          "attempts: between 1 and 10.", api("API_ServiceJobRetryStrategy")),
+    Rule("ServiceJobRetryStrategy.attempts.total", ("SubmitServiceJob",), Kind.BEHAVIOUR,
+         "attempts is the total number of tries: a failed job is retried until that many attempts have run.",
+         guide("service-job-retries")),
     Rule("ServiceJobEvaluateOnExit.onStatusReason.pattern", ("SubmitServiceJob",), Kind.VALIDATES,
          "onStatusReason is a glob of up to 512 printable characters; a trailing '*' matches the start of the "
          "status reason only.", api("API_ServiceJobEvaluateOnExit")),
