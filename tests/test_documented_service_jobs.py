@@ -86,14 +86,15 @@ def test_attempt_duration_and_the_services_own_timeout(batchemu_server, batch_cl
         ("FAILED", "MaxRuntimeExceeded: Training job runtime exceeded MaxRuntimeInSeconds of 1 seconds")
     body["StoppingCondition"] = {"MaxRuntimeInSeconds": 600}
     timed = submit(batch_client, queue, json.dumps(body), timeoutConfig={"attemptDurationSeconds": 60})
-    wait_status(batch_client, timed, ("RUNNING",))
+    started = wait_status(batch_client, timed, ("RUNNING",))["startedAt"]
 
     def aged() -> str:
-        """The job as if it had run for 61 s (written again each poll: a pass may rewrite the job meanwhile)."""
+        """The job as if it had started 61 s earlier (written again each poll: a pass may rewrite the job
+        meanwhile), well within the payload's MaxRuntimeInSeconds of 600."""
         with batchemu_server.store.transaction() as tx:
             job = tx.service_jobs.get(timed)
             if job["status"] == "RUNNING":
-                job["startedAt"] -= 61_000
+                job["startedAt"] = started - 61_000
                 tx.service_jobs.update(job)
             return job["status"]
     wait_until(lambda: aged() in ("SUCCEEDED", "FAILED"), 30)
