@@ -170,3 +170,43 @@ def test_a_payload_that_is_not_json_is_refused_or_fails(batch, target, training)
         assert client_error_code(error) == "ClientException"
         return
     assert wait(batch, job_id, target)["status"] == "FAILED"
+
+
+def summary_of(batch, training: dict, job_id: str) -> dict:
+    """The ListServiceJobs summary of a job, found by its name (a JOB_NAME filter lists any status)."""
+    name = batch.describe_service_job(jobId=job_id)["jobName"]
+    found = batch.list_service_jobs(jobQueue=training["queue"], filters=[{"name": "JOB_NAME", "values": [name]}])
+    [summary] = [s for s in found["jobSummaryList"] if s["jobId"] == job_id]
+    return summary
+
+
+# API_ServiceJobSummary.html, isTerminated: "This field is only present when the value is true."
+@covers("ListServiceJobs", "TerminateServiceJob", group="service-jobs")
+@covers(group="request-rules")
+@pytest.mark.rule("ServiceJobSummary.isTerminated.only_true")
+def test_summaries_carry_is_terminated_only_when_true(batch, target, training):
+    _, body = request(training, {"sleep": "300"})
+    kept = submit(batch, training, body)
+    stopped = submit(batch, training, body)
+    batch.terminate_service_job(jobId=stopped, reason="conformance isTerminated")
+    assert "isTerminated" not in summary_of(batch, training, kept)
+    wait_for(lambda: summary_of(batch, training, stopped), lambda s: s.get("isTerminated") is True,
+             f"service job {stopped} listed with isTerminated", timeout=max(target.job_timeout, 120))
+    batch.terminate_service_job(jobId=kept, reason="conformance clean-up")
+
+
+# API_SubmitServiceJob.html, clientToken: two submit requests with identical payloads and clientTokens "are
+# considered the same request and the second request is rejected."
+@covers("SubmitServiceJob", group="service-jobs")
+@covers(group="request-rules")
+@pytest.mark.rule("SubmitServiceJob.clientToken.rejected")
+def test_a_second_submit_with_the_same_client_token_is_rejected(batch, training):
+    _, body = request(training, {"sleep": "300"})
+    arguments = {"jobName": f"{training['prefix']}-sj-token", "jobQueue": training["queue"],
+                 "serviceJobType": "SAGEMAKER_TRAINING", "serviceRequestPayload": body,
+                 "clientToken": f"{training['prefix']}-token"}
+    job_id = batch.submit_service_job(**arguments)["jobId"]
+    with pytest.raises(ClientError) as caught:
+        batch.submit_service_job(**arguments)
+    assert client_error_code(caught.value) == "ClientException", caught.value.response
+    batch.terminate_service_job(jobId=job_id, reason="conformance clean-up")

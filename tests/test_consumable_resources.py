@@ -9,6 +9,7 @@ from batchemu.config import Config
 from tests.conftest import client_error
 
 
+@pytest.mark.rule("CreateConsumableResource.resourceType.default")
 def test_create_and_describe_every_field(batch_client, batchemu_server):
     created = batch_client.create_consumable_resource(consumableResourceName="lic", totalQuantity=10,
                                                       tags={"team": "x"})
@@ -27,6 +28,7 @@ def test_create_and_describe_every_field(batch_client, batchemu_server):
     assert once["resourceType"] == "NON_REPLENISHABLE" and once["totalQuantity"] == 0
 
 
+@pytest.mark.rule("UpdateConsumableResource.operation.quantities")
 def test_update_set_add_remove(batch_client):
     batch_client.create_consumable_resource(consumableResourceName="pool", totalQuantity=5)
     assert batch_client.update_consumable_resource(consumableResource="pool", operation="ADD",
@@ -42,6 +44,7 @@ def test_update_set_add_remove(batch_client):
                                        operation="MULTIPLY", quantity=2)
 
 
+@pytest.mark.rule("UpdateConsumableResource.clientToken.once")
 def test_update_with_client_token_happens_once(batch_client):
     batch_client.create_consumable_resource(consumableResourceName="tok", totalQuantity=1)
     for _ in range(2):
@@ -53,6 +56,7 @@ def test_update_with_client_token_happens_once(batch_client):
                                          operation="ADD", quantity=9, clientToken="t-1")
 
 
+@pytest.mark.rule("DescribeConsumableResource.availableQuantity")
 def test_in_use_quantity_for_the_scheduler(batchemu_server, batch_client):
     from batchemu.model.consumables import adjust_in_use
     arn = batch_client.create_consumable_resource(consumableResourceName="gpu", totalQuantity=4)[
@@ -69,6 +73,7 @@ def test_in_use_quantity_for_the_scheduler(batchemu_server, batch_client):
                        "inUseQuantity": 0, "resourceType": "REPLENISHABLE"}]
 
 
+@pytest.mark.rule("DescribeConsumableResource.availableQuantity")
 def test_delete(batch_client):
     batch_client.create_consumable_resource(consumableResourceName="del", totalQuantity=1)
     batch_client.delete_consumable_resource(consumableResource="del")
@@ -78,6 +83,7 @@ def test_delete(batch_client):
                                             operation="SET", quantity=1)
 
 
+@pytest.mark.rule("ListConsumableResources.filters.name", "ListConsumableResources.maxResults.range")
 def test_list_filters_and_pages(batch_client):
     for name in ("alpha-1", "Alpha-2", "beta", "alphabet"):
         batch_client.create_consumable_resource(consumableResourceName=name, totalQuantity=1)
@@ -167,6 +173,8 @@ CREATE_CASES = [
 ]
 
 
+@pytest.mark.rule("CreateConsumableResource.totalQuantity.non_negative",
+                  "CreateConsumableResource.consumableResourceName.unique")
 def test_create_validation(batch_client):
     for kwargs, fragment in CREATE_CASES:
         kwargs = {"consumableResourceName": "bad", **kwargs}

@@ -33,6 +33,7 @@ def service_queue(client, env_arn: str, **extra) -> dict:
     return created
 
 
+@pytest.mark.rule("CreateServiceEnvironment.state.default")
 def test_create_reaches_valid_with_defaults(batch_client, batchemu_server):
     created = create_env(batch_client, "se-basic", tags={"team": "ml"})
     assert created == {"serviceEnvironmentName": "se-basic",
@@ -46,6 +47,7 @@ def test_create_reaches_valid_with_defaults(batch_client, batchemu_server):
     assert describe_env(batch_client, created["serviceEnvironmentArn"])["serviceEnvironmentName"] == "se-basic"
 
 
+@pytest.mark.rule("CreateServiceEnvironment.serviceEnvironmentName.pattern", "CapacityLimit.capacityUnit.forms")
 def test_duplicate_and_bad_names_and_limits_are_rejected(batch_client):
     name = create_env(batch_client)["serviceEnvironmentName"]
     assert client_error(create_env, client=batch_client, name=name) == "Object already exists"
@@ -71,6 +73,7 @@ def test_update_goes_through_updating_to_valid(batch_client):
                         serviceEnvironment="se-none") == "serviceEnvironment se-none does not exist"
 
 
+@pytest.mark.rule("DeleteServiceEnvironment.disabled_and_unused")
 def test_delete_rules_then_gone_and_name_reusable(batch_client):
     created = create_env(batch_client)
     name, arn = created["serviceEnvironmentName"], created["serviceEnvironmentArn"]
@@ -90,6 +93,7 @@ def test_delete_rules_then_gone_and_name_reusable(batch_client):
     assert create_env(batch_client, name)["serviceEnvironmentArn"] == arn
 
 
+@pytest.mark.rule("DescribeServiceEnvironments.maxResults.range")
 def test_describe_pages_and_rules(batch_client):
     names = [create_env(batch_client)["serviceEnvironmentName"] for _ in range(5)]
     seen, token = [], None

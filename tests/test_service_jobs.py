@@ -65,6 +65,13 @@ def wait_status(client, job_id: str, statuses=TERMINAL, timeout: float = 30.0, s
     return wait_for_status(client, job_id, statuses, timeout, seen, describe_with=describe)
 
 
+@pytest.mark.rule("SubmitServiceJob.jobQueue.type",
+                  "SubmitServiceJob.schedulingPriority.range",
+                  "SubmitServiceJob.shareIdentifier.fair_share",
+                  "SubmitServiceJob.quotaShareName.quota_share",
+                  "ServiceJobRetryStrategy.attempts.range",
+                  "SubmitServiceJob.serviceRequestPayload.size",
+                  "SubmitServiceJob.serviceRequestPayload.pass_through")
 def test_submit_rules(batch_client):
     queue = service_queue(batch_client)
     plain = make_queue(batch_client)
@@ -96,6 +103,7 @@ def test_submit_rules(batch_client):
     assert "is DISABLED" in rejected()
 
 
+@pytest.mark.rule("DescribeServiceJob.capacityUsage.instances", "SubmitServiceJob.states.order")
 def test_status_path_payload_kept_and_not_a_container_job(batch_client):
     queue = service_queue(batch_client)
     body = payload("kept-as-given", seconds=0.5) + "  "
@@ -125,6 +133,7 @@ def test_status_path_payload_kept_and_not_a_container_job(batch_client):
     assert client_error(batch_client.describe_service_job, jobId="nope") == "Job nope does not exist"
 
 
+@pytest.mark.rule("CapacityLimit.maxCapacity.instances")
 def test_capacity_is_counted_in_instances(batch_client):
     queue = service_queue(batch_client, capacity=3)
     big = submit(batch_client, queue, payload(instances=2, seconds=30))
@@ -141,6 +150,9 @@ def test_capacity_is_counted_in_instances(batch_client):
     assert describe(batch_client, too_big)["status"] == "RUNNABLE"
 
 
+@pytest.mark.rule("ListServiceJobs.jobStatus.default",
+                  "ListServiceJobs.filters.status_ignored",
+                  "ListServiceJobs.filters.JOB_NAME")
 def test_list_filters_and_pages(batch_client):
     queue, other = service_queue(batch_client), service_queue(batch_client)
     ids = [batch_client.submit_service_job(jobName=f"list-{i}", jobQueue=queue["name"],
@@ -168,6 +180,7 @@ def test_list_filters_and_pages(batch_client):
     assert len(everywhere) == 4
 
 
+@pytest.mark.rule("TerminateServiceJobs.unknown.successful", "TerminateServiceJob.reason.statusReason")
 def test_update_priority_and_terminate(batch_client):
     queue = service_queue(batch_client, capacity=1)
     running = submit(batch_client, queue, payload(seconds=60))
@@ -192,6 +205,7 @@ def test_update_priority_and_terminate(batch_client):
     assert client_error(batch_client.terminate_service_job, jobId="nope", reason="x") == "Job nope does not exist"
 
 
+@pytest.mark.rule("SubmitServiceJob.serviceRequestPayload.pass_through")
 def test_bad_payload_fails_with_sagemakers_reason(batch_client):
     queue = service_queue(batch_client)
     no_image = json.loads(payload())
@@ -203,6 +217,7 @@ def test_bad_payload_fails_with_sagemakers_reason(batch_client):
                                       "must not be null")
 
 
+@pytest.mark.rule("ServiceJobEvaluateOnExit.onStatusReason.pattern")
 def test_retry_strategy_on_status_reason(batch_client):
     queue = service_queue(batch_client)
     retried = wait_status(batch_client, submit(batch_client, queue, payload(exit_code=3), retryStrategy={
@@ -226,6 +241,8 @@ def quota_queue(client, capacity: int, **shares: dict) -> dict:
     return queue
 
 
+@pytest.mark.rule("DescribeServiceJob.present_when",
+                  "ServiceJobPreemptionConfiguration.preemptionRetriesBeforeTermination")
 def test_borrowed_capacity_is_reclaimed_by_preemption(batch_client):
     queue = quota_queue(batch_client, 2, lender={"limit": 1, "strategy": "LEND"},
                         borrower={"limit": 1, "strategy": "LEND_AND_BORROW"})
@@ -250,6 +267,7 @@ def test_borrowed_capacity_is_reclaimed_by_preemption(batch_client):
     assert [s["jobId"] for s in listed["jobSummaryList"]] == [reclaim]
 
 
+@pytest.mark.rule("ServiceJobPreemptionConfiguration.preemptionRetriesBeforeTermination")
 def test_preemption_retries_before_termination(batch_client):
     queue = quota_queue(batch_client, 2, lender={"limit": 1, "strategy": "LEND"},
                         borrower={"limit": 1, "strategy": "LEND_AND_BORROW"})

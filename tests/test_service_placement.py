@@ -3,6 +3,8 @@ lending and borrowing, and who is preempted."""
 
 from __future__ import annotations
 
+import pytest
+
 from batchemu.scheduler.placement import FairShare
 from batchemu.scheduler.service_placement import Environment, Job, Queue, QuotaShare, decide
 
@@ -30,6 +32,7 @@ def test_instances_count_against_num_instances_and_smaller_jobs_backfill():
     assert decision.waiting == {}
 
 
+@pytest.mark.rule("CapacityLimit.capacityUnit.instance_type")
 def test_instance_type_limits_and_a_job_that_can_never_fit():
     queue = Queue(arn="q", priority=1, environment="se",
                   candidates=[job("big", 1, 5), job("gpu", 2, 1, G5), job("m5", 3, 2)])
@@ -47,6 +50,7 @@ def test_running_jobs_hold_capacity_and_higher_priority_queues_go_first():
     assert placed(decide([low, high], environments)) == ["new"]
 
 
+@pytest.mark.rule("UpdateServiceJob.schedulingPriority.order")
 def test_fair_share_offers_the_share_with_fewest_instances_then_priority():
     queue = Queue(arn="q", priority=1, environment="se", fair_share=FairShare(),
                   running=[job("r", 0, 2, share="busy")],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+import pytest
 import requests
 
 from tests.conftest import client_error
@@ -21,6 +22,7 @@ def _resources(client) -> list[str]:
     return [revision["jobDefinitionArn"], policy["arn"], resource["consumableResourceArn"]]
 
 
+@pytest.mark.rule("TagResource.tags.merge")
 def test_tag_list_untag_each_resource_family(batch_client):
     arns = _resources(batch_client)
     for arn, initial in zip(arns, ({"rev": "2"}, {"p": "1"}, {"c": "1"})):
@@ -59,6 +61,7 @@ def test_jobs_are_taggable(batchemu_server, batch_client):
                                         resourceArn=ctx.arn("job/abc-123:0"))
 
 
+@pytest.mark.rule("ListTagsForResource.resourceArn.unknown")
 def test_unknown_and_malformed_arns(batch_client, batchemu_server):
     ctx = batchemu_server.ctx
     for arn in (ctx.arn("job-definition/none:1"), ctx.arn("job/missing"), ctx.arn("scheduling-policy/none")):
@@ -69,6 +72,7 @@ def test_unknown_and_malformed_arns(batch_client, batchemu_server):
         assert client_error(batch_client.list_tags_for_resource, resourceArn=arn) == f"Invalid resource ARN: {arn}"
 
 
+@pytest.mark.rule("Tags.count.limit", "Tags.prefix.reserved")
 def test_tag_limits_and_reserved_prefix(batch_client):
     arn = batch_client.create_scheduling_policy(name="limits")["arn"]
     batch_client.tag_resource(resourceArn=arn, tags={f"k{i}": "v" for i in range(40)})

@@ -41,10 +41,11 @@ from batchemu.protocol.sigv4 import AuthError, verify
 __all__ = ["MAX_BODY", "Pipeline", "create_app", "health_report"]
 
 # AWS Batch's own request size quotas (user guide, "AWS Batch service quotas"), answered as a ClientException.
-# The SubmitJob text is AWS's, as observed; the RegisterJobDefinition text is ours in the same form.
+# The SubmitJob text is AWS's, as observed; the other texts are ours in the same form.
 OPERATION_BODY_LIMITS = {
     "SubmitJob": (30 * 1024, "Job size must be less than 30 KiB, got {kib} KiB"),
     "RegisterJobDefinition": (24 * 1024, "Job definition size must be less than 24 KiB, got {kib} KiB"),
+    "SubmitServiceJob": (30 * 1024, "Service job request size must be less than 30 KiB, got {kib} KiB"),
 }
 
 JSON_TARGET_SERVICES = {"Logs_20140328": "logs"}

@@ -14,18 +14,15 @@ DEFAULT_DECAY_SECONDS = 600  # shareDecaySeconds 0 means "the default minimum ti
 
 
 def attempt_began(tx: Tx, job: dict) -> None:
-    for arn, quantity in (states.internal(job).get("consumables") or {}).items():
-        consumables.adjust_in_use(tx, arn, quantity)
+    info = states.internal(job)
+    info["consumablesHeld"] = consumables.hold(tx, info.get("consumables") or {})
 
 
 def attempt_ended(tx: Tx, ctx, job: dict, now: int) -> None:
     """Give back what the attempt held (a NON_REPLENISHABLE quantity is used up), and add its vCPU-seconds
     to its share's usage."""
     info = states.internal(job)
-    for arn, quantity in (info.get("consumables") or {}).items():
-        doc = consumables.adjust_in_use(tx, arn, -quantity)
-        if doc is not None and doc.get("resourceType") == "NON_REPLENISHABLE":
-            consumables.use_up(tx, arn, quantity)
+    consumables.release(tx, info.get("consumables") or {}, info.get("consumablesHeld"))
     share = job.get("shareIdentifier")
     policy = fair_share_policy(tx, job["jobQueue"])
     if share is None or policy is None:

@@ -23,6 +23,7 @@ RESOURCE_TYPES = ("REPLENISHABLE", "NON_REPLENISHABLE")
 OPERATIONS_ALLOWED = ("SET", "ADD", "REMOVE")
 JOB_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 CLIENT_TOKEN_TTL_MS = 8 * 3600 * 1000
+MAX_CONSUMABLE_RESOURCES = 50_000  # per account (user guide, "AWS Batch service quotas")
 SUMMARY_FIELDS = ("consumableResourceArn", "consumableResourceName", "totalQuantity", "inUseQuantity",
                   "resourceType")
 
@@ -31,6 +32,23 @@ def find(tx: Tx, ctx: Context, ref: str) -> dict | None:
     """The consumable resource named by name or ARN, or None."""
     arn = ref if ref.startswith("arn:") else ctx.arn(f"{KIND}/{ref}")
     return tx.resources.get(KIND, arn)
+
+
+def held_quantities(tx: Tx, ctx: Context, properties: dict | None) -> dict[str, int]:
+    """resource ARN -> quantity of a consumableResourceProperties (a job definition's, or SubmitJob's override):
+    each requirement names an existing resource and a quantity of at least 1, at both operations alike."""
+    held: dict[str, int] = {}
+    for requirement in (properties or {}).get("consumableResourceList") or []:
+        ref = requirement.get("consumableResource")
+        resource = find(tx, ctx, ref) if ref else None
+        if resource is None:
+            raise ClientException(f"Consumable resource {ref} does not exist")
+        quantity = requirement.get("quantity")
+        if quantity is None or quantity < 1:
+            raise ClientException(f"Quantity of consumable resource {ref} must be at least 1")
+        arn = resource["consumableResourceArn"]
+        held[arn] = held.get(arn, 0) + quantity
+    return held
 
 
 def _get(tx: Tx, ctx: Context, ref: str) -> dict:
@@ -55,6 +73,9 @@ def create_consumable_resource(ctx: Context, request: dict) -> dict:
     with ctx.store.transaction() as tx:
         if tx.resources.get(KIND, arn) is not None:
             raise ClientException(f"Consumable resource {name} already exists")
+        if tx.resources.count(KIND) >= MAX_CONSUMABLE_RESOURCES:
+            raise ClientException(f"Consumable resource limit exceeded: an account can have at most "
+                                  f"{MAX_CONSUMABLE_RESOURCES} consumable resources")
         doc = {"consumableResourceName": name, "consumableResourceArn": arn, "totalQuantity": total,
                "inUseQuantity": 0, "resourceType": resource_type, "createdAt": ctx.clock()}
         if tags:

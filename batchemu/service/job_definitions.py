@@ -227,12 +227,7 @@ def _check_platform(request: dict) -> str:
 
 
 def _check_consumables(tx: Tx, ctx: Context, properties: dict) -> dict:
-    for requirement in properties.get("consumableResourceList") or []:
-        ref = requirement.get("consumableResource")
-        if not ref or consumable_resources.find(tx, ctx, ref) is None:
-            raise ClientException(f"Consumable resource {ref} does not exist")
-        if requirement.get("quantity") is None or requirement["quantity"] < 1:
-            raise ClientException(f"Quantity of consumable resource {ref} must be at least 1")
+    consumable_resources.held_quantities(tx, ctx, properties)
     return copy.deepcopy(properties)
 
 

@@ -103,18 +103,6 @@ def _check_dependencies(tx, depends_on: list[dict], array_size: int | None) -> l
     return out
 
 
-def _consumables(tx, ctx: Context, properties: dict | None) -> dict[str, int]:
-    """resource ARN -> quantity a job holds while on a host."""
-    held: dict[str, int] = {}
-    for entry in (properties or {}).get("consumableResourceList") or []:
-        resource = consumable_resources.find(tx, ctx, entry.get("consumableResource", ""))
-        if resource is None:
-            raise ClientException(f"Consumable resource {entry.get('consumableResource')} does not exist")
-        arn = resource["consumableResourceArn"]
-        held[arn] = held.get(arn, 0) + int(entry.get("quantity") or 0)
-    return held
-
-
 def _check_share_request(request: dict) -> None:
     """What SubmitJob's shareIdentifier and schedulingPriorityOverride may be, whatever the queue."""
     share = request.get("shareIdentifier")
@@ -274,7 +262,7 @@ def submit_job(ctx: Context, request: dict) -> dict:
                 "transitions": [[states.SUBMITTED, now]],
                 "platform": _platform(definition),
                 "definitionName": definition["jobDefinitionName"],
-                "consumables": _consumables(tx, ctx, consumable_properties),
+                "consumables": consumable_resources.held_quantities(tx, ctx, consumable_properties),
                 "attempt": 0,
             },
         }

@@ -32,6 +32,7 @@ from batchemu.store import Tx
 KIND = SERVICE_ENVIRONMENT
 NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MAX_DESCRIBE = 100
+MAX_SERVICE_ENVIRONMENTS = 50  # per account and Region (user guide, "AWS Batch service quotas")
 NUM_INSTANCES = "NUM_INSTANCES"
 # capacityUnit is NUM_INSTANCES, or a SageMaker instance type for quota-management environments.
 INSTANCE_TYPE = re.compile(r"ml\.[a-z0-9-]+\.[a-z0-9-]+")
@@ -65,6 +66,11 @@ def check_capacity_limits(limits: list[dict], *, most: int | None = None) -> lis
     return [{"maxCapacity": limit["maxCapacity"], "capacityUnit": limit["capacityUnit"]} for limit in limits]
 
 
+def _count(ctx: Context, tx: Tx) -> int:
+    """The service environments that count against the quota: every one but those whose deletion is due."""
+    return sum(1 for _, doc in tx.resources.of_kind(KIND) if not (doc["status"] == DELETING and settled(ctx, doc)))
+
+
 def create_service_environment(ctx: Context, request: dict) -> dict:
     name = request["serviceEnvironmentName"]
     if not NAME.fullmatch(name):
@@ -88,6 +94,9 @@ def create_service_environment(ctx: Context, request: dict) -> dict:
             if existing["status"] != DELETING or not settled(ctx, existing):
                 raise ClientException("Object already exists")
             tx.resources.delete(existing["serviceEnvironmentArn"])  # a due deletion, finished here
+        if _count(ctx, tx) >= MAX_SERVICE_ENVIRONMENTS:
+            raise ClientException(f"Service environment limit exceeded: an account can have at most "
+                                  f"{MAX_SERVICE_ENVIRONMENTS} service environments")
         tx.resources.put(KIND, doc["serviceEnvironmentArn"], name, doc)
     ctx.notify()
     return {"serviceEnvironmentName": name, "serviceEnvironmentArn": doc["serviceEnvironmentArn"]}

@@ -10,6 +10,8 @@ would refuse fails the job when it is scheduled, with SageMaker's message as sta
 
 from __future__ import annotations
 
+import uuid
+
 from batchemu import ids
 from batchemu.context import Context
 from batchemu.errors import ClientException
@@ -24,6 +26,9 @@ from batchemu.store import Tx
 MAX_PRIORITY = 9999
 MAX_ATTEMPTS = 10
 MAX_EVALUATE_ON_EXIT = 5
+MAX_STATUS_REASON_PATTERN = 512
+# A clientToken names the job it submitted: the job's ID is derived from it, so a second submit finds the first.
+CLIENT_TOKEN_IDS = uuid.UUID("6f1d2a3c-5b4e-4c8d-9a7f-0e1b2c3d4e5f")
 MAX_LIST = 100
 FILTERS = ("JOB_NAME", "BEFORE_CREATED_AT", "AFTER_CREATED_AT", "SHARE_IDENTIFIER", "QUOTA_SHARE_NAME")
 SUMMARY_FIELDS = ("latestAttempt", "capacityUsage", "createdAt", "jobArn", "jobId", "jobName", "scheduledAt",
@@ -58,8 +63,12 @@ def _check_retry_strategy(strategy: dict | None) -> dict | None:
     for rule in rules:
         if not rule.get("action"):
             raise ClientException("Each evaluateOnExit condition needs an action: RETRY or EXIT")
-        if not rule.get("onStatusReason"):
+        reason = rule.get("onStatusReason")
+        if not reason:
             raise ClientException("Each evaluateOnExit condition of a service job needs onStatusReason")
+        if len(reason) > MAX_STATUS_REASON_PATTERN or not reason.isprintable():
+            raise ClientException(f"onStatusReason must be at most {MAX_STATUS_REASON_PATTERN} printable "
+                                  "characters")
     return strategy
 
 
@@ -90,6 +99,17 @@ def _check_sharing(tx: Tx, queue: dict, request: dict) -> None:
                               "scheduling policy.")
 
 
+def _new_job_id(tx: Tx, client_token: str | None) -> str:
+    """A new job's ID; with a clientToken, the one ID that token gives, refused when a job already has it
+    (API_SubmitServiceJob: two submits with the same clientToken are the same request, the second rejected)."""
+    if client_token is None:
+        return ids.uuid4_str()
+    job_id = str(uuid.uuid5(CLIENT_TOKEN_IDS, client_token))
+    if tx.service_jobs.get(job_id) is not None:
+        raise ClientException(f"clientToken {client_token} was already used to submit service job {job_id}")
+    return job_id
+
+
 def submit_service_job(ctx: Context, request: dict) -> dict:
     name = request["jobName"]
     check_job_name(name)
@@ -118,7 +138,7 @@ def submit_service_job(ctx: Context, request: dict) -> dict:
             raise ClientException(
                 f"jobQueue {queue['jobQueueName']} is DISABLED: a disabled job queue accepts no new jobs")
         _check_sharing(tx, queue, request)
-        job_id = ids.uuid4_str()
+        job_id = _new_job_id(tx, request.get("clientToken"))
         job: dict = {
             "jobArn": ctx.arn(f"service-job/{job_id}"),
             "jobId": job_id,
@@ -154,6 +174,14 @@ def describe_service_job(ctx: Context, request: dict) -> dict:
     return {**job, "startedAt": job.get("startedAt", 0)}
 
 
+def _summary(job: dict) -> dict:
+    """A ServiceJobSummary: isTerminated "is only present when the value is true" (API_ServiceJobSummary)."""
+    summary = {key: job[key] for key in SUMMARY_FIELDS if key in job}
+    if not summary.get("isTerminated"):
+        summary.pop("isTerminated", None)
+    return summary
+
+
 def list_service_jobs(ctx: Context, request: dict) -> dict:
     limit = page_size(request.get("maxResults"), default=MAX_LIST, limit=MAX_LIST)
     after = decode_token(request.get("nextToken"))
@@ -171,7 +199,7 @@ def list_service_jobs(ctx: Context, request: dict) -> dict:
         rows = tx.service_jobs.query(queue_arn=queue_arn, statuses=statuses, after_seq=after, limit=limit + 1,
                                      descending=not by_status, **filters)
     page = rows[:limit]
-    result: dict = {"jobSummaryList": [{key: job[key] for key in SUMMARY_FIELDS if key in job} for _, job in page]}
+    result: dict = {"jobSummaryList": [_summary(job) for _, job in page]}
     if len(rows) > limit:
         result["nextToken"] = encode_token(page[-1][0])
     return result

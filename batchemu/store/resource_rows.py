@@ -48,6 +48,10 @@ class ResourceRows:
             args.append(limit)
         return [(r[0], json.loads(r[1])) for r in self._conn.execute(sql, args)]
 
+    def count(self, kind: str) -> int:
+        """How many resources of `kind` there are."""
+        return self._conn.execute("SELECT COUNT(*) FROM resources WHERE kind = ?", (kind,)).fetchone()[0]
+
     def any_in(self, kinds: Iterable[str], statuses: Iterable[str]) -> bool:
         """Whether a resource of one of `kinds` has one of `statuses`."""
         kinds, statuses = list(kinds), list(statuses)
