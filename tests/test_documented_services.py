@@ -268,6 +268,25 @@ def test_aws_prefix_is_reserved_for_keys_and_values(batch_client):
     assert batch_client.list_tags_for_resource(resourceArn=arn)["tags"] == {"team": "x-aws:"}
 
 
+@rule("Tags.prefix.reserved")
+def test_aws_prefix_is_reserved_on_every_create_that_takes_tags(batch_client, queue):
+    definition = register(batch_client)
+    order = [{"order": 1, "computeEnvironment": queue["ceArn"]}]
+    creates = ((batch_client.create_compute_environment, {"computeEnvironmentName": unique("ce"), "type": "UNMANAGED"}),
+               (batch_client.create_job_queue, {"jobQueueName": unique("jq"), "priority": 1,
+                                                "computeEnvironmentOrder": order}),
+               (batch_client.register_job_definition, {"jobDefinitionName": unique("d"), "type": "container",
+                                                       "containerProperties": {"image": "busybox", "resourceRequirements": [
+                                                           {"type": "VCPU", "value": "1"},
+                                                           {"type": "MEMORY", "value": "64"}]}}),
+               (batch_client.submit_job, {"jobName": "j", "jobQueue": queue["arn"],
+                                          "jobDefinition": definition["jobDefinitionArn"]}))
+    for call, request in creates:
+        for tags in ({"AWS:team": "x"}, {"team": "aws:x"}):
+            assert "reserved for AWS use" in client_error(call, **request, tags=tags), call
+        call(**request, tags={"team": "x"})
+
+
 @rule("Tags.case_sensitive")
 def test_tag_keys_and_values_are_case_sensitive(batch_client):
     arn = batch_client.create_consumable_resource(consumableResourceName="case")["consumableResourceArn"]

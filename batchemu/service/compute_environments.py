@@ -24,6 +24,7 @@ from batchemu.model.resources import (
     settled,
 )
 from batchemu.service import compute_checks, lookup
+from batchemu.service.tags import validate_tags
 from batchemu.store import Tx
 
 KIND = COMPUTE_ENVIRONMENT
@@ -105,7 +106,7 @@ def create_compute_environment(ctx: Context, request: dict) -> dict:
     doc: dict = {
         "computeEnvironmentName": name,
         "computeEnvironmentArn": ctx.arn(f"{KIND}/{name}"),
-        "tags": request.get("tags") or {},
+        "tags": validate_tags(request.get("tags")),
         "type": ce_type,
         "state": request.get("state") or ENABLED,
         "serviceRole": request.get("serviceRole") or _service_linked_role(ctx),

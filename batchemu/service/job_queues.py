@@ -26,6 +26,7 @@ from batchemu.model.resources import (
     set_status,
 )
 from batchemu.service import compute_environments, lookup, service_environments
+from batchemu.service.tags import validate_tags
 from batchemu.store import Tx
 
 KIND = JOB_QUEUE
@@ -182,7 +183,7 @@ def create_job_queue(ctx: Context, request: dict) -> dict:
             "state": request.get("state") or ENABLED,
             "priority": request["priority"],
             **_queue_order(tx, request),
-            "tags": request.get("tags") or {},
+            "tags": validate_tags(request.get("tags")),
         }
         if request.get("schedulingPolicyArn") is not None:
             _check_scheduling_policy(tx, request["schedulingPolicyArn"])

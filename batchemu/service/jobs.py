@@ -27,6 +27,7 @@ from batchemu.service import (
     scheduling_policies,
 )
 from batchemu.service.retry_strategies import check_retry_strategy
+from batchemu.service.tags import validate_tags
 from batchemu.store import JobRow, job_columns
 
 JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
@@ -254,7 +255,7 @@ def submit_job(ctx: Context, request: dict) -> dict:
             **runs,
             "dependsOn": depends_on,
             "attempts": [],
-            "tags": request.get("tags") or {},
+            "tags": validate_tags(request.get("tags")),
             "propagateTags": request.get("propagateTags", definition.get("propagateTags", False)),
             "isCancelled": False,
             "isTerminated": False,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from batchemu.model.documented_rules.rule import Kind, Rule, Status, api, guide
 
-_TAGGED = ("TagResource", "CreateConsumableResource", "CreateServiceEnvironment", "SubmitServiceJob")
+_TAGGED = ("TagResource", "CreateComputeEnvironment", "CreateConsumableResource", "CreateJobQueue", "CreateQuotaShare",
+           "CreateSchedulingPolicy", "CreateServiceEnvironment", "RegisterJobDefinition", "SubmitJob", "SubmitServiceJob")
 
 CONSUMABLE_RESOURCE_RULES: tuple[Rule, ...] = (
     Rule("CreateConsumableResource.totalQuantity.non_negative", ("CreateConsumableResource",), Kind.RANGE,
