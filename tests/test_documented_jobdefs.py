@@ -576,3 +576,14 @@ def test_deregister_takes_name_revision_or_arn_and_keeps_the_revision_inactive(c
     described = client.describe_job_definitions(jobDefinitions=[first["jobDefinitionArn"],
                                                                 second["jobDefinitionArn"]])["jobDefinitions"]
     assert sorted(d["status"] for d in described) == ["INACTIVE", "INACTIVE"]
+
+
+@pytest.mark.parametrize(("properties", "refused"), [
+    (container(ulimits=[{"name": "nofile", "softLimit": 10, "hardLimit": 2}]), "softLimit can't be more than hardLimit"),
+    (container(linuxParameters={"sharedMemorySize": 0}), "sharedMemorySize must be a positive number of MiB"),
+    (container(linuxParameters={"tmpfs": [{"containerPath": "/t", "size": 0}]}), "size must be a positive number"),
+    (container(volumes=[{"name": "a"}, {"name": "a"}]), "volumes name a is used more than once"),
+])
+def test_what_docker_would_refuse_at_run_time_is_refused_at_register(client, properties, refused):
+    """Not sentences of the reference: values the engine refuses when the container is made, refused earlier."""
+    assert refused in refusal(register, client=client, containerProperties=properties)
