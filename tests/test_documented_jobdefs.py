@@ -4,6 +4,7 @@ a server: a refusal with its ClientException and words, an acceptance, or the fi
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections.abc import Iterator
 
@@ -14,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from batchemu.config import Config
 from batchemu.errors import ClientException
+from batchemu.executors.docker.arguments import _device
 from batchemu.model import node_ranges, task_definitions
 from batchemu.model.containers import linux_parameters
 from tests.conftest import make_queue, unique
@@ -112,6 +114,12 @@ REGISTER_CASES = [
          containerProperties=container(), platformCapabilities=["MANAGED_INSTANCES"]),
     case(rule("ContainerProperties.image.required"), "Container image is not provided.",
          containerProperties={"resourceRequirements": EC2_RESOURCES}),
+    case(rule("ContainerProperties.image.pattern"), "is not valid: up to 255 letters",
+         containerProperties=container(image="busybox latest")),
+    case(rule("ContainerProperties.image.pattern"), "is not valid: up to 255 letters",
+         ecsProperties=ecs(task_container(image="a" * 256))),
+    case(rule("ContainerProperties.image.pattern"), None, containerProperties=container(
+        image="public.ecr.aws/docker/library/busybox@sha256:" + "0" * 64)),
     case(rule("ResourceRequirement.VCPU.required"), "vCPU is not provided.",
          containerProperties={"image": "busybox", "resourceRequirements": [{"type": "MEMORY", "value": "128"}]}),
     case(rule("ResourceRequirement.VCPU.required"), "vCPU is not provided.", type="multinode",
@@ -271,6 +279,13 @@ REGISTER_CASES = [
          ecsProperties=ecs(task_container(resourceRequirements=FARGATE_RESOURCES, stopTimeout=121),
                            executionRoleArn=ROLE)),
     case(rule("TaskContainerProperties.timeouts.range"), None, ecsProperties=ecs(task_container(stopTimeout=600))),
+    case(rule("TaskContainerProperties.essential.default"), None, ecsProperties=ecs(task_container("a"),
+                                                                                task_container("b", essential=False))),
+    case(rule("EcsTaskProperties.platformVersion.fargate_only"), "platformVersion not applicable for EC2",
+         ecsProperties=ecs(task_container(), platformVersion="LATEST")),
+    case(rule("EcsTaskProperties.platformVersion.fargate_only"), None, platformCapabilities=["FARGATE"],
+         ecsProperties=ecs(task_container(resourceRequirements=FARGATE_RESOURCES), executionRoleArn=ROLE,
+                           platformVersion="1.4.0")),
     case(rule("EcsTaskProperties.ipcMode.values"), "ipcMode shared is not valid",
          ecsProperties=ecs(task_container(), ipcMode="shared")),
     case(rule("EcsTaskProperties.ipcMode.values"), "ipcMode is not applicable for Fargate", platformCapabilities=["FARGATE"],
@@ -302,6 +317,8 @@ REGISTER_CASES = [
     case(rule("EksContainerResourceRequirements.gpu.rules"), "nvidia.com/gpu in limits must equal",
          eksProperties=pod({"image": "busybox", "resources": {"limits": {"nvidia.com/gpu": "2"},
                                                               "requests": {"nvidia.com/gpu": "1"}}})),
+    case(rule("EksContainerResourceRequirements.memory.mi_suffix"), None,
+         eksProperties=pod({"image": "busybox", "resources": {"limits": {"memory": "1Gi", "cpu": "0.5"}}})),
     case(rule("EksContainerVolumeMount.name.matches"), "volume scratch is not a volume of the pod",
          eksProperties=pod({"image": "busybox", "volumeMounts": [{"name": "scratch", "mountPath": "/s"}]})),
     case(rule("EksPodProperties.dnsPolicy.values"), "dnsPolicy None is not valid", eksProperties=pod(dnsPolicy="None")),
@@ -475,6 +492,21 @@ def test_overrides_replace_requirements_by_type_and_legacy_overrides_do_not(clie
 def test_swappiness_is_ignored_without_max_swap():
     assert linux_parameters({"linuxParameters": {"swappiness": 10}}) == {}
     assert linux_parameters({"linuxParameters": {"swappiness": 10, "maxSwap": 0}}) == {"swappiness": 10, "maxSwap": 0}
+
+
+@rule("Device.defaults")
+def test_a_device_defaults_to_its_host_path_with_read_write_and_mknod():
+    assert _device({"hostPath": "/dev/fuse"}) == "/dev/fuse:/dev/fuse:rwm"
+    assert _device({"hostPath": "/dev/fuse", "containerPath": "/dev/f", "permissions": ["READ"]}) == \
+        "/dev/fuse:/dev/f:r"
+
+
+@rule("TaskContainerProperties.stopTimeout.default")
+def test_stop_timeout_is_stored_but_containers_are_stopped_after_10_seconds(client):
+    from batchemu.executors.docker import DockerExecutor
+    arn = register(client, ecsProperties=ecs(task_container(stopTimeout=90)))["jobDefinitionArn"]
+    assert _described(client, arn)["ecsProperties"]["taskProperties"][0]["containers"][0]["stopTimeout"] == 90
+    assert inspect.signature(DockerExecutor.stop).parameters["timeout"].default == 10.0
 
 
 @rule("NodeRangeProperty.targetNodes.nesting")

@@ -29,6 +29,8 @@ CPU_ARCHITECTURES = ("X86_64", "ARM64")
 NOT_ON_WINDOWS = ("linuxParameters", "privileged", "user", "ulimits", "readonlyRootFilesystem")
 IPC_MODES, PID_MODES, NETWORK_MODES = ("host", "task", "none"), ("host", "task"), ("host",)
 VOLUME_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
+# ContainerProperties.image: up to 255 letters, numbers, - _ : . / and #; @ for the digest form the page also names.
+IMAGE = re.compile(r"[A-Za-z0-9_:./#@-]{1,255}")
 
 # EKS (EksPodProperties, EksContainer, EksVolume, EksMetadata, EksSeccompProfile, EksContainerSecurityContext).
 DNS_POLICIES = ("Default", "ClusterFirst", "ClusterFirstWithHostNet")
@@ -147,6 +149,12 @@ def check_runtime_platform(platform: dict | None, containers: list[dict], where:
             raise invalid_definition("efsVolumeConfiguration can't be set for Windows containers.")
 
 
+def check_image(image: str, where: str) -> None:
+    if not IMAGE.fullmatch(image):
+        raise invalid_definition(f"{where}.image {image[:300]} is not valid: up to 255 letters, numbers, hyphens, "
+                                 "underscores, colons, periods, forward slashes, number signs and @.")
+
+
 def check_container_timeouts(container: dict, where: str, *, fargate: bool) -> None:
     for field in ("startTimeout", "stopTimeout"):
         seconds = container.get(field)
@@ -173,8 +181,9 @@ def check_task(task: dict, platform: str) -> None:
                                      f"{', '.join(IPC_MODES)}.")
     if task.get("pidMode") is not None and task["pidMode"] not in PID_MODES:
         raise invalid_definition(f"pidMode {task['pidMode']} is not valid; valid values are {', '.join(PID_MODES)}.")
-    if not fargate and task.get("networkConfiguration") is not None:
-        raise invalid_definition(f"networkConfiguration not applicable for {platform}.")
+    for field in ("networkConfiguration", "platformVersion"):
+        if not fargate and task.get(field) is not None:
+            raise invalid_definition(f"{field} not applicable for {platform}.")
     if task.get("networkMode") is not None:
         if platform != "MANAGED_INSTANCES":
             raise invalid_definition(f"networkMode not applicable for {platform}.")
@@ -187,6 +196,7 @@ def check_task(task: dict, platform: str) -> None:
     check_volumes(task.get("volumes"), mounts, "taskProperties", fargate=fargate, role=task.get("taskRoleArn"))
     for index, container in enumerate(containers):
         where = f"taskProperties.containers[{index}]"
+        check_image(container["image"], where)
         check_linux_parameters(container.get("linuxParameters"), where)
         check_ulimits(container.get("ulimits"), where)
         check_container_timeouts(container, where, fargate=fargate)
@@ -195,6 +205,7 @@ def check_task(task: dict, platform: str) -> None:
 def check_container_parts(container: dict, *, fargate: bool) -> None:
     """The parts of a containerProperties (of a definition or a node range) beyond its image and resources."""
     where = "containerProperties"
+    check_image(container["image"], where)
     check_linux_parameters(container.get("linuxParameters"), where)
     check_ulimits(container.get("ulimits"), where)
     check_volumes(container.get("volumes"), container.get("mountPoints") or [], where, fargate=fargate,

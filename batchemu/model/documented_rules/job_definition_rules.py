@@ -69,6 +69,9 @@ _OPERATIONS: tuple[Rule, ...] = (
 _CONTAINERS: tuple[Rule, ...] = (
     Rule("ContainerProperties.image.required", (REGISTER,), Kind.REQUIRED_WHEN,
          'image: "Required."', api("API_ContainerProperties")),
+    Rule("ContainerProperties.image.pattern", (REGISTER,), Kind.VALIDATES,
+         "image: up to 255 letters, numbers, hyphens, underscores, colons, periods, forward slashes and number signs "
+         "(and @ of the registry/repository@digest form the page names).", api("API_ContainerProperties")),
     Rule("ResourceRequirement.VCPU.required", (REGISTER,), Kind.REQUIRED_WHEN,
          "vCPUs must be specified at least once for each node (resourceRequirements or vcpus).",
          api("API_ResourceRequirement")),
@@ -147,6 +150,8 @@ _CONTAINERS: tuple[Rule, ...] = (
     Rule("Ulimit.name.values", (REGISTER,), Kind.VALIDATES,
          "name: core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, "
          "sigpending or stack.", api("API_Ulimit")),
+    Rule("Device.defaults", (SUBMIT,), Kind.DEFAULT,
+         "containerPath defaults to hostPath; permissions default to read, write and mknod.", api("API_Device")),
     Rule("Volume.name.pattern", (REGISTER,), Kind.VALIDATES,
          "name: up to 255 letters, numbers, hyphens and underscores.", api("API_Volume")),
     Rule("MountPoint.sourceVolume.names_a_volume", (REGISTER,), Kind.VALIDATES,
@@ -201,6 +206,16 @@ _TASKS: tuple[Rule, ...] = (
     Rule("TaskContainerProperties.timeouts.range", (REGISTER,), Kind.RANGE,
          "startTimeout and stopTimeout: minimum 2 seconds, at most 120 seconds on Fargate.",
          api("API_TaskContainerProperties")),
+    Rule("TaskContainerProperties.stopTimeout.default", (SUBMIT,), Kind.DEFAULT,
+         "stopTimeout: the wait before a container that doesn't exit on its own is killed; 30 seconds by default.",
+         api("API_TaskContainerProperties"), Status.NOT_FOLLOWED,
+         "batchemu stops every container (terminate, timeout, an essential container's end) with SIGTERM and "
+         "SIGKILL 10 seconds later, whatever stopTimeout says"),
+    Rule("TaskContainerProperties.essential.default", (REGISTER,), Kind.DEFAULT,
+         '"If this parameter is omitted, a container is assumed to be essential."', api("API_TaskContainerProperties")),
+    Rule("EcsTaskProperties.platformVersion.fargate_only", (REGISTER,), Kind.REQUIRED_WHEN,
+         '"A platform version is specified only for jobs that are running on Fargate resources."',
+         api("API_EcsTaskProperties")),
     Rule("EcsTaskProperties.ipcMode.values", (REGISTER,), Kind.VALIDATES,
          "ipcMode: host, task or none; not supported for jobs on Fargate. pidMode: host or task.",
          api("API_EcsTaskProperties")),
@@ -225,6 +240,10 @@ _PODS: tuple[Rule, ...] = (
     Rule("EksContainerResourceRequirements.gpu.rules", BOTH, Kind.VALIDATES,
          "nvidia.com/gpu: a whole integer; in both, limits equal to requests.",
          api("API_EksContainerResourceRequirements")),
+    Rule("EksContainerResourceRequirements.memory.mi_suffix", BOTH, Kind.VALIDATES,
+         'memory: "using whole integers, with a "Mi" suffix".', api("API_EksContainerResourceRequirements"),
+         Status.RELAXED, "any Kubernetes quantity of at least 4 MiB is accepted (1Gi, 512M, 268435456), as "
+         "Kubernetes itself reads it, and rounded up to whole MiB"),
     Rule("EksContainerVolumeMount.name.matches", BOTH, Kind.VALIDATES,
          'name: "This must match the name of one of the volumes in the pod."', api("API_EksContainerVolumeMount")),
     Rule("EksPodProperties.dnsPolicy.values", (REGISTER,), Kind.VALIDATES,
