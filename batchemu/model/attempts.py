@@ -15,7 +15,7 @@ from batchemu import ids
 from batchemu.config import Config
 from batchemu.executors import ContainerResult, ContainerSpec, Outcome, StartFailure, TaskExit, TaskSpec
 from batchemu.model import states, task_attempts, task_definitions
-from batchemu.model.containers import gpus_of
+from batchemu.model.containers import gpus_of, linux_parameters
 from batchemu.model.environment import batch_environment, container_environment
 
 # Phases of an attempt, as data: PLACED (recorded; the engine not asked yet) -> STARTED (container running)
@@ -176,7 +176,7 @@ def task_spec(job: dict, config: Config, queue_name: str, *, network: str | None
         log_group=info["logGroup"], log_stream=container["logStreamName"],
         user=container.get("user"), privileged=bool(container.get("privileged")),
         readonly_root_filesystem=bool(container.get("readonlyRootFilesystem")),
-        ulimits=container.get("ulimits") or [], linux_parameters=container.get("linuxParameters") or {},
+        ulimits=container.get("ulimits") or [], linux_parameters=linux_parameters(container),
         mount_points=container.get("mountPoints") or [], gpus=gpus_of(container))
     return TaskSpec(job_id=job["jobId"], attempt=info["attempt"], containers=[only],
                     volumes=container.get("volumes") or [], network=network, labels=labels)

@@ -12,6 +12,17 @@ REF = re.compile(r"Ref::([A-Za-z0-9_\-]+)")
 
 DEFAULT_VCPUS = 1.0
 
+# Fargate: the MEMORY values (MiB) each VCPU value allows (API reference, ResourceRequirement).
+FARGATE_MEMORY = {
+    Decimal("0.25"): {512, 1024, 2048},
+    Decimal("0.5"): set(range(1024, 4097, 1024)),
+    Decimal(1): set(range(2048, 8193, 1024)),
+    Decimal(2): set(range(4096, 16385, 1024)),
+    Decimal(4): set(range(8192, 30721, 1024)),
+    Decimal(8): set(range(16384, 61441, 4096)),
+    Decimal(16): set(range(32768, 122881, 8192)),
+    Decimal(32): {61440, 122880, 249856},
+}
 # AWS Batch sets its own variables under this prefix and refuses it in definitions and overrides (job_env_vars.html).
 RESERVED_ENVIRONMENT_PREFIX = "AWS_BATCH"
 
@@ -44,8 +55,36 @@ def merge_by_key(base: list[dict], overrides: list[dict], key: str) -> list[dict
     return list(merged.values())
 
 
-def resolve_container(properties: dict, overrides: dict, parameters: dict[str, str]) -> dict:
+def check_overrides(overrides: dict, *, fargate: bool) -> None:
+    """SubmitJob's containerOverrides by the rules of the definition's members: no empty string in command, the
+    resourceRequirements rules of RegisterJobDefinition, and the legacy vcpus and memory (not on Fargate)."""
+    if any(arg == "" for arg in overrides.get("command") or []):
+        raise ClientException("containerOverrides.command can't contain an empty string")
+    check_resource_requirements(overrides.get("resourceRequirements"), fargate=fargate)
+    for legacy, minimum in (("vcpus", 1), ("memory", 4)):
+        value = overrides.get(legacy)
+        if value is None:
+            continue
+        if fargate:
+            raise invalid_definition(f"containerOverrides.{legacy} is not applicable for Fargate. Use "
+                                     "resourceRequirements instead.")
+        if value < minimum:
+            raise invalid_definition(f"containerOverrides.{legacy} must be at least {minimum}.")
+
+
+def check_fargate_combination(containers: list[dict]) -> None:
+    """A Fargate job's VCPU and MEMORY (summed over a task's containers), after SubmitJob's overrides, must be one
+    of Fargate's combinations; AWS's words at SubmitJob (seen in Netflix/metaflow#749)."""
+    vcpus = sum((_number(v, "VCPU") for c in containers if (v := requirement(c, "VCPU")) is not None), Decimal(0))
+    memory = sum((_number(m, "MEMORY") for c in containers if (m := requirement(c, "MEMORY")) is not None),
+                 Decimal(0))
+    if memory not in FARGATE_MEMORY.get(vcpus, set()):
+        raise ClientException(f"Fargate resource requirements ({vcpus:.2f} vCPU, {memory} MiB) not valid.")
+
+
+def resolve_container(properties: dict, overrides: dict, parameters: dict[str, str], *, fargate: bool = False) -> dict:
     """The ContainerDetail (wire form) a job runs with, before any attempt has started."""
+    check_overrides(overrides, fargate=fargate)
     # A shallow copy is enough: below, every change replaces a top-level value and never edits one in place.
     container = dict(properties)
     if overrides.get("command") is not None:
@@ -67,7 +106,17 @@ def resolve_container(properties: dict, overrides: dict, parameters: dict[str, s
         container.pop("vcpus", None)
     if "MEMORY" in kinds:
         container.pop("memory", None)
+    if fargate:
+        check_fargate_combination([container])
     return container
+
+
+def linux_parameters(container: dict) -> dict:
+    """The linuxParameters a container runs with: swappiness is ignored without maxSwap (LinuxParameters reference)."""
+    linux = dict(container.get("linuxParameters") or {})
+    if linux.get("maxSwap") is None:
+        linux.pop("swappiness", None)
+    return linux
 
 
 def requirement(container: dict, kind: str) -> str | None:

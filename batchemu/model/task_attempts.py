@@ -15,7 +15,7 @@ import uuid
 from batchemu.config import Config
 from batchemu.executors import DEFAULT_CONTAINER, ContainerSpec, TaskSpec
 from batchemu.model import eks, states, task_definitions
-from batchemu.model.containers import gpus_of, memory_mib_of, requirement
+from batchemu.model.containers import gpus_of, linux_parameters, memory_mib_of, requirement
 from batchemu.model.environment import container_environment
 
 DEFAULT_LOG_GROUP = "/aws/batch/job"
@@ -64,7 +64,7 @@ def _ecs_container(container: dict, environment: dict[str, str], task_id: str, d
         depends_on=[(d["containerName"], d["condition"]) for d in container.get("dependsOn") or []],
         user=container.get("user"), privileged=bool(container.get("privileged")),
         readonly_root_filesystem=bool(container.get("readonlyRootFilesystem")),
-        ulimits=container.get("ulimits") or [], linux_parameters=container.get("linuxParameters") or {},
+        ulimits=container.get("ulimits") or [], linux_parameters=linux_parameters(container),
         mount_points=container.get("mountPoints") or [])
 
 

@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 from batchemu.errors import ClientException, NotBuiltError
-from batchemu.model import eks
+from batchemu.model import container_parts, eks
 from batchemu.model.containers import (
     DEFAULT_VCPUS,
     check_environment,
+    check_fargate_combination,
     check_resource_requirements,
     gpus_of,
     memory_mib_of,
@@ -91,6 +92,8 @@ def resolve_ecs(ecs: dict, override: dict | None, parameters: dict[str, str], *,
                                    "type")
             check_resource_requirements(requirements, fargate=fargate)
             container["resourceRequirements"] = requirements
+    if fargate and container_overrides:
+        check_fargate_combination(task["containers"])
     for container in task["containers"]:
         container["command"] = substitute_parameters(container.get("command") or [], parameters)
     return {"taskProperties": [task]}
@@ -150,6 +153,7 @@ def resolve_eks(properties: dict, override: dict | None, parameters: dict[str, s
             if metadata.get(part):
                 merged[part] = {**(merged.get(part) or {}), **metadata[part]}
         if metadata.get("namespace"):
+            container_parts.check_eks_metadata(metadata, EKS_OVERRIDE)
             merged["namespace"] = metadata["namespace"]
         pod["metadata"] = merged
     return {"podProperties": pod}

@@ -12,8 +12,14 @@ from decimal import Decimal
 
 from batchemu.context import Context
 from batchemu.errors import ClientException
+from batchemu.model import container_parts
 from batchemu.model import eks as eks_resources
-from batchemu.model.containers import check_environment, check_resource_requirements, requested_resources
+from batchemu.model.containers import (
+    FARGATE_MEMORY,
+    check_environment,
+    check_resource_requirements,
+    requested_resources,
+)
 from batchemu.model.containers import invalid_definition as _invalid
 from batchemu.model.node_ranges import MAX_NODES, node_bounds
 from batchemu.model.resources import JOB_DEFINITION
@@ -27,17 +33,6 @@ KIND = JOB_DEFINITION
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 PLATFORMS = ("EC2", "FARGATE", "MANAGED_INSTANCES")
 STATUSES = ("ACTIVE", "INACTIVE")
-# Fargate: the MEMORY values (MiB) each VCPU value allows (AWS Batch API reference, ResourceRequirement).
-FARGATE_MEMORY = {
-    Decimal("0.25"): {512, 1024, 2048},
-    Decimal("0.5"): set(range(1024, 4097, 1024)),
-    Decimal(1): set(range(2048, 8193, 1024)),
-    Decimal(2): set(range(4096, 16385, 1024)),
-    Decimal(4): set(range(8192, 30721, 1024)),
-    Decimal(8): set(range(16384, 61441, 4096)),
-    Decimal(16): set(range(32768, 122881, 8192)),
-    Decimal(32): {61440, 122880, 249856},
-}
 MAX_TASK_CONTAINERS = 10
 TASK_DEPENDENCY_CONDITIONS = ("START", "COMPLETE", "SUCCESS")
 FARGATE_LOG_DRIVERS = ("awslogs", "splunk", "awsfirelens")
@@ -127,12 +122,14 @@ def _check_container(container: dict, *, fargate: bool) -> dict:
         for field in ("networkConfiguration", "fargatePlatformConfiguration"):
             if container.get(field) is not None:
                 raise _invalid(f"{field} not applicable for EC2.")
+    container_parts.check_container_parts(container, fargate=fargate)
     for field in CONTAINER_LIST_DEFAULTS:
         container.setdefault(field, [])
     return container
 
 
-def _check_ecs_properties(ecs: dict, *, fargate: bool) -> dict:
+def _check_ecs_properties(ecs: dict, platform: str) -> dict:
+    fargate = platform == "FARGATE"
     tasks = ecs["taskProperties"]
     if len(tasks) != 1:
         raise _invalid("ecsProperties must contain exactly one taskProperties entry.")
@@ -152,7 +149,25 @@ def _check_ecs_properties(ecs: dict, *, fargate: bool) -> dict:
             _check_task_dependency(dependency, container, names, essential)
     if not essential:
         raise _invalid("At least one container must be essential.")
+    if fargate:
+        _check_fargate_task(containers)
+    container_parts.check_task(tasks[0], platform)
     return copy.deepcopy(ecs)
+
+
+def _check_fargate_task(containers: list[dict]) -> None:
+    """A Fargate task asks for one of Fargate's VCPU and MEMORY combinations in all (its containers' sum)."""
+    vcpus = sum((requested_resources(c, fargate=True)[0] or Decimal(0) for c in containers), Decimal(0))
+    memory = sum(requested_resources(c, fargate=True)[1] or 0 for c in containers)
+    if memory not in FARGATE_MEMORY.get(vcpus, set()):
+        raise _invalid(f"Fargate resource requirements VCPU {vcpus} with MEMORY {memory} is not a supported "
+                       "combination.")
+    for container in containers:
+        if container.get("privileged"):
+            raise _invalid("privileged is not applicable for Fargate.")
+        for field in FARGATE_UNSUPPORTED_LINUX:
+            if (container.get("linuxParameters") or {}).get(field) is not None:
+                raise _invalid(f"linuxParameters.{field} is not applicable for Fargate.")
 
 
 def _check_task_dependency(dependency: dict, container: dict, names: list, essential: set) -> None:
@@ -179,6 +194,7 @@ def _check_eks_properties(eks: dict) -> dict:
             where = f"eksProperties.podProperties.{kind}[{index}]"
             check_environment(container.get("env") or [], where, "env")
             eks_resources.check(container.get("resources"), f"{where}.resources")
+    container_parts.check_eks_pod(pod)
     names = [c.get("name") or "Default" for kind in ("initContainers", "containers") for c in pod.get(kind) or []]
     if len(set(names)) != len(names):
         raise _invalid("Each container of a pod must have a unique name.")
@@ -205,7 +221,7 @@ def _check_node_properties(nodes: dict) -> dict:
         if given[0] == "container":
             node_range["container"] = _check_container(node_range["container"], fargate=False)
         elif given[0] == "ecsProperties":
-            node_range["ecsProperties"] = _check_ecs_properties(node_range["ecsProperties"], fargate=False)
+            node_range["ecsProperties"] = _check_ecs_properties(node_range["ecsProperties"], "EC2")
         else:
             # AWS's NodeProperties reference: "Node properties can't be specified for Amazon EKS based job
             # definitions" (its NodeRangeProperty has eksProperties all the same; the refusal is the safer reading).
@@ -213,10 +229,21 @@ def _check_node_properties(nodes: dict) -> dict:
                            "(eksProperties in a node range).")
         if node_range.get("consumableResourceProperties"):
             raise _invalid("consumableResourceProperties is not supported in node ranges yet.")
+    _check_node_instance_types(nodes["nodeRangeProperties"])
     if covered != set(range(num_nodes)):
         missing = min(set(range(num_nodes)) - covered)
         raise _invalid(f"Node ranges must account for all nodes 0:{num_nodes - 1}; node {missing} is not covered.")
     return nodes
+
+
+def _check_node_instance_types(ranges: list[dict]) -> None:
+    """NodeRangeProperty.instanceTypes holds one type for now; all node groups use the same instanceType."""
+    for node_range in ranges:
+        if len(node_range.get("instanceTypes") or []) > 1:
+            raise _invalid(f"instanceTypes of node range {node_range['targetNodes']} is limited to one element.")
+    types = {(r.get("container") or {}).get("instanceType") for r in ranges} - {None}
+    if len(types) > 1:
+        raise _invalid("All node groups in a multi-node parallel job must use the same instance type.")
 
 
 def _check_platform(request: dict) -> str:
@@ -266,7 +293,7 @@ def _build(tx: Tx, ctx: Context, request: dict) -> dict:
     if container is not None:
         doc["containerProperties"] = _check_container(container, fargate=fargate)
     if ecs is not None:
-        doc["ecsProperties"] = _check_ecs_properties(ecs, fargate=fargate)
+        doc["ecsProperties"] = _check_ecs_properties(ecs, platform)
     if nodes is not None:
         doc["nodeProperties"] = _check_node_properties(nodes)
     if request.get("retryStrategy") is not None:

@@ -149,7 +149,8 @@ def _what_it_runs(definition: dict, kind: str | None, request: dict, parameters:
     if kind == task_definitions.EKS:
         return {"eksProperties": task_definitions.resolve_eks(definition["eksProperties"], override, parameters),
                 "eksAttempts": []}
-    return {"container": resolve_container(definition["containerProperties"], override or {}, parameters)}
+    return {"container": resolve_container(definition["containerProperties"], override or {}, parameters,
+                                           fargate=_platform(definition) == "FARGATE")}
 
 
 def _reservation(job: dict) -> tuple[float, int | None, int]:
