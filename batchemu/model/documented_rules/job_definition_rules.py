@@ -291,9 +291,6 @@ _NODES: tuple[Rule, ...] = (
     Rule("ContainerProperties.instanceType.same_for_nodes", (REGISTER,), Kind.VALIDATES,
          '"All node groups in a multi-node parallel job must use the same instance type."',
          api("API_ContainerProperties")),
-    Rule("NodeOverrides.numNodes.conditions", (SUBMIT,), Kind.REQUIRED_WHEN,
-         "numNodes override: an open-ended range (: or n:), its lower bound and the main node fewer than numNodes.",
-         api("API_NodeOverrides")),
 )
 
 JOB_DEFINITION_RULES: tuple[Rule, ...] = (*_OPERATIONS, *_CONTAINERS, *_TASKS, *_PODS, *_NODES)
