@@ -39,7 +39,8 @@ browser:
 
 ## clients: the AWS CLI, the AWS SDK for JavaScript v3, Airflow's Amazon provider and Metaflow under .clients/,
 ## for tests/test_clients.py, tests/test_airflow.py and tests/test_metaflow.py (Airflow: about 2 minutes;
-## Airflow and Metaflow each in a virtual environment of its own; Metaflow is best-effort)
+## Airflow and Metaflow each in a virtual environment of its own; Metaflow is best-effort); torchx, Prefect and
+## Snakemake (best-effort) for tests/test_torchx.py, test_prefect.py and test_snakemake.py, with Snakemake's job image
 clients:
 	test -x .clients/cli/bin/aws || ($(PYTHON) -m venv .clients/cli && .clients/cli/bin/pip install --quiet awscli)
 	command -v npm >/dev/null || { echo "clients: npm not found, the JavaScript check will be skipped"; exit 0; }; \
@@ -55,6 +56,8 @@ clients:
 	  .clients/prefect/bin/pip install --quiet $(PREFECT_PACKAGES) && echo '$(PREFECT_PACKAGES)' > .clients/prefect/installed)
 	-grep -qxF '$(SNAKEMAKE_PACKAGES)' .clients/snakemake/installed 2>/dev/null || ($(PYTHON) -m venv .clients/snakemake && \
 	  .clients/snakemake/bin/pip install --quiet $(SNAKEMAKE_PACKAGES) && echo '$(SNAKEMAKE_PACKAGES)' > .clients/snakemake/installed)
+	-test ! -f .clients/snakemake/installed || bash scripts/build-snakemake-image.sh .clients/snakemake/bin/pip \
+	  $(filter snakemake%,$(SNAKEMAKE_PACKAGES))
 
 ## test: everything CI runs: make lint, the test suite (tests/test_swarm.py included) in parallel workers, then the conformance
 ## suite against the docker, swarm and simulate executors side by side, on a one-node swarm made for the run
