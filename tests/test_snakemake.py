@@ -24,7 +24,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.conftest import make_queue, needs_docker, unique
+from tests.conftest import describe, make_queue, needs_docker, unique
+from tests.test_jobs import log_lines
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,47 +114,72 @@ def s3_client(endpoint: str):
                         aws_secret_access_key="snakemake")
 
 
-def read(s3, bucket: str, key: str) -> str:
-    return s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+class Workflow:
+    """A workflow folder, an S3 bucket, a queue and the job definition the plugin is given, on one server."""
+
+    def __init__(self, image: str, s3_endpoint: str, batchemu_url: str, batch_client, folder: Path) -> None:
+        self.s3_endpoint, self.folder = s3_endpoint, folder
+        self.s3 = s3_client(s3_endpoint)
+        self.bucket = unique("snakemake")
+        self.s3.create_bucket(Bucket=self.bucket)
+        self.queue = make_queue(batch_client, max_vcpus=4)["name"]
+        folder.mkdir()
+        self.definition = batch_client.register_job_definition(
+            jobDefinitionName=unique("snakemake"), type="container", containerProperties={
+                "image": image, "command": ["true"],
+                "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "1024"}],
+                "volumes": [{"name": "workflow", "host": {"sourcePath": str(folder)}}],
+                "mountPoints": [{"sourceVolume": "workflow", "containerPath": "/workflow"}]})["jobDefinitionName"]
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SNAKEMAKE"))}
+        self.env = {**inherited, "AWS_ENDPOINT_URL_BATCH": batchemu_url, "AWS_ACCESS_KEY_ID": "snakemake",
+                    "AWS_SECRET_ACCESS_KEY": "snakemake", "AWS_DEFAULT_REGION": "us-east-1",
+                    "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                    "AWS_EC2_METADATA_DISABLED": "true"}
+
+    def run(self, snakefile: str) -> tuple[int, str]:
+        """Run `snakemake` on this Snakefile in the folder: its exit status and its output."""
+        (self.folder / "Snakefile").write_text(snakefile)
+        done = subprocess.run(
+            [SNAKEMAKE, "--executor", "aws-basic-batch", "--aws-basic-batch-region", "us-east-1",
+             "--aws-basic-batch-job-queue", self.queue, "--aws-basic-batch-job-definition", self.definition,
+             "--default-storage-provider", "s3", "--default-storage-prefix", f"s3://{self.bucket}/run",
+             "--storage-s3-endpoint-url", self.s3_endpoint, "--storage-s3-access-key", "snakemake",
+             "--storage-s3-secret-key", "snakemake", "--jobs", "2", "--nocolor"],
+            cwd=self.folder, capture_output=True, text=True, env=self.env, timeout=RUN_TIMEOUT, check=False)
+        return done.returncode, done.stdout + done.stderr
+
+    def read(self, key: str) -> str:
+        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
+
+
+@pytest.fixture
+def workflow(snakemake_image, s3_endpoint, batchemu_server, batch_client, tmp_path) -> Workflow:
+    return Workflow(snakemake_image, s3_endpoint, batchemu_server.url, batch_client, tmp_path / "workflow")
 
 
 @needs_docker
-def test_two_rules_run_as_batch_jobs_passing_a_file_through_s3(snakemake_image, s3_endpoint, batchemu_server,
-                                                               batch_client, tmp_path):
-    s3 = s3_client(s3_endpoint)
-    bucket = unique("snakemake")
-    s3.create_bucket(Bucket=bucket)
-    queue = make_queue(batch_client, max_vcpus=4)
-    workflow = tmp_path / "workflow"
-    workflow.mkdir()
-    (workflow / "Snakefile").write_text(SNAKEFILE)
-    definition = batch_client.register_job_definition(
-        jobDefinitionName=unique("snakemake"), type="container", containerProperties={
-            "image": snakemake_image, "command": ["true"],
-            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "1024"}],
-            "volumes": [{"name": "workflow", "host": {"sourcePath": str(workflow)}}],
-            "mountPoints": [{"sourceVolume": "workflow", "containerPath": "/workflow"}]})
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SNAKEMAKE"))}
-    env = {**inherited, "AWS_ENDPOINT_URL_BATCH": batchemu_server.url, "AWS_ACCESS_KEY_ID": "snakemake",
-           "AWS_SECRET_ACCESS_KEY": "snakemake", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-           "AWS_EC2_METADATA_DISABLED": "true"}
-    done = subprocess.run(
-        [SNAKEMAKE, "--executor", "aws-basic-batch", "--aws-basic-batch-region", "us-east-1",
-         "--aws-basic-batch-job-queue", queue["name"],
-         "--aws-basic-batch-job-definition", definition["jobDefinitionName"],
-         "--default-storage-provider", "s3", "--default-storage-prefix", f"s3://{bucket}/run",
-         "--storage-s3-endpoint-url", s3_endpoint, "--storage-s3-access-key", "snakemake",
-         "--storage-s3-secret-key", "snakemake", "--jobs", "2", "--nocolor"],
-        cwd=workflow, capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT, check=False)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-8000:]
+def test_two_rules_run_as_batch_jobs_passing_a_file_through_s3(workflow, batch_client):
+    status, output = workflow.run(SNAKEFILE)
+    assert status == 0, output[-8000:]
     assert "3 of 3 steps (100%) done" in output, output[-8000:]
     # The second job read the first one's object from S3 and wrote its own.
-    assert read(s3, bucket, "run/first.txt") == "one\n"
-    assert read(s3, bucket, "run/second.txt") == "one\ntwo\n"
-    summaries = batch_client.list_jobs(jobQueue=queue["name"], jobStatus="SUCCEEDED")["jobSummaryList"]
+    assert workflow.read("run/first.txt") == "one\n"
+    assert workflow.read("run/second.txt") == "one\ntwo\n"
+    summaries = batch_client.list_jobs(jobQueue=workflow.queue, jobStatus="SUCCEEDED")["jobSummaryList"]
     jobs = {summary["jobName"].split("-")[1]: summary for summary in summaries}
     assert sorted(jobs) == ["first", "second"], summaries
     assert all(summary["jobName"].startswith("snakejob-") for summary in summaries), summaries
     assert jobs["first"]["stoppedAt"] <= jobs["second"]["startedAt"]
+
+
+@needs_docker
+def test_a_failing_rule_fails_the_run_naming_the_job_and_its_log_shows_why(workflow, batch_client, logs_client):
+    status, output = workflow.run('rule broken:\n    output: "never.txt"\n    shell: "echo trying; exit 3"\n')
+    assert status != 0, output[-8000:]
+    # Snakemake in the job exits 1 when its rule's command fails; the plugin reports the job's exit code.
+    assert "AWS Batch job failed. Code: 1, Msg: Essential container in task exited." in output, output[-8000:]
+    (summary,) = batch_client.list_jobs(jobQueue=workflow.queue, jobStatus="FAILED")["jobSummaryList"]
+    assert summary["jobName"].startswith("snakejob-broken-"), summary
+    assert summary["container"]["exitCode"] == 1, summary
+    assert f"external_jobid: {summary['jobId']}" in output, output[-8000:]
+    assert "trying" in log_lines(logs_client, describe(batch_client, summary["jobId"]))
