@@ -154,6 +154,9 @@ class Workflow:
 
 @pytest.fixture
 def workflow(snakemake_image, s3_endpoint, batchemu_server, batch_client, tmp_path) -> Workflow:
+    if batchemu_server.config.network != "host":
+        pytest.skip(f"the jobs reach moto at 127.0.0.1 only on the host's network; BATCHEMU_NETWORK is "
+                    f"{batchemu_server.config.network!r}")
     return Workflow(snakemake_image, s3_endpoint, batchemu_server.url, batch_client, tmp_path / "workflow")
 
 
