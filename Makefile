@@ -7,6 +7,10 @@ ARGS ?=
 # Airflow's published constraints files are not on PyPI, so the two packages are pinned instead (Python 3.11+).
 AIRFLOW_PACKAGES ?= apache-airflow==3.3.2 apache-airflow-providers-amazon==9.39.0
 METAFLOW_PACKAGES ?= metaflow==2.19.39 boto3
+# torchx, Prefect and Snakemake (with moto's server for S3), each in a virtual environment of its own.
+TORCHX_PACKAGES ?= torchx==0.7.0 boto3
+PREFECT_PACKAGES ?= prefect==3.9.1 prefect-aws==0.7.12
+SNAKEMAKE_PACKAGES ?= snakemake==9.27.1 snakemake-executor-plugin-aws-basic-batch==0.3.3 snakemake-storage-plugin-s3==0.3.6 moto[server]==5.2.5
 
 .PHONY: install serve docker browser test flakes unit fuzz conformance conformance-swarm conformance-compare bench lint docs clean
 
@@ -35,7 +39,8 @@ browser:
 
 ## clients: the AWS CLI, the AWS SDK for JavaScript v3, Airflow's Amazon provider and Metaflow under .clients/,
 ## for tests/test_clients.py, tests/test_airflow.py and tests/test_metaflow.py (Airflow: about 2 minutes;
-## Airflow and Metaflow each in a virtual environment of its own; Metaflow is best-effort)
+## Airflow and Metaflow each in a virtual environment of its own; Metaflow is best-effort); torchx, Prefect and
+## Snakemake (best-effort) for tests/test_torchx.py, test_prefect.py and test_snakemake.py, with Snakemake's job image
 clients:
 	test -x .clients/cli/bin/aws || ($(PYTHON) -m venv .clients/cli && .clients/cli/bin/pip install --quiet awscli)
 	command -v npm >/dev/null || { echo "clients: npm not found, the JavaScript check will be skipped"; exit 0; }; \
@@ -45,6 +50,14 @@ clients:
 	  .clients/airflow/bin/pip install --quiet $(AIRFLOW_PACKAGES) && echo '$(AIRFLOW_PACKAGES)' > .clients/airflow/installed)
 	-grep -qxF '$(METAFLOW_PACKAGES)' .clients/metaflow/installed 2>/dev/null || ($(PYTHON) -m venv .clients/metaflow && \
 	  .clients/metaflow/bin/pip install --quiet $(METAFLOW_PACKAGES) && echo '$(METAFLOW_PACKAGES)' > .clients/metaflow/installed)
+	-grep -qxF '$(TORCHX_PACKAGES)' .clients/torchx/installed 2>/dev/null || ($(PYTHON) -m venv .clients/torchx && \
+	  .clients/torchx/bin/pip install --quiet $(TORCHX_PACKAGES) && echo '$(TORCHX_PACKAGES)' > .clients/torchx/installed)
+	-grep -qxF '$(PREFECT_PACKAGES)' .clients/prefect/installed 2>/dev/null || ($(PYTHON) -m venv .clients/prefect && \
+	  .clients/prefect/bin/pip install --quiet $(PREFECT_PACKAGES) && echo '$(PREFECT_PACKAGES)' > .clients/prefect/installed)
+	-grep -qxF '$(SNAKEMAKE_PACKAGES)' .clients/snakemake/installed 2>/dev/null || ($(PYTHON) -m venv .clients/snakemake && \
+	  .clients/snakemake/bin/pip install --quiet $(SNAKEMAKE_PACKAGES) && echo '$(SNAKEMAKE_PACKAGES)' > .clients/snakemake/installed)
+	-test ! -f .clients/snakemake/installed || bash scripts/build-snakemake-image.sh .clients/snakemake/bin/pip \
+	  $(filter snakemake%,$(SNAKEMAKE_PACKAGES))
 
 ## test: everything CI runs: make lint, the test suite (tests/test_swarm.py included) in parallel workers, then the conformance
 ## suite against the docker, swarm and simulate executors side by side, on a one-node swarm made for the run
