@@ -259,6 +259,25 @@ class JobRows:
             args = (queue_arn,)
         return [job_row(r) for r in self._conn.execute(sql + " ORDER BY seq", args)]
 
+    def timeline(self, queue_arn: str, since: int, until: int, limit: int) -> list[dict]:
+        """The `limit` newest jobs of a queue that were unfinished at some time in [since, until], newest first:
+        job_id, job_name, status, parent_id and transitions ([[status, epoch ms], ...] from the document, or
+        the one status of an array child without a document). Array parents and the nodes of multi-node jobs
+        are left out (their children and parent stand for them)."""
+        rows = self._conn.execute(
+            f"""SELECT job_id, job_name, status, parent_id, entered_at, has_doc,
+                   CASE WHEN has_doc THEN json_extract(doc, '$.batchemu.transitions') END
+               FROM jobs
+               WHERE job_queue_arn = ? AND array_size IS NULL AND {NOT_NODE}
+                 AND created_at <= ? AND (stopped_at IS NULL OR stopped_at >= ?)
+               ORDER BY seq DESC LIMIT ?""", (queue_arn, until, since, limit))
+        out = []
+        for job_id, name, status, parent_id, entered_at, has_doc, transitions in rows:
+            history = json.loads(transitions) if transitions else [[status, entered_at]]
+            out.append({"job_id": job_id, "job_name": name, "status": status, "parent_id": parent_id,
+                        "transitions": history})
+        return out
+
     def active_array_parents(self) -> list[dict]:
         """Documents of the array parents not yet SUCCEEDED or FAILED."""
         rows = self._conn.execute("SELECT doc FROM jobs WHERE status IN ('SUBMITTED', 'PENDING')"
