@@ -19,6 +19,10 @@ from tests.waiting import wait_for
 
 browser, tab = test_dashboard.browser, test_dashboard.tab  # the browser tests' fixtures, shared
 
+CANCELLED = "Cancelled from the batchemu dashboard"
+TERMINATED = "Terminated from the batchemu dashboard"
+
+
 @pytest.fixture
 def batchemu_config() -> Config:
     return Config(host="127.0.0.1", port=0, state=":memory:", tick=0.5, executor="simulate", simulate_seconds=0.2)
@@ -61,6 +65,10 @@ def array_bar_parts(html: str, parent: str) -> dict[str, int]:
     """status -> children counted in the array bar next to (or under) the job `parent`."""
     bar = re.search(r'<svg class="array-bar".*?</svg>', html[html.index(parent):], re.DOTALL).group(0)
     return {status: int(count) for status, count in re.findall(r'<title>(\w+): (\d+) of \d+</title>', bar)}
+
+
+def token_of(html: str) -> str:
+    return re.search(r'name="token" value="([^"]+)"', html).group(1)
 
 
 # --- the drawing, and the store's reads ---------------------------------------------------------------------
@@ -168,10 +176,65 @@ def test_the_overview_charts_each_compute_environments_vcpus_in_use_and_desired(
     assert f"vCPUs of compute environment {queue['ce']} over time" in chart
 
 
+def test_cancel_and_terminate_buttons_act_through_the_api_with_the_servers_token(batch_client, batchemu_server):
+    held = make_queue(batch_client, ce_state="DISABLED")
+    queue = make_queue(batch_client)
+    waiting = submit(batch_client, held, simulated(batch_client), "to-cancel")
+    running = submit(batch_client, queue, simulated(batch_client, seconds=120), "to-terminate")
+    wait_for_status(batch_client, waiting, ("RUNNABLE",))
+    wait_for_status(batch_client, running, ("RUNNING",))
+
+    html = page(batchemu_server, job_page(waiting))
+    assert 'id="cancel-job"' in html and 'id="terminate-job"' in html
+    running_html = page(batchemu_server, job_page(running))
+    assert 'id="cancel-job"' not in running_html and 'id="terminate-job"' in running_html
+    url = batchemu_server.url + job_page(waiting) + "/cancel"
+    for form in ({}, {"token": "guessed"}):  # a page of another site cannot read the token
+        refused = requests.post(url, data=form, timeout=30, allow_redirects=False)
+        assert refused.status_code == 403 and "token" in refused.text
+    assert describe(batch_client, waiting)["status"] == "RUNNABLE"
+
+    done = requests.post(url, data={"token": token_of(html)}, timeout=30, allow_redirects=False)
+    assert done.status_code == 303 and done.headers["Location"].endswith(job_page(waiting))
+    cancelled = describe(batch_client, waiting)
+    assert (cancelled["status"], cancelled["statusReason"], cancelled["isCancelled"]) == ("FAILED", CANCELLED, True)
+    requests.post(batchemu_server.url + job_page(running) + "/terminate", data={"token": token_of(running_html)},
+                  timeout=30)
+    terminated = wait_for_status(batch_client, running, ("FAILED",))
+    assert (terminated["statusReason"], terminated["isTerminated"]) == (TERMINATED, True)
+    assert "id=\"terminate-job\"" not in page(batchemu_server, job_page(running))  # finished: no buttons
+    missing = requests.post(batchemu_server.url + job_page("no-such-job") + "/cancel", data={"token": token_of(html)},
+                            timeout=30)
+    assert missing.status_code == 400 and "Job no-such-job does not exist" in missing.text
+
+
+def test_a_read_only_dashboard_shows_no_buttons_and_refuses_them(batch_client, batchemu_server):
+    held = make_queue(batch_client, ce_state="DISABLED")
+    waiting = submit(batch_client, held, simulated(batch_client), "stays")
+    wait_for_status(batch_client, waiting, ("RUNNABLE",))
+    token = token_of(page(batchemu_server, job_page(waiting)))
+    batchemu_server.config.dashboard_read_only = True
+    html = page(batchemu_server, job_page(waiting))
+    assert 'id="cancel-job"' not in html and "(read-only)" in html
+    refused = requests.post(batchemu_server.url + job_page(waiting) + "/cancel", data={"token": token}, timeout=30)
+    assert refused.status_code == 403 and "read-only" in refused.text
+    assert describe(batch_client, waiting)["status"] == "RUNNABLE"
+
+
+def test_serve_takes_the_read_only_flag_and_its_environment_variable(monkeypatch):
+    from batchemu.cli import build_parser
+    monkeypatch.delenv("BATCHEMU_DASHBOARD_READ_ONLY", raising=False)
+    assert build_parser().parse_args(["serve", "--dashboard-read-only"]).dashboard_read_only is True
+    assert build_parser().parse_args(["serve"]).dashboard_read_only is False
+    monkeypatch.setenv("BATCHEMU_DASHBOARD_READ_ONLY", "1")
+    assert Config().dashboard_read_only is True
+    assert build_parser().parse_args(["serve"]).dashboard_read_only is True
+
+
 # --- a real browser -------------------------------------------------------------------------------------------
 
 @needs_browser
-def test_the_pictures_in_a_browser(batch_client, batchemu_server, tab,
+def test_the_pictures_in_a_browser_and_its_buttons_cancel_and_terminate(batch_client, batchemu_server, tab,
                                                                         tmp_path):
     from playwright.sync_api import expect
     batchemu_server.config.scale_down_delay = 3  # desiredvCpus comes down within the capacity chart
@@ -214,4 +277,19 @@ def test_the_pictures_in_a_browser(batch_client, batchemu_server, tab,
     expect(tab.locator(f'div.capacity[data-compute-environment="{queue["ce"]}"] path.in-use')).to_be_visible()
     screenshot(tab, tmp_path, "dashboard-capacity.png")
 
+    held = make_queue(batch_client, ce_state="DISABLED")
+    waiting = submit(batch_client, held, quick, "to-cancel")
+    running = submit(batch_client, queue, simulated(batch_client, seconds=120), "to-terminate")
+    wait_for_status(batch_client, waiting, ("RUNNABLE",))
+    wait_for_status(batch_client, running, ("RUNNING",))
+    tab.goto(batchemu_server.url + job_page(waiting))
+    tab.click("#cancel-job")
+    expect(tab.locator("#job-status")).to_have_text("FAILED")
+    assert describe(batch_client, waiting)["isCancelled"] is True
+    tab.goto(batchemu_server.url + job_page(running))
+    expect(tab.locator("#cancel-job")).to_have_count(0)
+    tab.click("#terminate-job")
+    expect(tab.locator("#job-status")).to_have_text("FAILED", timeout=30_000)
+    terminated = describe(batch_client, running)
+    assert (terminated["statusReason"], terminated["isTerminated"]) == (TERMINATED, True)
     assert tab.problems == []

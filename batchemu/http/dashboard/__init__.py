@@ -2,7 +2,8 @@
 capacity over time), a queue's jobs and their timeline, and a job's details, dependency graph, array progress
 and log, server-rendered with Jinja; the pictures are inline SVG drawn by the server (pictures.py), and htmx
 (vendored under static/) re-reads the live part of each page every 2 seconds. Every read goes through the
-service layer or the store's aggregates (batchemu.http.dashboard.reads).
+service layer or the store's aggregates (batchemu.http.dashboard.reads). A job's page has Cancel and
+Terminate buttons (actions.py) unless the server runs with --dashboard-read-only.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 from batchemu import __version__
 from batchemu.context import Context
 from batchemu.errors import ServiceError
-from batchemu.http.dashboard import pictures, reads
+from batchemu.http.dashboard import actions, pictures, reads
 
 log = logging.getLogger("batchemu")
 
@@ -69,11 +70,21 @@ def _array_bars(ctx: Context, jobs: list[dict]) -> dict[str, Markup]:
     return {job_id: pictures.array_bar(counts.get(job_id, {}), size) for job_id, size in sizes.items()}
 
 
+def is_dashboard_request(method: str, path: str) -> bool:
+    """Whether the dashboard answers a request: GET or HEAD of `/` or a path under PREFIX, or an action's POST."""
+    if method in ("GET", "HEAD"):
+        return path in ("/", PREFIX) or path.startswith(PREFIX + "/")
+    return actions.is_action(method, path, PREFIX)
+
+
 def create_blueprint(ctx: Context, health: Callable[[], dict] = dict) -> Blueprint:
-    """The dashboard's routes: `/` and everything under PREFIX, GET (and HEAD) only. `health` is the server's
+    """The dashboard's routes: `/` and everything under PREFIX, GET (and HEAD), and the POSTs of a job's
+    actions (actions.py). `health` is the server's
     health report; the overview shows its executor (and a swarm's nodes)."""
     bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                    static_url_path=f"{PREFIX}/static")
+    token = actions.new_token()
+    actions.add_routes(bp, ctx, PREFIX, token)
 
     @bp.app_template_filter("when")
     def _when(epoch_ms: object) -> str:
@@ -82,7 +93,8 @@ def create_blueprint(ctx: Context, health: Callable[[], dict] = dict) -> Bluepri
     @bp.app_context_processor
     def _globals() -> dict:
         return {"version": __version__, "refresh_seconds": REFRESH_SECONDS, "statuses": reads.STATUSES,
-                "now_text": when(ctx.clock())}
+                "now_text": when(ctx.clock()), "read_only": ctx.config.dashboard_read_only, "action_token": token,
+                "token_field": actions.TOKEN_FIELD}
 
     @bp.after_request
     def _headers(response: Response) -> Response:
@@ -161,7 +173,8 @@ def create_blueprint(ctx: Context, health: Callable[[], dict] = dict) -> Bluepri
                                graph=pictures.dependency_graph(detail, upstream, downstream, _job_link)
                                if upstream or downstream else None,
                                array_bars=_array_bars(ctx, [detail]),
-                               array_counts=reads.array_progress(ctx, [detail["jobId"]]).get(detail["jobId"], {}))
+                               array_counts=reads.array_progress(ctx, [detail["jobId"]]).get(detail["jobId"], {}),
+                               actions=actions.offered(ctx, detail))
 
     @bp.get(f"{PREFIX}/", defaults={"rest": ""})
     @bp.get(f"{PREFIX}/<path:rest>")
