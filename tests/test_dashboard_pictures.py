@@ -122,6 +122,13 @@ def test_a_queue_timeline_shows_each_jobs_wait_run_and_failures(batch_client, ba
     assert list(held_rows) == [waiting]
     assert 'class="waiting"' in held_rows[waiting] and 'class="running"' not in held_rows[waiting]
     assert "Unknown window" in page(batchemu_server, queue_page(held["name"], window="2y"), 400)
+    # Ten minutes on, the finished jobs are out of a 5-minute window; the waiting one is still in it.
+    real_clock = batchemu_server.ctx.clock
+    batchemu_server.ctx.clock = lambda: real_clock() + 600_000
+    assert timeline_rows(page(batchemu_server, queue_page(queue["name"], window="5m"))) == {}
+    assert "No job was queued or ran in this window" in page(batchemu_server, queue_page(queue["name"], window="5m"))
+    assert list(timeline_rows(page(batchemu_server, queue_page(held["name"], window="5m")))) == [waiting]
+    assert set(timeline_rows(page(batchemu_server, queue_page(queue["name"], window="15m")))) == {retried, good}
 
 
 def test_a_job_page_draws_what_it_depends_on_and_what_depends_on_it(batch_client, batchemu_server):

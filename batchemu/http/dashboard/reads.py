@@ -133,10 +133,11 @@ def log_events(ctx: Context, group: str, stream: str | None) -> list[dict]:
 
 
 def timeline(ctx: Context, queue_arn: str, since: int, until: int) -> list[dict]:
-    """The TIMELINE_JOBS newest jobs of a queue that were unfinished at some time in [since, until], newest
-    first, with their history of statuses (the store's read: no AWS operation returns it)."""
+    """The TIMELINE_JOBS newest jobs of a queue that were unfinished at some time in [since, until] (of the
+    finished ones, among the SCAN_LIMIT newest), newest first, with their history of statuses (the store's
+    read: no AWS operation returns it)."""
     with ctx.store.read() as tx:
-        return tx.jobs.timeline(queue_arn, since, until, TIMELINE_JOBS)
+        return tx.jobs.timeline(queue_arn, since, until, TIMELINE_JOBS, SCAN_LIMIT)
 
 
 def dependency_graph(ctx: Context, detail: dict) -> tuple[list[dict], list[dict]]:
