@@ -131,13 +131,17 @@ def create_blueprint(ctx: Context, health: Callable[[], dict] = dict) -> Bluepri
         since = until - WINDOWS[window] * 1000
         environments = reads.compute_environment_list(ctx)
         history = reads.capacity_history(ctx, since)
-        charts = {ce["computeEnvironmentArn"]: pictures.capacity_chart(
-            ce["computeEnvironmentName"], history.get(ce["computeEnvironmentArn"], []),
-            (ce.get("computeResources") or {}).get("maxvCpus") or ce.get("unmanagedvCpus"), since, until)
-            for ce in environments}
+        in_use = reads.vcpus_in_use(ctx)
+        charts = {}
+        for ce in environments:
+            arn, resources = ce["computeEnvironmentArn"], ce.get("computeResources") or {}
+            # The samples end with the values the tables above show (the scheduler samples every few seconds).
+            samples = [*history.get(arn, []), (until, in_use.get(arn, 0.0), resources.get("desiredvCpus"))]
+            charts[arn] = pictures.capacity_chart(ce["computeEnvironmentName"], samples if len(samples) > 1 else [],
+                                                  resources.get("maxvCpus") or ce.get("unmanagedvCpus"), since, until)
         return render_template("overview.html", queues=queues, counts=counts, compute_environments=environments,
-                               in_use=reads.vcpus_in_use(ctx), executor=health().get("executor"),
-                               capacity_charts=charts, window=window, windows=WINDOWS)
+                               in_use=in_use, executor=health().get("executor"), capacity_charts=charts,
+                               window=window, windows=WINDOWS)
 
     @bp.get(f"{PREFIX}/queues/<name>")
     def queue(name: str) -> str:
