@@ -253,7 +253,8 @@ def test_the_pictures_in_a_browser_and_its_buttons_cancel_and_terminate(batch_cl
     loads = [submit(batch_client, queue, quick, f"load-{part}", dependsOn=[{"jobId": transform}])
              for part in ("eu", "us")]
     flaky_job = submit(batch_client, queue, flaky, "flaky-report")
-    fan_out = submit(batch_client, queue, quick, "fan-out", arrayProperties={"size": 12})
+    fan_out = submit(batch_client, queue, simulated(batch_client, seconds=2.5), "fan-out",
+                     arrayProperties={"size": 12})
     wait_for_status(batch_client, transform, ("RUNNING",))
 
     tab.goto(batchemu_server.url + job_page(transform))
