@@ -268,6 +268,9 @@ def test_the_pictures_in_a_browser_and_its_buttons_cancel_and_terminate(batch_cl
     tab.goto(batchemu_server.url + job_page(fan_out))
     expect(tab.locator("#array-progress rect.SUCCEEDED")).to_be_visible(timeout=30_000)
     screenshot(tab, tmp_path, "dashboard-array.png")
+    tab.evaluate("window.loadedOnce = true")  # gone if the page were reloaded
+    expect(tab.locator("#array-progress rect.SUCCEEDED title")).to_have_text("SUCCEEDED: 12 of 12", timeout=60_000)
+    assert tab.evaluate("window.loadedOnce") is True  # the bar followed the children by htmx's refresh
 
     for job_id in (*loads, flaky_job, fan_out):
         wait_for_status(batch_client, job_id, timeout=90)
