@@ -110,6 +110,8 @@ class Config:
     s3_map: dict[str, str] = field(default_factory=_env_s3_map)
     # Where service jobs' training folders (config, output, models without an S3OutputPath) live; "" = default.
     training_dir: str = ""
+    # The dashboard shows no Cancel or Terminate buttons and refuses their POSTs.
+    dashboard_read_only: bool = field(default_factory=lambda: os.environ.get("BATCHEMU_DASHBOARD_READ_ONLY") == "1")
     # Label put on every container this server starts (the pytest plugin removes them by it).
     instance_label: str = ""
 

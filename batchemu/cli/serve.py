@@ -72,6 +72,9 @@ def add_serve_command(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--cpu", default=os.environ.get("BATCHEMU_CPU", "auto"), metavar="N|auto|all",
                        help="the CPU the server's threads run on: auto (default $BATCHEMU_CPU, else auto) picks "
                             "the last one it may use, all lets them move between every CPU")
+    serve.add_argument("--dashboard-read-only", action="store_true", default=defaults.dashboard_read_only,
+                       help="show the dashboard without its Cancel and Terminate buttons, and refuse them "
+                            "(default $BATCHEMU_DASHBOARD_READ_ONLY=1)")
     serve.add_argument("--no-scheduler", action="store_true",
                        help="serve the API only; never start containers")
     serve.add_argument("--verbose", "-v", action="store_true", help="log every request")
@@ -112,7 +115,8 @@ def run_serve(args: argparse.Namespace) -> int:
                     keep_containers=args.keep_containers, network=args.network,
                     scale_down_delay=args.scale_down_delay, deny_privileged=args.deny_privileged,
                     deny_host_volumes=args.deny_host_volumes, executor=args.executor,
-                    simulate_seconds=args.simulate_seconds, training_dir=args.training_dir)
+                    simulate_seconds=args.simulate_seconds, training_dir=args.training_dir,
+                    dashboard_read_only=args.dashboard_read_only)
     if args.s3_map:
         config.s3_map = {source: target for entries in args.s3_map for source, target in entries.items()}
     if args.image_map:
@@ -140,6 +144,8 @@ def run_serve(args: argparse.Namespace) -> int:
           flush=True)
     # The dashboard has no sign-in: with --auth every page needs a signed request, which browsers cannot make.
     dashboard = "off for browsers while --auth is set" if config.auth else f"{server.url}/"
+    if config.dashboard_read_only and not config.auth:
+        dashboard += " (read-only)"
     print(f"dashboard: {dashboard}", flush=True)
     print(f"cpu: {'every CPU it may use' if cpu is None else cpu} (--cpu)", flush=True)
     server.serve_forever()

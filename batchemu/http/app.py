@@ -31,7 +31,7 @@ from batchemu import __version__
 from batchemu.context import Context
 from batchemu.errors import ClientException, NotBuiltError, ServiceError
 from batchemu.http import rendering
-from batchemu.http.dashboard import PREFIX as DASHBOARD_PREFIX
+from batchemu.http.dashboard import is_dashboard_request
 from batchemu.http.rendering import JSON, MAX_BODY, Answer
 from batchemu.protocol.model import RestRouter, service_model
 from batchemu.protocol.parser import load_json_object, parse_json, parse_rest_json
@@ -254,8 +254,7 @@ class Pipeline:
             exchange.route = self.health
         elif path == FAULTS_PATH:
             exchange.route = self.faults if method == "POST" else _faults_refused(method)
-        elif self.dashboard is not None and method in READS and \
-                (path == "/" or path == DASHBOARD_PREFIX or path.startswith(DASHBOARD_PREFIX + "/")):
+        elif self.dashboard is not None and is_dashboard_request(method, path):
             exchange.route = self.dashboard
         elif target and method == "POST":
             exchange.route = self._json_target(target)

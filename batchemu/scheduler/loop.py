@@ -6,7 +6,8 @@ change) through notify(), and otherwise every `config.tick` seconds. Engine call
 containers) run on a small worker pool after the pass's transactions, never inside one, and report back
 through the store. One pass is a list of named reconcilers (`Scheduler.reconcile`), in order: resource
 statuses, exits the engine reports, recorded intents (cancel, terminate), jobs on hosts, array parents and
-dependencies, placement, managed scaling, and the engine calls they decided.
+dependencies, placement, managed scaling, a sample of capacity for the dashboard (capacity_history), and
+the engine calls they decided.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from batchemu.context import Context
 from batchemu.model import arrays, attempts, intents, multinode, states
 from batchemu.model.resources import COMPUTE_ENVIRONMENT, JOB_QUEUE, TRANSIENT
 from batchemu.scheduler import (
+    capacity_history,
     dependencies,
     engine_calls,
     on_host,
@@ -71,6 +73,7 @@ class Scheduler:
         self._resources_settled_at: int | None = None  # store.resource_revision when none was in transit
         self._prompt = False  # the wake is for a container's end: no waiting for a burst of submits
         self._internal = False  # the wake is the scheduler's own (work left, an engine call done)
+        self._sample_capacity = capacity_history.CapacityHistory(ctx).sample  # a reconciler of its own
         self.passes = 0  # passes completed: tests (and GET /_batchemu/health) count them to see one go by
         executor.set_listener(self._task_ended)
         executor.set_log_sink(self._ship_logs)
@@ -133,7 +136,7 @@ class Scheduler:
         run = Pass()
         for reconciler in (self._settle_resources, self._count_hosted, self._record_exits, self._carry_out_intents,
                            self._progress_on_host, self._progress_service_jobs, self._advance_waiting, self._place,
-                           self._place_service_jobs, self._scale, self._start_engine_calls):
+                           self._place_service_jobs, self._scale, self._sample_capacity, self._start_engine_calls):
             reconciler(run)
         if run.again:
             self._again()

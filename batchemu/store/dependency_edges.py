@@ -17,6 +17,12 @@ class DependencyEdges:
         self._conn.executemany(
             "INSERT OR IGNORE INTO job_dependencies (job_id, depends_on, type) VALUES (?, ?, ?)", edges)
 
+    def dependents(self, job_id: str, limit: int) -> list[tuple[str, str | None]]:
+        """(job id, type) of up to `limit` jobs that wait for `job_id`, oldest first."""
+        return self._conn.execute(
+            "SELECT e.job_id, e.type FROM job_dependencies e JOIN jobs j ON j.job_id = e.job_id"
+            " WHERE e.depends_on = ? ORDER BY j.seq LIMIT ?", (job_id, limit)).fetchall()
+
     def pending_verdicts(self, entered_before: int, limit: int = 5000) -> list[tuple[str, int, str | None, int]]:
         """(job id, has_doc, a FAILED job it waits for or None, whether it still waits) of PENDING jobs
         that entered PENDING no later than `entered_before`; array parents are not among them. A child

@@ -259,6 +259,39 @@ class JobRows:
             args = (queue_arn,)
         return [job_row(r) for r in self._conn.execute(sql + " ORDER BY seq", args)]
 
+    def timeline(self, queue_arn: str, since: int, until: int, limit: int, scan: int) -> list[dict]:
+        """The `limit` newest jobs of a queue that were unfinished at some time in [since, until], newest first:
+        job_id, job_name, status, parent_id and transitions ([[status, epoch ms], ...] from the document, or
+        the one status of an array child without a document). Array parents and the nodes of multi-node jobs
+        are left out (their children and parent stand for them). Every unfinished job is a candidate, but only
+        the `scan` newest finished ones, so that a queue's long history costs bounded work."""
+        kept = f"array_size IS NULL AND {NOT_NODE} AND created_at <= ?"
+        # One status at a time, so that each walks the (queue, status, seq) index newest first and stops early.
+        seqs: list[tuple[int]] = []
+        for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"):
+            seqs += self._conn.execute(
+                f"SELECT seq FROM jobs WHERE job_queue_arn = ? AND status = ? AND {kept} ORDER BY seq DESC LIMIT ?",
+                (queue_arn, status, until, limit)).fetchall()
+        for status in ("SUCCEEDED", "FAILED"):
+            seqs += self._conn.execute(
+                f"""SELECT seq FROM jobs WHERE seq IN (
+                        SELECT seq FROM jobs WHERE job_queue_arn = ? AND status = ? ORDER BY seq DESC LIMIT ?)
+                      AND stopped_at >= ? AND {kept} ORDER BY seq DESC LIMIT ?""",
+                (queue_arn, status, scan, since, until, limit)).fetchall()
+        chosen = sorted({seq for (seq,) in seqs}, reverse=True)[:limit]
+        if not chosen:
+            return []
+        rows = self._conn.execute(
+            f"""SELECT job_id, job_name, status, parent_id, entered_at,
+                   CASE WHEN has_doc THEN json_extract(doc, '$.batchemu.transitions') END
+               FROM jobs WHERE seq IN ({','.join('?' * len(chosen))}) ORDER BY seq DESC""", chosen)
+        out = []
+        for job_id, name, status, parent_id, entered_at, transitions in rows:
+            history = json.loads(transitions) if transitions else [[status, entered_at]]
+            out.append({"job_id": job_id, "job_name": name, "status": status, "parent_id": parent_id,
+                        "transitions": history})
+        return out
+
     def active_array_parents(self) -> list[dict]:
         """Documents of the array parents not yet SUCCEEDED or FAILED."""
         rows = self._conn.execute("SELECT doc FROM jobs WHERE status IN ('SUBMITTED', 'PENDING')"

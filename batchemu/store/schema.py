@@ -120,6 +120,14 @@ CREATE TABLE IF NOT EXISTS log_events (
     message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS log_events_by_stream ON log_events (group_name, stream_name, seq);
+CREATE TABLE IF NOT EXISTS capacity_samples (
+    compute_environment TEXT NOT NULL,
+    at INTEGER NOT NULL,           -- epoch ms of the sample
+    vcpus_in_use REAL NOT NULL,    -- of its STARTING and RUNNING jobs
+    desired_vcpus INTEGER,         -- NULL where Batch does not manage it (unmanaged, Fargate)
+    PRIMARY KEY (compute_environment, at)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS capacity_samples_by_time ON capacity_samples (at);
 """
 
 

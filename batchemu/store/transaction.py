@@ -11,6 +11,7 @@ from functools import cached_property
 from batchemu.store.array_rows import ArrayRows
 from batchemu.store.attempt_rows import AttemptRows
 from batchemu.store.capacity import Capacity
+from batchemu.store.capacity_samples import CapacitySamples
 from batchemu.store.counters import Counters
 from batchemu.store.dependency_edges import DependencyEdges
 from batchemu.store.job_intents import JobIntents
@@ -63,6 +64,10 @@ class Tx:
     @cached_property
     def capacity(self) -> Capacity:
         return Capacity(self._conn)
+
+    @cached_property
+    def capacity_samples(self) -> CapacitySamples:
+        return CapacitySamples(self._conn)
 
     @cached_property
     def service_jobs(self) -> ServiceJobRows:

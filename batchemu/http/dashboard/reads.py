@@ -22,6 +22,8 @@ PAGE = 50  # jobs per page of a queue (or of an array's children)
 SCAN_LIMIT = 2000  # jobs looked at per page when filtering by status, so a rare status costs bounded work
 COUNT_CAP = 10_000  # counts beyond this show as "10000+"
 LOG_LINES = 1000  # newest log events shown
+TIMELINE_JOBS = 100  # newest jobs of a queue's timeline
+GRAPH_JOBS = 40  # jobs on each side of a dependency graph
 
 
 class NotFound(Exception):
@@ -128,3 +130,43 @@ def log_events(ctx: Context, group: str, stream: str | None) -> list[dict]:
         if exc.code == "ResourceNotFoundException":
             return []
         raise
+
+
+def timeline(ctx: Context, queue_arn: str, since: int, until: int) -> list[dict]:
+    """The TIMELINE_JOBS newest jobs of a queue that were unfinished at some time in [since, until] (of the
+    finished ones, among the SCAN_LIMIT newest), newest first, with their history of statuses (the store's
+    read: no AWS operation returns it)."""
+    with ctx.store.read() as tx:
+        return tx.jobs.timeline(queue_arn, since, until, TIMELINE_JOBS, SCAN_LIMIT)
+
+
+def dependency_graph(ctx: Context, detail: dict) -> tuple[list[dict], list[dict]]:
+    """The summaries (jobId, jobName, status, and the edge's type) of the jobs a job depends on and of those
+    that depend on it, GRAPH_JOBS at most on each side, read with DescribeJobs."""
+    upstream = [(d["jobId"], d.get("type")) for d in detail.get("dependsOn") or [] if d.get("jobId")]
+    with ctx.store.read() as tx:
+        downstream = tx.dependencies.dependents(detail["jobId"], GRAPH_JOBS)
+    edges = upstream[:GRAPH_JOBS] + downstream
+    found = {}
+    for start in range(0, len(edges), 100):
+        ids = [job_id for job_id, _ in edges[start:start + 100]]
+        found.update({j["jobId"]: j for j in _plain(jobs.describe_jobs(ctx, {"jobs": ids}))["jobs"]})
+
+    def side(pairs: list[tuple[str, str | None]]) -> list[dict]:
+        return [{"jobId": job_id, "jobName": found.get(job_id, {}).get("jobName", job_id),
+                 "status": found.get(job_id, {}).get("status"), "type": kind} for job_id, kind in pairs]
+    return side(upstream[:GRAPH_JOBS]), side(downstream)
+
+
+def array_progress(ctx: Context, parent_ids: list[str]) -> dict[str, dict[str, int]]:
+    """Array parent id -> {status: number of its children in it}, from the store's one grouped count (ListJobs
+    summaries carry no statusSummary)."""
+    with ctx.store.read() as tx:
+        return tx.arrays.children_by_status(parent_ids)
+
+
+def capacity_history(ctx: Context, since: int) -> dict[str, list[tuple[int, float, int | None]]]:
+    """Compute environment ARN -> samples (epoch ms, vCPUs in use, desiredvCpus) written by the scheduler
+    since `since` (with the one before), oldest first."""
+    with ctx.store.read() as tx:
+        return tx.capacity_samples.since(since)
