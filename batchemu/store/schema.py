@@ -120,6 +120,22 @@ CREATE TABLE IF NOT EXISTS log_events (
     message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS log_events_by_stream ON log_events (group_name, stream_name, seq);
+-- The event outbox (event_outbox.py): AUTOINCREMENT, so a sequence is never given twice, pruned rows included.
+CREATE TABLE IF NOT EXISTS job_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL DEFAULT (lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4'
+        || substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + (random() & 3), 1)
+        || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))),  -- the event's id, a UUID v4
+    kind TEXT NOT NULL,          -- 'job' (detail: the JobDetail on the wire) or 'service-job' (its document)
+    blocked INTEGER NOT NULL,    -- 1: a waiting job given a blocking reason, 0: a status change
+    job_id TEXT NOT NULL,
+    job_queue_arn TEXT NOT NULL,
+    status TEXT NOT NULL,
+    status_reason TEXT,
+    at INTEGER NOT NULL,         -- epoch ms
+    detail TEXT                  -- NULL: an array child without a document, described from its parent when read
+);
+CREATE INDEX IF NOT EXISTS job_events_by_queue ON job_events (job_queue_arn, seq);
 """
 
 
