@@ -19,6 +19,7 @@ from batchemu.http.dashboard import create_blueprint
 from batchemu.http.rendering import JsonErrorConnection
 from batchemu.model import arrays
 from batchemu.protocol.serializer import projector
+from batchemu.scheduler.event_delivery import EventDelivery
 from batchemu.scheduler.queue_front import queue_front
 from batchemu.service import HANDLERS, cloudwatch_logs, fault_injection
 from batchemu.store import StateError, Store
@@ -47,6 +48,7 @@ class Server:
         self.ctx = Context(store=self.store, config=config, queue_front=queue_front)
         self.scheduler = None
         self.executor = None
+        self.events = EventDelivery(self.ctx)
         if with_scheduler:
             from batchemu.executors.registry import create_executor
             from batchemu.scheduler import Scheduler
@@ -76,6 +78,10 @@ class Server:
         report = health_report(self.ctx, self._engine_status, cluster or (lambda: None))
         if self.scheduler is not None:
             report["scheduler"] = {"passes": self.scheduler.passes}
+        with self.store.read() as tx:
+            report["events"] = {"lastSequence": tx.events.last_seq(), "deliveredThrough": tx.events.delivered(),
+                                "endpoint": self.config.events_endpoint or None,
+                                "failuresInARow": self.events.failures}
         return report
 
     def _engine_status(self) -> tuple[bool, str]:
@@ -88,6 +94,7 @@ class Server:
         return self.config.endpoint_url
 
     def start(self) -> Server:
+        self.events.start()
         if self.scheduler is not None:
             self.scheduler.start()
         self._thread = threading.Thread(target=self.httpd.serve, name="batchemu-http", daemon=True)
@@ -113,5 +120,6 @@ class Server:
         self.httpd.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
+        self.events.stop()
         if remove_containers and self.executor is not None:
             self.executor.remove_all()

@@ -91,13 +91,12 @@ class EventOutbox:
         self._conn.execute("INSERT INTO counters (name, value) VALUES (?, ?) "
                            "ON CONFLICT(name) DO UPDATE SET value = MAX(value, excluded.value)", (DELIVERED, seq))
 
-    def prune(self, keep: int) -> int:
-        """Delete all but the newest `keep` events, never one not yet delivered when a delivery has begun
-        (`delivered()` is not None); how many went."""
-        last = self.last_seq()
-        bound = last - keep
+    def prune(self, keep: int, *, keep_undelivered: bool) -> int:
+        """Delete all but the newest `keep` events, and with `keep_undelivered` never one after the last
+        delivered; how many went."""
+        bound = self.last_seq() - keep
         delivered = self.delivered()
-        if delivered is not None:
+        if keep_undelivered and delivered is not None:
             bound = min(bound, delivered)
         if bound <= 0:
             return 0
