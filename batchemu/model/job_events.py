@@ -62,6 +62,10 @@ def detail_of(tx: Tx, row: EventRow) -> dict:
         return json.loads(_service_job_wire()({**doc, "startedAt": doc.get("startedAt", 0)}))
     if row["detail"] is not None:
         return json.loads(row["detail"])
+    if row["detail_in_next"]:
+        detail = json.loads(tx.events.detail_after(row["seq"]) or "{}")
+        detail["status"] = row["status"]
+        return detail
     wire = tx.jobs.wire_as_child_row(row["job_id"], row["status"], row["status_reason"], row["at"])
     return json.loads(wire) if wire else {"jobId": row["job_id"], "jobQueue": row["job_queue_arn"],
                                           "status": row["status"]}

@@ -16,7 +16,7 @@ from typing import Any, TypedDict
 JOB, SERVICE_JOB = "job", "service-job"  # `kind`: what `detail` holds (JobDetail wire, service job document)
 DELIVERED = "events_delivered"  # the counter holding the last sequence delivered to EventBridge
 
-COLUMNS = "seq, id, kind, blocked, job_id, job_queue_arn, status, status_reason, at, detail"
+COLUMNS = "seq, id, kind, blocked, job_id, job_queue_arn, status, status_reason, at, detail, detail_in_next"
 
 
 class EventRow(TypedDict):
@@ -29,7 +29,9 @@ class EventRow(TypedDict):
     status: str
     status_reason: str | None
     at: int
-    detail: str | None  # None: an array child without a document, described from its parent when read
+    detail: str | None  # None: in the next event (detail_in_next), or an array child without a document,
+                        # described from its parent when read
+    detail_in_next: int
 
 
 def pending(doc: dict) -> list[list[Any]]:
@@ -63,27 +65,30 @@ class EventOutbox:
                 f" VALUES (?, ?, ?, ?, ?, ?, ?, {shown})", values)
         self._recorded()
 
-    def record_rows(self, job_ids: Iterable[str], status: str, at: int, reason: str | None = None,
-                    blocked: bool = False) -> None:
-        """Changes of array children without a document (their detail is built from the parent when read)."""
+    def record_rows(self, job_ids: Iterable[str], status: str, at: int, blocked: bool = False) -> None:
+        """Changes of array children without a document, just written to their rows (their detail is built from
+        the parent when read)."""
         job_ids = list(job_ids)
         if not job_ids:
             return
         self._conn.executemany(
             "INSERT INTO job_events (kind, blocked, job_id, job_queue_arn, status, status_reason, at)"
-            " SELECT ?, ?, job_id, job_queue_arn, ?, COALESCE(?, status_reason), ? FROM jobs WHERE job_id = ?",
-            ((JOB, int(blocked), status, reason, at, job_id) for job_id in job_ids))
+            " SELECT ?, ?, job_id, job_queue_arn, ?, status_reason, ? FROM jobs WHERE job_id = ?",
+            ((JOB, int(blocked), status, at, job_id) for job_id in job_ids))
         self._recorded()
 
-    def record_select(self, statuses: Iterable[str], at: int, where: str, args: dict[str, Any]) -> None:
-        """One change to each of `statuses` in turn for every job of `where` (a condition on the jobs table,
-        with named arguments), as tx.jobs' bulk moves make them: the stored JobDetail with the new status."""
-        for status in statuses:
-            self._conn.execute(
-                "INSERT INTO job_events (kind, blocked, job_id, job_queue_arn, status, status_reason, at, detail)"
-                " SELECT :kind, 0, job_id, job_queue_arn, :status, status_reason, :at,"
-                f" json_set(wire, '$.status', :status) FROM jobs WHERE {where} ORDER BY seq",
-                {**args, "kind": JOB, "status": status, "at": at})
+    def record_queued(self, moved: list[tuple], at: int) -> None:
+        """SUBMITTED -> PENDING -> RUNNABLE of jobs moved in bulk, each (seq, job id, queue ARN, statusReason,
+        JobDetail as RUNNABLE): the PENDING event shows the detail of the RUNNABLE one, written right after it,
+        with its own status (one copy of the detail, not two: the bulk move is the scheduler's hottest write)."""
+        if not moved:
+            return
+        self._conn.executemany(
+            "INSERT INTO job_events (kind, blocked, job_id, job_queue_arn, status, status_reason, at, detail,"
+            " detail_in_next) VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?)",
+            (values for _, job_id, queue_arn, reason, wire in moved
+             for values in ((JOB, job_id, queue_arn, "PENDING", reason, at, None, 1),
+                            (JOB, job_id, queue_arn, "RUNNABLE", reason, at, wire, 0))))
         self._recorded()
 
     def mark_delivered(self, seq: int) -> None:
@@ -103,6 +108,11 @@ class EventOutbox:
         return self._conn.execute("DELETE FROM job_events WHERE seq <= ?", (bound,)).rowcount
 
     # -- reads -----------------------------------------------------------------------------------------
+    def detail_after(self, seq: int) -> str | None:
+        """The detail of the event after `seq` (for an event whose detail is in the next one)."""
+        found = self._conn.execute("SELECT detail FROM job_events WHERE seq = ?", (seq + 1,)).fetchone()
+        return found[0] if found else None
+
     def after(self, seq: int, limit: int = 100, *, job_id: str | None = None,
               queue_arn: str | None = None) -> list[EventRow]:
         """Events after `seq`, oldest first; of one job (or its array children and nodes), or of one queue."""
@@ -132,4 +142,4 @@ class EventOutbox:
 def _row(values: tuple) -> EventRow:
     return EventRow(seq=values[0], id=values[1], kind=values[2], blocked=values[3], job_id=values[4],
                     job_queue_arn=values[5], status=values[6], status_reason=values[7], at=values[8],
-                    detail=values[9])
+                    detail=values[9], detail_in_next=values[10])

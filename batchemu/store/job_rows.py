@@ -83,16 +83,18 @@ class JobRows:
         would do it for each, without decoding or encoding any JSON in Python: the document gains the two
         transitions and a new status, the stored projections the new status. Jobs whose projections do not
         show SUBMITTED are left to that slower path. Each move's two events go to the outbox. How many moved."""
-        self._events.record_select(("PENDING", "RUNNABLE"), now, _READY_SUBMITTED, {})
-        cursor = self._conn.execute(
+        moved = self._conn.execute(
             f"""UPDATE jobs SET status = 'RUNNABLE', entered_at = :now,
                    doc = json_set(doc, '$.status', 'RUNNABLE',
                                   '$.batchemu.transitions[#]', json_array('PENDING', :now),
                                   '$.batchemu.transitions[#]', json_array('RUNNABLE', :now)),
                    summary = json_set(summary, '$.status', 'RUNNABLE'),
                    wire = json_set(wire, '$.status', 'RUNNABLE')
-               WHERE {_READY_SUBMITTED}""", {"now": now})
-        return cursor.rowcount
+               WHERE {_READY_SUBMITTED}
+               RETURNING seq, job_id, job_queue_arn, status_reason, wire""", {"now": now}).fetchall()
+        moved.sort()
+        self._events.record_queued(moved, now)
+        return len(moved)
 
     # -- reads by id -----------------------------------------------------------------------------------
     def get(self, job_id: str) -> dict | None:

@@ -133,7 +133,9 @@ CREATE TABLE IF NOT EXISTS job_events (
     status TEXT NOT NULL,
     status_reason TEXT,
     at INTEGER NOT NULL,         -- epoch ms
-    detail TEXT                  -- NULL: an array child without a document, described from its parent when read
+    detail TEXT,                 -- NULL: in the next event, or an array child without a document (described
+                                 -- from its parent when read)
+    detail_in_next INTEGER NOT NULL DEFAULT 0  -- 1: the detail of the next event, with this one's status
 );
 CREATE INDEX IF NOT EXISTS job_events_by_queue ON job_events (job_queue_arn, seq);
 """
