@@ -18,6 +18,11 @@ import boto3
 import pytest
 
 from batchemu.config import Config
+from batchemu.context import Context
+from batchemu.model import arrays, job_events, states
+from batchemu.protocol.serializer import projector
+from batchemu.scheduler.event_delivery import EventDelivery
+from batchemu.store import Store
 from tests.conftest import make_queue, register, submit, unique, wait_for_status
 from tests.test_service_jobs import payload, service_queue
 from tests.test_service_jobs import submit as submit_service_job
@@ -273,3 +278,65 @@ def test_kill_9_while_eventbridge_is_down_loses_no_event(tmp_path):
         (e["detail-type"], e["detail"]["jobId"], e["detail"]["status"]) for _, e in recorded]
     for job_id in jobs:
         assert [e["detail"]["status"] for e in got if e["detail"]["jobId"] == job_id] == RETRIED_THEN_FAILED
+
+
+# -- delivery and pruning, without a server ----------------------------------------------------------------
+
+class RefusingEventBridge:
+    """PutEvents that takes the first `accept` entries of each call and refuses the rest."""
+
+    def __init__(self, accept: int) -> None:
+        self.accept, self.sent = accept, []
+
+    def put_events(self, Entries):  # boto3's argument name
+        self.sent.extend(entry["DetailType"] for entry in Entries[:self.accept])
+        return {"FailedEntryCount": max(0, len(Entries) - self.accept),
+                "Entries": [{"EventId": f"e{i}"} if i < self.accept else
+                            {"ErrorCode": "InternalFailure", "ErrorMessage": "try again"} for i in range(len(Entries))]}
+
+
+def outbox_with_jobs(count: int, endpoint: str = "") -> Context:
+    """A context over a throw-away store holding `count` jobs moved SUBMITTED -> RUNNABLE (2 events each)."""
+    config = Config(state=":memory:", events_endpoint=endpoint, events_kept=3)
+    ctx = Context(store=Store(":memory:", job_wire=projector("batch", "JobDetail"),
+                              summary_wire=projector("batch", "JobSummary"), child_doc=arrays.child_doc),
+                  config=config)
+    EventDelivery(ctx)  # begins delivery (when there is an endpoint) before any event
+    with ctx.store.transaction() as tx:
+        for index in range(count):
+            tx.jobs.insert({"jobId": f"job-{index}", "jobArn": f"arn:aws:batch:us-east-1:123456789012:job/job-{index}",
+                            "jobName": "n", "jobQueue": "q", "jobDefinition": "d", "status": "SUBMITTED",
+                            "createdAt": 1, "batchemu": {"transitions": [["SUBMITTED", 1]]}})
+        states.queue_ready_submitted(tx, 2)
+    return ctx
+
+
+def test_a_partly_refused_put_events_records_what_went_and_sends_the_rest_again_in_order():
+    ctx = outbox_with_jobs(3, endpoint="http://127.0.0.1:1")
+    bridge = RefusingEventBridge(accept=4)
+    delivery = EventDelivery(ctx, client=bridge)
+    with pytest.raises(RuntimeError, match="PutEvents refused event 5: InternalFailure try again"):
+        delivery.deliver_some()
+    with ctx.store.read() as tx:
+        assert tx.events.delivered() == 4
+    bridge.accept = 10
+    assert delivery.deliver_some() is True
+    assert delivery.deliver_some() is False  # nothing left
+    with ctx.store.read() as tx:
+        assert tx.events.delivered() == 6
+        statuses = [event["detail"]["status"] for _, event in job_events.read(tx, ctx.config, 0)]
+    assert statuses == ["PENDING", "RUNNABLE"] * 3
+    assert bridge.sent == ["Batch Job State Change"] * 6
+
+
+def test_pruning_keeps_the_newest_events_and_every_undelivered_one():
+    ctx = outbox_with_jobs(4)
+    with ctx.store.transaction() as tx:
+        assert tx.events.prune(ctx.config.events_kept, keep_undelivered=False) == 5
+        assert [row["seq"] for row in tx.events.after(0)] == [6, 7, 8]
+    delivering = outbox_with_jobs(4, endpoint="http://127.0.0.1:1")
+    with delivering.store.transaction() as tx:
+        assert tx.events.prune(3, keep_undelivered=True) == 0  # none delivered yet
+        tx.events.mark_delivered(2)
+        assert tx.events.prune(3, keep_undelivered=True) == 2
+        assert tx.events.after(0)[0]["seq"] == 3
