@@ -83,6 +83,22 @@ def test_array_children_and_a_blocked_queue(batch_client, batchemu_events, queue
     assert blocked["detail"]["statusReason"].startswith("MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE")
 
 
+def test_a_multi_node_job_and_each_of_its_nodes_send_their_changes(batch_client, batchemu_events, queue):
+    node = {"image": "registry.invalid/nothing:1", "command": ["true"],
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}]}
+    definition = batch_client.register_job_definition(
+        jobDefinitionName=unique("mnp"), type="multinode",
+        nodeProperties={"numNodes": 2, "mainNode": 0, "nodeRangeProperties": [{"targetNodes": "0:1", "container": node}]})
+    job_id = submit(batch_client, queue, definition)
+    batchemu_events.wait_for_status(job_id, "SUCCEEDED")
+    walk = ["PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"]
+    assert batchemu_events.statuses(job_id) == walk
+    for index in range(2):
+        assert batchemu_events.statuses(f"{job_id}#{index}") == walk
+        assert batchemu_events.of_job(f"{job_id}#{index}")[-1]["detail"]["nodeDetails"] == {
+            "nodeIndex": index, "isMainNode": index == 0}
+
+
 def test_service_jobs_send_their_own_detail_type_without_payload_or_tags(batch_client, batchemu_events):
     queue = service_queue(batch_client)
     job_id = submit_service_job(batch_client, queue, payload(seconds=0.2), tags={"team": "ml"})
