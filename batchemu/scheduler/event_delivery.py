@@ -28,6 +28,7 @@ IDLE_WAIT = 1.0         # seconds between looks at the outbox when no commit ann
 FIRST_BACK_OFF = 0.5    # seconds after a failed PutEvents, doubled on each failure in a row ...
 MAX_BACK_OFF = 30.0     # ... up to this
 PRUNE_EVERY = 10.0      # seconds between two prunings of the outbox
+PRUNE_AT_ONCE = 2000    # events deleted per transaction: a long delete would hold up every other writer
 
 
 def put_events_entries(events: list[dict], bus: str) -> list[dict]:
@@ -132,8 +133,12 @@ class EventDelivery:
         return True
 
     def _prune(self) -> None:
+        config = self.ctx.config
         try:
-            with self.ctx.store.transaction() as tx:
-                tx.events.prune(self.ctx.config.events_kept, keep_undelivered=bool(self.ctx.config.events_endpoint))
+            pruned = PRUNE_AT_ONCE
+            while pruned == PRUNE_AT_ONCE and not self._stopping.is_set():
+                with self.ctx.store.transaction() as tx:
+                    pruned = tx.events.prune(config.events_kept, keep_undelivered=bool(config.events_endpoint),
+                                             at_most=PRUNE_AT_ONCE)
         except Exception:  # pruning again at the next turn is enough
             log.exception("events: pruning the outbox failed")

@@ -96,13 +96,16 @@ class EventOutbox:
         self._conn.execute("INSERT INTO counters (name, value) VALUES (?, ?) "
                            "ON CONFLICT(name) DO UPDATE SET value = MAX(value, excluded.value)", (DELIVERED, seq))
 
-    def prune(self, keep: int, *, keep_undelivered: bool) -> int:
-        """Delete all but the newest `keep` events, and with `keep_undelivered` never one after the last
-        delivered; how many went."""
+    def prune(self, keep: int, *, keep_undelivered: bool, at_most: int | None = None) -> int:
+        """Delete all but the newest `keep` events (the oldest `at_most` of them, when given), and with
+        `keep_undelivered` never one after the last delivered; how many went."""
         bound = self.last_seq() - keep
         delivered = self.delivered()
         if keep_undelivered and delivered is not None:
             bound = min(bound, delivered)
+        if at_most is not None:
+            oldest = self._conn.execute("SELECT MIN(seq) FROM job_events").fetchone()[0]
+            bound = min(bound, (oldest or 0) + at_most - 1)
         if bound <= 0:
             return 0
         return self._conn.execute("DELETE FROM job_events WHERE seq <= ?", (bound,)).rowcount
