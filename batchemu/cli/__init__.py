@@ -1,5 +1,5 @@
 """The `batchemu` command line: `serve` (batchemu.cli.serve), the client commands of batchemu.cli.commands,
-`fault` (batchemu.cli.fault) and `events` (batchemu.cli.events)."""
+`fault` (batchemu.cli.fault) and `events` (batchemu.cli.events_command)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 from batchemu import __version__
 from batchemu.cli import commands as client_commands
-from batchemu.cli.events import add_events_command
+from batchemu.cli.events_command import add_events_command
 from batchemu.cli.fault import add_fault_command, run_fault_command
 from batchemu.cli.serve import add_serve_command, run_serve
 
