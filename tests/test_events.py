@@ -111,6 +111,18 @@ def test_service_jobs_send_their_own_detail_type_without_payload_or_tags(batch_c
     assert events[-1]["detail"]["jobArn"] == events[-1]["resources"][0]
 
 
+def test_a_service_job_too_big_for_its_environment_blocks_its_queue(batch_client, batchemu_events):
+    queue = service_queue(batch_client, capacity=1)
+    job_id = submit_service_job(batch_client, queue, payload(instances=2))
+    batchemu_events.wait_for(lambda events: any(e["detail-type"] == "Batch Service Job Queue Blocked"
+                                                for e in events.of_job(job_id)))
+    blocked = next(e for e in batchemu_events.of_job(job_id) if e["detail-type"] == "Batch Service Job Queue Blocked")
+    assert blocked["resources"] == [blocked["detail"]["jobArn"]]  # the service-job form names the job alone
+    assert blocked["detail"]["status"] == "RUNNABLE"
+    assert blocked["detail"]["statusReason"].startswith("MISCONFIGURATION:SERVICE_ENVIRONMENT_MAX_RESOURCE")
+    assert "serviceRequestPayload" not in blocked["detail"]
+
+
 def read_stream(url: str, headers: dict | None = None) -> list[tuple[int, dict]]:
     """(id, event) of every event a finite stream (follow=false) sends."""
     request = urllib.request.Request(url, headers=headers or {})
