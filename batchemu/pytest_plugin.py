@@ -91,7 +91,7 @@ class CollectedEvents(Sequence):
     def __len__(self) -> int:
         return len(self._read())
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> Any:
         return self._read()[index]
 
     def __repr__(self) -> str:
