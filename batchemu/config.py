@@ -114,6 +114,12 @@ class Config:
     dashboard_read_only: bool = field(default_factory=lambda: os.environ.get("BATCHEMU_DASHBOARD_READ_ONLY") == "1")
     # Label put on every container this server starts (the pytest plugin removes them by it).
     instance_label: str = ""
+    # A local EventBridge (moto's, LocalStack's) that receives Batch's events by PutEvents; "" = none.
+    events_endpoint: str = field(default_factory=lambda: os.environ.get("BATCHEMU_EVENTS_ENDPOINT", ""))
+    # The event bus they are put on.
+    events_bus: str = field(default_factory=lambda: os.environ.get("BATCHEMU_EVENTS_BUS", "default"))
+    # How many events the state keeps for GET /_batchemu/events (never dropping one not yet delivered).
+    events_kept: int = field(default_factory=lambda: int(os.environ.get("BATCHEMU_EVENTS_KEPT", "10000")))
 
     @property
     def training_root(self) -> str:

@@ -1,10 +1,12 @@
-"""A state file written by the previous version (jobs as documents only) opens with every job kept."""
+"""A state file written by the previous version (jobs as documents only) opens with every job kept, and gains
+the tables added since (the event outbox)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 
+from batchemu.model import states
 from batchemu.model.arrays import child_doc
 from batchemu.store import Store
 
@@ -73,4 +75,28 @@ def test_summaries_stored_with_false_flags_lose_them_when_the_store_opens(tmp_pa
         summaries = {json.loads(summary)["jobId"]: json.loads(summary)
                      for _, summary in tx.jobs.query({}, summaries=True)}
     assert summaries == {"a": {"jobId": "a", "isCancelled": True}, "b": {"jobId": "b"}}
+    store.close()
+
+
+def test_a_state_file_without_the_event_outbox_gets_one(tmp_path):
+    path = str(tmp_path / "old.sqlite3")
+    old = sqlite3.connect(path)
+    old.executescript(V1_JOBS)
+    waiting = v1_job("wait", "PENDING", batchemu={"transitions": [["PENDING", 1200]]})
+    old.execute("INSERT INTO jobs (job_id, job_queue_arn, status, created_at, job_name, job_definition_arn,"
+                " summary, wire, doc) VALUES ('wait', 'q', 'PENDING', 1000, 'n', 'd', '{}', '{}', ?)",
+                (json.dumps(waiting),))
+    old.commit()
+    old.close()
+    store = Store(path, job_wire=json.dumps, summary_wire=json.dumps, child_doc=child_doc)
+    with store.transaction() as tx:
+        assert tx.events.last_seq() == 0
+        job = tx.jobs.require("wait")
+        states.transition(job, states.RUNNABLE, 2000)
+        tx.jobs.update(job)
+    with store.read() as tx:
+        [event] = tx.events.after(0)
+        assert (event["seq"], event["job_id"], event["status"], event["at"]) == (1, "wait", "RUNNABLE", 2000)
+        assert json.loads(event["detail"])["status"] == "RUNNABLE"
+        assert "events" not in tx.jobs.get("wait")["batchemu"]  # taken off the document into the outbox
     store.close()

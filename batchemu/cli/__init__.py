@@ -1,5 +1,5 @@
-"""The `batchemu` command line: `serve` (batchemu.cli.serve), the client commands of batchemu.cli.commands and
-`fault` (batchemu.cli.fault)."""
+"""The `batchemu` command line: `serve` (batchemu.cli.serve), the client commands of batchemu.cli.commands,
+`fault` (batchemu.cli.fault) and `events` (batchemu.cli.events_command)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 
 from batchemu import __version__
 from batchemu.cli import commands as client_commands
+from batchemu.cli.events_command import add_events_command
 from batchemu.cli.fault import add_fault_command, run_fault_command
 from batchemu.cli.serve import add_serve_command, run_serve
 
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Each further subcommand module adds its parsers here.
     client_commands.register(commands)
     add_fault_command(commands)
+    add_events_command(commands)
     return parser
 
 

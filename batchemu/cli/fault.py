@@ -31,9 +31,9 @@ def add_fault_command(commands) -> None:
                             f"{DEFAULT_ENDPOINT})")
 
 
-def _signed_headers(url: str, body: bytes) -> dict[str, str]:
+def signed_headers(url: str, body: bytes, method: str = "POST") -> dict[str, str]:
     """Headers with a SigV4 signature when credentials are configured (a server run with --auth needs it)."""
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json"} if method == "POST" else {}
     try:
         import botocore.session
         from botocore.auth import SigV4Auth
@@ -44,7 +44,7 @@ def _signed_headers(url: str, body: bytes) -> dict[str, str]:
     credentials = session.get_credentials()
     if credentials is None:
         return headers
-    request = AWSRequest(method="POST", url=url, data=body, headers=headers)
+    request = AWSRequest(method=method, url=url, data=body, headers=headers)
     SigV4Auth(credentials, "batch", session.get_config_variable("region") or "us-east-1").add_auth(request)
     return dict(request.headers.items())
 
@@ -52,7 +52,7 @@ def _signed_headers(url: str, body: bytes) -> dict[str, str]:
 def run_fault_command(args: argparse.Namespace) -> int:
     url = (args.endpoint_url or default_endpoint()).rstrip("/") + FAULTS_PATH
     body = json.dumps({"jobId": args.job_id, "fault": args.fault}).encode()
-    request = urllib.request.Request(url, data=body, headers=_signed_headers(url, body), method="POST")
+    request = urllib.request.Request(url, data=body, headers=signed_headers(url, body), method="POST")
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             print(response.read().decode())

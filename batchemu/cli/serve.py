@@ -75,6 +75,14 @@ def add_serve_command(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--dashboard-read-only", action="store_true", default=defaults.dashboard_read_only,
                        help="show the dashboard without its Cancel and Terminate buttons, and refuse them "
                             "(default $BATCHEMU_DASHBOARD_READ_ONLY=1)")
+    serve.add_argument("--events-endpoint", default=defaults.events_endpoint, metavar="URL",
+                       help="send Batch's events with PutEvents to the EventBridge at URL (moto's or LocalStack's; "
+                            "default $BATCHEMU_EVENTS_ENDPOINT, else none)")
+    serve.add_argument("--events-bus", default=defaults.events_bus, metavar="NAME",
+                       help="the event bus of --events-endpoint (default $BATCHEMU_EVENTS_BUS, else default)")
+    serve.add_argument("--events-kept", type=int, default=defaults.events_kept, metavar="N",
+                       help="events kept for GET /_batchemu/events and `batchemu events` (default "
+                            "$BATCHEMU_EVENTS_KEPT, else 10000; undelivered ones are always kept)")
     serve.add_argument("--no-scheduler", action="store_true",
                        help="serve the API only; never start containers")
     serve.add_argument("--verbose", "-v", action="store_true", help="log every request")
@@ -116,7 +124,8 @@ def run_serve(args: argparse.Namespace) -> int:
                     scale_down_delay=args.scale_down_delay, deny_privileged=args.deny_privileged,
                     deny_host_volumes=args.deny_host_volumes, executor=args.executor,
                     simulate_seconds=args.simulate_seconds, training_dir=args.training_dir,
-                    dashboard_read_only=args.dashboard_read_only)
+                    dashboard_read_only=args.dashboard_read_only,
+                    events_endpoint=args.events_endpoint, events_bus=args.events_bus, events_kept=args.events_kept)
     if args.s3_map:
         config.s3_map = {source: target for entries in args.s3_map for source, target in entries.items()}
     if args.image_map:

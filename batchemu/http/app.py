@@ -1,7 +1,8 @@
 """The one WSGI application. Every request, signed or not, API, logs or dashboard, travels the same chain
 of steps over an Exchange (Pipeline.chain):
 
-    route         which protocol and operation the method, path and X-Amz-Target name
+    route         which protocol and operation the method, path and X-Amz-Target name (or batchemu's own
+                  endpoints: health, faults, the event stream, the dashboard)
     authenticate  the SigV4 signature, when the server has keys (the health endpoint is always open)
     parse         the body and query, validated against the operation's input shape (a request that
                   names no operation is refused here, once its signature was checked)
@@ -52,6 +53,7 @@ JSON_TARGET_SERVICES = {"Logs_20140328": "logs"}
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 HEALTH_PATH = "/_batchemu/health"
 FAULTS_PATH = "/_batchemu/faults"
+EVENTS_PATH = "/_batchemu/events"
 READS = ("GET", "HEAD")
 
 
@@ -174,6 +176,19 @@ class Internal(Protocol):
         return Answer(200, json.dumps(result).encode(), self.content_type)
 
 
+class EventStreamProtocol(Protocol):
+    """GET /_batchemu/events: the query and the Last-Event-ID header in, a stream of Server-Sent Events out."""
+
+    def parse(self, route: Route, exchange: Exchange) -> dict:
+        params = {name: values[-1] for name, values in exchange.query().items()}
+        if "HTTP_LAST_EVENT_ID" in exchange.environ:
+            params["lastEventId"] = exchange.environ["HTTP_LAST_EVENT_ID"].strip()
+        return params
+
+    def answer(self, route: Route, result: Any) -> Callable:
+        return result
+
+
 class Dashboard(Protocol):
     """The dashboard's pages: its Flask blueprint answers them (HTML, its own error pages)."""
 
@@ -184,7 +199,8 @@ class Dashboard(Protocol):
         return result
 
 
-REST_JSON, AWS_JSON, INTERNAL, DASHBOARD = Protocol(), AwsJson(), Internal(), Dashboard()
+REST_JSON, AWS_JSON, INTERNAL, DASHBOARD, EVENT_STREAM = (Protocol(), AwsJson(), Internal(), Dashboard(),
+                                                         EventStreamProtocol())
 
 
 @dataclass
@@ -212,13 +228,14 @@ class Pipeline:
 
     def __init__(self, ctx: Context, handlers: dict[str, Callable], json_handlers: dict[str, dict[str, Callable]],
                  health: Callable[[], dict], faults: Callable[[dict], dict] | None = None,
-                 dashboard: Blueprint | None = None) -> None:
+                 dashboard: Blueprint | None = None, events: Callable[[Context, dict], Any] | None = None) -> None:
         self.ctx = ctx
         self.handlers = handlers
         self.json_handlers = json_handlers
         self.router = RestRouter(service_model("batch"))
         self.health = Route(INTERNAL, "health", lambda ctx, params: health())
         self.faults = Route(INTERNAL, "faults", self._inject(faults))
+        self.events = Route(EVENT_STREAM, "events", events)
         self.dashboard = None
         if dashboard is not None:
             pages = Flask("batchemu")
@@ -252,6 +269,8 @@ class Pipeline:
         target = exchange.environ.get("HTTP_X_AMZ_TARGET")
         if path == HEALTH_PATH and method in READS:
             exchange.route = self.health
+        elif path == EVENTS_PATH and method == "GET":
+            exchange.route = self.events
         elif path == FAULTS_PATH:
             exchange.route = self.faults if method == "POST" else _faults_refused(method)
         elif self.dashboard is not None and is_dashboard_request(method, path):
@@ -332,11 +351,12 @@ class Pipeline:
 
 def create_app(ctx: Context, handlers: dict[str, Callable], json_handlers: dict[str, dict[str, Callable]],
                health: Callable[[], dict], faults: Callable[[dict], dict] | None = None,
-               dashboard: Blueprint | None = None) -> Pipeline:
+               dashboard: Blueprint | None = None, events: Callable[[Context, dict], Any] | None = None) -> Pipeline:
     """The application serving Batch (rest-json) and the awsJson services in `json_handlers` on one port,
-    batchemu's own endpoints under /_batchemu/ (health; fault injection when `faults` is given), and the
-    `dashboard` blueprint, which owns `GET /` (every other method on `/` stays the protocol's)."""
-    return Pipeline(ctx, handlers, json_handlers, health, faults, dashboard)
+    batchemu's own endpoints under /_batchemu/ (health; fault injection when `faults` is given; the event
+    stream when `events` is), and the `dashboard` blueprint, which owns `GET /` (every other method on `/`
+    stays the protocol's)."""
+    return Pipeline(ctx, handlers, json_handlers, health, faults, dashboard, events)
 
 
 def health_report(ctx: Context, engine_status: Callable[[], tuple[bool, str]],

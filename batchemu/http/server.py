@@ -16,9 +16,11 @@ from batchemu.config import Config
 from batchemu.context import Context
 from batchemu.http.app import create_app, health_report
 from batchemu.http.dashboard import create_blueprint
+from batchemu.http.event_stream import EventStream
 from batchemu.http.rendering import JsonErrorConnection
 from batchemu.model import arrays
 from batchemu.protocol.serializer import projector
+from batchemu.scheduler.event_delivery import EventDelivery
 from batchemu.scheduler.queue_front import queue_front
 from batchemu.service import HANDLERS, cloudwatch_logs, fault_injection
 from batchemu.store import StateError, Store
@@ -47,6 +49,8 @@ class Server:
         self.ctx = Context(store=self.store, config=config, queue_front=queue_front)
         self.scheduler = None
         self.executor = None
+        self.events = EventDelivery(self.ctx)
+        self._streams_stopping = threading.Event()  # ends the open GET /_batchemu/events streams
         if with_scheduler:
             from batchemu.executors.registry import create_executor
             from batchemu.scheduler import Scheduler
@@ -56,7 +60,8 @@ class Server:
         self.app = create_app(self.ctx, HANDLERS, {"logs": cloudwatch_logs.OPERATIONS},
                               self.health,
                               lambda request: fault_injection.inject(self.ctx, self.executor, request),
-                              dashboard=create_blueprint(self.ctx, self.health))
+                              dashboard=create_blueprint(self.ctx, self.health),
+                              events=EventStream(self._streams_stopping))
         # cheroot keeps connections alive (werkzeug's server closes every one) and serves from a thread pool.
         # cheroot's default listen backlog of 5 drops the SYNs of a client pool opening 16 connections at once;
         # each dropped one waits a second for the kernel to retry.
@@ -76,6 +81,10 @@ class Server:
         report = health_report(self.ctx, self._engine_status, cluster or (lambda: None))
         if self.scheduler is not None:
             report["scheduler"] = {"passes": self.scheduler.passes}
+        with self.store.read() as tx:
+            report["events"] = {"lastSequence": tx.events.last_seq(), "deliveredThrough": tx.events.delivered(),
+                                "endpoint": self.config.events_endpoint or None,
+                                "failuresInARow": self.events.failures}
         return report
 
     def _engine_status(self) -> tuple[bool, str]:
@@ -88,6 +97,8 @@ class Server:
         return self.config.endpoint_url
 
     def start(self) -> Server:
+        self._streams_stopping.clear()
+        self.events.start()
         if self.scheduler is not None:
             self.scheduler.start()
         self._thread = threading.Thread(target=self.httpd.serve, name="batchemu-http", daemon=True)
@@ -110,8 +121,10 @@ class Server:
 
     def stop(self, *, remove_containers: bool = False) -> None:
         """Stop serving; with remove_containers, also remove every container this server started."""
+        self._streams_stopping.set()
         self.httpd.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
+        self.events.stop()
         if remove_containers and self.executor is not None:
             self.executor.remove_all()

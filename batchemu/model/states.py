@@ -1,9 +1,11 @@
 """The job state machine as data: which transitions exist, and the one function that performs them.
 
-`transition` moves one job's document. Two bulk moves reach the store's fast paths, checked against the
+`transition` moves one job's document, and notes the change on it for the event outbox, which the store fills
+in the transaction that writes the document (batchemu.store.event_outbox). Two bulk moves reach the store's fast paths, checked against the
 same table first: `move_rows` (rows without a document: array children that never started) and
 `queue_ready_submitted` (SUBMITTED -> PENDING -> RUNNABLE of every job that waits for nothing, without
-decoding a document). Nothing else calls those store methods (tests/test_job_states.py checks).
+decoding a document), each recording its events too. Nothing else calls those store methods
+(tests/test_job_states.py checks).
 """
 
 from __future__ import annotations
@@ -83,7 +85,9 @@ def transition(job: dict, status: str, now: int, reason: str | None = None,
     if status not in table[job["status"]]:
         raise IllegalTransition(f"job {job['jobId']}: {job['status']} -> {status}")
     job["status"] = status
-    internal(job).setdefault("transitions", []).append([status, now])
+    info = internal(job)
+    info.setdefault("transitions", []).append([status, now])
+    info.setdefault("events", []).append([status, now, False])  # taken off by the store, into its outbox
     if status in FINISHED:
         # Clients (Metaflow) take stoppedAt > 0 as "done", cancelled-in-queue jobs included.
         job["stoppedAt"] = now
@@ -100,6 +104,7 @@ def move_rows(tx: Tx, job_ids: list[str], was: Iterable[str], status: str, now: 
         check(before, status)
     if job_ids:
         tx.arrays.set_children_status(job_ids, status, now, reason, **flags)
+        tx.events.record_rows(job_ids, status, now)
 
 
 def queue_ready_submitted(tx: Tx, now: int) -> int:

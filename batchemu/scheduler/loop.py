@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from batchemu.context import Context
-from batchemu.model import arrays, attempts, intents, multinode, states
+from batchemu.model import arrays, attempts, intents, job_events, multinode, states
 from batchemu.model.resources import COMPUTE_ENVIRONMENT, JOB_QUEUE, TRANSIENT
 from batchemu.scheduler import (
     capacity_history,
@@ -336,11 +336,11 @@ class Scheduler:
             intents.apply(job, intents.CANCEL, due["reason"], now)
             self._again()
         else:
-            job["statusReason"] = reason
+            job_events.queue_blocked(job, reason, now)
         if row["has_doc"] or due is not None:
             tx.jobs.update(job)
         else:
-            tx.arrays.set_child_status_reason(row["job_id"], reason)
+            job_events.child_blocked(tx, row["job_id"], reason, now)
 
     def _ship_logs(self, group: str, stream: str, events: list[tuple[int, str]]) -> None:
         if not events:

@@ -13,7 +13,7 @@ import json
 import logging
 
 from batchemu.executors import TaskSpec
-from batchemu.model import attempts, states, training
+from batchemu.model import attempts, job_events, states, training
 from batchemu.model.resources import (
     DELETING,
     ENABLED,
@@ -124,7 +124,7 @@ def apply(tx: Tx, config, decision: sp.Decision, now: int, work: on_host.Work) -
     for job_id, reason in decision.waiting.items():
         job = tx.service_jobs.get(job_id)
         if job is not None and job["status"] == states.RUNNABLE and job.get("statusReason") != reason:
-            job["statusReason"] = reason
+            job_events.queue_blocked(job, reason, now)
             tx.service_jobs.update(job)
     for job_id, reason in decision.preempt:
         job = tx.service_jobs.get(job_id)

@@ -110,6 +110,9 @@ class Store:
         # writer of its file: the scheduler settles resources again only after one, or while one is in
         # transit. Bumped when written, so a rolled-back write only costs one more look.
         self.resource_revision = 0
+        # Notified after each commit that recorded events (batchemu.store.event_outbox): their readers wait on it.
+        self.events_recorded = threading.Condition()
+        self._events_pending = False
         # Readers get their own connections (WAL: they never wait for the writer); not for ":memory:",
         # where every connection would be a database of its own.
         self._shared_reads = path == ":memory:" or path.startswith("file::memory:")
@@ -127,7 +130,11 @@ class Store:
         return conn
 
     def _tx(self, conn: sqlite3.Connection) -> Tx:
-        return Tx(conn, self._job_wire, self._summary_wire, self._child_doc, self._resource_written)
+        return Tx(conn, self._job_wire, self._summary_wire, self._child_doc, self._resource_written,
+                  self._event_recorded)
+
+    def _event_recorded(self) -> None:
+        self._events_pending = True
 
     def _resource_written(self) -> None:
         self.resource_revision += 1
@@ -150,9 +157,14 @@ class Store:
                 yield self._tx(self._conn)
             except BaseException:
                 self._conn.execute("ROLLBACK")
+                self._events_pending = False
                 raise
             else:
                 self._conn.execute("COMMIT")
+                if self._events_pending:
+                    self._events_pending = False
+                    with self.events_recorded:
+                        self.events_recorded.notify_all()
             finally:
                 self._depth = 0
                 self._owner = None

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from batchemu.store.event_outbox import JOB, EventOutbox, pending
 from batchemu.store.projections import (
     COLUMNS,
     NODE,
@@ -28,8 +29,9 @@ class JobRows:
     """The jobs of one transaction (`tx.jobs`). Documents are JSON objects in their wire (camelCase) form."""
 
     def __init__(self, conn: sqlite3.Connection, job_wire: Callable[[dict], str],
-                 summary_wire: Callable[[dict], str], child_doc: Callable[..., dict]) -> None:
+                 summary_wire: Callable[[dict], str], child_doc: Callable[..., dict], events: EventOutbox) -> None:
         self._conn = conn
+        self._events = events
         self._job_wire = job_wire
         self._summary_wire = summary_wire
         self._child_doc = child_doc
@@ -40,9 +42,10 @@ class JobRows:
         columns = job_columns(doc)
         names = ", ".join(columns) + ", doc, summary, wire"
         marks = ", ".join("?" * (len(columns) + 3))
+        changes, wire = pending(doc), self._job_wire(doc)
         self._conn.execute(f"INSERT INTO jobs ({names}) VALUES ({marks})",
-                           (*columns.values(), json.dumps(doc), self._summary_wire(job_summary(doc)),
-                            self._job_wire(doc)))
+                           (*columns.values(), json.dumps(doc), self._summary_wire(job_summary(doc)), wire))
+        self._events.record(JOB, doc, changes, wire)
 
     def update(self, doc: dict) -> None:
         """Store a job's document (an array child that had none gets one) and its columns."""
@@ -68,29 +71,30 @@ class JobRows:
         columns = job_columns(doc)
         columns.pop("job_id")
         sets = ", ".join(f"{name} = ?" for name in columns)
+        changes = pending(doc)
         self._conn.execute(f"UPDATE jobs SET {sets}, doc = ?, summary = ?, wire = ? WHERE job_id = ?",
                            (*columns.values(), json.dumps(doc), summary, wire, doc["jobId"]))
         self._parents.pop(doc["jobId"], None)
+        self._events.record(JOB, doc, changes, wire)
 
     def queue_ready_submitted(self, now: int) -> int:
         """SUBMITTED -> PENDING -> RUNNABLE, in one statement, of every job that waits for nothing: an
         ordinary job (not an array, not a node) with no dependsOn. As transition() + update_status()
         would do it for each, without decoding or encoding any JSON in Python: the document gains the two
         transitions and a new status, the stored projections the new status. Jobs whose projections do not
-        show SUBMITTED are left to that slower path. How many moved."""
-        cursor = self._conn.execute(
-            """UPDATE jobs SET status = 'RUNNABLE', entered_at = :now,
+        show SUBMITTED are left to that slower path. Each move's two events go to the outbox. How many moved."""
+        moved = self._conn.execute(
+            f"""UPDATE jobs SET status = 'RUNNABLE', entered_at = :now,
                    doc = json_set(doc, '$.status', 'RUNNABLE',
                                   '$.batchemu.transitions[#]', json_array('PENDING', :now),
                                   '$.batchemu.transitions[#]', json_array('RUNNABLE', :now)),
                    summary = json_set(summary, '$.status', 'RUNNABLE'),
                    wire = json_set(wire, '$.status', 'RUNNABLE')
-               WHERE status = 'SUBMITTED' AND has_doc = 1 AND parent_id IS NULL AND COALESCE(array_size, 0) = 0
-                 AND COALESCE(json_array_length(doc, '$.dependsOn'), 0) = 0
-                 AND json_type(doc, '$.batchemu.transitions') = 'array'
-                 AND json_extract(summary, '$.status') = 'SUBMITTED' AND json_extract(wire, '$.status') = 'SUBMITTED'
-            """, {"now": now})
-        return cursor.rowcount
+               WHERE {_READY_SUBMITTED}
+               RETURNING seq, job_id, job_queue_arn, status_reason, wire""", {"now": now}).fetchall()
+        moved.sort()
+        self._events.record_queued(moved, now)
+        return len(moved)
 
     # -- reads by id -----------------------------------------------------------------------------------
     def get(self, job_id: str) -> dict | None:
@@ -125,6 +129,19 @@ class JobRows:
                 found[row["job_id"]] = raw if row["has_doc"] else self._job_wire(self._document(row, raw,
                                                                                                shared=True))
         return [found[job_id] for job_id in wanted if job_id in found]
+
+    def wire_as_child_row(self, job_id: str, status: str, reason: str | None, at: int) -> str | None:
+        """The serialized JobDetail an array child had while it was a row without a document in `status`
+        (with `reason`, since `at`): built from its parent's document as now. None if the job does not exist."""
+        found = self._conn.execute(f"SELECT {ROW_SELECT} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        if found is None:
+            return None
+        row = job_row(found)
+        if row["parent_id"] is None:
+            return None
+        row.update(status=status, status_reason=reason, entered_at=at, has_doc=0,
+                   stopped_at=at if status in ("SUCCEEDED", "FAILED") else None)
+        return self._job_wire(self._document(row, "", shared=True))
 
     def _by_ids(self, job_ids: list[str], payload: str) -> list[tuple[JobRow, str]]:
         marks = ",".join("?" * len(job_ids))
@@ -297,6 +314,12 @@ class JobRows:
         rows = self._conn.execute("SELECT doc FROM jobs WHERE status IN ('SUBMITTED', 'PENDING')"
                                   " AND array_size IS NOT NULL ORDER BY seq")
         return [json.loads(r[0]) for r in rows]
+
+
+# The jobs queue_ready_submitted moves: SUBMITTED ordinary jobs that wait for nothing, stored as it expects.
+_READY_SUBMITTED = """status = 'SUBMITTED' AND has_doc = 1 AND parent_id IS NULL AND COALESCE(array_size, 0) = 0
+    AND COALESCE(json_array_length(doc, '$.dependsOn'), 0) = 0 AND json_type(doc, '$.batchemu.transitions') = 'array'
+    AND json_extract(summary, '$.status') = 'SUBMITTED' AND json_extract(wire, '$.status') = 'SUBMITTED'"""
 
 
 def _definition_clause(definition: str, args: list) -> str:

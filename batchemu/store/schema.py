@@ -128,6 +128,24 @@ CREATE TABLE IF NOT EXISTS capacity_samples (
     PRIMARY KEY (compute_environment, at)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS capacity_samples_by_time ON capacity_samples (at);
+-- The event outbox (event_outbox.py): AUTOINCREMENT, so a sequence is never given twice, pruned rows included.
+CREATE TABLE IF NOT EXISTS job_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL DEFAULT (lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4'
+        || substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + (random() & 3), 1)
+        || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))),  -- the event's id, a UUID v4
+    kind TEXT NOT NULL,          -- 'job' (detail: the JobDetail on the wire) or 'service-job' (its document)
+    blocked INTEGER NOT NULL,    -- 1: a waiting job given a blocking reason, 0: a status change
+    job_id TEXT NOT NULL,
+    job_queue_arn TEXT NOT NULL,
+    status TEXT NOT NULL,
+    status_reason TEXT,
+    at INTEGER NOT NULL,         -- epoch ms
+    detail TEXT,                 -- NULL: in the next event, or an array child without a document (described
+                                 -- from its parent when read)
+    detail_in_next INTEGER NOT NULL DEFAULT 0  -- 1: the detail of the next event, with this one's status
+);
+CREATE INDEX IF NOT EXISTS job_events_by_queue ON job_events (job_queue_arn, seq);
 """
 
 

@@ -6,23 +6,32 @@ import json
 import sqlite3
 from collections.abc import Iterable
 
+from batchemu.store.event_outbox import SERVICE_JOB, EventOutbox, pending
+
 
 class ServiceJobRows:
     """The service jobs of one transaction (`tx.service_jobs`), as documents in their wire form."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, events: EventOutbox) -> None:
         self._conn = conn
+        self._events = events
 
     def insert(self, doc: dict) -> None:
+        changes = pending(doc)
+        stored = json.dumps(doc)
         self._conn.execute(
             "INSERT INTO service_jobs (job_id, job_queue_arn, status, created_at, job_name, share_identifier,"
             " quota_share_name, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (doc["jobId"], doc["jobQueue"], doc["status"], doc["createdAt"], doc["jobName"],
-             doc.get("shareIdentifier"), doc.get("quotaShareName"), json.dumps(doc)))
+             doc.get("shareIdentifier"), doc.get("quotaShareName"), stored))
+        self._events.record(SERVICE_JOB, doc, changes, stored)
 
     def update(self, doc: dict) -> None:
+        changes = pending(doc)
+        stored = json.dumps(doc)
         self._conn.execute("UPDATE service_jobs SET status = ?, doc = ? WHERE job_id = ?",
-                           (doc["status"], json.dumps(doc), doc["jobId"]))
+                           (doc["status"], stored, doc["jobId"]))
+        self._events.record(SERVICE_JOB, doc, changes, stored)
 
     def get(self, job_id: str) -> dict | None:
         row = self._conn.execute("SELECT doc FROM service_jobs WHERE job_id = ?", (job_id,)).fetchone()

@@ -14,6 +14,7 @@ from batchemu.store.capacity import Capacity
 from batchemu.store.capacity_samples import CapacitySamples
 from batchemu.store.counters import Counters
 from batchemu.store.dependency_edges import DependencyEdges
+from batchemu.store.event_outbox import EventOutbox
 from batchemu.store.job_intents import JobIntents
 from batchemu.store.job_rows import JobRows
 from batchemu.store.log_lines import LogLines
@@ -26,12 +27,14 @@ class Tx:
 
     def __init__(self, conn: sqlite3.Connection, job_wire: Callable[[dict], str],
                  summary_wire: Callable[[dict], str], child_doc: Callable[..., dict],
-                 resource_written: Callable[[], None] = lambda: None) -> None:
+                 resource_written: Callable[[], None] = lambda: None,
+                 event_recorded: Callable[[], None] = lambda: None) -> None:
         self._conn = conn
         self._job_wire = job_wire
         self._summary_wire = summary_wire
         self._child_doc = child_doc
         self._resource_written = resource_written
+        self._event_recorded = event_recorded
 
     @cached_property
     def counters(self) -> Counters:
@@ -43,7 +46,11 @@ class Tx:
 
     @cached_property
     def jobs(self) -> JobRows:
-        return JobRows(self._conn, self._job_wire, self._summary_wire, self._child_doc)
+        return JobRows(self._conn, self._job_wire, self._summary_wire, self._child_doc, self.events)
+
+    @cached_property
+    def events(self) -> EventOutbox:
+        return EventOutbox(self._conn, self._event_recorded)
 
     @cached_property
     def arrays(self) -> ArrayRows:
@@ -71,7 +78,7 @@ class Tx:
 
     @cached_property
     def service_jobs(self) -> ServiceJobRows:
-        return ServiceJobRows(self._conn)
+        return ServiceJobRows(self._conn, self.events)
 
     @cached_property
     def logs(self) -> LogLines:
