@@ -70,7 +70,7 @@ def test_snapshot_counts_cpu_on_eks(batch_client):
     eks = {"eksClusterArn": "arn:aws:eks:us-east-1:123456789012:cluster/c", "kubernetesNamespace": "batch"}
     ce = batch_client.create_compute_environment(
         computeEnvironmentName=unique("eks"), type="MANAGED", eksConfiguration=eks, computeResources={
-            "type": "EC2", "maxvCpus": 4, "minvCpus": 0, "subnets": ["subnet-1"], "securityGroupIds": ["sg-1"],
+            "type": "EC2", "allocationStrategy": "BEST_FIT_PROGRESSIVE", "maxvCpus": 4, "minvCpus": 0, "subnets": ["subnet-1"], "securityGroupIds": ["sg-1"],
             "instanceTypes": ["optimal"], "instanceRole": "ecsInstanceRole"})
     wait_until(lambda: batch_client.describe_compute_environments(computeEnvironments=[ce["computeEnvironmentArn"]])[
         "computeEnvironments"][0]["status"] == "VALID")
