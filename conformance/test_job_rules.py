@@ -80,14 +80,15 @@ def test_list_jobs_name_and_definition_filter_forms(batch, held_env, jobdef, job
     first = jobdef(command=["echo", "x"], name=name)
     second = jobdef(command=["echo", "x"], name=name)
     longer = jobdef(command=["echo", "x"], name=name + "x")
-    ids = {job_name: jobs.submit(f"{prefix}-{job_name}", held_env.queue, definition["jobDefinitionArn"])
+    # held_env's queue is shared by every scenario: these jobs' names start with a part no other scenario uses
+    ids = {job_name: jobs.submit(f"{name}-{job_name}", held_env.queue, definition["jobDefinitionArn"])
            for job_name, definition in (("One", first), ("two", second), ("three", longer))}
 
     def listed(filter_name: str, value: str) -> set[str]:
         found = batch.list_jobs(jobQueue=held_env.queue, filters=[{"name": filter_name, "values": [value]}])
         return {summary["jobId"] for summary in found["jobSummaryList"]}
-    assert listed("JOB_NAME", f"{prefix}-one".upper()) == {ids["One"]}
-    assert listed("JOB_NAME", f"{prefix}-T*") == {ids["two"], ids["three"]}
+    assert listed("JOB_NAME", f"{name}-one".upper()) == {ids["One"]}
+    assert listed("JOB_NAME", f"{name}-T*") == {ids["two"], ids["three"]}
     assert listed("JOB_DEFINITION", name) == {ids["One"], ids["two"]}
     assert listed("JOB_DEFINITION", name + "*") == set(ids.values())
     assert listed("JOB_DEFINITION", second["jobDefinitionArn"]) == {ids["two"]}
