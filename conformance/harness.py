@@ -192,6 +192,14 @@ def client_error_code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "")
 
 
+def refused(call: Callable, **kwargs) -> ClientError:
+    """The ClientException (HTTP 400) that `call(**kwargs)` answers, for a scenario to read its message."""
+    with pytest.raises(ClientError) as caught:
+        call(**kwargs)
+    assert client_error_code(caught.value) == "ClientException", caught.value.response
+    return caught.value
+
+
 def arn_pattern(target: Target, resource: str, name: str) -> re.Pattern:
     """An ARN of `resource`/`name` in the target's region, with any partition and a 12-digit account."""
     return re.compile(rf"arn:aws[\w-]*:batch:{re.escape(target.region)}:(\d{{12}}):{resource}/{re.escape(name)}")

@@ -6,19 +6,11 @@ calls, and the limits of DescribeJobs and of a cancel reason."""
 from __future__ import annotations
 
 import pytest
-from botocore.exceptions import ClientError
 
-from conformance.harness import client_error_code
+from conformance.harness import refused
 
 covers = pytest.mark.covers
 rule = pytest.mark.rule
-
-
-def refused(call, **kwargs) -> ClientError:
-    with pytest.raises(ClientError) as caught:
-        call(**kwargs)
-    assert client_error_code(caught.value) == "ClientException", caught.value.response
-    return caught.value
 
 
 def fair_share_queue(batch, resources, held_env) -> str:

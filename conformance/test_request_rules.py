@@ -5,19 +5,11 @@ a timeout of at least 60 s (API_JobTimeout.html) and an array size of 2 to 10,00
 from __future__ import annotations
 
 import pytest
-from botocore.exceptions import ClientError
 
-from conformance.harness import client_error_code
+from conformance.harness import refused
 
 covers = pytest.mark.covers
 rule = pytest.mark.rule
-
-
-def refused(call, **kwargs) -> ClientError:
-    with pytest.raises(ClientError) as caught:
-        call(**kwargs)
-    assert client_error_code(caught.value) == "ClientException", caught.value.response
-    return caught.value
 
 
 # API_SubmitJob.html, tags: a map of 0 to 50 tags. Airflow's BatchOperator always sends `tags or {}`.

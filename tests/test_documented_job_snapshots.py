@@ -6,24 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from batchemu.config import Config
+from tests import test_documented_jobs as documented_jobs
 from tests import test_service_jobs as service_jobs
 from tests.conftest import make_queue, submit, unique, wait_for_status, wait_until
 from tests.test_documented_jobs import LONG_RUN, fair_share_queue, simulated
 
 rule = pytest.mark.rule
-
-
-@pytest.fixture
-def batchemu_config(tmp_path) -> Config:
-    return Config(host="127.0.0.1", port=0, state=":memory:", tick=0.5, executor="simulate", simulate_seconds=0.2,
-                  training_dir=str(tmp_path / "training"))
-
-
-@pytest.fixture
-def held(batch_client) -> dict:
-    """A queue whose compute environment is DISABLED: its jobs wait in RUNNABLE."""
-    return make_queue(batch_client, ce_state="DISABLED")
+# The same fixtures as test_documented_jobs: the simulate executor, and a queue whose jobs wait in RUNNABLE
+batchemu_config = documented_jobs.batchemu_config
+held = documented_jobs.held
 
 
 # --- GetJobQueueSnapshot -------------------------------------------------------------------------------

@@ -106,10 +106,8 @@ def _check_dependencies(tx, depends_on: list[dict], array_size: int | None) -> l
 
 def _check_share_request(request: dict) -> None:
     """What SubmitJob's shareIdentifier and schedulingPriorityOverride may be, whatever the queue."""
-    share = request.get("shareIdentifier")
-    if share is not None and not scheduling_policies.SHARE_IDENTIFIER_PATTERN.fullmatch(share):
-        raise ClientException(f"Invalid shareIdentifier {share}: up to 255 letters and numbers, optionally "
-                              "followed by an asterisk (*)")
+    if request.get("shareIdentifier") is not None:
+        scheduling_policies.check_share_identifier(request["shareIdentifier"])
     priority = request.get("schedulingPriorityOverride")
     if priority is not None and not PRIORITY_RANGE[0] <= priority <= PRIORITY_RANGE[1]:
         raise ClientException(f"schedulingPriorityOverride must be between {PRIORITY_RANGE[0]} and "

@@ -20,6 +20,15 @@ WEIGHT_FACTOR_RANGE = (0.0001, 999.9999)
 MAX_DESCRIBE = 100
 
 
+def check_share_identifier(identifier: str) -> str:
+    """A share identifier as a fair-share policy and SubmitJob take it: up to 255 letters and numbers, optionally
+    followed by an asterisk."""
+    if not SHARE_IDENTIFIER_PATTERN.fullmatch(identifier):
+        raise ClientException(f"Invalid shareIdentifier {identifier}: up to 255 letters and numbers, optionally "
+                              "followed by an asterisk (*)")
+    return identifier
+
+
 def _check_fairshare(policy: dict) -> dict:
     decay = policy.get("shareDecaySeconds")
     if decay is not None and not 0 <= decay <= MAX_SHARE_DECAY_SECONDS:
@@ -32,10 +41,7 @@ def _check_fairshare(policy: dict) -> dict:
         raise ClientException(f"shareDistribution can contain at most {MAX_SHARE_IDENTIFIERS} share identifiers")
     identifiers = []
     for share in shares:
-        identifier = share["shareIdentifier"]
-        if not SHARE_IDENTIFIER_PATTERN.fullmatch(identifier):
-            raise ClientException(f"Invalid shareIdentifier {identifier}: up to 255 letters and numbers, "
-                                  "optionally followed by an asterisk (*)")
+        identifier = check_share_identifier(share["shareIdentifier"])
         weight = share.get("weightFactor")
         if weight is not None and not WEIGHT_FACTOR_RANGE[0] <= weight <= WEIGHT_FACTOR_RANGE[1]:
             raise ClientException(f"weightFactor of {identifier} must be between {WEIGHT_FACTOR_RANGE[0]} and "
