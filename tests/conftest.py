@@ -25,13 +25,13 @@ def docker_ready() -> bool:
         return False
 
 
-_skip_without_docker = pytest.mark.skipif(not docker_ready(), reason=f"needs a Docker Engine with {TEST_IMAGE} "
+skip_without_docker = pytest.mark.skipif(not docker_ready(), reason=f"needs a Docker Engine with {TEST_IMAGE} "
                                           "(run `make docker`)")
 
 
 def needs_docker(test):
     """Marks a test `docker` (deselect with -m "not docker") and skips it when no engine answers."""
-    return pytest.mark.docker(_skip_without_docker(test))
+    return pytest.mark.docker(skip_without_docker(test))
 
 
 def unique(prefix: str) -> str:

@@ -241,7 +241,7 @@ def tab(browser):
 
 
 def screenshot(tab, tmp_path: Path, name: str) -> None:
-    """A PNG of the page; copied to docs/ (for the README) when BATCHEMU_UPDATE_SCREENSHOTS=1, so that an
+    """A PNG of the page; copied to docs/ (the dashboard page) when BATCHEMU_UPDATE_SCREENSHOTS=1, so that an
     ordinary test run leaves the checkout unchanged."""
     path = tmp_path / name
     tab.screenshot(path=str(path), full_page=True)

@@ -13,7 +13,7 @@ import requests
 from batchemu.config import Config
 from batchemu.http.dashboard import pictures
 from tests import test_dashboard
-from tests.conftest import describe, make_queue, register, wait_for_status, wait_until
+from tests.conftest import describe, make_queue, register, skip_without_docker, wait_for_status, wait_until
 from tests.test_dashboard import job_page, needs_browser, queue_page, screenshot
 from tests.waiting import wait_for
 
@@ -29,10 +29,11 @@ def batchemu_config() -> Config:
 
 
 def simulated(batch_client, *, seconds: float = 0.2, exit_code: int = 0, **extra) -> dict:
-    """A job definition on an image that exists nowhere, whose runs last `seconds` and exit `exit_code`."""
+    """A job definition whose runs last `seconds` and exit `exit_code` on either executor: the simulate executor
+    reads the two variables, Docker runs the command in the test image."""
     environment = [{"name": "BATCHEMU_SIMULATE_SECONDS", "value": str(seconds)},
                    {"name": "BATCHEMU_SIMULATE_EXIT_CODE", "value": str(exit_code)}]
-    return register(batch_client, ["true"], image="registry.invalid/nothing:1",
+    return register(batch_client, ["sh", "-c", f"sleep {seconds}; exit {exit_code}"],
                     containerProperties={"environment": environment}, **extra)
 
 
@@ -241,6 +242,11 @@ def test_serve_takes_the_read_only_flag_and_its_environment_variable(monkeypatch
 # --- a real browser -------------------------------------------------------------------------------------------
 
 @needs_browser
+# The pictures of real jobs: walked by the simulate executor, and run as containers on the Docker Engine.
+@pytest.mark.parametrize("batchemu_config", [
+    pytest.param(Config(host="127.0.0.1", port=0, state=":memory:", tick=0.5, executor="simulate"), id="simulate"),
+    pytest.param(Config(host="127.0.0.1", port=0, state=":memory:", tick=0.5, executor="docker"), id="docker",
+                 marks=[pytest.mark.docker, skip_without_docker])])
 def test_the_pictures_in_a_browser_and_its_buttons_cancel_and_terminate(batch_client, batchemu_server, tab,
                                                                         tmp_path):
     from playwright.sync_api import expect
